@@ -1,0 +1,78 @@
+using DevLab.JmesPath;
+using MedTech.Edge.Mapping.Expressions.Functions;
+using Newtonsoft.Json.Linq;
+
+namespace MedTech.Edge.Mapping.Expressions;
+
+/// <summary>JMESPath through JmesPath.Net (as upstream), with MedTech's eight custom functions registered.</summary>
+public sealed class JmesPathExpression : TemplateExpression
+{
+    // The parser and its function table are read-only after set-up; compiled expressions are evaluated concurrently.
+    private static readonly JmesPath Engine = CreateEngine();
+
+    private readonly DevLab.JmesPath.Expressions.JmesPathExpression compiled;
+
+    public JmesPathExpression(string text)
+        : base(text)
+    {
+        try
+        {
+            compiled = Engine.Parse(text);
+        }
+        catch (Exception ex)
+        {
+            throw new TemplateExpressionException($"The JMESPath expression '{text}' could not be parsed: {ex.Message}", ex);
+        }
+    }
+
+    public override ExpressionLanguage Language => ExpressionLanguage.JmesPath;
+
+    /// <summary>A projection yields each element as a match; any other non-null result is one match.</summary>
+    public override IReadOnlyList<JToken> SelectTokens(JToken scope)
+    {
+        var result = Transform(scope);
+        if (result.IsProjection)
+        {
+            return result.Projection.Select(p => p.AsJToken()).ToList();
+        }
+
+        var token = result.AsJToken();
+        return token.Type == JTokenType.Null ? [] : [token];
+    }
+
+    public override JToken? SelectToken(JToken scope)
+    {
+        var result = Transform(scope);
+        if (result.IsProjection && result.Projection.Length > 1)
+        {
+            throw new TemplateExpressionException($"The expression '{Text}' returned more than one token where one value is expected.");
+        }
+
+        var token = result.AsJToken();
+        return token.Type == JTokenType.Null ? null : token;
+    }
+
+    private DevLab.JmesPath.Expressions.JmesPathArgument Transform(JToken scope)
+    {
+        try
+        {
+            return compiled.Transform(scope);
+        }
+        catch (Exception ex) when (ex is not TemplateExpressionException)
+        {
+            // JmesPath.Net reports function and type errors as plain exceptions; give them MedTech's name.
+            throw new TemplateExpressionException($"The expression '{Text}' failed: {ex.Message}", ex);
+        }
+    }
+
+    private static JmesPath CreateEngine()
+    {
+        var engine = new JmesPath();
+        foreach (var function in MedTechFunctions.All)
+        {
+            engine.FunctionRepository.Register(function.Name, function);
+        }
+
+        return engine;
+    }
+}
