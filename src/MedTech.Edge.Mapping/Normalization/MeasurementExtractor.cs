@@ -55,9 +55,9 @@ internal static class MeasurementExtractor
     // Upstream's evaluation order: device, time, correlation id, patient, encounter, then values in order.
     private static Measurement Create(DeviceTemplate template, JToken scope, DateTime? ingestionTimeUtc)
     {
-        var deviceId = Required(scope, template.DeviceId, "deviceIdExpression");
-        var occurrence = Timestamp(scope, template.Timestamp);
-        var correlationId = template.CorrelationId is null ? null : Required(scope, template.CorrelationId, "correlationIdExpression");
+        var deviceId = Required(template, scope, template.DeviceId, "deviceIdExpression");
+        var occurrence = Timestamp(template, scope);
+        var correlationId = template.CorrelationId is null ? null : Required(template, scope, template.CorrelationId, "correlationIdExpression");
         var patientId = Optional(scope, template.PatientId, "patientIdExpression");
         var encounterId = Optional(scope, template.EncounterId, "encounterIdExpression");
 
@@ -65,7 +65,7 @@ internal static class MeasurementExtractor
         foreach (var value in template.Values)
         {
             var text = value.Required
-                ? Required(scope, value.ValueExpression, value.ValueName)
+                ? Required(template, scope, value.ValueExpression, value.ValueName)
                 : Optional(scope, value.ValueExpression, value.ValueName);
             if (text is not null)
             {
@@ -86,12 +86,34 @@ internal static class MeasurementExtractor
         };
     }
 
-    private static string Required(JToken scope, TemplateExpression expression, string field)
+    private static string Required(DeviceTemplate template, JToken scope, TemplateExpression expression, string field)
     {
         var text = Evaluate(scope, expression, field, optional: false);
         return string.IsNullOrWhiteSpace(text)
-            ? throw new FieldException(field, new IncompatibleDataException($"Unable to extract required value for [{field}] using {expression.Text}: it is missing, null or empty."))
+            ? throw new FieldException(field, new IncompatibleDataException(
+                $"Unable to extract required value for [{field}] using {expression.Text}: it is missing, null or empty.{Hint(template, expression)}"))
             : text;
+    }
+
+    /// <summary>The two mistakes we see most when a value is not found, said in the error itself.</summary>
+    private static string Hint(DeviceTemplate template, TemplateExpression expression)
+    {
+        if (template.Kind is DeviceTemplateKind.IotJsonPathContent && expression.Text.StartsWith("$.SystemProperties", StringComparison.Ordinal))
+        {
+            return " IotJsonPathContent reads the device id and time from the IoT Hub envelope: test with the whole " +
+                "{Body, Properties, SystemProperties} message, not the payload alone.";
+        }
+
+        string[] envelopeRoots = ["$.matchedToken", "$.Body", "$.Properties", "$.SystemProperties"];
+        if (template.UsesMatchedToken && expression.Language == ExpressionLanguage.JsonPath
+            && expression.Text.StartsWith("$.", StringComparison.Ordinal)
+            && !envelopeRoots.Any(root => expression.Text.StartsWith(root, StringComparison.OrdinalIgnoreCase)))
+        {
+            return $" CalculatedContent expressions run against {{Body, Properties, SystemProperties, matchedToken}}; " +
+                $"did you mean $.matchedToken.{expression.Text[2..]} or $.Body.{expression.Text[2..]}?";
+        }
+
+        return "";
     }
 
     /// <summary>Missing, null, an object or an array gives null, as upstream; an empty string is kept.</summary>
@@ -112,8 +134,9 @@ internal static class MeasurementExtractor
     }
 
     /// <summary>The first expression that yields a convertible time wins (IoT Hub: creation time, then enqueued time).</summary>
-    private static DateTime Timestamp(JToken scope, IReadOnlyList<TemplateExpression> expressions)
+    private static DateTime Timestamp(DeviceTemplate template, JToken scope)
     {
+        var expressions = template.Timestamp;
         Exception? failure = null;
         foreach (var expression in expressions)
         {
@@ -133,7 +156,8 @@ internal static class MeasurementExtractor
         var tried = string.Join(", ", expressions.Select(e => e.Text));
         throw new FieldException("timestampExpression", failure is IncompatibleDataException incompatible
             ? new IncompatibleDataException($"The timestamp from {tried} could not be read: {incompatible.Message}.", incompatible)
-            : failure ?? new IncompatibleDataException($"Unable to extract required value for [timestampExpression] using {tried}: it is missing or null."));
+            : failure ?? new IncompatibleDataException(
+                $"Unable to extract required value for [timestampExpression] using {tried}: it is missing or null.{Hint(template, expressions[^1])}"));
     }
 
     private static NormalizationError ToError(DeviceTemplate template, string field, Exception ex)
