@@ -208,9 +208,9 @@ public class ConformanceTests
         Reference.Mapping($"{Reference.IomtTestInput}/data_Documentation_CalculatedFunction_{template}.json"),
         $"{Reference.IomtTestInput}/data_Documentation_CalculatedFunction_{payload}.json");
 
-    private static Templates.DeviceMapping DeviceMapping(string json)
+    private static Mapping.Templates.DeviceMapping DeviceMapping(string json)
     {
-        var mapping = Templates.DeviceMapping.Parse(json);
+        var mapping = Mapping.Templates.DeviceMapping.Parse(json);
         Assert.True(mapping.IsValid, string.Join(Environment.NewLine, mapping.Errors));
         return mapping;
     }
