@@ -1,1 +1,3 @@
-﻿Console.WriteLine("Hello, World!");
+using MedTech.Edge.Cli;
+
+return MedTechCommand.Run(args, Console.Out, Console.Error);

@@ -6,8 +6,6 @@ namespace MedTech.Edge.Mapping.Normalization;
 /// <summary>How extracted tokens become measurement strings and times, matching the MedTech service.</summary>
 internal static class TokenValues
 {
-    private const string UtcFormat = "yyyy-MM-ddTHH:mm:ss.FFFFFFFZ";
-
     /// <summary>
     /// The string MedTech stores for a value, or null for JSON null. Booleans are "True"/"False" and
     /// floating-point numbers have 15 significant digits, as the MedTech service writes them (its Mapping
@@ -19,7 +17,7 @@ internal static class TokenValues
         JTokenType.String => (string?)token,
         JTokenType.Float => ((double)token).ToString("G15", CultureInfo.InvariantCulture),
         JTokenType.Boolean => (bool)token ? "True" : "False",
-        JTokenType.Date => ToUtc(token).ToString(UtcFormat, CultureInfo.InvariantCulture),
+        JTokenType.Date => UtcTime.ToText(ToUtc(token)),
         JTokenType.Object or JTokenType.Array => throw new IncompatibleDataException($"expected a single value but found a JSON {token.Type.ToString().ToLowerInvariant()}"),
         _ => Convert.ToString(((JValue)token).Value, CultureInfo.InvariantCulture),
     };
@@ -46,6 +44,4 @@ internal static class TokenValues
                 throw new IncompatibleDataException($"the {token.Type.ToString().ToLowerInvariant()} value is not a recognised date and time");
         }
     }
-
-    public static string FormatUtc(DateTime utc) => utc.ToString(UtcFormat, CultureInfo.InvariantCulture);
 }

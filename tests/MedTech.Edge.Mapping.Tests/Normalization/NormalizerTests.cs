@@ -84,7 +84,7 @@ public class NormalizerTests
         var m = Assert.Single(Normalize($$"""{"hr": 60, "device": "d", "time": "{{time}}"}""").Measurements);
 
         Assert.Equal(DateTimeKind.Utc, m.OccurrenceTimeUtc.Kind);
-        Assert.Equal(expectedUtc, TokenValues.FormatUtc(m.OccurrenceTimeUtc));
+        Assert.Equal(expectedUtc, UtcTime.ToText(m.OccurrenceTimeUtc));
     }
 
     [Theory]
