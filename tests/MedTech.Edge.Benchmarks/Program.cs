@@ -1,1 +1,73 @@
-﻿Console.WriteLine("Hello, World!");
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MedTech.Edge.Mapping.Normalization;
+using MedTech.Edge.Mapping.Templates;
+
+// Normalization throughput on one thread, bytes in → measurements out (parsing included), next to the cost of
+// only parsing the same bytes with System.Text.Json, measured in the same run.
+// Usage: dotnet run -c Release --project tests/MedTech.Edge.Benchmarks [-- --seconds N]
+var seconds = args.Length == 2 && args[0] == "--seconds" ? double.Parse(args[1], CultureInfo.InvariantCulture) : 5;
+var bench = Path.GetFullPath(Environment.GetEnvironmentVariable("MEDTECH_REFERENCE_DIR") is { Length: > 0 } reference
+    ? Path.Combine(reference, "bench")
+    : Path.Combine(FindRepositoryRoot(), "..", "shared", "reference", "bench"));
+var message = File.ReadAllBytes(Path.Combine(bench, "message-bedside-monitor.json"));
+var ingested = DateTime.UtcNow;
+
+Console.WriteLine($"Normalization benchmark: {message.Length}-byte bedside-monitor message, one thread, {seconds} s per row, .NET {Environment.Version}");
+var parse = Measure(() => { using var _ = JsonDocument.Parse(message); return 0; }, seconds);
+Console.WriteLine($"{"input",-42} {"msg/s",12} {"measurements/s",15} {"vs raw parse",13}");
+Console.WriteLine($"{"System.Text.Json JsonDocument.Parse only",-42} {parse.PerSecond,12:N0} {"-",15} {"100.0%",13}");
+
+// Upstream (iomt-fhir built from source, same message, this machine): reference/README.md.
+var upstream = new Dictionary<string, double>
+{
+    ["device-mapping-calculated-jsonpath.json"] = 10_800,
+    ["device-mapping-calculated-jmespath.json"] = 13_600,
+    ["device-mapping-jsonpathcontent.json"] = 13_500,
+};
+foreach (var (file, upstreamRate) in upstream)
+{
+    var normalizer = new Normalizer(DeviceMapping.Load(Path.Combine(bench, file)).EnsureValid(file));
+    var perMessage = normalizer.Normalize(new DeviceMessage(message, ingested)).Measurements.Count;
+    var run = Measure(() => normalizer.Normalize(new DeviceMessage(message, ingested)).Measurements.Count, seconds);
+    Console.WriteLine(
+        $"{file,-42} {run.PerSecond,12:N0} {run.PerSecond * perMessage,15:N0} {run.PerSecond / parse.PerSecond,13:P1}" +
+        $"   ({run.PerSecond / upstreamRate:F1}× upstream's {upstreamRate:N0} msg/s)");
+}
+
+static (double PerSecond, long Count) Measure(Func<int> action, double seconds)
+{
+    var warmUp = Stopwatch.StartNew();
+    while (warmUp.Elapsed.TotalSeconds < Math.Min(1, seconds / 2))
+    {
+        action();
+    }
+
+    long count = 0;
+    var clock = Stopwatch.StartNew();
+    while (clock.Elapsed.TotalSeconds < seconds)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            action();
+        }
+
+        count += 100;
+    }
+
+    return (count / clock.Elapsed.TotalSeconds, count);
+}
+
+static string FindRepositoryRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
+        {
+            return dir.FullName;
+        }
+    }
+
+    throw new DirectoryNotFoundException("MedTech.Edge.sln not found; set MEDTECH_REFERENCE_DIR to the reference folder.");
+}
