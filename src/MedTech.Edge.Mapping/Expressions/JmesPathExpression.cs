@@ -13,7 +13,7 @@ public sealed class JmesPathExpression : TemplateExpression
     private readonly DevLab.JmesPath.Expressions.JmesPathExpression compiled;
 
     public JmesPathExpression(string text)
-        : base(text)
+        : base(text, ExpressionLanguage.JmesPath)
     {
         try
         {
@@ -25,10 +25,8 @@ public sealed class JmesPathExpression : TemplateExpression
         }
     }
 
-    public override ExpressionLanguage Language => ExpressionLanguage.JmesPath;
-
     /// <summary>A projection yields each element as a match; any other non-null result is one match.</summary>
-    public override IReadOnlyList<JToken> SelectTokens(JToken scope)
+    protected override IReadOnlyList<JToken> EvaluateAll(JToken scope)
     {
         var result = Transform(scope);
         if (result.IsProjection)
@@ -40,12 +38,12 @@ public sealed class JmesPathExpression : TemplateExpression
         return token.Type == JTokenType.Null ? [] : [token];
     }
 
-    public override JToken? SelectToken(JToken scope)
+    protected override JToken? EvaluateSingle(JToken scope)
     {
         var result = Transform(scope);
         if (result.IsProjection && result.Projection.Length > 1)
         {
-            throw new TemplateExpressionException($"The expression '{Text}' returned more than one token where one value is expected.");
+            throw MultipleTokens();
         }
 
         var token = result.AsJToken();

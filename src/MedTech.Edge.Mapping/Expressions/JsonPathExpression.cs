@@ -14,7 +14,7 @@ public sealed class JsonPathExpression : TemplateExpression
     private readonly object? compiledPath;
 
     public JsonPathExpression(string text)
-        : base(text)
+        : base(text, ExpressionLanguage.JsonPath)
     {
         try
         {
@@ -32,18 +32,16 @@ public sealed class JsonPathExpression : TemplateExpression
         }
     }
 
-    public override ExpressionLanguage Language => ExpressionLanguage.JsonPath;
+    protected override IReadOnlyList<JToken> EvaluateAll(JToken scope) => Evaluate(scope).ToList();
 
-    public override IReadOnlyList<JToken> SelectTokens(JToken scope) => Evaluate(scope).ToList();
-
-    public override JToken? SelectToken(JToken scope)
+    protected override JToken? EvaluateSingle(JToken scope)
     {
         JToken? found = null;
         foreach (var token in Evaluate(scope))
         {
             if (found is not null)
             {
-                throw new TemplateExpressionException($"The expression '{Text}' returned more than one token where one value is expected.");
+                throw MultipleTokens();
             }
 
             found = token;

@@ -28,12 +28,12 @@ internal static class MeasurementExtractor
             {
                 // CalculatedContent: every expression sees the envelope plus the match as "matchedToken". Upstream
                 // deep-copies the whole envelope per match; setting the property on the envelope we own copies
-                // only the match (Newtonsoft clones a token that already has a parent) and reads the same.
-                JToken scope = match;
-                if (template.UsesMatchedToken)
+                // only the match (Newtonsoft clones a token that already has a parent) and reads the same, and
+                // when every expression is "matchedToken.…" we read the match directly and copy nothing.
+                var scope = new Scope(template.UsesMatchedToken ? envelope : match, template.UsesMatchedToken ? match : null);
+                if (template.NeedsMatchedTokenInEnvelope)
                 {
                     envelope[MatchedToken] = match;
-                    scope = envelope;
                 }
 
                 try
@@ -53,7 +53,7 @@ internal static class MeasurementExtractor
     }
 
     // Upstream's evaluation order: device, time, correlation id, patient, encounter, then values in order.
-    private static Measurement Create(DeviceTemplate template, JToken scope, DateTime? ingestionTimeUtc)
+    private static Measurement Create(DeviceTemplate template, Scope scope, DateTime? ingestionTimeUtc)
     {
         var deviceId = Required(template, scope, template.DeviceId, "deviceIdExpression");
         var occurrence = Timestamp(template, scope);
@@ -86,7 +86,7 @@ internal static class MeasurementExtractor
         };
     }
 
-    private static string Required(DeviceTemplate template, JToken scope, TemplateExpression expression, string field)
+    private static string Required(DeviceTemplate template, Scope scope, TemplateExpression expression, string field)
     {
         var text = Evaluate(scope, expression, field, optional: false);
         return string.IsNullOrWhiteSpace(text)
@@ -117,14 +117,14 @@ internal static class MeasurementExtractor
     }
 
     /// <summary>Missing, null, an object or an array gives null, as upstream; an empty string is kept.</summary>
-    private static string? Optional(JToken scope, TemplateExpression? expression, string field) =>
+    private static string? Optional(Scope scope, TemplateExpression? expression, string field) =>
         expression is null ? null : Evaluate(scope, expression, field, optional: true);
 
-    private static string? Evaluate(JToken scope, TemplateExpression expression, string field, bool optional)
+    private static string? Evaluate(Scope scope, TemplateExpression expression, string field, bool optional)
     {
         try
         {
-            var token = expression.SelectToken(scope);
+            var token = scope.Select(expression);
             return token is null || (optional && token.Type is JTokenType.Object or JTokenType.Array) ? null : TokenValues.ToText(token);
         }
         catch (Exception ex)
@@ -134,7 +134,7 @@ internal static class MeasurementExtractor
     }
 
     /// <summary>The first expression that yields a convertible time wins (IoT Hub: creation time, then enqueued time).</summary>
-    private static DateTime Timestamp(DeviceTemplate template, JToken scope)
+    private static DateTime Timestamp(DeviceTemplate template, Scope scope)
     {
         var expressions = template.Timestamp;
         Exception? failure = null;
@@ -142,7 +142,7 @@ internal static class MeasurementExtractor
         {
             try
             {
-                if (expression.SelectToken(scope) is { Type: not JTokenType.Null } token)
+                if (scope.Select(expression) is { Type: not JTokenType.Null } token)
                 {
                     return TokenValues.ToUtc(token);
                 }
@@ -170,6 +170,13 @@ internal static class MeasurementExtractor
         };
         var message = ex is IncompatibleDataException or TemplateExpressionException ? ex.Message : $"[{field}] failed: {ex.Message}";
         return new NormalizationError(code, message, template.Index, template.TypeName);
+    }
+
+    /// <summary>What expressions run against: the envelope (or, legacy, the match) and, for CalculatedContent, the match.</summary>
+    private readonly record struct Scope(JToken Token, JToken? Match)
+    {
+        public JToken? Select(TemplateExpression expression) =>
+            Match is not null && expression.MatchedTokenPath is { } path ? path.Select(Match) : expression.SelectToken(Token);
     }
 
     /// <summary>Carries which field failed up to the per-match handler.</summary>

@@ -29,6 +29,16 @@ public sealed class DeviceTemplate
 
     /// <summary>CalculatedContent evaluates against the envelope with <c>matchedToken</c>; the others against the match.</summary>
     public bool UsesMatchedToken => Kind == DeviceTemplateKind.CalculatedContent;
+
+    /// <summary>
+    /// Whether some expression reads more than <c>matchedToken.…</c>, so the envelope must carry the match;
+    /// when none does, every expression reads the match directly and nothing is copied.
+    /// </summary>
+    internal bool NeedsMatchedTokenInEnvelope => needsMatchedTokenInEnvelope ??= UsesMatchedToken &&
+        new[] { DeviceId, PatientId, EncounterId, CorrelationId }.Concat(Timestamp).Concat(Values.Select(v => v.ValueExpression))
+            .Any(e => e is not null && e.MatchedTokenPath is null);
+
+    private bool? needsMatchedTokenInEnvelope;
 }
 
 /// <summary>One entry of a template's <c>values</c> array.</summary>
