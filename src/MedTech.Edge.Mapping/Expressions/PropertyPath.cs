@@ -73,8 +73,8 @@ internal sealed partial class PropertyPath
     public List<JToken> Filter(JToken root)
     {
         var source = filteredArray!.Select(root) ?? JValue.CreateNull();
-        var items = source is JArray array ? array : wrapInArray ? new JArray(source) : null;
-        return items is null ? [] : items.Where(item => names.All(n => IsTruthy(item is JObject o ? o[n] : null))).ToList();
+        IEnumerable<JToken> items = source is JArray array ? array : wrapInArray ? [source] : [];
+        return items.Where(item => names.All(n => IsTruthy(item is JObject o ? o[n] : null))).ToList();
     }
 
     private static bool IsTruthy(JToken? token) => token?.Type switch
