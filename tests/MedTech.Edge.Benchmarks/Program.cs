@@ -8,9 +8,7 @@ using MedTech.Edge.Mapping.Templates;
 // only parsing the same bytes with System.Text.Json, measured in the same run.
 // Usage: dotnet run -c Release --project tests/MedTech.Edge.Benchmarks [-- --seconds N]
 var seconds = args.Length == 2 && args[0] == "--seconds" ? double.Parse(args[1], CultureInfo.InvariantCulture) : 5;
-var bench = Path.GetFullPath(Environment.GetEnvironmentVariable("MEDTECH_REFERENCE_DIR") is { Length: > 0 } reference
-    ? Path.Combine(reference, "bench")
-    : Path.Combine(FindRepositoryRoot(), "..", "shared", "reference", "bench"));
+var bench = Path.Combine(MedTech.Edge.Testing.ReferenceDirectory.Locate(), "bench");
 var message = File.ReadAllBytes(Path.Combine(bench, "message-bedside-monitor.json"));
 var ingested = DateTime.UtcNow;
 
@@ -57,17 +55,4 @@ static (double PerSecond, long Count) Measure(Func<int> action, double seconds)
     }
 
     return (count / clock.Elapsed.TotalSeconds, count);
-}
-
-static string FindRepositoryRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-    {
-        if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
-        {
-            return dir.FullName;
-        }
-    }
-
-    throw new DirectoryNotFoundException("MedTech.Edge.sln not found; set MEDTECH_REFERENCE_DIR to the reference folder.");
 }

@@ -5,7 +5,7 @@ namespace MedTech.Edge.Cli.Tests;
 
 public sealed class MappingCommandTests : IDisposable
 {
-    private static readonly string Reference = LocateReference();
+    private static readonly string Reference = Testing.ReferenceDirectory.Locate();
     private static readonly string Samples = Path.Combine(Reference, "azure-health-data-and-ai-samples", "samples", "medtech-service-mappings");
     private static readonly string Extracts = Path.Combine(Reference, "azure-health-data-and-ai-samples", "readme-extracts");
     private static readonly string TestInput = Path.Combine(Reference, "iomt-fhir", "test", "Microsoft.Health.Fhir.Ingest.Template.UnitTests", "TestInput");
@@ -138,21 +138,5 @@ public sealed class MappingCommandTests : IDisposable
         using var error = new StringWriter();
         var exit = MedTechCommand.Run(args, output, error);
         return (exit, output.ToString(), error.ToString());
-    }
-
-    private static string LocateReference()
-    {
-        if (Environment.GetEnvironmentVariable("MEDTECH_REFERENCE_DIR") is { Length: > 0 } configured)
-        {
-            return configured;
-        }
-
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return Path.GetFullPath(Path.Combine(dir?.FullName ?? throw new DirectoryNotFoundException("MedTech.Edge.sln not found"), "..", "shared", "reference"));
     }
 }

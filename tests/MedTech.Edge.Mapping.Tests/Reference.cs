@@ -6,12 +6,11 @@ using Newtonsoft.Json.Linq;
 namespace MedTech.Edge.Mapping.Tests;
 
 /// <summary>
-/// The shared reference corpus (MedTech / iomt-fhir mappings and messages) that sits beside the repository as
-/// <c>../shared/reference</c>; <c>MEDTECH_REFERENCE_DIR</c> points elsewhere.
+/// The shared reference corpus (MedTech / iomt-fhir mappings and messages): files, mappings and normalization.
 /// </summary>
 internal static class Reference
 {
-    public static readonly string Root = Locate();
+    public static readonly string Root = Testing.ReferenceDirectory.Locate();
 
     public const string IomtTestInput = "iomt-fhir/test/Microsoft.Health.Fhir.Ingest.Template.UnitTests/TestInput";
     public const string Samples = "azure-health-data-and-ai-samples/samples/medtech-service-mappings";
@@ -43,22 +42,4 @@ internal static class Reference
     public static readonly DateTime Ingested = new(2026, 11, 23, 10, 0, 0, DateTimeKind.Utc);
 
     public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
-
-    private static string Locate()
-    {
-        if (Environment.GetEnvironmentVariable("MEDTECH_REFERENCE_DIR") is { Length: > 0 } configured)
-        {
-            return configured;
-        }
-
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
-            {
-                return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "reference"));
-            }
-        }
-
-        throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries; set MEDTECH_REFERENCE_DIR.");
-    }
 }
