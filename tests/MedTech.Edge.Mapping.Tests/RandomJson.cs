@@ -15,7 +15,7 @@ internal static class RandomJson
         return json.ToString();
     }
 
-    public static void WriteValue(StringBuilder json, Random random, int depth)
+    private static void WriteValue(StringBuilder json, Random random, int depth)
     {
         switch (random.Next(depth > 4 ? 6 : 8))
         {

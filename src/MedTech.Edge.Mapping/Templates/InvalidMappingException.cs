@@ -7,11 +7,12 @@ public sealed class InvalidMappingException : Exception
         : base($"The mapping '{source}' is invalid ({errors.Count} error(s)):{Environment.NewLine}" +
                string.Join(Environment.NewLine, errors.Select(e => "  " + e)))
     {
-        Source = source;
+        MappingName = source;
         Errors = errors;
     }
 
-    public new string Source { get; }
+    /// <summary>The file or name the mapping came from.</summary>
+    public string MappingName { get; }
 
     public IReadOnlyList<TemplateError> Errors { get; }
 }

@@ -118,11 +118,11 @@ public class ConformanceTests
     [InlineData("data_IotHubPayloadExampleMissingCreateTime.json", "2019-02-01T22:46:01.875Z")]
     public void GivenIotHubMessage_WhenNormalized_ThenDeviceFromConnectionAndTimeFromCreationOrEnqueued(string payload, string expectedTime)
     {
-        var mapping = DeviceMapping("""
+        var mapping = Mapping.Templates.DeviceMapping.Parse("""
             { "templateType": "CollectionContent", "template": [ { "templateType": "IotJsonPathContent", "template": {
                 "typeName": "heartrate", "typeMatchExpression": "$..[?(@Body.heartrate)]",
                 "values": [ { "required": "true", "valueExpression": "$.Body.heartrate", "valueName": "hr" } ] } } ] }
-            """);
+            """).EnsureValid("inline IotJsonPathContent mapping");
 
         var m = Assert.Single(Reference.Normalize(mapping, $"{Reference.IomtTestInput}/{payload}").Measurements);
 
@@ -207,11 +207,4 @@ public class ConformanceTests
     private static NormalizationResult Normalize(string template, string payload) => Reference.Normalize(
         Reference.Mapping($"{Reference.IomtTestInput}/data_Documentation_CalculatedFunction_{template}.json"),
         $"{Reference.IomtTestInput}/data_Documentation_CalculatedFunction_{payload}.json");
-
-    private static Mapping.Templates.DeviceMapping DeviceMapping(string json)
-    {
-        var mapping = Mapping.Templates.DeviceMapping.Parse(json);
-        Assert.True(mapping.IsValid, string.Join(Environment.NewLine, mapping.Errors));
-        return mapping;
-    }
 }

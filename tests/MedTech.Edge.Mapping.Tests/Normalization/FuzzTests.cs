@@ -23,9 +23,7 @@ public class FuzzTests
         var random = new Random(20261124);
         for (var i = 0; i < 2000; i++)
         {
-            var body = new StringBuilder();
-            RandomJson.WriteValue(body, random, depth: 0);
-            AssertAnswers(normalizer.Normalize(new DeviceMessage(Encoding.UTF8.GetBytes(body.ToString()), Reference.Ingested)));
+            AssertAnswers(normalizer.Normalize(new DeviceMessage(Encoding.UTF8.GetBytes(RandomJson.Next(random)), Reference.Ingested)));
         }
     }
 
