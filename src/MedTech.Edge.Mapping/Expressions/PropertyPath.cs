@@ -72,9 +72,30 @@ internal sealed partial class PropertyPath
     /// </summary>
     public List<JToken> Filter(JToken root)
     {
-        var source = filteredArray!.Select(root) ?? JValue.CreateNull();
-        IEnumerable<JToken> items = source is JArray array ? array : wrapInArray ? [source] : [];
-        return items.Where(item => names.All(n => IsTruthy(item is JObject o ? o[n] : null))).ToList();
+        var found = new List<JToken>();
+        switch (filteredArray!.Select(root))
+        {
+            case JArray array:
+                foreach (var item in array)
+                {
+                    AddIfAllTruthy(item, found);
+                }
+
+                break;
+            case { } single when wrapInArray:
+                AddIfAllTruthy(single, found);
+                break;
+        }
+
+        return found;
+    }
+
+    private void AddIfAllTruthy(JToken item, List<JToken> found)
+    {
+        if (item is JObject o && names.All(n => IsTruthy(o[n])))
+        {
+            found.Add(item);
+        }
     }
 
     private static bool IsTruthy(JToken? token) => token?.Type switch
