@@ -54,6 +54,19 @@ internal sealed class TemplateObjectReader(JObject json, string kind, int? templ
         return (string)value!;
     }
 
+    /// <summary>An optional string member that may be empty (a unit, a display); anything but a string is an error.</summary>
+    public string? Text(string name)
+    {
+        var value = Member(name, required: false);
+        if (value is not null && value.Type != JTokenType.String)
+        {
+            Error(value, $"Member '{name}' of the {kind} template must be a string.");
+            return null;
+        }
+
+        return (string?)value;
+    }
+
     /// <summary>A boolean member; <c>"true"</c> and <c>"false"</c> strings are accepted as upstream accepts them.</summary>
     public bool Boolean(string name)
     {

@@ -3,14 +3,14 @@ using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Mapping.Templates;
 using Newtonsoft.Json.Linq;
 
-namespace MedTech.Edge.Mapping.Tests;
+namespace MedTech.Edge.Testing;
 
 /// <summary>
 /// The shared reference corpus (MedTech / iomt-fhir mappings and messages): files, mappings and normalization.
 /// </summary>
 internal static class Reference
 {
-    public static readonly string Root = Testing.ReferenceDirectory.Locate();
+    public static readonly string Root = ReferenceDirectory.Locate();
 
     public const string IomtTestInput = "iomt-fhir/test/Microsoft.Health.Fhir.Ingest.Template.UnitTests/TestInput";
     public const string Samples = "azure-health-data-and-ai-samples/samples/medtech-service-mappings";

@@ -1,0 +1,53 @@
+namespace MedTech.Edge.Fhir;
+
+/// <summary>
+/// Reason codes for measurement groups that cannot become Observations, named as MedTech names them in its
+/// metrics, so operators search for the same words. Each goes with the group to the error output.
+/// </summary>
+public static class FhirErrorCodes
+{
+    /// <summary>No <c>CodeValueFhir</c> template has the measurement's type.</summary>
+    public const string TemplateNotFound = "TemplateNotFoundException";
+
+    /// <summary>The template groups by correlation id, and the measurement has none.</summary>
+    public const string CorrelationIdNotDefined = "CorrelationIdNotDefinedException";
+
+    /// <summary>A Quantity value is not a number.</summary>
+    public const string InvalidQuantityFhirValue = "InvalidQuantityFhirValueException";
+
+    /// <summary>A SampledData value is not a FHIR decimal (upstream writes it anyway and the server rejects it).</summary>
+    public const string InvalidSampledDataFhirValue = "InvalidSampledDataFhirValueException";
+
+    /// <summary>The stored Observation cannot be merged (another value type, or SampledData with several dimensions).</summary>
+    public const string NotSupported = "NotSupportedException";
+
+    /// <summary>No Device has the measurement's device identifier.</summary>
+    public const string DeviceNotFound = "DeviceNotFoundException";
+
+    /// <summary>The Device has no usable <c>patient</c> reference, or the Patient does not exist.</summary>
+    public const string PatientNotFound = "PatientNotFoundException";
+
+    /// <summary>No Encounter has the measurement's encounter identifier.</summary>
+    public const string EncounterNotFound = "EncounterNotFoundException";
+
+    /// <summary>Several Devices have the measurement's device identifier.</summary>
+    public const string MultipleDeviceFound = "MultipleDeviceFoundException";
+
+    /// <summary>Several Patients have the measurement's patient identifier.</summary>
+    public const string MultiplePatientFound = "MultiplePatientFoundException";
+
+    /// <summary>Several Encounters have the measurement's encounter identifier.</summary>
+    public const string MultipleEncounterFound = "MultipleEncounterFoundException";
+
+    /// <summary>Create mode needs a patient id, and the measurement has none.</summary>
+    public const string PatientIdentityNotDefined = "PatientIdentityNotDefinedException";
+
+    /// <summary>LookupWithEncounter needs an encounter id, and the measurement has none.</summary>
+    public const string EncounterIdentityNotDefined = "EncounterIdentityNotDefinedException";
+
+    /// <summary>The Device is linked to another Patient than the measurement names.</summary>
+    public const string PatientDeviceMismatch = "PatientDeviceMismatchException";
+
+    /// <summary>The FHIR server rejected the Observation; the message carries the HTTP status and its OperationOutcome.</summary>
+    public const string FhirResourceRejected = "FhirResourceRejected";
+}
