@@ -1,0 +1,151 @@
+using System.Text.RegularExpressions;
+using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir.Observations;
+using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Mapping.Grouping;
+using Microsoft.Extensions.Caching.Memory;
+
+namespace MedTech.Edge.Fhir.Identity;
+
+/// <summary>
+/// Finds (or in Create mode makes) the Patient, Device and Encounter a measurement group belongs to, as MedTech's
+/// identity services do, and reports failures with MedTech's error names. Results are cached per device, patient
+/// and encounter id (upstream keys by device alone and so misses a device moved to another patient); failures
+/// are not cached.
+/// </summary>
+public sealed partial class IdentityResolver : IDisposable
+{
+    private readonly FhirServerClient server;
+    private readonly ResourceIdentityOptions options;
+    private readonly ResourceIdentityMode mode;
+    private readonly MemoryCache cache;
+
+    public IdentityResolver(FhirServerClient server, ResourceIdentityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        this.server = server;
+        this.options = options;
+        mode = options.Mode;
+        cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = options.CacheSize });
+    }
+
+    /// <summary>The ids for the group, or a <see cref="TransformException"/> with the reason.</summary>
+    public async Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var cacheKey = (key.DeviceId, key.PatientId, key.EncounterId);
+        if (cache.TryGetValue(cacheKey, out ResourceIds? cached) && cached is not null)
+        {
+            return cached;
+        }
+
+        var ids = mode == ResourceIdentityMode.Create
+            ? await CreateAsync(key, cancellationToken).ConfigureAwait(false)
+            : await LookupAsync(key, cancellationToken).ConfigureAwait(false);
+        cache.Set(cacheKey, ids, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = options.CacheExpiry });
+        return ids;
+    }
+
+    /// <summary>The ids Create mode gives a new Patient and Device: upstream's hashes of their identifiers.</summary>
+    public static ResourceIds DeterministicIds(string deviceId, string patientId, string? deviceSystem) =>
+        new(ObservationIdentity.Hash(null, patientId), ObservationIdentity.Hash(deviceSystem, deviceId));
+
+    private async Task<ResourceIds> LookupAsync(MeasurementGroupKey key, CancellationToken cancellationToken)
+    {
+        var device = await FindDeviceAsync(key.DeviceId, cancellationToken).ConfigureAwait(false)
+            ?? throw new TransformException(FhirErrorCodes.DeviceNotFound, "No Device has the measurement's device identifier.");
+        var patientId = PatientIdOf(device)
+            ?? throw new TransformException(FhirErrorCodes.PatientNotFound, $"Device/{device.Id} has no patient reference of the form Patient/{{id}}.");
+        if (mode == ResourceIdentityMode.LookupWithEncounter && string.IsNullOrEmpty(key.EncounterId))
+        {
+            throw new TransformException(FhirErrorCodes.EncounterIdentityNotDefined, "LookupWithEncounter needs an encounter id, and the measurement has none.");
+        }
+
+        string? encounterId = null;
+        if (!string.IsNullOrEmpty(key.EncounterId))
+        {
+            var encounters = await server.SearchAsync<Encounter>($"Encounter?identifier={Token(null, key.EncounterId)}", cancellationToken).ConfigureAwait(false);
+            encounterId = Single(encounters, "Encounter", FhirErrorCodes.MultipleEncounterFound)?.Id
+                ?? throw new TransformException(FhirErrorCodes.EncounterNotFound, "No Encounter has the measurement's encounter identifier.");
+        }
+
+        return new ResourceIds(patientId, device.Id!, encounterId);
+    }
+
+    /// <summary>Lookup first; only a missing Device or Patient takes the create path (upstream's order).</summary>
+    private async Task<ResourceIds> CreateAsync(MeasurementGroupKey key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await LookupAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TransformException ex) when (ex.Code is FhirErrorCodes.DeviceNotFound or FhirErrorCodes.PatientNotFound)
+        {
+        }
+
+        if (string.IsNullOrEmpty(key.PatientId))
+        {
+            throw new TransformException(FhirErrorCodes.PatientIdentityNotDefined, "Create mode needs a patient id, and the measurement has none.");
+        }
+
+        var ids = DeterministicIds(key.DeviceId, key.PatientId, options.DefaultDeviceIdentifierSystem);
+        var patients = await server.SearchAsync<Patient>($"Patient?identifier={Token(null, key.PatientId)}", cancellationToken).ConfigureAwait(false);
+        var patient = Single(patients, "Patient", FhirErrorCodes.MultiplePatientFound)
+            ?? await server.PutAsync(new Patient { Id = ids.PatientId, Identifier = [new Identifier { Value = key.PatientId }] }, null, cancellationToken).ConfigureAwait(false);
+        var reference = $"Patient/{patient.Id}";
+
+        var device = await FindDeviceAsync(key.DeviceId, cancellationToken).ConfigureAwait(false);
+        if (device is null)
+        {
+            device = new Device
+            {
+                Id = ids.DeviceId,
+                Identifier = [new Identifier(options.DefaultDeviceIdentifierSystem, key.DeviceId)],
+                Patient = new ResourceReference(reference),
+            };
+            await server.PutAsync(device, null, cancellationToken).ConfigureAwait(false);
+        }
+        else if (device.Patient?.Reference is null)
+        {
+            device.Patient = new ResourceReference(reference);
+            await server.PutAsync(device, device.Meta?.VersionId is { } version ? $"W/\"{version}\"" : null, cancellationToken).ConfigureAwait(false);
+        }
+        else if (device.Patient.Reference != reference)
+        {
+            throw new TransformException(FhirErrorCodes.PatientDeviceMismatch, $"Device/{device.Id} is linked to another Patient than the measurement names.");
+        }
+
+        return new ResourceIds(patient.Id!, device.Id!);
+    }
+
+    private async Task<Device?> FindDeviceAsync(string deviceId, CancellationToken cancellationToken)
+    {
+        var devices = await server.SearchAsync<Device>($"Device?identifier={Token(options.DefaultDeviceIdentifierSystem, deviceId)}", cancellationToken).ConfigureAwait(false);
+        return Single(devices, "Device", FhirErrorCodes.MultipleDeviceFound);
+    }
+
+    private static T? Single<T>(IReadOnlyList<T> found, string type, string multipleCode)
+        where T : Resource => found.Count switch
+        {
+            0 => null,
+            1 => found[0],
+            _ => throw new TransformException(multipleCode, $"{found.Count} {type} resources have the measurement's identifier; exactly one is expected."),
+        };
+
+    /// <summary>The Patient id of a relative <c>Patient/{id}</c> reference (upstream's accepted characters), else null.</summary>
+    private static string? PatientIdOf(Device device) =>
+        device.Patient?.Reference is { } reference && PatientReference().Match(reference) is { Success: true } match ? match.Groups[1].Value : null;
+
+    /// <summary>A token search value: <c>system|value</c>, with FHIR's search escapes, URL-encoded.</summary>
+    private static string Token(string? system, string value)
+    {
+        static string Escape(string text) => text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("|", "\\|", StringComparison.Ordinal)
+            .Replace(",", "\\,", StringComparison.Ordinal).Replace("$", "\\$", StringComparison.Ordinal);
+        return Uri.EscapeDataString(system is null ? Escape(value) : $"{Escape(system)}|{Escape(value)}");
+    }
+
+    [GeneratedRegex(@"^Patient/([A-Za-z0-9_.\-~#]+)$")]
+    private static partial Regex PatientReference();
+
+    public void Dispose() => cache.Dispose();
+}

@@ -1,0 +1,264 @@
+using System.Globalization;
+using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Fhir.Observations;
+using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Mapping.Grouping;
+using MedTech.Edge.Mapping.Normalization;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Logging;
+using Task = System.Threading.Tasks.Task;
+
+namespace MedTech.Edge.Fhir.Persistence;
+
+/// <summary>
+/// Transform and Persist for one batch: groups the measurements, resolves identity, builds or merges every
+/// Observation the batch touches, and writes them with few requests: one batch bundle reads the Observations
+/// (by their deterministic ids; cached ones are not read), one batch bundle PUTs the changed ones, with If-Match on
+/// updates. 409/412 (another writer) and per-entry 429/5xx cause a re-read, re-merge and re-write of those entries.
+/// A re-delivered batch changes nothing, so nothing is written. Groups that cannot be transformed or that the
+/// server rejects are returned as errors; the rest of the batch is persisted.
+/// </summary>
+public sealed partial class ObservationPersister : IDisposable
+{
+    private readonly FhirServerClient server;
+    private readonly IdentityResolver identity;
+    private readonly FhirMapping mapping;
+    private readonly PersistenceOptions options;
+    private readonly ILogger logger;
+    private readonly TimeProvider time;
+    private readonly MemoryCache observations;
+
+    public ObservationPersister(FhirServerClient server, IdentityResolver identity, FhirMapping mapping, PersistenceOptions options,
+        ILogger<ObservationPersister> logger, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        this.server = server;
+        this.identity = identity;
+        this.mapping = mapping;
+        this.options = options;
+        this.logger = logger;
+        time = timeProvider ?? TimeProvider.System;
+        observations = new MemoryCache(new MemoryCacheOptions { SizeLimit = options.ObservationCacheSize });
+    }
+
+    public async Task<PersistResult> PersistAsync(IReadOnlyList<Measurement> measurements, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(measurements);
+        var errors = new Dictionary<MeasurementGroup, PersistError>();
+        var pending = new Dictionary<string, PendingObservation>();
+        foreach (var group in MeasurementGrouper.Group(measurements))
+        {
+            try
+            {
+                var template = mapping.Find(group.Key.Type)
+                    ?? throw new TransformException(FhirErrorCodes.TemplateNotFound, $"The FHIR mapping has no CodeValueFhir template for type '{group.Key.Type}'.");
+                var ids = await identity.ResolveAsync(group.Key, cancellationToken).ConfigureAwait(false);
+                foreach (var observationGroup in ObservationGrouping.Split(group, template.PeriodInterval))
+                {
+                    var id = ObservationIdentity.ObservationId(ObservationIdentity.IdentifierValue(ids, observationGroup));
+                    if (!pending.TryGetValue(id, out var observation))
+                    {
+                        pending[id] = observation = new PendingObservation(id, template, ids);
+                    }
+
+                    observation.Add(observationGroup, group);
+                }
+            }
+            catch (TransformException ex)
+            {
+                errors.TryAdd(group, new PersistError(group, ex.Code, ex.Message));
+            }
+        }
+
+        var (created, updated, unchanged) = await WriteAsync(pending.Values.ToList(), errors, cancellationToken).ConfigureAwait(false);
+        Log.BatchPersisted(logger, measurements.Count, created, updated, unchanged, errors.Count);
+        return new PersistResult(created, updated, unchanged, errors.Values.ToList());
+    }
+
+    private async Task<(int Created, int Updated, int Unchanged)> WriteAsync(
+        List<PendingObservation> pending, Dictionary<MeasurementGroup, PersistError> errors, CancellationToken cancellationToken)
+    {
+        int created = 0, updated = 0, unchanged = 0;
+        var stored = await ReadAsync(pending.Where(p => !observations.TryGetValue(p.Id, out _)).Select(p => p.Id), cancellationToken).ConfigureAwait(false);
+        foreach (var p in pending)
+        {
+            if (observations.TryGetValue(p.Id, out Observation? cached))
+            {
+                stored[p.Id] = cached;
+            }
+        }
+
+        for (var round = 1; pending.Count > 0; round++)
+        {
+            var writes = new List<(PendingObservation Pending, Observation Observation, bool IsCreate)>();
+            foreach (var p in pending)
+            {
+                try
+                {
+                    var existing = stored.GetValueOrDefault(p.Id);
+                    if (p.Build(existing, time.GetUtcNow()) is { } observation)
+                    {
+                        writes.Add((p, observation, existing is null));
+                    }
+                    else
+                    {
+                        unchanged++;
+                    }
+                }
+                catch (TransformException ex)
+                {
+                    Fail(p, ex.Code, ex.Message, errors);
+                }
+            }
+
+            var retry = new List<PendingObservation>();
+            var transient = false;
+            foreach (var chunk in writes.Chunk(options.MaxBundleEntries))
+            {
+                var response = await server.BatchAsync(PutBundle(chunk.Select(w => (w.Observation, w.IsCreate))), cancellationToken).ConfigureAwait(false);
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    var (p, observation, isCreate) = chunk[i];
+                    var entry = i < response.Entry.Count ? response.Entry[i] : null;
+                    var status = Status(entry);
+                    if (status is >= 200 and < 300)
+                    {
+                        _ = isCreate ? created++ : updated++;
+                        Remember(entry?.Resource as Observation, p.Id);
+                    }
+                    else if (status is 409 or 412 or 408 or 429 or >= 500 or 0)
+                    {
+                        transient |= status is not (409 or 412);
+                        observations.Remove(p.Id);
+                        retry.Add(p);
+                    }
+                    else
+                    {
+                        Log.ObservationRejected(logger, status);
+                        Fail(p, FhirErrorCodes.FhirResourceRejected, $"The FHIR server rejected the Observation with HTTP {status}: {Diagnostics(entry)}", errors);
+                    }
+                }
+            }
+
+            if (retry.Count == 0)
+            {
+                break;
+            }
+
+            if (round >= options.MaxWriteRounds)
+            {
+                throw new FhirServerUnavailableException($"{retry.Count} Observation(s) still conflicted or failed after {round} write rounds; the batch must be retried.");
+            }
+
+            // Back off exponentially after server trouble; after a conflict only a little, with jitter, so writers
+            // contending for one Observation stop colliding in lockstep.
+            Log.Retrying(logger, retry.Count, round);
+            var delay = transient ? 200 * Math.Pow(2, round - 1) : Random.Shared.Next(5, 25) * round;
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(delay, 10_000)), time, cancellationToken).ConfigureAwait(false);
+
+            // Another writer changed these since we read them: read the current versions and merge into those.
+            var fresh = await ReadAsync(retry.Select(p => p.Id), cancellationToken).ConfigureAwait(false);
+            foreach (var p in retry)
+            {
+                stored[p.Id] = fresh.GetValueOrDefault(p.Id);
+            }
+
+            pending = retry;
+        }
+
+        return (created, updated, unchanged);
+    }
+
+    /// <summary>Reads Observations by id with batch bundles of GETs; absent ones are not in the result.</summary>
+    private async Task<Dictionary<string, Observation?>> ReadAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
+    {
+        var found = new Dictionary<string, Observation?>();
+        foreach (var chunk in ids.Chunk(options.MaxBundleEntries))
+        {
+            var bundle = new Bundle { Type = Bundle.BundleType.Batch };
+            bundle.Entry.AddRange(chunk.Select(id => new Bundle.EntryComponent
+            {
+                Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.GET, Url = $"Observation/{id}" },
+            }));
+            var response = await server.BatchAsync(bundle, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var entry = i < response.Entry.Count ? response.Entry[i] : null;
+                switch (Status(entry))
+                {
+                    case 200 when entry!.Resource is Observation observation:
+                        found[chunk[i]] = observation;
+                        Remember(observation, chunk[i]);
+                        break;
+                    case 404 or 410:
+                        break;
+                    case var status:
+                        throw new FhirServerUnavailableException($"Reading an Observation failed with HTTP {status}; the batch must be retried.");
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static Bundle PutBundle(IEnumerable<(Observation Observation, bool IsCreate)> writes)
+    {
+        var bundle = new Bundle { Type = Bundle.BundleType.Batch };
+        bundle.Entry.AddRange(writes.Select(w => new Bundle.EntryComponent
+        {
+            Resource = w.Observation,
+            Request = new Bundle.RequestComponent
+            {
+                Method = Bundle.HTTPVerb.PUT,
+                Url = $"Observation/{w.Observation.Id}",
+                // Updates are conditional on the version read, so a concurrent writer's change is never overwritten.
+                IfMatch = !w.IsCreate && w.Observation.Meta?.VersionId is { } version ? $"W/\"{version}\"" : null,
+            },
+        }));
+        return bundle;
+    }
+
+    private void Remember(Observation? observation, string id)
+    {
+        if (observation?.Meta?.VersionId is null)
+        {
+            observations.Remove(id);
+            return;
+        }
+
+        observations.Set(id, observation, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = options.ObservationCacheExpiry });
+    }
+
+    private static void Fail(PendingObservation pending, string code, string message, Dictionary<MeasurementGroup, PersistError> errors)
+    {
+        foreach (var source in pending.Sources)
+        {
+            errors.TryAdd(source, new PersistError(source, code, message));
+        }
+    }
+
+    /// <summary>The HTTP status of a batch-response entry ("201 Created" → 201); 0 when there is none.</summary>
+    private static int Status(Bundle.EntryComponent? entry) =>
+        entry?.Response?.Status is { Length: >= 3 } status && int.TryParse(status.AsSpan(0, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : 0;
+
+    private static string Diagnostics(Bundle.EntryComponent? entry) =>
+        entry?.Response?.Outcome is OperationOutcome outcome
+            ? string.Join("; ", outcome.Issue.Select(i => i.Diagnostics ?? i.Details?.Text ?? i.Code?.ToString()))
+            : "(no OperationOutcome)";
+
+    public void Dispose() => observations.Dispose();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "Persisted {Measurements} measurements: {Created} Observations created, {Updated} updated, {Unchanged} unchanged, {Failed} groups failed.")]
+        public static partial void BatchPersisted(ILogger logger, int measurements, int created, int updated, int unchanged, int failed);
+
+        [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "The FHIR server rejected an Observation with HTTP {Status}; its measurement groups go to the error output.")]
+        public static partial void ObservationRejected(ILogger logger, int status);
+
+        [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "{Count} Observations conflicted or failed transiently in write round {Round}; re-reading and retrying.")]
+        public static partial void Retrying(ILogger logger, int count, int round);
+    }
+}

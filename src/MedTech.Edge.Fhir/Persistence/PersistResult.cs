@@ -1,0 +1,12 @@
+using MedTech.Edge.Mapping.Grouping;
+
+namespace MedTech.Edge.Fhir.Persistence;
+
+/// <summary>
+/// What one batch did: Observations created, updated and left unchanged (a re-delivery), and the measurement groups
+/// that failed, each with a reason code, for the error output. Everything else in the batch is on the server.
+/// </summary>
+public sealed record PersistResult(int Created, int Updated, int Unchanged, IReadOnlyList<PersistError> Errors);
+
+/// <summary>A measurement group that did not reach the FHIR server, and why (<see cref="FhirErrorCodes"/>).</summary>
+public sealed record PersistError(MeasurementGroup Group, string Code, string Message);

@@ -1,0 +1,142 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Hl7.Fhir.Model;
+using Task = System.Threading.Tasks.Task;
+using Microsoft.Extensions.Logging;
+
+namespace MedTech.Edge.Fhir.Server;
+
+/// <summary>
+/// The few FHIR interactions the writer needs (search, read, PUT, batch), over one <see cref="HttpClient"/> whose
+/// base address is the FHIR base URL. Transient failures (network, timeout, 408, 429, 5xx) are retried with capped
+/// exponential backoff (honouring Retry-After); other failures throw <see cref="FhirRequestException"/>.
+/// </summary>
+public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions options, ILogger<FhirServerClient> logger, TimeProvider? timeProvider = null)
+{
+    private const string FhirJsonType = "application/fhir+json";
+    private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+    private long requests;
+
+    /// <summary>An HttpClient for the options' server: base address, authentication; timeouts are per request here.</summary>
+    public static HttpClient CreateHttpClient(FhirServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var url = options.Url ?? throw new ArgumentException($"{FhirServerOptions.SectionName}:Url is required.", nameof(options));
+        var handler = new FhirAuthenticationHandler(options) { InnerHandler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) } };
+        return new HttpClient(handler)
+        {
+            BaseAddress = url.AbsoluteUri.EndsWith('/') ? url : new Uri(url.AbsoluteUri + "/"),
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+    }
+
+    /// <summary>HTTP requests sent, retries included (for benchmarks and metrics).</summary>
+    public long RequestCount => Interlocked.Read(ref requests);
+
+    /// <summary>A search such as <c>Device?identifier=x</c>; every page is followed and the matches returned.</summary>
+    public async Task<IReadOnlyList<T>> SearchAsync<T>(string query, CancellationToken cancellationToken)
+        where T : Resource
+    {
+        var found = new List<T>();
+        for (var next = query; next is not null;)
+        {
+            var page = FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Get, next, null, null, cancellationToken).ConfigureAwait(false));
+            found.AddRange(page.Entry.Select(e => e.Resource).OfType<T>());
+            next = page.NextLink?.ToString();
+        }
+
+        return found;
+    }
+
+    /// <summary>PUT the resource at its id; with <paramref name="ifMatch"/> the server refuses (412) a stale version.</summary>
+    public async Task<T> PutAsync<T>(T resource, string? ifMatch, CancellationToken cancellationToken)
+        where T : Resource
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        var json = await SendAsync(HttpMethod.Put, $"{resource.TypeName}/{resource.Id}", FhirJson.Serialize(resource), ifMatch, cancellationToken).ConfigureAwait(false);
+        return FhirJson.Deserialize<T>(json);
+    }
+
+    /// <summary>Sends a batch (or transaction) bundle; each entry's own status is in the response bundle.</summary>
+    public async Task<Bundle> BatchAsync(Bundle bundle, CancellationToken cancellationToken) =>
+        FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.Serialize(bundle), null, cancellationToken).ConfigureAwait(false));
+
+    private async Task<string> SendAsync(HttpMethod method, string path, string? body, string? ifMatch, CancellationToken cancellationToken)
+    {
+        var what = $"{method} {ResourceType(path)}";
+        for (var attempt = 1; ; attempt++)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(FhirJsonType));
+            if (body is not null)
+            {
+                request.Content = new StringContent(body, Encoding.UTF8, FhirJsonType);
+                request.Headers.Add("Prefer", "return=representation");
+            }
+
+            if (ifMatch is not null)
+            {
+                request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+            }
+
+            Interlocked.Increment(ref requests);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.RequestTimeout);
+            HttpStatusCode? status = null;
+            TimeSpan? retryAfter = null;
+            Exception? failure = null;
+            try
+            {
+                using var response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+                var text = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    return text;
+                }
+
+                if (!IsTransient(response.StatusCode))
+                {
+                    throw new FhirRequestException(response.StatusCode, what, text);
+                }
+
+                status = response.StatusCode;
+                retryAfter = response.Headers.RetryAfter?.Delta;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
+            {
+                failure = ex;
+            }
+
+            if (attempt >= options.MaxAttempts)
+            {
+                throw new FhirServerUnavailableException(
+                    $"The FHIR server did not answer {what} after {attempt} attempts (last: {status?.ToString() ?? failure?.GetType().Name}).", failure);
+            }
+
+            var delay = Backoff(attempt, retryAfter);
+            Log.Retrying(logger, what, attempt, (int?)status ?? 0, failure?.GetType().Name, delay);
+            await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static bool IsTransient(HttpStatusCode status) =>
+        status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests || (int)status >= 500;
+
+    /// <summary>2^n × initial, capped; a server's Retry-After wins when it is longer (still capped).</summary>
+    private TimeSpan Backoff(int attempt, TimeSpan? retryAfter)
+    {
+        var exponential = options.InitialBackoff * Math.Pow(2, Math.Min(attempt - 1, 16));
+        var delay = retryAfter is { } asked && asked > exponential ? asked : exponential;
+        return delay > options.MaxBackoff ? options.MaxBackoff : delay;
+    }
+
+    // Only the resource type is logged: ids and search values can identify a patient.
+    private static string ResourceType(string path) => path.Length == 0 ? "(batch)" : path.Split('/', '?')[0];
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "FHIR request {Request} failed (attempt {Attempt}, status {Status}, error {Error}); retrying in {Delay}.")]
+        public static partial void Retrying(ILogger logger, string request, int attempt, int status, string? error, TimeSpan delay);
+    }
+}

@@ -1,0 +1,63 @@
+using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Fhir.Templates;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MedTech.Edge.Fhir.Tests.Persistence;
+
+/// <summary>One real FHIR server for the tests of this collection; each test uses its own device and patient ids.</summary>
+public sealed class FhirServerFixture : IAsyncLifetime
+{
+    public const string Mapping = """
+        {"templateType": "CollectionFhir", "template": [
+          {"templateType": "CodeValueFhir", "template": {"typeName": "heartrate", "periodInterval": 60,
+            "codes": [{"code": "8867-4", "system": "http://loinc.org", "display": "Heart rate"}],
+            "value": {"valueName": "hr", "valueType": "SampledData", "defaultPeriod": 1000, "unit": "count/min"}}},
+          {"templateType": "CodeValueFhir", "template": {"typeName": "weight",
+            "codes": [{"code": "29463-7", "system": "http://loinc.org", "display": "Body weight"}],
+            "value": {"valueName": "kg", "valueType": "Quantity", "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}}
+        ]}
+        """;
+
+    internal FhirTestServer Server { get; private set; } = null!;
+
+    public async System.Threading.Tasks.Task InitializeAsync() => Server = await FhirTestServer.StartAsync();
+
+    public async System.Threading.Tasks.Task DisposeAsync() => await Server.DisposeAsync();
+
+    public FhirServerClient Client() => Client(Server.BaseUrl);
+
+    public static FhirServerClient Client(Uri url)
+    {
+        var options = new FhirServerOptions { Url = url, InitialBackoff = TimeSpan.FromMilliseconds(10), MaxBackoff = TimeSpan.FromMilliseconds(200) };
+        return new FhirServerClient(FhirServerClient.CreateHttpClient(options), options, NullLogger<FhirServerClient>.Instance);
+    }
+
+    public static ObservationPersister Persister(FhirServerClient client, ResourceIdentityMode mode = ResourceIdentityMode.Lookup) => new(
+        client,
+        new IdentityResolver(client, new ResourceIdentityOptions { ResourceIdentityServiceType = mode.ToString() }),
+        FhirMapping.Parse(Mapping).EnsureValid("test mapping"),
+        new PersistenceOptions(),
+        NullLogger<ObservationPersister>.Instance);
+
+    /// <summary>A Patient and a Device linked to it, as a hospital's registration would have made them.</summary>
+    public static async Task<MedTech.Edge.Fhir.Observations.ResourceIds> RegisterAsync(FhirServerClient client, string deviceIdentifier)
+    {
+        var patient = await client.PutAsync(new Patient { Id = "p-" + deviceIdentifier }, null, default);
+        var device = await client.PutAsync(new Device
+        {
+            Id = "d-" + deviceIdentifier,
+            Identifier = [new Identifier(null, deviceIdentifier)],
+            Patient = new ResourceReference($"Patient/{patient.Id}"),
+        }, null, default);
+        return new(patient.Id!, device.Id!);
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class FhirServerGroup : ICollectionFixture<FhirServerFixture>
+{
+    public const string Name = "FHIR server";
+}

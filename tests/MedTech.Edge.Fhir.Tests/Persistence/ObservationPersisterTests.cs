@@ -1,0 +1,179 @@
+using System.Net;
+using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Fhir.Observations;
+using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Fhir.Tests.Observations;
+using MedTech.Edge.Mapping.Normalization;
+
+namespace MedTech.Edge.Fhir.Tests.Persistence;
+
+/// <summary>Transform and Persist through the real FHIR server.</summary>
+[Collection(FhirServerGroup.Name)]
+public class ObservationPersisterTests(FhirServerFixture fixture)
+{
+    private readonly string device = "monitor-" + Guid.NewGuid().ToString("N")[..12];
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenTwoBatchesInOneHour_WhenPersisted_ThenOneSampledDataObservationIsCreatedThenMerged()
+    {
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        using var persister = FhirServerFixture.Persister(client);
+
+        var first = await persister.PersistAsync([HeartRate("2026-11-24T08:00:01Z", "71"), HeartRate("2026-11-24T08:00:02Z", "72")], default);
+        var second = await persister.PersistAsync([HeartRate("2026-11-24T08:00:04Z", "74")], default);
+
+        Assert.Equal((1, 0, 0), (first.Created, first.Updated, first.Errors.Count));
+        Assert.Equal((0, 1, 0), (second.Created, second.Updated, second.Errors.Count));
+        var stored = await ReadHourAsync(client, ids, "2026-11-24T08:00:00Z");
+        Assert.Equal(ObservationStatus.Amended, stored.Status);
+        Assert.StartsWith("E 71 72 E 74 E", ((SampledData)stored.Value!).Data);
+        Assert.Equal($"{ids.PatientId}.{ids.DeviceId}.heartrate.20261124080000Z.20261124085959Z", stored.Identifier.Single().Value);
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenAPersistedBatch_WhenTheSameBatchIsReplayedByAFreshWriter_ThenTheServerIsUnchanged()
+    {
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        Measurement[] batch = [HeartRate("2026-11-24T09:10:00Z", "80"), HeartRate("2026-11-24T10:10:00Z", "81"), Weight("2026-11-24T09:10:00Z", "70.5")];
+        using (var writer = FhirServerFixture.Persister(client))
+        {
+            await writer.PersistAsync(batch, default);
+        }
+
+        var before = await ReadHourAsync(client, ids, "2026-11-24T09:00:00Z");
+        using var fresh = FhirServerFixture.Persister(client);
+        var replay = await fresh.PersistAsync(batch, default);
+        var again = await fresh.PersistAsync(batch, default);
+
+        Assert.Equal((0, 0, 3), (replay.Created, replay.Updated, replay.Unchanged));
+        Assert.Equal((0, 0, 3), (again.Created, again.Updated, again.Unchanged));
+        Assert.Equal(before.Meta!.VersionId, (await ReadHourAsync(client, ids, "2026-11-24T09:00:00Z")).Meta!.VersionId);
+        Assert.Single(await client.SearchAsync<Observation>($"Observation?subject=Patient/{ids.PatientId}&code=http://loinc.org|29463-7", default));
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenADeviceTheServerDoesNotKnow_WhenPersistedInLookupMode_ThenItsGroupFailsAndTheRestIsPersisted()
+    {
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        using var persister = FhirServerFixture.Persister(client);
+
+        var result = await persister.PersistAsync(
+            [HeartRate("2026-11-24T11:00:00Z", "60") with { DeviceId = "unknown-" + device }, HeartRate("2026-11-24T11:00:00Z", "61"), Measurement("unmapped", "2026-11-24T11:00:00Z", ("x", "1"))],
+            default);
+
+        Assert.Equal(1, result.Created);
+        Assert.Equal([FhirErrorCodes.DeviceNotFound, FhirErrorCodes.TemplateNotFound], result.Errors.Select(e => e.Code).Order());
+        Assert.Equal("unknown-" + device, result.Errors.Single(e => e.Code == FhirErrorCodes.DeviceNotFound).Group.Key.DeviceId);
+        Assert.StartsWith("61 ", ((SampledData)(await ReadHourAsync(client, ids, "2026-11-24T11:00:00Z")).Value!).Data);
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenCreateMode_WhenANewDeviceAndPatientArePersisted_ThenTheyAreCreatedWithDeterministicIdsAndLinked()
+    {
+        var client = fixture.Client();
+        using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.Create);
+        var patient = "mrn-" + device;
+
+        var result = await persister.PersistAsync([HeartRate("2026-11-24T12:00:00Z", "90") with { PatientId = patient }], default);
+
+        Assert.Equal((1, 0), (result.Created, result.Errors.Count));
+        var expected = IdentityResolver.DeterministicIds(device, patient, null);
+        var storedDevice = Assert.Single(await client.SearchAsync<Device>($"Device?identifier={device}", default));
+        Assert.Equal(expected.DeviceId, storedDevice.Id);
+        Assert.Equal($"Patient/{expected.PatientId}", storedDevice.Patient!.Reference);
+        Assert.Equal(patient, Assert.Single(await client.SearchAsync<Patient>($"Patient?identifier={patient}", default)).Identifier.Single().Value);
+        Assert.NotNull(await ReadHourAsync(client, expected, "2026-11-24T12:00:00Z"));
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenCreateModeAndADeviceLinkedToAnotherPatient_WhenPersisted_ThenTheDeviceKeepsItsPatientAsUpstream()
+    {
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.Create);
+
+        var result = await persister.PersistAsync([HeartRate("2026-11-24T12:00:00Z", "90") with { PatientId = "someone-else" }], default);
+
+        Assert.Equal((1, 0), (result.Created, result.Errors.Count));
+        Assert.NotNull(await ReadHourAsync(client, ids, "2026-11-24T12:00:00Z"));
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenTwoWritersWithStaleCopies_WhenBothMergeIntoOneObservation_ThenIfMatchKeepsEveryValue()
+    {
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        var clientA = fixture.Client();
+        using var a = FhirServerFixture.Persister(clientA);
+        using var b = FhirServerFixture.Persister(client);
+        await a.PersistAsync([HeartRate("2026-11-24T13:00:00Z", "60")], default);
+        await b.PersistAsync([HeartRate("2026-11-24T13:00:01Z", "61")], default);
+        var before = clientA.RequestCount;
+
+        // a still holds the first version in its cache: its If-Match fails (412), it re-reads and merges into b's version.
+        var result = await a.PersistAsync([HeartRate("2026-11-24T13:00:02Z", "62")], default);
+        Assert.Equal(3, clientA.RequestCount - before);
+        await System.Threading.Tasks.Task.WhenAll(Enumerable.Range(3, 6).Select(async i =>
+        {
+            using var writer = FhirServerFixture.Persister(client);
+            await writer.PersistAsync([HeartRate($"2026-11-24T13:00:0{i}Z", $"6{i}")], default);
+        }));
+
+        Assert.Equal((1, 0), (result.Updated, result.Errors.Count));
+        Assert.StartsWith("60 61 62 63 64 65 66 67 68 E", ((SampledData)(await ReadHourAsync(client, ids, "2026-11-24T13:00:00Z")).Value!).Data);
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenAServerThatAnswers503ThenRecovers_WhenPersisted_ThenTheBatchIsWrittenAfterRetries()
+    {
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        using var persister = FhirServerFixture.Persister(client);
+        await fixture.Server.FailNextAsync(3, HttpStatusCode.ServiceUnavailable);
+        var before = client.RequestCount;
+
+        var result = await persister.PersistAsync([HeartRate("2026-11-24T14:00:00Z", "70")], default);
+
+        Assert.Equal((1, 0), (result.Created, result.Errors.Count));
+        Assert.True(client.RequestCount - before >= 3 + 3, "the three failed attempts and the device lookup, read and write");
+        Assert.NotNull(await ReadHourAsync(client, ids, "2026-11-24T14:00:00Z"));
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenAServerThatStaysDown_WhenPersisted_ThenTheBatchFailsAsUnavailableAndNothingIsReportedDone()
+    {
+        var client = fixture.Client();
+        await FhirServerFixture.RegisterAsync(client, device);
+        using var persister = FhirServerFixture.Persister(client);
+        await fixture.Server.FailNextAsync(100, HttpStatusCode.ServiceUnavailable);
+
+        try
+        {
+            await Assert.ThrowsAsync<FhirServerUnavailableException>(() => persister.PersistAsync([HeartRate("2026-11-24T15:00:00Z", "70")], default));
+        }
+        finally
+        {
+            await fixture.Server.FailNextAsync(0, HttpStatusCode.ServiceUnavailable);
+        }
+    }
+
+    private Measurement HeartRate(string time, string value) => Measurement("heartrate", time, ("hr", value));
+
+    private Measurement Weight(string time, string value) => Measurement("weight", time, ("kg", value));
+
+    private Measurement Measurement(string type, string time, params (string, string)[] properties) =>
+        Build.Measurement(type, time, properties) with { DeviceId = device, IngestionTimeUtc = DateTime.UtcNow };
+
+    private static async Task<Observation> ReadHourAsync(FhirServerClient client, ResourceIds ids, string hour)
+    {
+        var start = Build.Utc(hour);
+        var group = new ObservationGroup("heartrate", start, start.AddHours(1).AddTicks(-1), $"{start:yyyyMMddHH}0000Z.{start:yyyyMMddHH}5959Z", new Dictionary<string, IReadOnlyList<TimedValue>>());
+        var id = ObservationIdentity.ObservationId(ObservationIdentity.IdentifierValue(ids, group));
+        var found = await client.SearchAsync<Observation>($"Observation?_id={id}", default);
+        return Assert.Single(found);
+    }
+}
