@@ -132,6 +132,75 @@ public sealed class MappingCommandTests : IDisposable
         Assert.Equal(3, result.RootElement.GetProperty("normalized").GetArrayLength());
     }
 
+    [Fact]
+    public void GivenDeviceAndFhirMappings_WhenTested_ThenObservationsAreBuiltAsCreateModeWouldBuildThem()
+    {
+        var basic = Path.Combine(Reference, "iomt-fhir", "sample", "templates", "basic");
+        var message = Path.Combine(temp, "hr.json");
+        File.WriteAllText(message, """{"heartrate": 78, "deviceid": "device1", "patientid": "patient1", "measurementdatetime": "2019-02-01T22:46:01.875Z"}""");
+
+        var (exit, output, _) = Run("mapping", "test", "--device-mapping", Path.Combine(basic, "devicecontent.json"),
+            "--fhir-mapping", Path.Combine(basic, "fhirmapping.json"), "--message", message);
+
+        Assert.Equal(0, exit);
+        using var result = JsonDocument.Parse(output);
+        var observation = Assert.Single(result.RootElement.GetProperty("observations").EnumerateArray());
+        var patient = Sha256("_patient1");
+        var device = Sha256("_device1");
+        var identifier = $"{patient}.{device}.heartrate.20190201220000Z.20190201225959Z";
+        Assert.Equal(identifier, observation.GetProperty("identifier")[0].GetProperty("value").GetString());
+        Assert.Equal(Sha256("https://azure.microsoft.com/en-us/services/iomt-fhir-connector/_" + identifier), observation.GetProperty("id").GetString());
+        Assert.Equal($"Patient/{patient}", observation.GetProperty("subject").GetProperty("reference").GetString());
+        Assert.Equal("2019-02-01T22:00:00.0000000Z", observation.GetProperty("effectivePeriod").GetProperty("start").GetString());
+        Assert.Equal(3600, observation.GetProperty("valueSampledData").GetProperty("data").GetString()!.Split(' ').Length);
+    }
+
+    [Fact]
+    public void GivenAMessageTypeTheFhirMappingLacks_WhenTested_ThenExitOneWithTemplateNotFound()
+    {
+        var basic = Path.Combine(Reference, "iomt-fhir", "sample", "templates", "basic");
+        var fhir = Path.Combine(temp, "fhir.json");
+        File.WriteAllText(fhir, """{"templateType": "CollectionFhir", "template": []}""");
+        var message = Path.Combine(temp, "hr.json");
+        File.WriteAllText(message, """{"heartrate": 78, "deviceid": "device1", "patientid": "patient1", "measurementdatetime": "2019-02-01T22:46:01Z"}""");
+
+        var (exit, output, _) = Run("mapping", "test", "--device-mapping", Path.Combine(basic, "devicecontent.json"), "--fhir-mapping", fhir, "--message", message);
+
+        Assert.Equal(1, exit);
+        using var result = JsonDocument.Parse(output);
+        Assert.Equal("TemplateNotFoundException", result.RootElement.GetProperty("errors")[0].GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public void GivenMappingsThatDoNotFit_WhenValidatedTogether_ThenExitZeroWithAWarningForEachGap()
+    {
+        var validation = Path.Combine(Reference, "iomt-fhir", "test", "Microsoft.Health.Fhir.Ingest.Validation.UnitTests", "TestInput");
+        var device = Path.Combine(validation, "data_CollectionContentTemplateHrAndBloodPressureValid.json");
+
+        var (exitType, outputType, _) = Run("mapping", "validate", "--device-mapping", device,
+            "--fhir-mapping", Path.Combine(validation, "data_CollectionFhirTemplateMissingTypeInvalid.json"));
+        var (exitValue, outputValue, _) = Run("mapping", "validate", "--device-mapping", device,
+            "--fhir-mapping", Path.Combine(validation, "data_CollectionFhirTemplateIncorrectValueNameInvalid.json"));
+
+        Assert.Equal((0, 0), (exitType, exitValue));
+        Assert.Contains($"{device}: warning: template[1]: Type 'bloodpressure' has no CodeValueFhir template", outputType);
+        Assert.Contains("warning: template[1]: Value 'systolicBadValueName' of type 'bloodpressure' is produced by no device template", outputValue);
+    }
+
+    [Fact]
+    public void GivenAnInvalidFhirMapping_WhenValidated_ThenExitOneWithFileLineAndPosition()
+    {
+        var file = Path.Combine(TestInput, "data_CollectionFhirTemplateInvalid.json");
+
+        var (exit, output, _) = Run("mapping", "validate", "--fhir-mapping", file);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"{file}:6:19: error: template[0]: Required member 'typeName' is missing", output);
+    }
+
+    private static string Sha256(string text) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+
     private static (int Exit, string Output, string Error) Run(params string[] args)
     {
         using var output = new StringWriter();

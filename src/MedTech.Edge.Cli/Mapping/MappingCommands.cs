@@ -7,35 +7,45 @@ internal static class MappingCommands
 {
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var validateMapping = DeviceMappingOption();
-        var validate = new Command("validate", "Check a device mapping; prints every error with file, line and position.")
+        var validateDevice = DeviceMappingOption(required: false);
+        var validateFhir = FhirMappingOption();
+        var validate = new Command("validate", "Check a device mapping, a FHIR mapping, or both and whether they fit together; prints every error with file, line and position.")
         {
-            validateMapping,
+            validateDevice,
+            validateFhir,
         };
-        validate.SetAction(parsed => new MappingValidation(output, error).Validate(parsed.GetRequiredValue(validateMapping).ToString()));
+        validate.SetAction(parsed => new MappingValidation(output, error).Validate(
+            parsed.GetValue(validateDevice)?.ToString(), parsed.GetValue(validateFhir)?.ToString()));
 
-        var testMapping = DeviceMappingOption();
+        var testDevice = DeviceMappingOption(required: true);
+        var testFhir = FhirMappingOption();
         var message = new Option<FileInfo>("--message")
         {
             Description = "A device payload, or a whole {Body, Properties, SystemProperties} envelope.",
             Required = true,
         };
         var raw = new Option<bool>("--raw") { Description = "Treat the message as a payload even if it looks like an envelope." };
-        var test = new Command("test", "Normalize one message with a device mapping and print {\"normalized\": [...], \"errors\": [...]}.")
+        var test = new Command("test", "Normalize one message and print {\"normalized\": [...], \"errors\": [...]}; with --fhir-mapping also the Observations.")
         {
-            testMapping,
+            testDevice,
+            testFhir,
             message,
             raw,
         };
         test.SetAction(parsed => new MappingTest(output, error).Run(
-            parsed.GetRequiredValue(testMapping).ToString(), parsed.GetRequiredValue(message).ToString(), parsed.GetValue(raw)));
+            parsed.GetRequiredValue(testDevice).ToString(), parsed.GetValue(testFhir)?.ToString(), parsed.GetRequiredValue(message).ToString(), parsed.GetValue(raw)));
 
-        return new Command("mapping", "Validate and test MedTech device mappings.") { validate, test };
+        return new Command("mapping", "Validate and test MedTech device and FHIR destination mappings.") { validate, test };
     }
 
-    private static Option<FileInfo> DeviceMappingOption() => new("--device-mapping")
+    private static Option<FileInfo> DeviceMappingOption(bool required) => new("--device-mapping")
     {
         Description = "A MedTech / iomt-fhir device mapping (CollectionContent JSON).",
-        Required = true,
+        Required = required,
+    };
+
+    private static Option<FileInfo> FhirMappingOption() => new("--fhir-mapping")
+    {
+        Description = "A MedTech / iomt-fhir FHIR destination mapping (CollectionFhir JSON).",
     };
 }

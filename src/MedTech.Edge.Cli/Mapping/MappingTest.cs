@@ -1,5 +1,10 @@
 using System.Text.Json;
+using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir;
+using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Mapping.Normalization;
+using MedTech.Edge.Mapping.Templates;
 using Newtonsoft.Json.Linq;
 
 namespace MedTech.Edge.Cli.Mapping;
@@ -9,17 +14,13 @@ internal sealed class MappingTest(TextWriter output, TextWriter error)
 {
     private static readonly HashSet<string> EnvelopeKeys = [Envelope.Body, Envelope.Properties, Envelope.SystemProperties];
 
-    public int Run(string mappingPath, string messagePath, bool raw)
+    public int Run(string mappingPath, string? fhirMappingPath, string messagePath, bool raw)
     {
-        var mapping = new MappingValidation(output, error).TryLoad(mappingPath);
-        if (mapping is null)
+        var loader = new MappingValidation(output, error);
+        var mapping = Valid(mappingPath, loader.TryLoad(mappingPath, DeviceMapping.Load, "device mapping"), m => m.Errors);
+        var fhirMapping = fhirMappingPath is null ? null : Valid(fhirMappingPath, loader.TryLoad(fhirMappingPath, FhirMapping.Load, "FHIR mapping"), m => m.Errors);
+        if (mapping is null || (fhirMappingPath is not null && fhirMapping is null))
         {
-            return MedTechCommand.UsageError;
-        }
-
-        if (!mapping.IsValid)
-        {
-            MappingValidation.ReportErrors(mappingPath, mapping, error);
             return MedTechCommand.UsageError;
         }
 
@@ -39,9 +40,31 @@ internal sealed class MappingTest(TextWriter output, TextWriter error)
             ? normalizer.Normalize(envelope, DateTime.UtcNow)
             : normalizer.Normalize(new DeviceMessage(bytes, DateTime.UtcNow));
 
-        Write(result);
-        error.WriteLine($"{result.Measurements.Count} measurement(s), {result.Errors.Count} error(s).");
-        return result.IsSuccess ? MedTechCommand.Success : MedTechCommand.InputErrors;
+        var errors = result.Errors.Select(e => (e.Code, e.Message, e.TemplateIndex, e.TypeName)).ToList();
+        IReadOnlyList<Observation>? observations = null;
+        if (fhirMapping is not null)
+        {
+            var (built, failed) = ObservationPreview.Create(result.Measurements, fhirMapping, null, DateTimeOffset.UtcNow);
+            observations = built;
+            errors.AddRange(failed.Select(f => (f.Code, f.Message, (int?)null, (string?)f.Group.Key.Type)));
+        }
+
+        Write(result.Measurements, observations, errors);
+        error.WriteLine($"{result.Measurements.Count} measurement(s), {(observations is null ? "" : $"{observations.Count} observation(s), ")}{errors.Count} error(s).");
+        return errors.Count == 0 ? MedTechCommand.Success : MedTechCommand.InputErrors;
+    }
+
+    /// <summary>The mapping when it loaded and is valid; its errors are reported otherwise.</summary>
+    private T? Valid<T>(string path, T? mapping, Func<T, IReadOnlyList<TemplateError>> errors)
+        where T : class
+    {
+        if (mapping is not null && errors(mapping).Count > 0)
+        {
+            MappingValidation.ReportErrors(path, errors(mapping), error);
+            return null;
+        }
+
+        return mapping;
     }
 
     /// <summary>A message whose only top-level keys are Body, Properties and SystemProperties is a whole envelope.</summary>
@@ -65,14 +88,15 @@ internal sealed class MappingTest(TextWriter output, TextWriter error)
         return null;
     }
 
-    private void Write(NormalizationResult result)
+    private void Write(IReadOnlyList<Measurement> measurements, IReadOnlyList<Observation>? observations,
+        List<(string Code, string Message, int? TemplateIndex, string? TypeName)> errors)
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
         {
             json.WriteStartObject();
             json.WriteStartArray("normalized");
-            foreach (var m in result.Measurements)
+            foreach (var m in measurements)
             {
                 json.WriteStartObject();
                 json.WriteString("type", m.Type);
@@ -95,8 +119,19 @@ internal sealed class MappingTest(TextWriter output, TextWriter error)
             }
 
             json.WriteEndArray();
+            if (observations is not null)
+            {
+                json.WriteStartArray("observations");
+                foreach (var observation in observations)
+                {
+                    json.WriteRawValue(FhirJson.Serialize(observation, indented: true));
+                }
+
+                json.WriteEndArray();
+            }
+
             json.WriteStartArray("errors");
-            foreach (var e in result.Errors)
+            foreach (var e in errors)
             {
                 json.WriteStartObject();
                 json.WriteString("code", e.Code);

@@ -1,7 +1,6 @@
 using System.Globalization;
 using Hl7.Fhir.Model;
 using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Mapping.Grouping;
@@ -46,33 +45,8 @@ public sealed partial class ObservationPersister : IDisposable
     public async Task<PersistResult> PersistAsync(IReadOnlyList<Measurement> measurements, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(measurements);
-        var errors = new Dictionary<MeasurementGroup, PersistError>();
-        var pending = new Dictionary<string, PendingObservation>();
-        foreach (var group in MeasurementGrouper.Group(measurements))
-        {
-            try
-            {
-                var template = mapping.Find(group.Key.Type)
-                    ?? throw new TransformException(FhirErrorCodes.TemplateNotFound, $"The FHIR mapping has no CodeValueFhir template for type '{group.Key.Type}'.");
-                var ids = await identity.ResolveAsync(group.Key, cancellationToken).ConfigureAwait(false);
-                foreach (var observationGroup in ObservationGrouping.Split(group, template.PeriodInterval))
-                {
-                    var id = ObservationIdentity.ObservationId(ObservationIdentity.IdentifierValue(ids, observationGroup));
-                    if (!pending.TryGetValue(id, out var observation))
-                    {
-                        pending[id] = observation = new PendingObservation(id, template, ids);
-                    }
-
-                    observation.Add(observationGroup, group);
-                }
-            }
-            catch (TransformException ex)
-            {
-                errors.TryAdd(group, new PersistError(group, ex.Code, ex.Message));
-            }
-        }
-
-        var (created, updated, unchanged) = await WriteAsync(pending.Values.ToList(), errors, cancellationToken).ConfigureAwait(false);
+        var (pending, errors) = await ObservationPlan.CreateAsync(measurements, mapping, identity.ResolveAsync, cancellationToken).ConfigureAwait(false);
+        var (created, updated, unchanged) = await WriteAsync(pending, errors, cancellationToken).ConfigureAwait(false);
         Log.BatchPersisted(logger, measurements.Count, created, updated, unchanged, errors.Count);
         return new PersistResult(created, updated, unchanged, errors.Values.ToList());
     }
@@ -109,7 +83,7 @@ public sealed partial class ObservationPersister : IDisposable
                 }
                 catch (TransformException ex)
                 {
-                    Fail(p, ex.Code, ex.Message, errors);
+                    ObservationPlan.Fail(p, ex.Code, ex.Message, errors);
                 }
             }
 
@@ -137,7 +111,7 @@ public sealed partial class ObservationPersister : IDisposable
                     else
                     {
                         Log.ObservationRejected(logger, status);
-                        Fail(p, FhirErrorCodes.FhirResourceRejected, $"The FHIR server rejected the Observation with HTTP {status}: {Diagnostics(entry)}", errors);
+                        ObservationPlan.Fail(p, FhirErrorCodes.FhirResourceRejected, $"The FHIR server rejected the Observation with HTTP {status}: {Diagnostics(entry)}", errors);
                     }
                 }
             }
@@ -229,14 +203,6 @@ public sealed partial class ObservationPersister : IDisposable
         }
 
         observations.Set(id, observation, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = options.ObservationCacheExpiry });
-    }
-
-    private static void Fail(PendingObservation pending, string code, string message, Dictionary<MeasurementGroup, PersistError> errors)
-    {
-        foreach (var source in pending.Sources)
-        {
-            errors.TryAdd(source, new PersistError(source, code, message));
-        }
     }
 
     /// <summary>The HTTP status of a batch-response entry ("201 Created" → 201); 0 when there is none.</summary>

@@ -1,0 +1,58 @@
+using MedTech.Edge.Fhir.Observations;
+using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Mapping.Grouping;
+using MedTech.Edge.Mapping.Normalization;
+
+namespace MedTech.Edge.Fhir.Persistence;
+
+/// <summary>
+/// The Transform stage for one batch: groups the measurements, finds each group's template and identity, and
+/// splits it into the Observations it touches (keyed by Observation id). Groups that cannot be transformed are
+/// returned as errors with their reason code.
+/// </summary>
+internal static class ObservationPlan
+{
+    public static async Task<(List<PendingObservation> Pending, Dictionary<MeasurementGroup, PersistError> Errors)> CreateAsync(
+        IReadOnlyList<Measurement> measurements,
+        FhirMapping mapping,
+        Func<MeasurementGroupKey, CancellationToken, Task<ResourceIds>> resolve,
+        CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<MeasurementGroup, PersistError>();
+        var pending = new Dictionary<string, PendingObservation>();
+        foreach (var group in MeasurementGrouper.Group(measurements))
+        {
+            try
+            {
+                var template = mapping.Find(group.Key.Type)
+                    ?? throw new TransformException(FhirErrorCodes.TemplateNotFound, $"The FHIR mapping has no CodeValueFhir template for type '{group.Key.Type}'.");
+                var ids = await resolve(group.Key, cancellationToken).ConfigureAwait(false);
+                foreach (var observationGroup in ObservationGrouping.Split(group, template.PeriodInterval))
+                {
+                    var id = ObservationIdentity.ObservationId(ObservationIdentity.IdentifierValue(ids, observationGroup));
+                    if (!pending.TryGetValue(id, out var observation))
+                    {
+                        pending[id] = observation = new PendingObservation(id, template, ids);
+                    }
+
+                    observation.Add(observationGroup, group);
+                }
+            }
+            catch (TransformException ex)
+            {
+                errors.TryAdd(group, new PersistError(group, ex.Code, ex.Message));
+            }
+        }
+
+        return (pending.Values.ToList(), errors);
+    }
+
+    /// <summary>Records a failure for every measurement group that went into the Observation.</summary>
+    public static void Fail(PendingObservation pending, string code, string message, Dictionary<MeasurementGroup, PersistError> errors)
+    {
+        foreach (var source in pending.Sources)
+        {
+            errors.TryAdd(source, new PersistError(source, code, message));
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Mapping.Normalization;
+
+namespace MedTech.Edge.Fhir.Persistence;
+
+/// <summary>
+/// The Observations a batch would create on an empty FHIR server in Create mode, built offline: Patient and Device
+/// ids are the deterministic ones Create mode would give them. This is what <c>medtech mapping test</c> shows.
+/// </summary>
+public static class ObservationPreview
+{
+    public static (IReadOnlyList<Observation> Observations, IReadOnlyList<PersistError> Errors) Create(
+        IReadOnlyList<Measurement> measurements, FhirMapping mapping, string? deviceIdentifierSystem, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(mapping);
+        var (pending, errors) = ObservationPlan.CreateAsync(measurements, mapping, (key, _) => System.Threading.Tasks.Task.FromResult(
+            string.IsNullOrEmpty(key.PatientId)
+                ? throw new TransformException(FhirErrorCodes.PatientIdentityNotDefined,
+                    "Create mode needs a patient id, and the measurement has none (in Lookup mode the Patient comes from the Device on the FHIR server, which an offline test cannot read).")
+                : IdentityResolver.DeterministicIds(key.DeviceId, key.PatientId, deviceIdentifierSystem)), default).GetAwaiter().GetResult();
+        var observations = new List<Observation>();
+        foreach (var p in pending)
+        {
+            try
+            {
+                observations.AddRange(p.Build(null, now) is { } observation ? [observation] : []);
+            }
+            catch (TransformException ex)
+            {
+                ObservationPlan.Fail(p, ex.Code, ex.Message, errors);
+            }
+        }
+
+        return (observations, errors.Values.ToList());
+    }
+}
