@@ -13,29 +13,48 @@ public static class SampledDataCodec
     {
         ArgumentNullException.ThrowIfNull(values);
         var periodTicks = PeriodTicks(periodMs);
-        var slots = new string[(int)Math.Floor((end - start).Ticks / periodTicks) + 1];
+        var slots = new string?[(int)Math.Floor((end - start).Ticks / periodTicks) + 1];
+        var length = 2 * slots.Length;
         foreach (var value in values.OrderBy(v => v.Time))
         {
             if (value.Time >= start && value.Time <= end)
             {
                 slots[(int)Math.Floor((value.Time - start).Ticks / periodTicks)] = value.Value;
+                length += value.Value.Length;
             }
         }
 
-        return string.Join(' ', slots.Select(s => s ?? Empty));
+        // Hourly and daily windows have thousands of slots: one buffer, no string per empty slot.
+        var data = new System.Text.StringBuilder(length);
+        for (var k = 0; k < slots.Length; k++)
+        {
+            data.Append(k == 0 ? "" : " ").Append(slots[k] ?? Empty);
+        }
+
+        return data.ToString();
     }
 
     /// <summary>The values of existing data, each placed at its slot's start (upstream re-reads with the template's period).</summary>
     public static IEnumerable<TimedValue> Decode(string? data, DateTime start, decimal periodMs)
     {
         var periodTicks = PeriodTicks(periodMs);
-        var tokens = (data ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        for (var k = 0; k < tokens.Length; k++)
+        var text = data ?? "";
+        var k = 0;
+        for (var position = 0; position < text.Length;)
         {
-            if (tokens[k] != Empty)
+            var next = text.IndexOf(' ', position);
+            var token = text.AsMemory(position, (next < 0 ? text.Length : next) - position);
+            if (token.Length > 0)
             {
-                yield return new TimedValue(start.AddTicks((long)(k * periodTicks)), tokens[k]);
+                if (!token.Span.SequenceEqual(Empty))
+                {
+                    yield return new TimedValue(start.AddTicks((long)(k * periodTicks)), token.ToString());
+                }
+
+                k++;
             }
+
+            position = next < 0 ? text.Length : next + 1;
         }
     }
 

@@ -91,27 +91,26 @@ public sealed partial class ObservationPersister : IDisposable
             var transient = false;
             foreach (var chunk in writes.Chunk(options.MaxBundleEntries))
             {
-                var response = await server.BatchAsync(PutBundle(chunk.Select(w => (w.Observation, w.IsCreate))), cancellationToken).ConfigureAwait(false);
+                var results = await server.WriteBatchAsync(PutBundle(chunk.Select(w => (w.Observation, w.IsCreate))), cancellationToken).ConfigureAwait(false);
                 for (var i = 0; i < chunk.Length; i++)
                 {
                     var (p, observation, isCreate) = chunk[i];
-                    var entry = i < response.Entry.Count ? response.Entry[i] : null;
-                    var status = Status(entry);
-                    if (status is >= 200 and < 300)
+                    var result = i < results.Count ? results[i] : new BatchEntryResult(0, null, null);
+                    if (result.IsSuccess)
                     {
                         _ = isCreate ? created++ : updated++;
-                        Remember(entry?.Resource as Observation, p.Id);
+                        Remember(p.Id, observation, result.VersionId);
                     }
-                    else if (status is 409 or 412 or 408 or 429 or >= 500 or 0)
+                    else if (result.Status is 409 or 412 or 408 or 429 or >= 500 or 0)
                     {
-                        transient |= status is not (409 or 412);
+                        transient |= result.Status is not (409 or 412);
                         observations.Remove(p.Id);
                         retry.Add(p);
                     }
                     else
                     {
-                        Log.ObservationRejected(logger, status);
-                        ObservationPlan.Fail(p, FhirErrorCodes.FhirResourceRejected, $"The FHIR server rejected the Observation with HTTP {status}: {Diagnostics(entry)}", errors);
+                        Log.ObservationRejected(logger, result.Status);
+                        ObservationPlan.Fail(p, FhirErrorCodes.FhirResourceRejected, $"The FHIR server rejected the Observation with HTTP {result.Status}: {result.Outcome ?? "(no OperationOutcome)"}", errors);
                     }
                 }
             }
@@ -164,7 +163,7 @@ public sealed partial class ObservationPersister : IDisposable
                 {
                     case 200 when entry!.Resource is Observation observation:
                         found[chunk[i]] = observation;
-                        Remember(observation, chunk[i]);
+                        Remember(chunk[i], observation, observation.Meta?.VersionId);
                         break;
                     case 404 or 410:
                         break;
@@ -194,25 +193,26 @@ public sealed partial class ObservationPersister : IDisposable
         return bundle;
     }
 
-    private void Remember(Observation? observation, string id)
+    /// <summary>
+    /// Keeps the Observation as the server now has it (what was sent, at the version it got), so the next batch for
+    /// it needs no read; without a version it cannot be written conditionally, so it is not kept.
+    /// </summary>
+    private void Remember(string id, Observation observation, string? versionId)
     {
-        if (observation?.Meta?.VersionId is null)
+        if (versionId is null)
         {
             observations.Remove(id);
             return;
         }
 
+        observation.Meta ??= new Meta();
+        observation.Meta.VersionId = versionId;
         observations.Set(id, observation, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = options.ObservationCacheExpiry });
     }
 
     /// <summary>The HTTP status of a batch-response entry ("201 Created" → 201); 0 when there is none.</summary>
     private static int Status(Bundle.EntryComponent? entry) =>
         entry?.Response?.Status is { Length: >= 3 } status && int.TryParse(status.AsSpan(0, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : 0;
-
-    private static string Diagnostics(Bundle.EntryComponent? entry) =>
-        entry?.Response?.Outcome is OperationOutcome outcome
-            ? string.Join("; ", outcome.Issue.Select(i => i.Diagnostics ?? i.Details?.Text ?? i.Code?.ToString()))
-            : "(no OperationOutcome)";
 
     public void Dispose() => observations.Dispose();
 

@@ -1,6 +1,8 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 using Hl7.Fhir.Model;
 using Task = System.Threading.Tasks.Task;
 using Microsoft.Extensions.Logging;
@@ -61,6 +63,45 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     /// <summary>Sends a batch (or transaction) bundle; each entry's own status is in the response bundle.</summary>
     public async Task<Bundle> BatchAsync(Bundle bundle, CancellationToken cancellationToken) =>
         FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.Serialize(bundle), null, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>
+    /// Sends a batch of writes and reads back only each entry's status, version and outcome text: the resources a
+    /// server echoes are not parsed (for SampledData they are large, and the caller already holds what it sent).
+    /// </summary>
+    public async Task<IReadOnlyList<BatchEntryResult>> WriteBatchAsync(Bundle bundle, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(bundle);
+        var text = await SendAsync(HttpMethod.Post, "", FhirJson.Serialize(bundle), null, cancellationToken).ConfigureAwait(false);
+        using var json = JsonDocument.Parse(text);
+        var results = new List<BatchEntryResult>();
+        if (json.RootElement.TryGetProperty("entry", out var entries))
+        {
+            foreach (var entry in entries.EnumerateArray())
+            {
+                var response = entry.TryGetProperty("response", out var r) ? r : default;
+                results.Add(new BatchEntryResult(Status(Text(response, "status")), VersionOf(entry, response), OutcomeText(response)));
+            }
+        }
+
+        return results;
+    }
+
+    private static string? Text(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary>"201 Created" → 201; 0 when absent or unreadable.</summary>
+    private static int Status(string? status) =>
+        status is { Length: >= 3 } && int.TryParse(status.AsSpan(0, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : 0;
+
+    /// <summary>The version from the echoed resource's meta, else from the entry's etag (<c>W/"3"</c>).</summary>
+    private static string? VersionOf(JsonElement entry, JsonElement response) =>
+        (entry.TryGetProperty("resource", out var resource) && resource.TryGetProperty("meta", out var meta) ? Text(meta, "versionId") : null)
+        ?? Text(response, "etag")?.Replace("W/", "", StringComparison.Ordinal).Trim('"');
+
+    private static string? OutcomeText(JsonElement response) =>
+        response.ValueKind == JsonValueKind.Object && response.TryGetProperty("outcome", out var outcome) && outcome.TryGetProperty("issue", out var issues)
+            ? string.Join("; ", issues.EnumerateArray().Select(i => Text(i, "diagnostics") ?? (i.TryGetProperty("details", out var d) ? Text(d, "text") : null) ?? Text(i, "code")))
+            : null;
 
     private async Task<string> SendAsync(HttpMethod method, string path, string? body, string? ifMatch, CancellationToken cancellationToken)
     {

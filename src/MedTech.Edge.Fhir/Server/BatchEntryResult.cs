@@ -1,0 +1,10 @@
+namespace MedTech.Edge.Fhir.Server;
+
+/// <summary>
+/// One entry of a batch response to writes: its HTTP status, the new version on success, and on failure the
+/// OperationOutcome text (which may echo resource content: never log it).
+/// </summary>
+public sealed record BatchEntryResult(int Status, string? VersionId, string? Outcome)
+{
+    public bool IsSuccess => Status is >= 200 and < 300;
+}

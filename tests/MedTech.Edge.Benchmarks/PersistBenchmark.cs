@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Fhir.Observations;
+using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Mapping.Grouping;
+using MedTech.Edge.Mapping.Normalization;
+using MedTech.Edge.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MedTech.Edge.Benchmarks;
+
+/// <summary>
+/// Persist throughput against the local FHIR test server (Medplum, fresh per row): (a) upstream's way, one search by
+/// identifier and one PUT per Observation, and (b) our bundled path, for 20 devices × 5 types over 2 hours, in
+/// batches of 300, once with hourly SampledData and once with Quantity (one Observation per reading).
+/// </summary>
+internal static class PersistBenchmark
+{
+    private const int Devices = 20;
+    private static readonly string[] Types = ["heartrate", "spo2", "resprate", "systolic", "diastolic"];
+    private static readonly DateTime Start = new(2026, 11, 24, 8, 0, 0, DateTimeKind.Utc);
+
+    public static async System.Threading.Tasks.Task RunAsync(int count)
+    {
+        var measurements = Data(count);
+        Console.WriteLine($"Persist benchmark: {measurements.Count:N0} measurements, {Devices} devices × {Types.Length} types over 2 h, batches of 300, " +
+                          $"local Medplum FHIR server (fresh per row), .NET {Environment.Version}");
+        Console.WriteLine($"{"row",-44} {"seconds",8} {"server CPU s",13} {"measurements/s",15} {"Observation writes/s",21} {"requests",9} {"requests/measurement",21} {"requests/write",15}");
+        foreach (var (name, value) in new (string, string)[]
+        {
+            ("hourly SampledData", """{"valueName": "v", "valueType": "SampledData", "defaultPeriod": 1000, "unit": "1"}"""),
+            ("Quantity", """{"valueName": "v", "valueType": "Quantity", "unit": "1"}"""),
+        })
+        {
+            var interval = name == "Quantity" ? 0 : 60;
+            var templates = Types.Select(t => "{\"templateType\": \"CodeValueFhir\", \"template\": {\"typeName\": \"" + t + "\", \"periodInterval\": " + interval +
+                ", \"codes\": [{\"code\": \"" + t + "\", \"system\": \"urn:bench\"}], \"value\": " + value + "}}");
+            var mapping = FhirMapping.Parse("{\"templateType\": \"CollectionFhir\", \"template\": [" + string.Join(",", templates) + "]}").EnsureValid("bench");
+            // Warm-up on a throwaway server, so neither row pays for JIT compilation.
+            await RowAsync("(warm-up, not a result)", Data(600), mapping, UpstreamWay);
+            await RowAsync("(warm-up, not a result)", Data(600), mapping, Bundled);
+            var upstream = await RowAsync($"(a) search + PUT per Observation, {name}", measurements, mapping, UpstreamWay);
+            var bundled = await RowAsync($"(b) bundled, {name}", measurements, mapping, Bundled);
+            Console.WriteLine($"{"",-44} (b) is {bundled / upstream:F1}× (a) in measurements/s");
+        }
+    }
+
+    /// <summary>Makes the row's persist function (one per row, so caches live as long as a writer's would); it returns Observation writes.</summary>
+    private delegate Func<Measurement[], Task<int>> Writer(FhirServerClient client, IdentityResolver identity, FhirMapping mapping);
+
+    private static async Task<double> RowAsync(string name, List<Measurement> measurements, FhirMapping mapping, Writer writer)
+    {
+        await using var server = await FhirTestServer.StartAsync();
+        var options = new FhirServerOptions { Url = server.BaseUrl };
+        var client = new FhirServerClient(FhirServerClient.CreateHttpClient(options), options, NullLogger<FhirServerClient>.Instance);
+        for (var d = 0; d < Devices; d++)
+        {
+            await client.PutAsync(new Patient { Id = $"patient-{d}" }, null, default);
+            await client.PutAsync(new Device { Id = $"device-{d}", Identifier = [new Identifier(null, $"bed-{d}")], Patient = new ResourceReference($"Patient/patient-{d}") }, null, default);
+        }
+
+        using var identity = new IdentityResolver(client, new ResourceIdentityOptions());
+        var persist = writer(client, identity, mapping);
+        var before = client.RequestCount;
+        var serverCpu = server.CpuTime;
+        var writes = 0;
+        var clock = Stopwatch.StartNew();
+        foreach (var batch in measurements.Chunk(300))
+        {
+            writes += await persist(batch);
+        }
+
+        var seconds = clock.Elapsed.TotalSeconds;
+        var requests = client.RequestCount - before;
+        var serverSeconds = (server.CpuTime - serverCpu).TotalSeconds;
+        Console.WriteLine($"{name,-44} {seconds,8:F1} {serverSeconds,13:F1} {measurements.Count / seconds,15:N0} {writes / seconds,21:N0} {requests,9:N0} {(double)requests / measurements.Count,21:F4} {(double)requests / writes,15:F3}");
+        return measurements.Count / seconds;
+    }
+
+    private static Func<Measurement[], Task<int>> Bundled(FhirServerClient client, IdentityResolver identity, FhirMapping mapping)
+    {
+        var persister = new ObservationPersister(client, identity, mapping, new PersistenceOptions(), NullLogger<ObservationPersister>.Instance);
+        return async batch =>
+        {
+            var result = await persister.PersistAsync(batch, default);
+            return result.Errors.Count == 0 ? result.Created + result.Updated : throw new InvalidOperationException(result.Errors[0].Message);
+        };
+    }
+
+    /// <summary>Upstream's <c>SaveObservationAsync</c> without its cache: search by identifier, then create or merge and PUT.</summary>
+    private static Func<Measurement[], Task<int>> UpstreamWay(FhirServerClient client, IdentityResolver identity, FhirMapping mapping) => async batch =>
+    {
+        var writes = 0;
+        foreach (var group in MeasurementGrouper.Group(batch))
+        {
+            var template = mapping.Find(group.Key.Type)!;
+            var ids = await identity.ResolveAsync(group.Key, default);
+            foreach (var observationGroup in ObservationGrouping.Split(group, template.PeriodInterval))
+            {
+                var identifier = ObservationIdentity.IdentifierValue(ids, observationGroup);
+                var found = await client.SearchAsync<Observation>($"Observation?identifier={Uri.EscapeDataString(ObservationIdentity.System + "|" + identifier)}", default);
+                var existing = found.SingleOrDefault();
+                var observation = existing is null ? ObservationFactory.Create(template, observationGroup, ids, DateTimeOffset.UtcNow) : ObservationFactory.Merge(existing, template, observationGroup);
+                if (observation is not null)
+                {
+                    await client.PutAsync(observation, existing?.Meta?.VersionId is { } v ? $"W/\"{v}\"" : null, default);
+                    writes++;
+                }
+            }
+        }
+
+        return writes;
+    };
+
+    /// <summary>Every series gets readings evenly spread over two hours, ordered by time as devices send them.</summary>
+    private static List<Measurement> Data(int count)
+    {
+        var series = Devices * Types.Length;
+        var perSeries = Math.Max(1, count / series);
+        var step = TimeSpan.FromHours(2) / perSeries;
+        var random = new Random(42);
+        return Enumerable.Range(0, perSeries)
+            .SelectMany(i => Enumerable.Range(0, series).Select(s => new Measurement
+            {
+                Type = Types[s % Types.Length],
+                DeviceId = $"bed-{s / Types.Length}",
+                OccurrenceTimeUtc = Start + (step * i) + TimeSpan.FromSeconds(s % 7),
+                IngestionTimeUtc = Start + (step * i),
+                Properties = [new MeasurementProperty("v", random.Next(40, 140).ToString(System.Globalization.CultureInfo.InvariantCulture))],
+            }))
+            .ToList();
+    }
+}
