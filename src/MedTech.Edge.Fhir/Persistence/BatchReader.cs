@@ -1,0 +1,45 @@
+using System.Threading.Channels;
+
+namespace MedTech.Edge.Fhir.Persistence;
+
+/// <summary>
+/// Forms the writer's batches: waits for a first item, then takes more until the batch is full or has waited
+/// <see cref="PersistenceOptions.MaxBatchWait"/> since that first item, so a quiet ward is not held back and a busy
+/// one is written in full batches.
+/// </summary>
+public static class BatchReader
+{
+    public static async Task<IReadOnlyList<T>> ReadAsync<T>(ChannelReader<T> reader, int maxItems, TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxItems);
+        var batch = new List<T>();
+        if (!await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return batch;
+        }
+
+        using var window = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        window.CancelAfter(maxWait);
+        try
+        {
+            while (batch.Count < maxItems)
+            {
+                if (reader.TryRead(out var item))
+                {
+                    batch.Add(item);
+                }
+                else if (!await reader.WaitToReadAsync(window.Token).ConfigureAwait(false))
+                {
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The window closed: write what has come.
+        }
+
+        return batch;
+    }
+}

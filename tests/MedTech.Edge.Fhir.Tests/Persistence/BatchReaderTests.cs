@@ -1,0 +1,46 @@
+using System.Threading.Channels;
+using MedTech.Edge.Fhir.Persistence;
+
+namespace MedTech.Edge.Fhir.Tests.Persistence;
+
+public class BatchReaderTests
+{
+    [Fact]
+    public async Task GivenMoreThanABatch_WhenRead_ThenBatchesAreFullAndInOrder()
+    {
+        var channel = Channel.CreateUnbounded<int>();
+        foreach (var i in Enumerable.Range(0, 700))
+        {
+            channel.Writer.TryWrite(i);
+        }
+
+        var first = await BatchReader.ReadAsync(channel.Reader, 300, TimeSpan.FromMinutes(1), default);
+        var second = await BatchReader.ReadAsync(channel.Reader, 300, TimeSpan.FromMinutes(1), default);
+
+        Assert.Equal(Enumerable.Range(0, 300), first);
+        Assert.Equal(Enumerable.Range(300, 300), second);
+    }
+
+    [Fact]
+    public async Task GivenAFewItemsAndThenSilence_WhenRead_ThenThePartBatchIsReturnedWhenTheWaitEnds()
+    {
+        var channel = Channel.CreateUnbounded<int>();
+        channel.Writer.TryWrite(1);
+        channel.Writer.TryWrite(2);
+
+        var batch = await BatchReader.ReadAsync(channel.Reader, 300, TimeSpan.FromMilliseconds(50), default);
+
+        Assert.Equal([1, 2], batch);
+    }
+
+    [Fact]
+    public async Task GivenACompletedChannel_WhenRead_ThenTheRestAndThenAnEmptyBatch()
+    {
+        var channel = Channel.CreateUnbounded<int>();
+        channel.Writer.TryWrite(1);
+        channel.Writer.Complete();
+
+        Assert.Equal([1], await BatchReader.ReadAsync(channel.Reader, 300, TimeSpan.FromMinutes(1), default));
+        Assert.Empty(await BatchReader.ReadAsync(channel.Reader, 300, TimeSpan.FromMinutes(1), default));
+    }
+}
