@@ -3,6 +3,7 @@
 //   PORT (default 8103)
 //   FHIR_JOURNAL=/path/file.ndjson   append every stored version; replayed at start, so data survives a restart
 //   FHIR_TRANSACTIONS=false          transaction bundles get batch semantics (lifts Medplum's 8/50-entry limits)
+// Honours "Prefer: return=minimal" on batch responses and adds each entry's ETag.
 // Test-only fault injection: POST /admin/fail {"count": 3, "status": 503} makes the next 3 FHIR requests answer 503.
 // Pinned versions matter: the journal and the history fix reach into Medplum internals.
 import fs from 'node:fs';
@@ -83,6 +84,16 @@ http.createServer(async (req, res) => {
       config: { transactions: TRANSACTIONS } };
     const [outcome, resource] = await router.handleRequest(fhirReq, repo);
     const status = getStatus(outcome);
+    // Batch/transaction responses: every entry gets its ETag (as the FHIR spec has it; Medplum leaves it out), and
+    // with "Prefer: return=minimal" the echoed resources are dropped, as production FHIR servers do.
+    if (resource?.resourceType === 'Bundle' && /-response$/.test(resource.type ?? '')) {
+      const minimal = /return=minimal/.test(req.headers.prefer ?? '');
+      for (const entry of resource.entry ?? []) {
+        const versionId = entry.resource?.meta?.versionId;
+        if (versionId && entry.response) entry.response.etag = `W/"${versionId}"`;
+        if (minimal && entry.response) delete entry.resource;
+      }
+    }
     const headers = {};
     if (resource?.meta?.versionId) {
       headers.ETag = `W/"${resource.meta.versionId}"`;

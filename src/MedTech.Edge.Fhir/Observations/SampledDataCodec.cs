@@ -2,7 +2,8 @@ namespace MedTech.Edge.Fhir.Observations;
 
 /// <summary>
 /// SampledData <c>data</c> as upstream writes it: one token per period slot from start to end, the latest value
-/// in each slot, <c>E</c> for an empty slot, single spaces between tokens.
+/// in each slot, <c>E</c> for an empty slot, single spaces between tokens. An hourly window at one slot per
+/// second is 3,600 mostly empty slots, merged on every batch, so both directions skip runs of <c>E</c> in bulk.
 /// </summary>
 public static class SampledDataCodec
 {
@@ -13,50 +14,95 @@ public static class SampledDataCodec
     {
         ArgumentNullException.ThrowIfNull(values);
         var periodTicks = PeriodTicks(periodMs);
-        var slots = new string?[(int)Math.Floor((end - start).Ticks / periodTicks) + 1];
-        var length = 2 * slots.Length;
+        var slots = new string?[SlotOf((end - start).Ticks, periodTicks) + 1];
+        var length = slots.Length * 2 - 1;
         foreach (var value in values.OrderBy(v => v.Time))
         {
             if (value.Time >= start && value.Time <= end)
             {
-                slots[(int)Math.Floor((value.Time - start).Ticks / periodTicks)] = value.Value;
-                length += value.Value.Length;
+                ref var slot = ref slots[SlotOf((value.Time - start).Ticks, periodTicks)];
+                length += value.Value.Length - (slot?.Length ?? 1);
+                slot = value.Value;
             }
         }
 
-        // Hourly and daily windows have thousands of slots: one buffer, no string per empty slot.
-        var data = new System.Text.StringBuilder(length);
-        for (var k = 0; k < slots.Length; k++)
+        var empties = EmptyRun(slots.Length);
+        return string.Create(length, slots, (data, slots) =>
         {
-            data.Append(k == 0 ? "" : " ").Append(slots[k] ?? Empty);
+            var position = 0;
+            for (var k = 0; k < slots.Length;)
+            {
+                var separator = k > 0 ? 1 : 0;
+                if (slots[k] is { } token)
+                {
+                    data[position] = ' ';
+                    position += separator;
+                    token.CopyTo(data[position..]);
+                    position += token.Length;
+                    k++;
+                    continue;
+                }
+
+                // A run of empty slots is one copy from " E E E ...".
+                var run = k;
+                while (run < slots.Length && slots[run] is null)
+                {
+                    run++;
+                }
+
+                var chunk = empties.AsSpan(1 - separator, (2 * (run - k)) - 1 + separator);
+                chunk.CopyTo(data[position..]);
+                position += chunk.Length;
+                k = run;
+            }
+        });
+    }
+
+    private static string emptyRun = "";
+
+    /// <summary>" E E E …" with at least <paramref name="slots"/> tokens, built once per size and then reused.</summary>
+    private static string EmptyRun(int slots)
+    {
+        var current = emptyRun;
+        if (current.Length < 2 * slots)
+        {
+            current = emptyRun = string.Concat(Enumerable.Repeat(" E", slots));
         }
 
-        return data.ToString();
+        return current;
     }
 
     /// <summary>The values of existing data, each placed at its slot's start (upstream re-reads with the template's period).</summary>
-    public static IEnumerable<TimedValue> Decode(string? data, DateTime start, decimal periodMs)
+    public static IReadOnlyList<TimedValue> Decode(string? data, DateTime start, decimal periodMs)
     {
         var periodTicks = PeriodTicks(periodMs);
-        var text = data ?? "";
-        var k = 0;
+        var text = (data ?? "").AsSpan();
+        var values = new List<TimedValue>();
+        var slot = 0;
         for (var position = 0; position < text.Length;)
         {
-            var next = text.IndexOf(' ', position);
-            var token = text.AsMemory(position, (next < 0 ? text.Length : next) - position);
-            if (token.Length > 0)
+            // Every space passed moves to the next slot; a run of "E E E " holds no value.
+            var skip = text[position..].IndexOfAnyExcept('E', ' ');
+            if (skip < 0)
             {
-                if (!token.Span.SequenceEqual(Empty))
-                {
-                    yield return new TimedValue(start.AddTicks((long)(k * periodTicks)), token.ToString());
-                }
-
-                k++;
+                break;
             }
 
-            position = next < 0 ? text.Length : next + 1;
+            slot += text.Slice(position, skip).Count(' ');
+            position += skip;
+            var length = text[position..].IndexOf(' ');
+            length = length < 0 ? text.Length - position : length;
+            values.Add(new TimedValue(start.AddTicks((long)(slot * periodTicks)), text.Slice(position, length).ToString()));
+            position += length;
         }
+
+        return values;
     }
+
+    /// <summary>floor(ticks / period): whole-tick periods (any period with at most 4 decimals in ms) in integer arithmetic.</summary>
+    private static int SlotOf(long ticks, decimal periodTicks) => periodTicks == decimal.Truncate(periodTicks)
+        ? (int)(ticks / (long)periodTicks)
+        : (int)Math.Floor(ticks / periodTicks);
 
     private static decimal PeriodTicks(decimal periodMs) =>
         periodMs > 0 ? periodMs * TimeSpan.TicksPerMillisecond : throw new ArgumentOutOfRangeException(nameof(periodMs), "The period must be positive.");

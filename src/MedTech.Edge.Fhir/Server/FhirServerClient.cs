@@ -65,13 +65,14 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.Serialize(bundle), null, cancellationToken).ConfigureAwait(false));
 
     /// <summary>
-    /// Sends a batch of writes and reads back only each entry's status, version and outcome text: the resources a
-    /// server echoes are not parsed (for SampledData they are large, and the caller already holds what it sent).
+    /// Sends a batch of writes with <c>Prefer: return=minimal</c> and reads back only each entry's status, version
+    /// (echoed resource's meta, else ETag) and outcome text: for SampledData the resources are large, and the
+    /// caller already holds what it sent.
     /// </summary>
     public async Task<IReadOnlyList<BatchEntryResult>> WriteBatchAsync(Bundle bundle, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(bundle);
-        var text = await SendAsync(HttpMethod.Post, "", FhirJson.Serialize(bundle), null, cancellationToken).ConfigureAwait(false);
+        var text = await SendAsync(HttpMethod.Post, "", FhirJson.Serialize(bundle), null, cancellationToken, minimal: true).ConfigureAwait(false);
         using var json = JsonDocument.Parse(text);
         var results = new List<BatchEntryResult>();
         if (json.RootElement.TryGetProperty("entry", out var entries))
@@ -103,7 +104,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             ? string.Join("; ", issues.EnumerateArray().Select(i => Text(i, "diagnostics") ?? (i.TryGetProperty("details", out var d) ? Text(d, "text") : null) ?? Text(i, "code")))
             : null;
 
-    private async Task<string> SendAsync(HttpMethod method, string path, string? body, string? ifMatch, CancellationToken cancellationToken)
+    private async Task<string> SendAsync(HttpMethod method, string path, string? body, string? ifMatch, CancellationToken cancellationToken, bool minimal = false)
     {
         var what = $"{method} {ResourceType(path)}";
         for (var attempt = 1; ; attempt++)
@@ -113,7 +114,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             if (body is not null)
             {
                 request.Content = new StringContent(body, Encoding.UTF8, FhirJsonType);
-                request.Headers.Add("Prefer", "return=representation");
+                request.Headers.Add("Prefer", minimal ? "return=minimal" : "return=representation");
             }
 
             if (ifMatch is not null)
