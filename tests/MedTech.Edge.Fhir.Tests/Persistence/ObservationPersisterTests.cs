@@ -161,6 +161,62 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
         }
     }
 
+    [Fact]
+    public async System.Threading.Tasks.Task GivenSteadyTraffic_WhenSeveralBatchesArePersisted_ThenTheDeviceIsLookedUpOnceAndEachBatchIsOneWrite()
+    {
+        var client = fixture.Client();
+        await FhirServerFixture.RegisterAsync(client, device);
+        using var persister = FhirServerFixture.Persister(client);
+        await persister.PersistAsync([HeartRate("2026-11-24T16:00:00Z", "70")], default);
+        var before = client.RequestCount;
+
+        foreach (var second in Enumerable.Range(1, 5))
+        {
+            await persister.PersistAsync([HeartRate($"2026-11-24T16:00:0{second}Z", "7" + second)], default);
+        }
+
+        Assert.Equal(5, client.RequestCount - before);
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenLookupWithEncounter_WhenAMeasurementHasAKnownEncounterOrNone_ThenTheObservationIsLinkedOrTheGroupFails()
+    {
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        var encounter = await client.PutAsync(new Encounter
+        {
+            Id = "e-" + device,
+            Identifier = [new Identifier(null, "visit-" + device)],
+            Status = Encounter.EncounterStatus.InProgress,
+            Class = new Coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", "IMP"),
+        }, null, default);
+        using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.LookupWithEncounter);
+
+        var result = await persister.PersistAsync(
+            [Weight("2026-11-24T17:00:00Z", "70") with { EncounterId = "visit-" + device }, Weight("2026-11-24T17:01:00Z", "71"),
+             Weight("2026-11-24T17:02:00Z", "72") with { EncounterId = "unknown-visit" }],
+            default);
+
+        Assert.Equal(1, result.Created);
+        Assert.Equal([FhirErrorCodes.EncounterIdentityNotDefined, FhirErrorCodes.EncounterNotFound], result.Errors.Select(e => e.Code).Order());
+        var stored = Assert.Single(await client.SearchAsync<Observation>($"Observation?subject=Patient/{ids.PatientId}&code=http://loinc.org|29463-7", default));
+        Assert.Equal($"Encounter/{encounter.Id}", stored.Encounter!.Reference);
+        Assert.Contains($".{ids.DeviceId}.weight.20261124170000Z.20261124170000Z", stored.Identifier.Single().Value);
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenTwoDevicesWithTheSameIdentifier_WhenPersisted_ThenMultipleDeviceFound()
+    {
+        var client = fixture.Client();
+        await FhirServerFixture.RegisterAsync(client, device);
+        await client.PutAsync(new Device { Id = "copy-" + device, Identifier = [new Identifier(null, device)] }, null, default);
+        using var persister = FhirServerFixture.Persister(client);
+
+        var result = await persister.PersistAsync([HeartRate("2026-11-24T18:00:00Z", "70")], default);
+
+        Assert.Equal(FhirErrorCodes.MultipleDeviceFound, Assert.Single(result.Errors).Code);
+    }
+
     private Measurement HeartRate(string time, string value) => Measurement("heartrate", time, ("hr", value));
 
     private Measurement Weight(string time, string value) => Measurement("weight", time, ("kg", value));

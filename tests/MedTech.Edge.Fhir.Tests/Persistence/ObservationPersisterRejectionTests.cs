@@ -1,0 +1,54 @@
+using System.Net;
+using System.Text;
+using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Fhir.Tests.Observations;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MedTech.Edge.Fhir.Tests.Persistence;
+
+/// <summary>
+/// A server that refuses one Observation of a write bundle (Medplum validates nothing, so a scripted server plays
+/// one that does): that Observation's group fails with the status and outcome, the other one is persisted.
+/// </summary>
+public class ObservationPersisterRejectionTests
+{
+    [Fact]
+    public async Task GivenAServerThatRejectsOneEntry_WhenPersisted_ThenOnlyThatGroupFailsWithTheStatusAndOutcome()
+    {
+        var server = new ScriptedServer();
+        var options = new FhirServerOptions { Url = new Uri("http://127.0.0.1/fhir/") };
+        var client = new FhirServerClient(new HttpClient(server) { BaseAddress = options.Url }, options, NullLogger<FhirServerClient>.Instance);
+        using var identity = new IdentityResolver(client, new ResourceIdentityOptions());
+        using var persister = new ObservationPersister(client, identity, FhirMapping.Parse(FhirServerFixture.Mapping), new PersistenceOptions(), NullLogger<ObservationPersister>.Instance);
+
+        var result = await persister.PersistAsync(
+            [Build.Measurement("heartrate", "2026-11-24T08:00:00Z", ("hr", "70")), Build.Measurement("weight", "2026-11-24T08:00:00Z", ("kg", "71"))], default);
+
+        Assert.Equal(1, result.Created);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal((FhirErrorCodes.FhirResourceRejected, "weight"), (error.Code, error.Group.Key.Type));
+        Assert.Contains("HTTP 422", error.Message);
+        Assert.Contains("Quantity.value must be a decimal", error.Message);
+    }
+
+    private sealed class ScriptedServer : HttpMessageHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
+            var json = request.RequestUri!.AbsolutePath.EndsWith("/Device", StringComparison.Ordinal)
+                ? """{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Device","id":"d1","patient":{"reference":"Patient/p1"}}}]}"""
+                : body.Contains("\"method\":\"GET\"", StringComparison.Ordinal)
+                    ? """{"resourceType":"Bundle","type":"batch-response","entry":[{"response":{"status":"404"}},{"response":{"status":"404"}}]}"""
+                    : """
+                      {"resourceType":"Bundle","type":"batch-response","entry":[
+                        {"response":{"status":"201 Created","etag":"W/\"1\""}},
+                        {"response":{"status":"422","outcome":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"Quantity.value must be a decimal"}]}}}]}
+                      """;
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(json, Encoding.UTF8, "application/fhir+json") };
+        }
+    }
+}
