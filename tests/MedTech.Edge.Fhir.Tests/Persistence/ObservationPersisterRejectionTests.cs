@@ -36,18 +36,20 @@ public class ObservationPersisterRejectionTests
 
     private sealed class ScriptedServer : HttpMessageHandler
     {
+        /// <summary>Reads find nothing; the weight Observation is refused, anything else is created.</summary>
+        private static string Answer(System.Text.Json.JsonElement entry) =>
+            entry.GetProperty("request").GetProperty("method").GetString() == "GET" ? """{"response":{"status":"404"}}"""
+            : entry.GetProperty("resource").GetRawText().Contains("29463-7", StringComparison.Ordinal)
+                ? """{"response":{"status":"422","outcome":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"Quantity.value must be a decimal"}]}}}"""
+                : """{"response":{"status":"201 Created","etag":"W/\"1\""}}""";
+
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
             var json = request.RequestUri!.AbsolutePath.EndsWith("/Device", StringComparison.Ordinal)
                 ? """{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Device","id":"d1","patient":{"reference":"Patient/p1"}}}]}"""
-                : body.Contains("\"method\":\"GET\"", StringComparison.Ordinal)
-                    ? """{"resourceType":"Bundle","type":"batch-response","entry":[{"response":{"status":"404"}},{"response":{"status":"404"}}]}"""
-                    : """
-                      {"resourceType":"Bundle","type":"batch-response","entry":[
-                        {"response":{"status":"201 Created","etag":"W/\"1\""}},
-                        {"response":{"status":"422","outcome":{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"Quantity.value must be a decimal"}]}}}]}
-                      """;
+                : """{"resourceType":"Bundle","type":"batch-response","entry":[""" + string.Join(",", System.Text.Json.JsonDocument.Parse(body).RootElement
+                    .GetProperty("entry").EnumerateArray().Select(Answer)) + "]}";
             return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(json, Encoding.UTF8, "application/fhir+json") };
         }
     }
