@@ -18,7 +18,7 @@ internal static class FhirMappingParser
         var errors = new List<TemplateError>();
         var templates = new List<CodeValueFhirTemplate>();
         var root = TemplateJson.Parse(json, errors);
-        if (root is not null && ReadCollection(root, errors) is { } children)
+        if (root is not null && TemplateJson.Collection(root, ["CollectionFhir", "CollectionFhirTemplate"], errors) is { } children)
         {
             var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             for (var index = 0; index < children.Count; index++)
@@ -39,25 +39,6 @@ internal static class FhirMappingParser
         }
 
         return new FhirMapping(templates, errors);
-    }
-
-    private static JArray? ReadCollection(JToken root, List<TemplateError> errors)
-    {
-        var type = (string?)(root as JObject)?.GetValue("templateType", StringComparison.OrdinalIgnoreCase);
-        if (!string.Equals(type, "CollectionFhir", StringComparison.OrdinalIgnoreCase)
-            && !string.Equals(type, "CollectionFhirTemplate", StringComparison.OrdinalIgnoreCase))
-        {
-            errors.Add(TemplateJson.ErrorAt(root, $"Expected templateType CollectionFhir, actual '{type ?? "(missing)"}'."));
-            return null;
-        }
-
-        if (((JObject)root).GetValue("template", StringComparison.OrdinalIgnoreCase) is not JArray array)
-        {
-            errors.Add(TemplateJson.ErrorAt(root, "Expected an array for the template property of the CollectionFhir."));
-            return null;
-        }
-
-        return array;
     }
 
     private static CodeValueFhirTemplate? ReadChild(JToken child, int index, List<TemplateError> errors)

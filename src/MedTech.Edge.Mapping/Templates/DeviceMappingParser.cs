@@ -20,7 +20,7 @@ internal static class DeviceMappingParser
         var errors = new List<TemplateError>();
         var templates = new List<DeviceTemplate>();
         var root = TemplateJson.Parse(json, errors);
-        if (root is not null && ReadCollection(root, errors) is { } children)
+        if (root is not null && TemplateJson.Collection(root, ["CollectionContent", "CollectionContentTemplate"], errors) is { } children)
         {
             for (var index = 0; index < children.Count; index++)
             {
@@ -32,31 +32,6 @@ internal static class DeviceMappingParser
         }
 
         return new DeviceMapping(templates, errors);
-    }
-
-    private static JArray? ReadCollection(JToken root, List<TemplateError> errors)
-    {
-        if (root is not JObject rootObject)
-        {
-            errors.Add(TemplateJson.ErrorAt(root, "The device mapping must be a JSON object with templateType CollectionContent."));
-            return null;
-        }
-
-        var type = (string?)rootObject.GetValue("templateType", StringComparison.OrdinalIgnoreCase);
-        if (!string.Equals(type, "CollectionContent", StringComparison.OrdinalIgnoreCase)
-            && !string.Equals(type, "CollectionContentTemplate", StringComparison.OrdinalIgnoreCase))
-        {
-            errors.Add(TemplateJson.ErrorAt(root, $"Expected templateType CollectionContent, actual '{type ?? "(missing)"}'."));
-            return null;
-        }
-
-        if (rootObject.GetValue("template", StringComparison.OrdinalIgnoreCase) is not JArray array)
-        {
-            errors.Add(TemplateJson.ErrorAt(root, "Expected an array for the template property of the CollectionContent."));
-            return null;
-        }
-
-        return array;
     }
 
     private static DeviceTemplate? ReadChild(JToken child, int index, List<TemplateError> errors)

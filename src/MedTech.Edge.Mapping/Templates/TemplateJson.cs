@@ -37,6 +37,34 @@ internal static class TemplateJson
         }
     }
 
+    /// <summary>
+    /// The <c>template</c> array of a collection mapping whose <c>templateType</c> is one of <paramref name="names"/>
+    /// (case-insensitive; the first is the name used in messages), or null with the error added.
+    /// </summary>
+    public static JArray? Collection(JToken root, string[] names, List<TemplateError> errors)
+    {
+        if (root is not JObject rootObject)
+        {
+            errors.Add(ErrorAt(root, $"The mapping must be a JSON object with templateType {names[0]}."));
+            return null;
+        }
+
+        var type = (string?)rootObject.GetValue("templateType", StringComparison.OrdinalIgnoreCase);
+        if (!names.Contains(type, StringComparer.OrdinalIgnoreCase))
+        {
+            errors.Add(ErrorAt(root, $"Expected templateType {names[0]}, actual '{type ?? "(missing)"}'."));
+            return null;
+        }
+
+        if (rootObject.GetValue("template", StringComparison.OrdinalIgnoreCase) is not JArray array)
+        {
+            errors.Add(ErrorAt(root, $"Expected an array for the template property of the {names[0]}."));
+            return null;
+        }
+
+        return array;
+    }
+
     public static TemplateError ErrorAt(JToken token, string message, int? templateIndex = null)
     {
         var info = (IJsonLineInfo)token;
