@@ -1,7 +1,5 @@
 using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Templates;
-using MedTech.Edge.Mapping.Grouping;
-using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Fhir.Tests.Observations;
 
@@ -72,6 +70,4 @@ public class ObservationGroupingTests
 
     private static string Sha256Hex(string text) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
-
-    internal static MeasurementGroup Unused(Measurement m) => Build.Group(m);
 }
