@@ -1,7 +1,7 @@
 using System.Threading.Channels;
-using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Buffer;
 
-namespace MedTech.Edge.Fhir.Tests.Persistence;
+namespace MedTech.Edge.Buffer.Tests;
 
 public class BatchReaderTests
 {

@@ -1,11 +1,11 @@
 using System.Threading.Channels;
 
-namespace MedTech.Edge.Fhir.Persistence;
+namespace MedTech.Edge.Buffer;
 
 /// <summary>
-/// Forms the writer's batches: waits for a first item, then takes more until the batch is full or has waited
-/// <see cref="PersistenceOptions.MaxBatchWait"/> since that first item, so a quiet ward is not held back and a busy
-/// one is written in full batches.
+/// Forms batches from a channel (group commits at the gateway, the writer's batches of measurements): waits for a
+/// first item, then takes more until the batch is full or has waited <c>maxWait</c> since that first item, so a
+/// quiet ward is not held back and a busy one is handled in full batches.
 /// </summary>
 public static class BatchReader
 {

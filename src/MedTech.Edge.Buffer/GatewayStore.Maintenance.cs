@@ -1,0 +1,147 @@
+using LiteDB;
+
+namespace MedTech.Edge.Buffer;
+
+/// <summary>Dead letters, capacity, time-to-live, space reclaim and statistics.</summary>
+public sealed partial class GatewayStore
+{
+    /// <summary>Reason a drop is counted under: the buffer was full and the policy evicts.</summary>
+    public const string DroppedForCapacity = "capacity";
+
+    /// <summary>Reason a drop is counted under: unsent data outlived <see cref="BufferOptions.TimeToLive"/>.</summary>
+    public const string DroppedForTtl = "ttl_expiry";
+
+    /// <summary>Dead letters, oldest first, optionally only one reason code.</summary>
+    public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null)
+    {
+        lock (gate)
+        {
+            var dead = db.GetCollection(DeadLetters);
+            return (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).Select(BufferDocuments.ToDeadLetter).OrderBy(d => d.Id).ToList();
+        }
+    }
+
+    /// <summary>Moves dead letters (all, or one reason code) back to the inbox, e.g. after a mapping fix; returns how many.</summary>
+    public int ReplayDeadLetters(string? code = null)
+    {
+        lock (gate)
+        {
+            var replayed = 0;
+            Transaction(() =>
+            {
+                var dead = db.GetCollection(DeadLetters);
+                var inbox = Collection(Inbox);
+                foreach (var letter in (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).ToList())
+                {
+                    var message = letter["message"].AsDocument;
+                    message.Remove("_id");
+                    inbox.Insert(message);
+                    dead.Delete(letter["_id"]);
+                    replayed++;
+                }
+            });
+            inboxCount += replayed;
+            return replayed;
+        }
+    }
+
+    /// <summary>Drops unsent data older than the time-to-live, oldest first, and counts it; returns how many.</summary>
+    public int ExpireOld()
+    {
+        var cutoff = time.GetUtcNow().UtcDateTime - options.TimeToLive;
+        lock (gate)
+        {
+            var expired = 0;
+            Transaction(() =>
+            {
+                var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", cutoff, long.MaxValue);
+                var fromOutbox = DeleteOldest(Collection(Outbox), "createdUtc", cutoff, long.MaxValue);
+                inboxCount -= fromInbox;
+                outboxCount -= fromOutbox;
+                expired = (int)(fromInbox + fromOutbox);
+                Count(DroppedForTtl, expired);
+            });
+            return expired;
+        }
+    }
+
+    /// <summary>
+    /// Gives disk space back after a long outage has drained: LiteDB reuses freed pages but never shrinks the file,
+    /// so when the file is large and mostly free it is rebuilt (about 43 µs per live document; ingest waits).
+    /// </summary>
+    public bool ReclaimSpace(long minimumFileBytes = 64L << 20)
+    {
+        lock (gate)
+        {
+            var live = inboxCount + outboxCount + db.GetCollection(DeadLetters).LongCount();
+            if (FileBytes() < minimumFileBytes || live * 2048 > FileBytes() / 4)
+            {
+                return false;
+            }
+
+            db.Rebuild();
+            return true;
+        }
+    }
+
+    public BufferStats Stats()
+    {
+        lock (gate)
+        {
+            var oldest = new[] { Oldest(Inbox, "receivedUtc"), Oldest(Outbox, "createdUtc") }.Where(t => t is not null).Min();
+            var dropped = db.GetCollection(Counters).FindAll().ToDictionary(c => c["_id"].AsString, c => c["count"].AsInt64);
+            return new BufferStats(inboxCount, outboxCount, db.GetCollection(DeadLetters).LongCount(),
+                oldest is null ? null : time.GetUtcNow().UtcDateTime - oldest.Value, FileBytes(), dropped);
+        }
+    }
+
+    /// <summary>Evicts the oldest unsent data, outbox first (it is older), and counts it. Runs inside the caller's transaction.</summary>
+    private void Evict(long count)
+    {
+        var fromOutbox = DeleteOldest(Collection(Outbox), "createdUtc", DateTime.MaxValue, count);
+        var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", DateTime.MaxValue, count - fromOutbox);
+        outboxCount -= fromOutbox;
+        inboxCount -= fromInbox;
+        Count(DroppedForCapacity, fromOutbox + fromInbox);
+    }
+
+    /// <summary>Deletes up to <paramref name="max"/> documents from the oldest, while their time is before <paramref name="cutoff"/>.</summary>
+    private static long DeleteOldest(ILiteCollection<BsonDocument> collection, string timeField, DateTime cutoff, long max)
+    {
+        long deleted = 0;
+        while (deleted < max)
+        {
+            var batch = collection.Find(Query.All(Query.Ascending), 0, (int)Math.Min(1000, max - deleted))
+                .TakeWhile(d => d[timeField].AsDateTime.ToUniversalTime() < cutoff)
+                .Select(d => d["_id"])
+                .ToList();
+            if (batch.Count == 0)
+            {
+                break;
+            }
+
+            deleted += batch.Count(id => collection.Delete(id));
+        }
+
+        return deleted;
+    }
+
+    private void Count(string reason, long count)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        var counters = db.GetCollection(Counters);
+        var current = counters.FindById(reason)?["count"].AsInt64 ?? 0;
+        counters.Upsert(new BsonDocument { ["_id"] = reason, ["count"] = current + count });
+    }
+
+    private DateTime? Oldest(string collection, string timeField) =>
+        Collection(collection).Find(Query.All(Query.Ascending), 0, 1).Select(d => (DateTime?)d[timeField].AsDateTime.ToUniversalTime()).FirstOrDefault();
+
+    private long FileBytes() => new FileInfo(FilePath).Length + (File.Exists(LogPath) ? new FileInfo(LogPath).Length : 0);
+
+    private string LogPath => System.IO.Path.ChangeExtension(FilePath, null) + "-log" + System.IO.Path.GetExtension(FilePath);
+}

@@ -1,0 +1,152 @@
+using System.Text;
+
+namespace MedTech.Edge.Buffer.Tests;
+
+/// <summary>The buffer on a real LiteDB file in a temporary folder.</summary>
+public sealed class GatewayStoreTests : IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("medtech-buffer-").FullName;
+    private readonly ManualClock clock = new(new DateTimeOffset(2026, 11, 24, 8, 0, 0, TimeSpan.Zero));
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    [Fact]
+    public void GivenAppendedMessages_WhenTheStoreIsReopened_ThenTheyAreThereInArrivalOrderWithEveryField()
+    {
+        var options = Options();
+        using (var store = new GatewayStore(options, clock))
+        {
+            store.Append([Message("monitor-1", "{\"hr\":70}"), Message("monitor-2", "{\"hr\":71}")]);
+        }
+
+        using var reopened = new GatewayStore(options, clock);
+        var inbox = reopened.ReadInbox(10);
+
+        Assert.Equal(["monitor-1", "monitor-2"], inbox.Select(m => m.ClientId));
+        Assert.Equal("{\"hr\":71}", Encoding.UTF8.GetString(inbox[1].Payload.Span));
+        Assert.Equal(("ward/icu/monitor-2", "v1"), (inbox[1].Topic, inbox[1].Properties["schema"]));
+        Assert.Equal((clock.GetUtcNow().UtcDateTime, DateTimeKind.Utc), (inbox[1].ReceivedUtc, inbox[1].ReceivedUtc.Kind));
+        Assert.True(inbox[0].Id < inbox[1].Id);
+        Assert.Equal(2, reopened.Stats().Inbox);
+    }
+
+    [Fact]
+    public void GivenNormalizedMessages_WhenCompleted_ThenTheyLeaveTheInboxInTheTransactionThatStoresTheirResults()
+    {
+        using var store = new GatewayStore(Options(), clock);
+        store.Append([Message("monitor-1", "{\"hr\":70}"), Message("monitor-1", "not json")]);
+        var inbox = store.ReadInbox(10);
+
+        store.CompleteNormalization(
+            inbox.Select(m => m.Id).ToList(),
+            [new OutboxEntry("monitor-1", Encoding.UTF8.GetBytes("group"), clock.GetUtcNow().UtcDateTime)],
+            [new DeadLetter(inbox[1], "InvalidDataFormatException", "The body is not JSON.", clock.GetUtcNow().UtcDateTime)]);
+
+        Assert.Empty(store.ReadInbox(10));
+        var entry = Assert.Single(store.ReadOutbox(10));
+        Assert.Equal(("monitor-1", "group"), (entry.Key, Encoding.UTF8.GetString(entry.Payload.Span)));
+        var deadLetter = Assert.Single(store.ListDeadLetters());
+        Assert.Equal(("InvalidDataFormatException", "not json"), (deadLetter.Code, Encoding.UTF8.GetString(deadLetter.Message.Payload.Span)));
+        Assert.Equal((0L, 1L, 1L), (store.Stats().Inbox, store.Stats().Outbox, store.Stats().DeadLetters));
+    }
+
+    [Fact]
+    public void GivenOutboxEntries_WhenSomeAreAcknowledged_ThenOnlyThoseAreDeletedAndTheRestKeepTheirOrder()
+    {
+        using var store = new GatewayStore(Options(), clock);
+        store.CompleteNormalization([], Enumerable.Range(0, 5).Select(i => new OutboxEntry($"d{i}", new byte[] { (byte)i }, clock.GetUtcNow().UtcDateTime)).ToList(), []);
+        var entries = store.ReadOutbox(10);
+
+        store.DeleteOutbox([entries[0].Id, entries[2].Id]);
+
+        Assert.Equal(["d1", "d3", "d4"], store.ReadOutbox(10).Select(e => e.Key));
+    }
+
+    [Fact]
+    public void GivenAFullBufferThatStopsAccepting_WhenMoreArrive_ThenTheyAreRefusedAndNothingIsStored()
+    {
+        using var store = new GatewayStore(Options(max: 3), clock);
+        store.Append([Message("a", "1"), Message("a", "2")]);
+
+        Assert.Throws<BufferFullException>(() => store.Append([Message("a", "3"), Message("a", "4")]));
+
+        Assert.Equal(2, store.ReadInbox(10).Count);
+        Assert.Empty(store.Stats().Dropped);
+    }
+
+    [Fact]
+    public void GivenAFullBufferThatEvicts_WhenMoreArrive_ThenTheOldestAreDroppedAndCounted()
+    {
+        using var store = new GatewayStore(Options(max: 3, policy: CapacityPolicy.EvictOldest), clock);
+        store.Append([Message("a", "1"), Message("a", "2"), Message("a", "3")]);
+
+        store.Append([Message("a", "4"), Message("a", "5")]);
+
+        Assert.Equal(["3", "4", "5"], store.ReadInbox(10).Select(m => Encoding.UTF8.GetString(m.Payload.Span)));
+        Assert.Equal(2, store.Stats().Dropped[GatewayStore.DroppedForCapacity]);
+    }
+
+    [Fact]
+    public void GivenDataOlderThanTheTimeToLive_WhenExpired_ThenOnlyItIsDroppedAndCounted()
+    {
+        using var store = new GatewayStore(Options(), clock);
+        store.Append([Message("a", "old")]);
+        clock.Advance(TimeSpan.FromDays(6));
+        store.Append([Message("a", "new")]);
+        clock.Advance(TimeSpan.FromDays(2));
+
+        var expired = store.ExpireOld();
+
+        Assert.Equal(1, expired);
+        Assert.Equal(["new"], store.ReadInbox(10).Select(m => Encoding.UTF8.GetString(m.Payload.Span)));
+        Assert.Equal(1, store.Stats().Dropped[GatewayStore.DroppedForTtl]);
+        Assert.Equal(TimeSpan.FromDays(2), store.Stats().OldestUnsentAge);
+    }
+
+    [Fact]
+    public void GivenDeadLettersOfTwoReasons_WhenOneReasonIsReplayed_ThenOnlyThoseReturnToTheInbox()
+    {
+        using var store = new GatewayStore(Options(), clock);
+        store.Append([Message("a", "1"), Message("a", "2")]);
+        var inbox = store.ReadInbox(10);
+        store.CompleteNormalization(inbox.Select(m => m.Id).ToList(), [],
+            [new DeadLetter(inbox[0], "DroppedEvent", "No template matched.", clock.GetUtcNow().UtcDateTime),
+             new DeadLetter(inbox[1], "InvalidDataFormatException", "Not JSON.", clock.GetUtcNow().UtcDateTime)]);
+
+        var replayed = store.ReplayDeadLetters("DroppedEvent");
+
+        Assert.Equal(1, replayed);
+        Assert.Equal(["1"], store.ReadInbox(10).Select(m => Encoding.UTF8.GetString(m.Payload.Span)));
+        Assert.Equal("InvalidDataFormatException", Assert.Single(store.ListDeadLetters()).Code);
+        Assert.Single(store.ListDeadLetters("InvalidDataFormatException"));
+    }
+
+    [Fact]
+    public void GivenADrainedBacklog_WhenSpaceIsReclaimed_ThenTheFileShrinks()
+    {
+        using var store = new GatewayStore(Options(max: 100_000), clock);
+        foreach (var _ in Enumerable.Range(0, 20))
+        {
+            store.Append(Enumerable.Range(0, 500).Select(i => Message("a", new string('x', 300))).ToList());
+        }
+
+        store.CompleteNormalization(store.ReadInbox(20_000).Select(m => m.Id).ToList(), [], []);
+        var before = store.Stats().FileBytes;
+
+        var rebuilt = store.ReclaimSpace(minimumFileBytes: 0);
+
+        Assert.True(rebuilt);
+        Assert.True(store.Stats().FileBytes < before / 4, $"{store.Stats().FileBytes} bytes after, {before} before");
+    }
+
+    private BufferOptions Options(long max = 1000, CapacityPolicy policy = CapacityPolicy.StopAccepting) => new()
+    {
+        Path = Path.Combine(folder, "gateway.db"),
+        MaxMessages = max,
+        CapacityPolicy = policy,
+        TimeToLive = TimeSpan.FromDays(7),
+    };
+
+    private InboxMessage Message(string client, string payload) =>
+        new(client, $"ward/icu/{client}", Encoding.UTF8.GetBytes(payload), clock.GetUtcNow().UtcDateTime, new Dictionary<string, string> { ["schema"] = "v1" });
+}
