@@ -1,0 +1,64 @@
+using Confluent.Kafka;
+
+namespace MedTech.Edge.Hub;
+
+/// <summary>Kafka client settings for the configured hub, per Microsoft's Event Hubs-for-Kafka guidance.</summary>
+public static class HubClientConfig
+{
+    /// <summary>The topic to use: the configured one, else the connection string's event hub.</summary>
+    public static string Topic(HubOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Topic is { Length: > 0 } topic ? topic : EventHubsConnectionString.Parse(options.ConnectionString!).EntityPath!;
+    }
+
+    /// <summary>
+    /// An idempotent producer: acks from all replicas, no reordering on retry, no compression (Event Hubs Standard
+    /// accepts none), messages within Event Hubs' 1 MB.
+    /// </summary>
+    public static ProducerConfig Producer(HubOptions options)
+    {
+        var config = new ProducerConfig(Common(options))
+        {
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 5,
+            CompressionType = CompressionType.None,
+            MessageMaxBytes = 1_000_000,
+            MessageTimeoutMs = (int)options.DeliveryTimeout.TotalMilliseconds,
+        };
+        return config;
+    }
+
+    /// <summary>A consumer in a group whose offsets the service stores, committed by the caller after persisting.</summary>
+    public static ConsumerConfig Consumer(HubOptions options, string groupId) => new(Common(options))
+    {
+        GroupId = groupId,
+        EnableAutoCommit = false,
+        AutoOffsetReset = AutoOffsetReset.Earliest,
+        SessionTimeoutMs = 30_000,
+    };
+
+    private static ClientConfig Common(HubOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.ConnectionString is { Length: > 0 } connection)
+        {
+            var parsed = EventHubsConnectionString.Parse(connection);
+            return new ClientConfig
+            {
+                BootstrapServers = parsed.BootstrapServers,
+                SecurityProtocol = SecurityProtocol.SaslSsl,
+                SaslMechanism = SaslMechanism.Plain,
+                SaslUsername = "$ConnectionString",
+                SaslPassword = connection,
+                SocketKeepaliveEnable = true,
+                MetadataMaxAgeMs = 180_000,
+                ConnectionsMaxIdleMs = 180_000,
+            };
+        }
+
+        // Plain Kafka on loopback only (validated): tests against librdkafka's mock cluster.
+        return new ClientConfig { BootstrapServers = options.BootstrapServers, SecurityProtocol = SecurityProtocol.Plaintext };
+    }
+}

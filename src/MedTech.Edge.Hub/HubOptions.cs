@@ -1,0 +1,70 @@
+namespace MedTech.Edge.Hub;
+
+/// <summary>
+/// Where measurement groups go (configuration section <c>Hub</c>): an Event Hubs namespace through its Kafka endpoint
+/// (<see cref="ConnectionString"/>, a secret from an environment variable), or a Kafka cluster
+/// (<see cref="BootstrapServers"/> and <see cref="Topic"/>; plain text only on loopback, for tests).
+/// </summary>
+public sealed class HubOptions
+{
+    public const string SectionName = "Hub";
+
+    public string? ConnectionString { get; set; }
+
+    public string? BootstrapServers { get; set; }
+
+    /// <summary>The topic (event hub); with a connection string, its EntityPath is the default.</summary>
+    public string? Topic { get; set; }
+
+    /// <summary>Entries read from the outbox and sent per round.</summary>
+    public int ForwardBatchSize { get; set; } = 5000;
+
+    /// <summary>How long one round waits for the hub's acknowledgements before it counts as failed.</summary>
+    public TimeSpan DeliveryTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (ConnectionString is { Length: > 0 } connection)
+        {
+            try
+            {
+                if (EventHubsConnectionString.Parse(connection).EntityPath is null && string.IsNullOrWhiteSpace(Topic))
+                {
+                    errors.Add($"{SectionName}:Topic is required when {SectionName}:ConnectionString has no EntityPath.");
+                }
+            }
+            catch (FormatException ex)
+            {
+                errors.Add($"{SectionName}:ConnectionString: {ex.Message}");
+            }
+        }
+        else if (string.IsNullOrWhiteSpace(BootstrapServers) || string.IsNullOrWhiteSpace(Topic))
+        {
+            errors.Add($"{SectionName}:ConnectionString, or {SectionName}:BootstrapServers with {SectionName}:Topic, is required.");
+        }
+        else if (!BootstrapServers.Split(',').All(IsLoopback))
+        {
+            errors.Add($"{SectionName}:BootstrapServers without a connection string is plain-text Kafka, allowed only on loopback (tests); use an Event Hubs connection string.");
+        }
+
+        if (ForwardBatchSize < 1 || DeliveryTimeout <= TimeSpan.Zero || MaxBackoff <= TimeSpan.Zero)
+        {
+            errors.Add($"{SectionName}:ForwardBatchSize, DeliveryTimeout and MaxBackoff must be positive.");
+        }
+
+        return errors;
+    }
+
+    public override string ToString() =>
+        $"ConnectionString={(string.IsNullOrEmpty(ConnectionString) ? "(none)" : "(set)")}, BootstrapServers={BootstrapServers}, Topic={Topic}";
+
+    private static bool IsLoopback(string server)
+    {
+        var host = server.Trim().Split(':')[0];
+        return host is "localhost" || (System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address));
+    }
+}

@@ -1,0 +1,87 @@
+using System.Text;
+using Confluent.Kafka;
+using MedTech.Edge.Buffer;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MedTech.Edge.Hub.Tests;
+
+/// <summary>Forwarding from a real LiteDB outbox to librdkafka's mock cluster, a real Kafka-protocol broker.</summary>
+public sealed class OutboxForwarderTests : IDisposable
+{
+    private const string Topic = "measurements";
+    private readonly string folder = Directory.CreateTempSubdirectory("medtech-hub-").FullName;
+    private readonly MockCluster cluster = new();
+    private readonly GatewayStore store;
+    private readonly HubOptions options;
+
+    public OutboxForwarderTests()
+    {
+        cluster.CreateTopic(Topic, 4);
+        store = new GatewayStore(new BufferOptions { Path = Path.Combine(folder, "gateway.db") });
+        options = new HubOptions { BootstrapServers = cluster.BootstrapServers, Topic = Topic, DeliveryTimeout = TimeSpan.FromSeconds(3) };
+    }
+
+    public void Dispose()
+    {
+        store.Dispose();
+        cluster.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task GivenOutboxEntries_WhenForwarded_ThenTheHubHasThemInOrderPerDeviceAndTheOutboxIsEmpty()
+    {
+        store.CompleteNormalization([], Enumerable.Range(0, 300).Select(i => Entry($"device-{i % 7}", $"{i}")).ToList(), []);
+        using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(options)).Build();
+
+        var forwarded = await new OutboxForwarder(store, producer, options, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default);
+
+        Assert.Equal(300, forwarded);
+        Assert.Empty(store.ReadOutbox(10));
+        var received = Consume(300);
+        Assert.Equal(300, received.Count);
+        foreach (var device in received.GroupBy(m => m.Key))
+        {
+            var values = device.Select(m => int.Parse(m.Value)).ToList();
+            Assert.Equal(values.Order(), values);
+        }
+    }
+
+    [Fact]
+    public async Task GivenAHubThatIsDown_WhenForwarded_ThenNothingLeavesTheOutboxUntilItReturns()
+    {
+        store.CompleteNormalization([], Enumerable.Range(0, 50).Select(i => Entry("device-1", $"{i}")).ToList(), []);
+        using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(options)).Build();
+        var forwarder = new OutboxForwarder(store, producer, options, NullLogger<OutboxForwarder>.Instance);
+        cluster.SetDown(true);
+
+        await Assert.ThrowsAsync<HubUnavailableException>(() => forwarder.ForwardOnceAsync(default));
+        Assert.Equal(50, store.ReadOutbox(100).Count);
+
+        cluster.SetDown(false);
+        var forwarded = await forwarder.ForwardOnceAsync(default);
+
+        Assert.Equal(50, forwarded);
+        Assert.Empty(store.ReadOutbox(100));
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => $"{i}"), Consume(50).Select(m => m.Value).Distinct());
+    }
+
+    private static OutboxEntry Entry(string key, string value) => new(key, Encoding.UTF8.GetBytes(value), DateTime.UtcNow);
+
+    private List<(string Key, string Value)> Consume(int expected)
+    {
+        using var consumer = new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, "test-" + Guid.NewGuid())).Build();
+        consumer.Subscribe(Topic);
+        var received = new List<(string, string)>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (received.Count < expected && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { } result)
+            {
+                received.Add((result.Message.Key, Encoding.UTF8.GetString(result.Message.Value)));
+            }
+        }
+
+        return received;
+    }
+}
