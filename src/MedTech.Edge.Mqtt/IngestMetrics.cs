@@ -1,0 +1,32 @@
+using System.Diagnostics.Metrics;
+
+namespace MedTech.Edge.Mqtt;
+
+/// <summary>Ingest counters (meter <c>MedTech.Edge.Gateway</c>); labels are reasons, never device or patient ids.</summary>
+public sealed class IngestMetrics : IDisposable
+{
+    public const string MeterName = "MedTech.Edge.Gateway";
+
+    private readonly Meter meter = new(MeterName);
+    private long received;
+    private long committed;
+
+    public IngestMetrics()
+    {
+        Refused = meter.CreateCounter<long>("medtech.gateway.messages.refused", description: "Messages not stored, by reason.");
+        meter.CreateObservableCounter("medtech.gateway.messages.received", () => Interlocked.Read(ref received));
+        meter.CreateObservableCounter("medtech.gateway.messages.committed", () => Interlocked.Read(ref committed));
+    }
+
+    public Counter<long> Refused { get; }
+
+    public long Received => Interlocked.Read(ref received);
+
+    public long Committed => Interlocked.Read(ref committed);
+
+    public void OnReceived() => Interlocked.Increment(ref received);
+
+    public void OnCommitted() => Interlocked.Increment(ref committed);
+
+    public void Dispose() => meter.Dispose();
+}

@@ -1,0 +1,73 @@
+namespace MedTech.Edge.Mqtt;
+
+/// <summary>
+/// The gateway's MQTT side (configuration section <c>Mqtt</c>). Device credentials and the certificate password are
+/// secrets: environment variables at deployment, never twin properties; <see cref="ToString"/> leaves them out.
+/// </summary>
+public sealed class MqttIngestOptions
+{
+    public const string SectionName = "Mqtt";
+
+    /// <summary>Plain-text port on the given address; 0 turns it off (TLS only). Default loopback only.</summary>
+    public int Port { get; set; } = 1883;
+
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>TLS port (needs <see cref="CertificatePath"/>); 0 turns it off.</summary>
+    public int TlsPort { get; set; }
+
+    /// <summary>The broker's certificate with its private key (PKCS#12 / .pfx).</summary>
+    public string? CertificatePath { get; set; }
+
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>Ask devices for a client certificate (validated against the machine's trust store) on the TLS port.</summary>
+    public bool RequireClientCertificate { get; set; }
+
+    /// <summary>Username → password of each device; a device's MQTT client id must equal its username.</summary>
+    public Dictionary<string, string> Devices { get; set; } = [];
+
+    /// <summary>Accept devices without credentials. Off by default; for a closed test network only.</summary>
+    public bool AllowAnonymous { get; set; }
+
+    /// <summary>When set, a device may publish only under this prefix with its own client id, e.g. <c>devices/{clientId}/</c>.</summary>
+    public string? DeviceTopicPattern { get; set; }
+
+    /// <summary>Larger payloads are refused and counted (<c>oversized</c>).</summary>
+    public int MaxMessageBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Port == 0 && TlsPort == 0)
+        {
+            errors.Add($"{SectionName}:Port and {SectionName}:TlsPort are both 0: the broker would accept nothing.");
+        }
+
+        if (TlsPort != 0 && string.IsNullOrWhiteSpace(CertificatePath))
+        {
+            errors.Add($"{SectionName}:CertificatePath is required for {SectionName}:TlsPort.");
+        }
+
+        if (!AllowAnonymous && Devices.Count == 0 && !RequireClientCertificate)
+        {
+            errors.Add($"{SectionName}:Devices is empty and {SectionName}:AllowAnonymous is false: no device could connect.");
+        }
+
+        if (DeviceTopicPattern is { } pattern && !pattern.Contains("{clientId}", StringComparison.Ordinal))
+        {
+            errors.Add($"{SectionName}:DeviceTopicPattern must contain {{clientId}}.");
+        }
+
+        if (MaxMessageBytes < 1)
+        {
+            errors.Add($"{SectionName}:MaxMessageBytes must be positive.");
+        }
+
+        return errors;
+    }
+
+    public override string ToString() =>
+        $"Port={Port}, TlsPort={TlsPort}, BindAddress={BindAddress}, Devices={Devices.Count} (passwords not shown), AllowAnonymous={AllowAnonymous}";
+}
