@@ -1,0 +1,32 @@
+namespace MedTech.Edge.Gateway;
+
+/// <summary>The gateway's own settings (configuration section <c>Gateway</c>).</summary>
+public sealed class GatewayOptions
+{
+    public const string SectionName = "Gateway";
+
+    /// <summary>The MedTech device mapping (CollectionContent JSON); an invalid one stops the module at start.</summary>
+    public string DeviceMappingPath { get; set; } = "devicecontent.json";
+
+    /// <summary>Inbox messages normalized per round.</summary>
+    public int NormalizationBatchSize { get; set; } = 1000;
+
+    /// <summary>How often unsent data past its time-to-live is dropped and disk space reclaimed.</summary>
+    public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!File.Exists(DeviceMappingPath))
+        {
+            errors.Add($"{SectionName}:DeviceMappingPath '{DeviceMappingPath}' does not exist.");
+        }
+
+        if (NormalizationBatchSize < 1 || MaintenanceInterval <= TimeSpan.Zero)
+        {
+            errors.Add($"{SectionName}:NormalizationBatchSize and {SectionName}:MaintenanceInterval must be positive.");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,92 @@
+using MedTech.Edge.Buffer;
+using MedTech.Edge.Hub;
+using MedTech.Edge.Mqtt;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MedTech.Edge.Gateway;
+
+/// <summary>Ingest: the group-commit loop and the embedded broker. The broker stops first, so every acknowledged message was committed.</summary>
+public sealed class IngestWorker(InboxWriter inbox, EmbeddedBroker broker) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var commits = inbox.RunAsync(stoppingToken);
+        await broker.StartAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            await broker.StopAsync().ConfigureAwait(false);
+            await commits.ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Normalize and Group: drains the inbox into the outbox; waits a little when it is empty.</summary>
+public sealed class NormalizationWorker(NormalizationStage stage, IOptions<GatewayOptions> options) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            if (stage.RunOnce(options.Value.NormalizationBatchSize) == 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+}
+
+/// <summary>Forward: drains the outbox to the hub, backing off (capped, exponential) while the hub is unreachable.</summary>
+public sealed partial class ForwardingWorker(OutboxForwarder forwarder, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (await forwarder.ForwardOnceAsync(stoppingToken).ConfigureAwait(false) == 0)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
+                }
+
+                backoff = TimeSpan.FromMilliseconds(200);
+            }
+            catch (Exception ex) when (ex is HubUnavailableException or TimeoutException or Confluent.Kafka.KafkaException)
+            {
+                Log.HubUnavailable(logger, ex.GetType().Name, backoff);
+                await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks));
+            }
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4101, Level = LogLevel.Warning, Message = "The hub is unavailable ({Error}); the outbox keeps everything, next try in {Backoff}.")]
+        public static partial void HubUnavailable(ILogger logger, string error, TimeSpan backoff);
+    }
+}
+
+/// <summary>Maintenance: drops unsent data past its time-to-live (counted) and gives disk space back after a drained backlog.</summary>
+public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOptions> options) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.MaintenanceInterval);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            store.ExpireOld();
+            store.ReclaimSpace();
+        }
+    }
+}
