@@ -22,6 +22,7 @@ public sealed partial class EmbeddedBroker : IAsyncDisposable
     private readonly ILogger logger;
     private readonly TimeProvider time;
     private readonly MqttServer server;
+    private int stopped;
 
     public EmbeddedBroker(MqttIngestOptions options, InboxWriter inbox, IngestMetrics metrics, ILogger<EmbeddedBroker> logger, TimeProvider? timeProvider = null)
     {
@@ -38,11 +39,18 @@ public sealed partial class EmbeddedBroker : IAsyncDisposable
 
     public Task StartAsync() => server.StartAsync();
 
-    public Task StopAsync() => server.StopAsync();
+    /// <summary>Stops accepting and closes every connection; safe to call more than once (MQTTnet's own stop is not).</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref stopped, 1) == 0 && server.IsStarted)
+        {
+            await server.StopAsync().ConfigureAwait(false);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
-        await server.StopAsync().ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(false);
         server.Dispose();
     }
 
