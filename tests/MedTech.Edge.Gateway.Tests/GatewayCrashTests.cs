@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Confluent.Kafka;
+using MedTech.Edge.Hub;
+using MedTech.Edge.Mapping.Grouping;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace MedTech.Edge.Gateway.Tests;
+
+/// <summary>
+/// Durability through a real crash: the gateway module runs as its own process, a device publishes continuously
+/// with QoS 1, the gateway is killed with SIGKILL mid-stream and restarted; every message the device got a PUBACK
+/// for must reach the hub (duplicates allowed, loss not).
+/// </summary>
+public sealed class GatewayCrashTests : IDisposable
+{
+    private const string MappingJson = """
+        {"templateType": "CollectionContent", "template": [{"templateType": "CalculatedContent", "template": {
+          "typeName": "seq", "typeMatchExpression": "$..[?(@seq)]", "deviceIdExpression": "$.matchedToken.device",
+          "timestampExpression": "$.matchedToken.time",
+          "values": [{"valueName": "seq", "valueExpression": "$.matchedToken.seq", "required": true}]}}]}
+        """;
+
+    private readonly string folder = Directory.CreateTempSubdirectory("medtech-crash-").FullName;
+    private readonly MockCluster cluster = new();
+    private readonly int port = FreePort();
+    private readonly List<string> gatewayOutput = [];
+
+    public GatewayCrashTests() => cluster.CreateTopic("measurements", 4);
+
+    public void Dispose()
+    {
+        cluster.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task GivenAPublishingDevice_WhenTheGatewayIsKilledAndRestarted_ThenEveryAcknowledgedMessageReachesTheHub()
+    {
+        await File.WriteAllTextAsync(Path.Combine(folder, "devicecontent.json"), MappingJson);
+        var acknowledged = new List<int>();
+        using var stop = new CancellationTokenSource();
+        var gateway = StartGateway();
+        var publisher = Task.Run(() => PublishAsync(acknowledged, stop.Token));
+        try
+        {
+            await WaitUntilAsync(() => acknowledged.Count >= 200, TimeSpan.FromSeconds(30));
+            gateway.Kill();
+            await gateway.WaitForExitAsync();
+            var atKill = acknowledged.Count;
+            gateway.Dispose();
+            gateway = StartGateway();
+            await WaitUntilAsync(() => acknowledged.Count >= atKill + 200, TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await publisher;
+        }
+
+        var delivered = await ConsumeAsync(acknowledged.ToHashSet(), TimeSpan.FromSeconds(60));
+        gateway.Kill();
+        await gateway.WaitForExitAsync();
+        gateway.Dispose();
+
+        var missing = acknowledged.Except(delivered).ToList();
+        Assert.True(acknowledged.Count >= 400, $"only {acknowledged.Count} acknowledged");
+        Assert.True(missing.Count == 0, $"{missing.Count} acknowledged messages never reached the hub, e.g. {string.Join(",", missing.Take(10))}");
+    }
+
+    private Process StartGateway()
+    {
+        var dll = Path.Combine(ModuleFolder(), "MedTech.Edge.Modules.EdgeGateway.dll");
+        var start = new ProcessStartInfo("dotnet", $"\"{dll}\"") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = folder };
+        start.Environment["Gateway__DeviceMappingPath"] = Path.Combine(folder, "devicecontent.json");
+        start.Environment["Buffer__Path"] = Path.Combine(folder, "gateway.db");
+        start.Environment["Mqtt__Port"] = port.ToString();
+        start.Environment["Mqtt__AllowAnonymous"] = "true";
+        start.Environment["Hub__BootstrapServers"] = cluster.BootstrapServers;
+        start.Environment["Hub__Topic"] = "measurements";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, e) => Remember(e.Data);
+        process.ErrorDataReceived += (_, e) => Remember(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    /// <summary>Publishes seq 0, 1, 2, ... with QoS 1; a seq counts as acknowledged only when its PUBACK came back.</summary>
+    private async Task PublishAsync(List<int> acknowledged, CancellationToken cancellationToken)
+    {
+        var seq = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            using var client = new MqttClientFactory().CreateMqttClient();
+            try
+            {
+                await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("monitor-1")
+                    .WithTimeout(TimeSpan.FromSeconds(2)).Build(), cancellationToken);
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    // Each reading its own time: readings of one device and time are one reading (the latest wins).
+                    var time = new DateTime(2026, 11, 24, 8, 0, 0, DateTimeKind.Utc).AddSeconds(seq).ToString("o", System.Globalization.CultureInfo.InvariantCulture);
+                    var payload = $"{{\"device\":\"monitor-1\",\"time\":\"{time}\",\"seq\":{seq}}}";
+                    var result = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/monitor-1/seq")
+                        .WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken);
+                    if (result.IsSuccess)
+                    {
+                        lock (acknowledged)
+                        {
+                            acknowledged.Add(seq);
+                        }
+                    }
+
+                    seq++;
+                }
+            }
+            catch (Exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The gateway is down (killed or restarting): the unacknowledged seq is simply not counted.
+                seq++;
+                await Task.Delay(100, CancellationToken.None);
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                // Stopping: whatever was in flight is not counted.
+            }
+        }
+    }
+
+    private async Task<HashSet<int>> ConsumeAsync(HashSet<int> expected, TimeSpan timeout)
+    {
+        var options = new HubOptions { BootstrapServers = cluster.BootstrapServers, Topic = "measurements" };
+        using var consumer = new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, "crash-test")).Build();
+        consumer.Subscribe("measurements");
+        var seen = new HashSet<int>();
+        var deadline = DateTime.UtcNow + timeout;
+        while (!expected.IsSubsetOf(seen) && DateTime.UtcNow < deadline)
+        {
+            if (await Task.Run(() => consumer.Consume(TimeSpan.FromMilliseconds(500))) is { } result)
+            {
+                foreach (var measurement in MeasurementGroupJson.Deserialize(result.Message.Value).Measurements)
+                {
+                    seen.Add(int.Parse(measurement.Properties.Single().Value, System.Globalization.CultureInfo.InvariantCulture));
+                }
+            }
+        }
+
+        return seen;
+    }
+
+    private void Remember(string? line)
+    {
+        if (line is not null)
+        {
+            lock (gatewayOutput)
+            {
+                gatewayOutput.Add(line);
+            }
+        }
+    }
+
+    private async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the publisher; gateway said: " + string.Join("\n", gatewayOutput.TakeLast(20)));
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>The module's build output for this test's configuration (Debug or Release).</summary>
+    private static string ModuleFolder()
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
+            {
+                return Path.Combine(dir.FullName, "modules", "EdgeGateway", "bin", configuration, "net10.0");
+            }
+        }
+
+        throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
