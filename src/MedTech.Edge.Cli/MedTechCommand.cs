@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MedTech.Edge.Cli.Buffer;
 using MedTech.Edge.Cli.Mapping;
 
 namespace MedTech.Edge.Cli;
@@ -16,6 +17,10 @@ public static class MedTechCommand
         {
             MappingCommands.Create(output, error),
         };
+        foreach (var command in BufferCommands.Create(output, error))
+        {
+            root.Subcommands.Add(command);
+        }
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -1,4 +1,3 @@
-using Confluent.Kafka;
 using MedTech.Edge.Buffer;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Normalization;
@@ -6,6 +5,7 @@ using MedTech.Edge.Mapping.Templates;
 using MedTech.Edge.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace MedTech.Edge.Gateway;
@@ -33,7 +33,7 @@ public static class GatewayHostingExtensions
             return new Normalizer(DeviceMapping.Load(path).EnsureValid(path));
         });
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NormalizationStage>(sp));
-        services.AddSingleton(sp => new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(Value<HubOptions>(sp))).Build());
+        services.AddSingleton(sp => HubClients.CreateProducer(Value<HubOptions>(sp), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub")));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<OutboxForwarder>(sp, Value<HubOptions>(sp)));
 
         services.AddHostedService<IngestWorker>();

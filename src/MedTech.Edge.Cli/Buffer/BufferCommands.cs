@@ -1,0 +1,79 @@
+using System.CommandLine;
+using System.Text.Json;
+using MedTech.Edge.Buffer;
+
+namespace MedTech.Edge.Cli.Buffer;
+
+/// <summary>
+/// <c>medtech deadletter list|replay</c> and <c>medtech buffer stats</c> on a gateway's LiteDB file. The file belongs
+/// to one process: stop the gateway module first. Payloads are never printed (they can hold patient data).
+/// </summary>
+internal static class BufferCommands
+{
+    public static IEnumerable<Command> Create(TextWriter output, TextWriter error)
+    {
+        var listReason = ReasonOption();
+        var listBuffer = BufferOption();
+        var list = new Command("list", "List dead letters (time, reason code and text, device, topic; never the payload).") { listBuffer, listReason };
+        list.SetAction(parsed => Run(parsed.GetValue(listBuffer)!, error, store =>
+        {
+            WriteJson(output, store.ListDeadLetters(parsed.GetValue(listReason)).Select(d => new
+            {
+                id = d.Id,
+                deadLetteredUtc = d.DeadLetteredUtc,
+                code = d.Code,
+                reason = d.Reason,
+                clientId = d.Message.ClientId,
+                topic = d.Message.Topic,
+                receivedUtc = d.Message.ReceivedUtc,
+                payloadBytes = d.Message.Payload.Length,
+            }));
+        }));
+
+        var replayReason = ReasonOption();
+        var replayBuffer = BufferOption();
+        var replay = new Command("replay", "Move dead letters back to the inbox (after a mapping fix); the gateway normalizes them again when it starts.") { replayBuffer, replayReason };
+        replay.SetAction(parsed => Run(parsed.GetValue(replayBuffer)!, error, store =>
+            output.WriteLine($"{store.ReplayDeadLetters(parsed.GetValue(replayReason))} dead letter(s) moved back to the inbox.")));
+
+        var statsBuffer = BufferOption();
+        var stats = new Command("stats", "Counts per collection, oldest unsent age, file size, drops by reason.") { statsBuffer };
+        stats.SetAction(parsed => Run(parsed.GetValue(statsBuffer)!, error, store => WriteJson(output, store.Stats())));
+
+        yield return new Command("deadletter", "List and replay the gateway's dead letters.") { list, replay };
+        yield return new Command("buffer", "Inspect the gateway's durable buffer.") { stats };
+    }
+
+    private static Option<string> BufferOption() => new("--buffer")
+    {
+        Description = "The gateway's LiteDB file (Buffer:Path).",
+        DefaultValueFactory = _ => new BufferOptions().Path,
+    };
+
+    private static Option<string?> ReasonOption() => new("--reason") { Description = "Only this reason code, e.g. DroppedEvent." };
+
+    private static int Run(string path, TextWriter error, Action<GatewayStore> action)
+    {
+        if (!File.Exists(path))
+        {
+            error.WriteLine($"{path}: no buffer file there (give --buffer).");
+            return MedTechCommand.UsageError;
+        }
+
+        try
+        {
+            using var store = new GatewayStore(new BufferOptions { Path = path });
+            action(store);
+            return MedTechCommand.Success;
+        }
+        catch (IOException ex)
+        {
+            error.WriteLine($"{path}: cannot open the buffer ({ex.Message}); stop the gateway module first, the file belongs to one process.");
+            return MedTechCommand.UsageError;
+        }
+    }
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    private static void WriteJson<T>(TextWriter output, T value) => output.WriteLine(JsonSerializer.Serialize(value, Json));
+}

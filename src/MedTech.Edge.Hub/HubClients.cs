@@ -1,0 +1,54 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+
+namespace MedTech.Edge.Hub;
+
+/// <summary>Builds Kafka clients whose librdkafka logs go through the host's logging (they name brokers, never data).</summary>
+public static partial class HubClients
+{
+    public static IProducer<string, byte[]> CreateProducer(HubOptions options, ILogger logger) =>
+        new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(options))
+            .SetLogHandler((_, message) => OnLog(logger, message))
+            .SetErrorHandler((_, error) => OnError(logger, error))
+            .Build();
+
+    public static IConsumer<string, byte[]> CreateConsumer(HubOptions options, string groupId, ILogger logger) =>
+        new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, groupId))
+            .SetLogHandler((_, message) => OnLog(logger, message))
+            .SetErrorHandler((_, error) => OnError(logger, error))
+            .Build();
+
+    private static void OnLog(ILogger logger, LogMessage message)
+    {
+        var level = Level(message.Level);
+        if (logger.IsEnabled(level))
+        {
+            Log.Librdkafka(logger, level, message.Facility, message.Message);
+        }
+    }
+
+    private static void OnError(ILogger logger, Error error)
+    {
+        var level = error.IsFatal ? LogLevel.Error : LogLevel.Warning;
+        if (logger.IsEnabled(level))
+        {
+            var code = error.Code.ToString();
+            Log.Librdkafka(logger, level, code, error.Reason);
+        }
+    }
+
+    // A broker that is down is the normal state of an outage, already counted and retried: warning, not error.
+    private static LogLevel Level(SyslogLevel level) => level switch
+    {
+        SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical => LogLevel.Critical,
+        SyslogLevel.Error or SyslogLevel.Warning => LogLevel.Warning,
+        SyslogLevel.Notice or SyslogLevel.Info => LogLevel.Information,
+        _ => LogLevel.Debug,
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4201, Message = "librdkafka {Facility}: {Message}")]
+        public static partial void Librdkafka(ILogger logger, LogLevel level, string facility, string message);
+    }
+}
