@@ -17,13 +17,6 @@ namespace MedTech.Edge.Gateway.Tests;
 /// </summary>
 public sealed class GatewayCrashTests : IDisposable
 {
-    private const string MappingJson = """
-        {"templateType": "CollectionContent", "template": [{"templateType": "CalculatedContent", "template": {
-          "typeName": "seq", "typeMatchExpression": "$..[?(@seq)]", "deviceIdExpression": "$.matchedToken.device",
-          "timestampExpression": "$.matchedToken.time",
-          "values": [{"valueName": "seq", "valueExpression": "$.matchedToken.seq", "required": true}]}}]}
-        """;
-
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-crash-").FullName;
     private readonly MockCluster cluster = new();
     private readonly int port = FreePort();
@@ -40,7 +33,7 @@ public sealed class GatewayCrashTests : IDisposable
     [Fact]
     public async Task GivenAPublishingDevice_WhenTheGatewayIsKilledAndRestarted_ThenEveryAcknowledgedMessageReachesTheHub()
     {
-        await File.WriteAllTextAsync(Path.Combine(folder, "devicecontent.json"), MappingJson);
+        await File.WriteAllTextAsync(Path.Combine(folder, "devicecontent.json"), SeqMessages.Mapping);
         var acknowledged = new List<int>();
         using var stop = new CancellationTokenSource();
         var gateway = StartGateway();
@@ -103,9 +96,7 @@ public sealed class GatewayCrashTests : IDisposable
                     .WithTimeout(TimeSpan.FromSeconds(2)).Build(), cancellationToken);
                 while (!cancellationToken.IsCancellationRequested)
                 {
-                    // Each reading its own time: readings of one device and time are one reading (the latest wins).
-                    var time = new DateTime(2026, 11, 24, 8, 0, 0, DateTimeKind.Utc).AddSeconds(seq).ToString("o", System.Globalization.CultureInfo.InvariantCulture);
-                    var payload = $"{{\"device\":\"monitor-1\",\"time\":\"{time}\",\"seq\":{seq}}}";
+                    var payload = SeqMessages.Payload("monitor-1", seq);
                     var result = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/monitor-1/seq")
                         .WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), cancellationToken);
                     if (result.IsSuccess)
@@ -145,7 +136,7 @@ public sealed class GatewayCrashTests : IDisposable
             {
                 foreach (var measurement in MeasurementGroupJson.Deserialize(result.Message.Value).Measurements)
                 {
-                    seen.Add(int.Parse(measurement.Properties.Single().Value, System.Globalization.CultureInfo.InvariantCulture));
+                    seen.Add(SeqMessages.SeqOf(measurement));
                 }
             }
         }

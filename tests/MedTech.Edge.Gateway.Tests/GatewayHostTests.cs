@@ -47,6 +47,58 @@ public sealed class GatewayHostTests : IDisposable
         await host.StopAsync();
     }
 
+    [Fact]
+    public async Task GivenAHubOutageUnderLoad_WhenTheHubReturns_ThenEverythingArrivesInOrderPerDeviceAndTheBufferDrains()
+    {
+        var mapping = Path.Combine(folder, "seq.json");
+        await File.WriteAllTextAsync(mapping, SeqMessages.Mapping);
+        var config = Config();
+        config["Gateway:DeviceMappingPath"] = mapping;
+        config["Mqtt:DeviceTopicPattern"] = null;
+        config["Mqtt:AllowAnonymous"] = "true";
+        using var host = Build(config);
+        await host.StartAsync();
+        cluster.SetDown(true);
+        string[] devices = ["bed-1", "bed-2", "bed-3"];
+        var clients = new List<IMqttClient>();
+        foreach (var device in devices)
+        {
+            var client = new MqttClientFactory().CreateMqttClient();
+            await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(device).Build());
+            clients.Add(client);
+        }
+
+        foreach (var seq in Enumerable.Range(0, 300))
+        {
+            var ack = await clients[seq % 3].PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"devices/{devices[seq % 3]}/seq")
+                .WithPayload(SeqMessages.Payload(devices[seq % 3], seq)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            Assert.True(ack.IsSuccess);
+        }
+
+        var store = (MedTech.Edge.Buffer.GatewayStore)host.Services.GetService(typeof(MedTech.Edge.Buffer.GatewayStore))!;
+        await WaitUntilAsync(() => store.Stats().Inbox == 0 && store.Stats().Outbox > 0);
+        cluster.SetDown(false);
+
+        var groups = Consume(TimeSpan.FromSeconds(60), received => received.SelectMany(m => MeasurementGroupJson.Deserialize(m).Measurements)
+            .Select(SeqMessages.SeqOf).Distinct().Count() >= 300).Select(m => MeasurementGroupJson.Deserialize(m).Measurements).ToList();
+        await WaitUntilAsync(() => store.Stats().Outbox == 0);
+
+        var seen = groups.SelectMany(g => g).Select(SeqMessages.SeqOf).ToHashSet();
+        Assert.Equal(Enumerable.Range(0, 300).ToHashSet(), seen);
+        foreach (var device in groups.SelectMany(g => g).GroupBy(m => m.DeviceId))
+        {
+            var firstSeen = device.Select(SeqMessages.SeqOf).Distinct().ToList();
+            Assert.Equal(firstSeen.Order(), firstSeen);
+        }
+
+        foreach (var client in clients)
+        {
+            client.Dispose();
+        }
+
+        await host.StopAsync();
+    }
+
     [Theory]
     [InlineData("Hub:BootstrapServers", "kafka.hospital.example:9092", "Hub:BootstrapServers without a connection string")]
     [InlineData("Mqtt:Devices:monitor-1", null, "Mqtt:Devices is empty and Mqtt:AllowAnonymous is false")]
@@ -101,14 +153,17 @@ public sealed class GatewayHostTests : IDisposable
         return builder.Build();
     }
 
-    private List<byte[]> Consume(TimeSpan timeout, int measurements)
+    private List<byte[]> Consume(TimeSpan timeout, int measurements) =>
+        Consume(timeout, received => received.Sum(m => MeasurementGroupJson.Deserialize(m).Measurements.Count) >= measurements);
+
+    private List<byte[]> Consume(TimeSpan timeout, Func<List<byte[]>, bool> done)
     {
         var options = new HubOptions { BootstrapServers = cluster.BootstrapServers, Topic = "measurements" };
         using var consumer = new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, "test")).Build();
         consumer.Subscribe("measurements");
         var received = new List<byte[]>();
         var deadline = DateTime.UtcNow + timeout;
-        while (received.Sum(m => MeasurementGroupJson.Deserialize(m).Measurements.Count) < measurements && DateTime.UtcNow < deadline)
+        while (!done(received) && DateTime.UtcNow < deadline)
         {
             if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { } result)
             {
@@ -117,6 +172,16 @@ public sealed class GatewayHostTests : IDisposable
         }
 
         return received;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(50);
+        }
     }
 
     private static int FreePort()
