@@ -7,26 +7,25 @@ using Microsoft.Extensions.Options;
 
 namespace MedTech.Edge.Gateway;
 
-/// <summary>Ingest: the group-commit loop and the embedded broker. The broker stops first, so every acknowledged message was committed.</summary>
+/// <summary>
+/// Ingest: the group-commit loop and the embedded broker. The broker listens before the host counts as started, and
+/// stops before the commit loop does, so every acknowledged message was committed.
+/// </summary>
 public sealed class IngestWorker(InboxWriter inbox, EmbeddedBroker broker) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        var commits = inbox.RunAsync(stoppingToken);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
         await broker.StartAsync().ConfigureAwait(false);
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            await broker.StopAsync().ConfigureAwait(false);
-            await commits.ConfigureAwait(false);
-        }
     }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await broker.StopAsync().ConfigureAwait(false);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => inbox.RunAsync(stoppingToken);
 }
 
 /// <summary>Normalize and Group: drains the inbox into the outbox; waits a little when it is empty.</summary>
