@@ -3,6 +3,7 @@ using MedTech.Edge.Benchmarks;
 
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks [-- normalize [--seconds N]]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- persist [--measurements N]
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- gateway [--messages N] [--backlog N]
 var mode = args.FirstOrDefault() ?? "normalize";
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 switch (mode)
@@ -13,8 +14,12 @@ switch (mode)
     case "persist":
         await PersistBenchmark.RunAsync(int.Parse(Option("--measurements") ?? "10000", CultureInfo.InvariantCulture));
         break;
+    case "gateway":
+        await GatewayBenchmark.RunAsync(int.Parse(Option("--messages") ?? "100000", CultureInfo.InvariantCulture),
+            int.Parse(Option("--backlog") ?? "1000000", CultureInfo.InvariantCulture));
+        break;
     default:
-        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N]");
+        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] | gateway [--messages N] [--backlog N]");
         return 2;
 }
 

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Confluent.Kafka;
+using MedTech.Edge.Buffer;
+using MedTech.Edge.Hub;
+using MedTech.Edge.Mqtt;
+using MedTech.Edge.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace MedTech.Edge.Benchmarks;
+
+/// <summary>
+/// Gateway figures in one run: (a) MQTT QoS 1 publish → subscribe through MQTTnet.Server with nothing stored;
+/// (b) publish → committed in LiteDB (forced to disk) → acknowledged, through the gateway's broker; (c) draining an
+/// outbox backlog to librdkafka's mock cluster beside the raw producer rate on the same cluster, and the process's
+/// peak memory. A ward: 50 device connections, each keeping up to 20 QoS 1 messages in flight (MQTTnet handles one
+/// connection's publishes one after another, so a single connection cannot share a commit); 269-byte vitals JSON.
+/// </summary>
+internal static class GatewayBenchmark
+{
+    private const int Devices = 50;
+    private const int Window = 20;
+
+    public static async Task RunAsync(int messages, int backlog)
+    {
+        var folder = Directory.CreateTempSubdirectory("medtech-bench-").FullName;
+        try
+        {
+            var payload = Encoding.UTF8.GetBytes("{\"deviceId\":\"monitor-12\",\"patientId\":\"bed-4\",\"heartRate\":72,\"spo2\":98,\"systolic\":120,\"diastolic\":80,\"respiratoryRate\":16,\"temperature\":36.9,\"timestamp\":\"2026-11-24T08:00:00.000Z\",\"battery\":87,\"signalQuality\":\"good\",\"firmware\":\"4.2.1\",\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxx\"}");
+            Console.WriteLine($"Gateway benchmark: {messages:N0} QoS 1 messages of {payload.Length} bytes from {Devices} connections, {Window} in flight each; backlog {backlog:N0}; .NET {Environment.Version}");
+            var baseline = await PlainBrokerAsync(messages, payload);
+            Console.WriteLine($"(a) MQTT QoS 1 publish -> subscribe, nothing stored           {baseline,10:N0} msg/s");
+            var gateway = await GatewayIngestAsync(messages, payload, folder, forceToDisk: true);
+            Console.WriteLine($"(b) gateway: publish -> committed, forced to disk -> acked    {gateway,10:N0} msg/s   ({gateway / baseline:P0} of (a))");
+            var unforced = await GatewayIngestAsync(messages, payload, folder, forceToDisk: false);
+            Console.WriteLine($"(b') as (b) with ForceToDisk=false (survives a kill only)     {unforced,10:N0} msg/s   ({unforced / baseline:P0} of (a))");
+            var (drain, raw, peakMb) = await DrainAsync(backlog, payload, folder);
+            Console.WriteLine($"(c) outbox backlog drained to the mock Kafka cluster          {drain,10:N0} msg/s   ({drain / raw:P0} of the raw producer's {raw:N0} msg/s)");
+            Console.WriteLine($"    peak working set of this process during (c): {peakMb:N0} MB");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static async Task<double> PlainBrokerAsync(int messages, byte[] payload)
+    {
+        var port = FreePort();
+        using var server = new MqttServerFactory().CreateMqttServer(new MqttServerFactory().CreateServerOptionsBuilder().WithDefaultEndpoint()
+            .WithDefaultEndpointPort(port).WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointBoundIPV6Address(IPAddress.None)
+            .WithMaxPendingMessagesPerClient(messages * 2).Build());
+        await server.StartAsync();
+        using var subscriber = new MqttClientFactory().CreateMqttClient();
+        var received = 0;
+        var done = new TaskCompletionSource();
+        subscriber.ApplicationMessageReceivedAsync += _ =>
+        {
+            if (Interlocked.Increment(ref received) == messages / Devices * Devices)
+            {
+                done.TrySetResult();
+            }
+
+            return Task.CompletedTask;
+        };
+        await subscriber.ConnectAsync(Client(port, "bench-sub"));
+        await subscriber.SubscribeAsync(new MqttClientFactory().CreateSubscribeOptionsBuilder()
+            .WithTopicFilter(f => f.WithTopic("devices/#").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)).Build());
+        var clock = Stopwatch.StartNew();
+        await PublishAsync(port, messages, payload);
+        await done.Task.WaitAsync(TimeSpan.FromMinutes(5));
+        var rate = messages / Devices * Devices / clock.Elapsed.TotalSeconds;
+        await server.StopAsync();
+        return rate;
+    }
+
+    private static async Task<double> GatewayIngestAsync(int messages, byte[] payload, string folder, bool forceToDisk)
+    {
+        var port = FreePort();
+        var options = new BufferOptions { Path = Path.Combine(folder, $"ingest-{forceToDisk}.db"), MaxMessages = messages * 2L, ForceToDisk = forceToDisk };
+        using var store = new GatewayStore(options);
+        var inbox = new InboxWriter(store, options);
+        using var stop = new CancellationTokenSource();
+        var commits = inbox.RunAsync(stop.Token);
+        using var metrics = new IngestMetrics();
+        await using (var broker = new EmbeddedBroker(new MqttIngestOptions { Port = port, AllowAnonymous = true }, inbox, metrics, NullLogger<EmbeddedBroker>.Instance))
+        {
+            await broker.StartAsync();
+            var clock = Stopwatch.StartNew();
+            await PublishAsync(port, messages, payload);
+            var rate = messages / Devices * Devices / clock.Elapsed.TotalSeconds;
+            await stop.CancelAsync();
+            await commits;
+            return store.Stats().Inbox == messages / Devices * Devices ? rate : throw new InvalidOperationException($"{store.Stats().Inbox} stored of {messages}");
+        }
+    }
+
+    private static async Task<(double Drain, double Raw, double PeakMb)> DrainAsync(int backlog, byte[] payload, string folder)
+    {
+        using var cluster = new MockCluster();
+        cluster.CreateTopic("measurements", 16);
+        var hub = new HubOptions { BootstrapServers = cluster.BootstrapServers, Topic = "measurements", ForwardBatchSize = 5000 };
+        using var store = new GatewayStore(new BufferOptions { Path = Path.Combine(folder, "drain.db"), MaxMessages = backlog * 2L, ForceToDisk = false });
+        foreach (var chunk in Enumerable.Range(0, backlog).Chunk(10_000))
+        {
+            store.CompleteNormalization([], chunk.Select(i => new OutboxEntry($"device-{i % 200}", payload, DateTime.UtcNow)).ToList(), []);
+        }
+
+        using var producer = HubClients.CreateProducer(hub, NullLogger.Instance);
+        var forwarder = new OutboxForwarder(store, producer, hub, NullLogger<OutboxForwarder>.Instance);
+        using var process = Process.GetCurrentProcess();
+        var clock = Stopwatch.StartNew();
+        var sent = 0;
+        while (sent < backlog)
+        {
+            sent += await forwarder.ForwardOnceAsync(default);
+        }
+
+        var drain = backlog / clock.Elapsed.TotalSeconds;
+        process.Refresh();
+        var peak = process.PeakWorkingSet64 / 1024.0 / 1024.0;
+
+        // The raw producer on the same cluster: the same messages, keyed the same way, nothing read or deleted.
+        clock.Restart();
+        for (var i = 0; i < backlog; i++)
+        {
+            while (true)
+            {
+                try
+                {
+                    producer.Produce("measurements", new Message<string, byte[]> { Key = $"device-{i % 200}", Value = payload });
+                    break;
+                }
+                catch (ProduceException<string, byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    producer.Poll(TimeSpan.FromMilliseconds(10));
+                }
+            }
+        }
+
+        producer.Flush(TimeSpan.FromMinutes(5));
+        return (drain, backlog / clock.Elapsed.TotalSeconds, peak);
+    }
+
+    /// <summary><see cref="Devices"/> publishers, QoS 1, each with up to <see cref="Window"/> messages awaiting their PUBACK.</summary>
+    private static Task PublishAsync(int port, int messages, byte[] payload) =>
+        Task.WhenAll(Enumerable.Range(0, Devices).Select(d => PublishOneDeviceAsync(port, $"monitor-{d}", messages / Devices, payload)));
+
+    private static async Task PublishOneDeviceAsync(int port, string device, int messages, byte[] payload)
+    {
+        using var publisher = new MqttClientFactory().CreateMqttClient();
+        await publisher.ConnectAsync(Client(port, device));
+        using var window = new SemaphoreSlim(Window);
+        var pending = new List<Task>(messages);
+        for (var i = 0; i < messages; i++)
+        {
+            await window.WaitAsync();
+            pending.Add(publisher.PublishAsync(new MqttApplicationMessage { Topic = $"devices/{device}/vitals", PayloadSegment = payload, QualityOfServiceLevel = MqttQualityOfServiceLevel.AtLeastOnce })
+                .ContinueWith(t => { window.Release(); return t; }, TaskScheduler.Default).Unwrap());
+        }
+
+        await Task.WhenAll(pending);
+    }
+
+    private static MqttClientOptions Client(int port, string id)
+    {
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(id).WithCleanSession(true).Build();
+        // MQTTnet's default 8 KiB socket buffer stalls under load (perf-baselines §1.2).
+        ((MqttClientTcpOptions)options.ChannelOptions).BufferSize = 1 << 20;
+        return options;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
