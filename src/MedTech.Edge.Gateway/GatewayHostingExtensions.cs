@@ -25,6 +25,7 @@ public static class GatewayHostingExtensions
         services.AddSingleton(sp => new GatewayStore(Value<BufferOptions>(sp), sp.GetService<TimeProvider>()));
         services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<GatewayStore>(), Value<BufferOptions>(sp)));
         services.AddSingleton<IngestMetrics>();
+        services.AddSingleton<GatewayMetrics>();
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, Value<MqttIngestOptions>(sp)));
         services.AddSingleton(sp =>
         {
@@ -40,6 +41,7 @@ public static class GatewayHostingExtensions
         services.AddHostedService<NormalizationWorker>();
         services.AddHostedService<ForwardingWorker>();
         services.AddHostedService<MaintenanceWorker>();
+        services.AddHostedService<MetricsWorker>();
         return builder;
     }
 

@@ -44,7 +44,7 @@ public sealed class NormalizationWorker(NormalizationStage stage, IOptions<Gatew
 }
 
 /// <summary>Forward: drains the outbox to the hub, backing off (capped, exponential) while the hub is unreachable.</summary>
-public sealed partial class ForwardingWorker(OutboxForwarder forwarder, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger) : BackgroundService
+public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayMetrics metrics, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -53,7 +53,9 @@ public sealed partial class ForwardingWorker(OutboxForwarder forwarder, IOptions
         {
             try
             {
-                if (await forwarder.ForwardOnceAsync(stoppingToken).ConfigureAwait(false) == 0)
+                var forwarded = await forwarder.ForwardOnceAsync(stoppingToken).ConfigureAwait(false);
+                metrics.Forwarded.Add(forwarded);
+                if (forwarded == 0)
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
                 }

@@ -12,7 +12,7 @@ namespace MedTech.Edge.Gateway;
 /// dead letters, and removes the messages from the inbox. A message with any error is dead-lettered whole, so a
 /// replay after a mapping fix gives a complete result.
 /// </summary>
-public sealed partial class NormalizationStage(GatewayStore store, Normalizer normalizer, ILogger<NormalizationStage> logger, TimeProvider? timeProvider = null)
+public sealed partial class NormalizationStage(GatewayStore store, Normalizer normalizer, ILogger<NormalizationStage> logger, GatewayMetrics? metrics = null, TimeProvider? timeProvider = null)
 {
     /// <summary>Event Hubs' limit is 1 MB per event; a group bigger than this is split.</summary>
     public const int MaxMessageBytes = 900_000;
@@ -46,6 +46,12 @@ public sealed partial class NormalizationStage(GatewayStore store, Normalizer no
 
         var entries = MeasurementGrouper.Group(measurements).SelectMany(Serialized).Select(g => new OutboxEntry(g.Group.Key.DeviceId, g.Json, now)).ToList();
         store.CompleteNormalization(messages.Select(m => m.Id).ToList(), entries, deadLetters);
+        metrics?.Normalized.Add(messages.Count - deadLetters.Count);
+        foreach (var deadLetter in deadLetters)
+        {
+            metrics?.DeadLettered.Add(1, new KeyValuePair<string, object?>("reason", deadLetter.Code));
+        }
+
         Log.Normalized(logger, messages.Count, measurements.Count, entries.Count, deadLetters.Count);
         return messages.Count;
     }

@@ -19,6 +19,7 @@ public sealed class GatewayHostTests : IDisposable
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-host-").FullName;
     private readonly MockCluster cluster = new();
     private readonly int port = FreePort();
+    private readonly int metricsPort = FreePort();
 
     public GatewayHostTests() => cluster.CreateTopic("measurements", 4);
 
@@ -44,6 +45,11 @@ public sealed class GatewayHostTests : IDisposable
         var expected = new Normalizer(Reference.Mapping(Mapping)).Normalize(new DeviceMessage(message, DateTime.UtcNow)).Measurements.Count;
         var received = Consume(TimeSpan.FromSeconds(30), expected);
         Assert.Equal(expected, received.Sum(m => MeasurementGroupJson.Deserialize(m).Measurements.Count));
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
+        Assert.Contains("medtech_gateway_messages_committed", metrics);
+        Assert.Contains("medtech_gateway_buffer_depth", metrics);
+        Assert.DoesNotContain("monitor-1", metrics);
         await host.StopAsync();
     }
 
@@ -143,6 +149,7 @@ public sealed class GatewayHostTests : IDisposable
         ["Mqtt:DeviceTopicPattern"] = "devices/{clientId}/",
         ["Hub:BootstrapServers"] = cluster.BootstrapServers,
         ["Hub:Topic"] = "measurements",
+        ["Gateway:MetricsPort"] = metricsPort.ToString(),
     };
 
     private static IHost Build(Dictionary<string, string?> config)

@@ -1,0 +1,44 @@
+using System.Diagnostics.Metrics;
+using MedTech.Edge.Buffer;
+
+namespace MedTech.Edge.Gateway;
+
+/// <summary>
+/// The gateway's pipeline metrics (meter <c>MedTech.Edge.Gateway</c>, beside the ingest counters): normalized,
+/// dead-lettered by reason, forwarded; and, read from the buffer at each scrape, its depth, the age of the oldest
+/// unsent data and the drops by reason. Labels never carry device or patient ids.
+/// </summary>
+public sealed class GatewayMetrics : IDisposable
+{
+    private readonly Meter meter = new(Mqtt.IngestMetrics.MeterName);
+
+    public GatewayMetrics(GatewayStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        Normalized = meter.CreateCounter<long>("medtech.gateway.messages.normalized", description: "Messages normalized into measurements.");
+        DeadLettered = meter.CreateCounter<long>("medtech.gateway.messages.deadlettered", description: "Messages dead-lettered, by reason code.");
+        Forwarded = meter.CreateCounter<long>("medtech.gateway.groups.forwarded", description: "Measurement groups the hub acknowledged.");
+        meter.CreateObservableGauge("medtech.gateway.buffer.depth", () =>
+        {
+            var stats = store.Stats();
+            return new[]
+            {
+                new Measurement<long>(stats.Inbox, new KeyValuePair<string, object?>("collection", "inbox")),
+                new Measurement<long>(stats.Outbox, new KeyValuePair<string, object?>("collection", "outbox")),
+                new Measurement<long>(stats.DeadLetters, new KeyValuePair<string, object?>("collection", "deadletters")),
+            };
+        }, description: "Entries held in the buffer.");
+        meter.CreateObservableGauge("medtech.gateway.buffer.oldest_unsent_seconds", () => store.Stats().OldestUnsentAge?.TotalSeconds ?? 0,
+            description: "Age of the oldest data not yet acknowledged by the hub.");
+        meter.CreateObservableCounter("medtech.gateway.messages.dropped", () => store.Stats().Dropped
+            .Select(d => new Measurement<long>(d.Value, new KeyValuePair<string, object?>("reason", d.Key))), description: "Buffered data dropped, by reason.");
+    }
+
+    public Counter<long> Normalized { get; }
+
+    public Counter<long> DeadLettered { get; }
+
+    public Counter<long> Forwarded { get; }
+
+    public void Dispose() => meter.Dispose();
+}
