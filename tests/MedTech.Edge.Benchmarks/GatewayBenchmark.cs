@@ -51,7 +51,7 @@ internal static class GatewayBenchmark
 
     private static async Task<double> PlainBrokerAsync(int messages, byte[] payload)
     {
-        var port = FreePort();
+        var port = Ports.Free();
         using var server = new MqttServerFactory().CreateMqttServer(new MqttServerFactory().CreateServerOptionsBuilder().WithDefaultEndpoint()
             .WithDefaultEndpointPort(port).WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointBoundIPV6Address(IPAddress.None)
             .WithMaxPendingMessagesPerClient(messages * 2).Build());
@@ -81,7 +81,7 @@ internal static class GatewayBenchmark
 
     private static async Task<double> GatewayIngestAsync(int messages, byte[] payload, string folder, bool forceToDisk)
     {
-        var port = FreePort();
+        var port = Ports.Free();
         var options = new BufferOptions { Path = Path.Combine(folder, $"ingest-{forceToDisk}.db"), MaxMessages = messages * 2L, ForceToDisk = forceToDisk };
         using var store = new GatewayStore(options);
         var inbox = new InboxWriter(store, options);
@@ -173,12 +173,5 @@ internal static class GatewayBenchmark
         // MQTTnet's default 8 KiB socket buffer stalls under load (perf-baselines §1.2).
         ((MqttClientTcpOptions)options.ChannelOptions).BufferSize = 1 << 20;
         return options;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

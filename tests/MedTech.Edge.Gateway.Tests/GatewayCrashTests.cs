@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Confluent.Kafka;
@@ -19,7 +18,7 @@ public sealed class GatewayCrashTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-crash-").FullName;
     private readonly MockCluster cluster = new();
-    private readonly int port = FreePort();
+    private readonly int port = Ports.Free();
     private readonly List<string> gatewayOutput = [];
 
     public GatewayCrashTests() => cluster.CreateTopic("measurements", 4);
@@ -179,12 +178,5 @@ public sealed class GatewayCrashTests : IDisposable
         }
 
         throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

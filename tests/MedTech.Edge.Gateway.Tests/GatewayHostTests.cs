@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using Confluent.Kafka;
 using MedTech.Edge.Hub;
@@ -18,8 +17,8 @@ public sealed class GatewayHostTests : IDisposable
     private const string Mapping = "bench/device-mapping-calculated-jsonpath.json";
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-host-").FullName;
     private readonly MockCluster cluster = new();
-    private readonly int port = FreePort();
-    private readonly int metricsPort = FreePort();
+    private readonly int port = Ports.Free();
+    private readonly int metricsPort = Ports.Free();
 
     public GatewayHostTests() => cluster.CreateTopic("measurements", 4);
 
@@ -189,12 +188,5 @@ public sealed class GatewayHostTests : IDisposable
             Assert.True(DateTime.UtcNow < deadline, "timed out");
             await Task.Delay(50);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

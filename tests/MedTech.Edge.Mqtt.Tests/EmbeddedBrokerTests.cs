@@ -1,9 +1,9 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -25,7 +25,7 @@ public sealed class EmbeddedBrokerTests : IAsyncLifetime
 
     public Task InitializeAsync() => StartAsync(new MqttIngestOptions
     {
-        Port = FreePort(),
+        Port = Ports.Free(),
         Devices = { ["monitor-1"] = "pw-1", ["monitor-2"] = "pw-2" },
         DeviceTopicPattern = "devices/{clientId}/",
         MaxMessageBytes = 1024,
@@ -112,7 +112,7 @@ public sealed class EmbeddedBrokerTests : IAsyncLifetime
         var pfx = Path.Combine(folder, "broker.pfx");
         await File.WriteAllBytesAsync(pfx, certificate.Export(X509ContentType.Pfx, "test"));
         await StopAsync();
-        options.TlsPort = FreePort();
+        options.TlsPort = Ports.Free();
         options.CertificatePath = pfx;
         options.CertificatePassword = "test";
         await StartAsync(options, maxMessages: 1000);
@@ -172,11 +172,4 @@ public sealed class EmbeddedBrokerTests : IAsyncLifetime
 
     private static MqttApplicationMessage Message(string topic, string payload) =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -38,7 +38,7 @@ internal sealed class FhirTestServer : IAsyncDisposable
         var node = Path.Combine(folder, "node_modules", ".bin", "node");
         await InstallAsync(folder, node);
 
-        var port = FreePort();
+        var port = Ports.Free();
         var start = new ProcessStartInfo(node, "fhir-server.mjs")
         {
             WorkingDirectory = folder,
@@ -145,12 +145,5 @@ internal sealed class FhirTestServer : IAsyncDisposable
                 await Task.Delay(100);
             }
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
