@@ -33,20 +33,22 @@ internal static class BufferDocuments
         Id = document["_id"].AsInt64,
     };
 
-    public static BsonDocument ToDocument(OutboxEntry entry) => new()
+    /// <summary>One outbox document per normalization round: its entries travel and are deleted together.</summary>
+    public static BsonDocument ToOutboxBatch(IReadOnlyList<OutboxEntry> entries) => new()
     {
-        ["key"] = entry.Key,
-        ["payload"] = entry.Payload.ToArray(),
-        ["createdUtc"] = entry.CreatedUtc,
+        ["createdUtc"] = entries[0].CreatedUtc,
+        ["entries"] = new BsonArray(entries.Select(e => new BsonDocument { ["key"] = e.Key, ["payload"] = e.Payload.ToArray() })),
     };
 
-    public static OutboxEntry ToOutboxEntry(BsonDocument document) => new(
-        document["key"].AsString,
-        document["payload"].AsBinary,
-        DateTime.SpecifyKind(document["createdUtc"].AsDateTime.ToUniversalTime(), DateTimeKind.Utc))
+    public static IEnumerable<OutboxEntry> ToOutboxEntries(BsonDocument document)
     {
-        Id = document["_id"].AsInt64,
-    };
+        var id = document["_id"].AsInt64;
+        var created = DateTime.SpecifyKind(document["createdUtc"].AsDateTime.ToUniversalTime(), DateTimeKind.Utc);
+        return document["entries"].AsArray.Select(e => new OutboxEntry(e["key"].AsString, e["payload"].AsBinary, created) { Id = id });
+    }
+
+    /// <summary>How many hub messages a buffer document holds: an outbox batch its entries, anything else one.</summary>
+    public static long Units(BsonDocument document) => document.TryGetValue("entries", out var entries) ? entries.AsArray.Count : 1;
 
     public static BsonDocument ToDocument(DeadLetter deadLetter) => new()
     {

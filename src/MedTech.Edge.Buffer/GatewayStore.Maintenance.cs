@@ -105,22 +105,33 @@ public sealed partial class GatewayStore
         Count(DroppedForCapacity, fromOutbox + fromInbox);
     }
 
-    /// <summary>Deletes up to <paramref name="max"/> documents from the oldest, while their time is before <paramref name="cutoff"/>.</summary>
+    /// <summary>
+    /// Deletes documents from the oldest while their time is before <paramref name="cutoff"/>, until at least
+    /// <paramref name="max"/> messages are gone (an outbox batch goes whole); returns how many messages went.
+    /// </summary>
     private static long DeleteOldest(ILiteCollection<BsonDocument> collection, string timeField, DateTime cutoff, long max)
     {
         long deleted = 0;
         while (deleted < max)
         {
-            var batch = collection.Find(Query.All(Query.Ascending), 0, (int)Math.Min(1000, max - deleted))
+            var batch = collection.Find(Query.All(Query.Ascending), 0, 1000)
                 .TakeWhile(d => d[timeField].AsDateTime.ToUniversalTime() < cutoff)
-                .Select(d => d["_id"])
                 .ToList();
             if (batch.Count == 0)
             {
                 break;
             }
 
-            deleted += batch.Count(id => collection.Delete(id));
+            foreach (var document in batch)
+            {
+                if (deleted >= max)
+                {
+                    break;
+                }
+
+                collection.Delete(document["_id"]);
+                deleted += BufferDocuments.Units(document);
+            }
         }
 
         return deleted;

@@ -34,7 +34,7 @@ public sealed partial class GatewayStore : IDisposable
 
         // Counting walks the _id index; do it once and keep the counts in memory.
         inboxCount = Collection(Inbox).LongCount();
-        outboxCount = Collection(Outbox).LongCount();
+        outboxCount = Collection(Outbox).FindAll().Sum(BufferDocuments.Units);
         FilePath = path;
     }
 
@@ -101,10 +101,10 @@ public sealed partial class GatewayStore : IDisposable
             var removed = 0;
             Transaction(() =>
             {
-                var outbox = Collection(Outbox);
-                foreach (var entry in entries)
+                // One document for the round's entries: draining then costs one delete per batch, not per message.
+                if (entries.Count > 0)
                 {
-                    outbox.Insert(BufferDocuments.ToDocument(entry));
+                    Collection(Outbox).Insert(BufferDocuments.ToOutboxBatch(entries));
                 }
 
                 var dead = Collection(DeadLetters);
@@ -121,26 +121,43 @@ public sealed partial class GatewayStore : IDisposable
         }
     }
 
-    /// <summary>The oldest entries waiting for the hub, in order.</summary>
+    /// <summary>The oldest entries waiting for the hub, in order, in whole batches: at least one, then while under <paramref name="max"/>.</summary>
     public IReadOnlyList<OutboxEntry> ReadOutbox(int max)
     {
         lock (gate)
         {
-            return Collection(Outbox).Find(Query.All(Query.Ascending), 0, max).Select(BufferDocuments.ToOutboxEntry).ToList();
+            var entries = new List<OutboxEntry>();
+            foreach (var batch in Collection(Outbox).Find(Query.All(Query.Ascending)))
+            {
+                if (entries.Count > 0 && entries.Count + BufferDocuments.Units(batch) > max)
+                {
+                    break;
+                }
+
+                entries.AddRange(BufferDocuments.ToOutboxEntries(batch));
+            }
+
+            return entries;
         }
     }
 
-    /// <summary>Removes entries the hub has acknowledged.</summary>
-    public void DeleteOutbox(IReadOnlyList<long> ids)
+    /// <summary>Removes outbox batches (by <see cref="OutboxEntry.Id"/>) whose every entry the hub has acknowledged.</summary>
+    public void DeleteOutbox(IReadOnlyList<long> batchIds)
     {
-        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(batchIds);
         lock (gate)
         {
-            var removed = 0;
+            long removed = 0;
             Transaction(() =>
             {
                 var outbox = Collection(Outbox);
-                removed = ids.Count(id => outbox.Delete(id));
+                foreach (var id in batchIds.Distinct())
+                {
+                    if (outbox.FindById(id) is { } batch && outbox.Delete(id))
+                    {
+                        removed += BufferDocuments.Units(batch);
+                    }
+                }
             });
             outboxCount -= removed;
         }

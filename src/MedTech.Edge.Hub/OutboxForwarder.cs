@@ -61,15 +61,18 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
 
         // librdkafka reports every message by message.timeout.ms (DeliveryTimeout); the margin covers its clock.
         await done.Task.WaitAsync(options.DeliveryTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-        var acknowledged = entries.Where((_, i) => delivered[i]).Select(e => e.Id).ToList();
-        store.DeleteOutbox(acknowledged);
-        if (acknowledged.Count == 0)
+        // A batch leaves the outbox only when the hub has every entry of it; its acknowledged entries are sent again.
+        var complete = entries.Select((e, i) => (e.Id, Delivered: delivered[i])).GroupBy(e => e.Id)
+            .Where(batch => batch.All(e => e.Delivered)).Select(batch => batch.Key).ToList();
+        store.DeleteOutbox(complete);
+        var acknowledged = delivered.Count(d => d);
+        if (acknowledged == 0)
         {
             throw new HubUnavailableException($"The hub acknowledged none of {entries.Count} entries (last error: {lastError}).");
         }
 
-        Log.Forwarded(logger, acknowledged.Count, entries.Count - acknowledged.Count);
-        return acknowledged.Count;
+        Log.Forwarded(logger, acknowledged, entries.Count - acknowledged);
+        return acknowledged;
     }
 
     /// <summary>Queues one message; when librdkafka's local queue is full, lets it drain and tries again.</summary>

@@ -51,15 +51,29 @@ public sealed class GatewayStoreTests : IDisposable
     }
 
     [Fact]
-    public void GivenOutboxEntries_WhenSomeAreAcknowledged_ThenOnlyThoseAreDeletedAndTheRestKeepTheirOrder()
+    public void GivenTwoNormalizationRounds_WhenTheFirstBatchIsAcknowledged_ThenOnlyItIsDeletedAndTheRestKeepsItsOrder()
     {
         using var store = new GatewayStore(Options(), clock);
-        store.CompleteNormalization([], Enumerable.Range(0, 5).Select(i => new OutboxEntry($"d{i}", new byte[] { (byte)i }, clock.GetUtcNow().UtcDateTime)).ToList(), []);
+        store.CompleteNormalization([], Enumerable.Range(0, 3).Select(i => Entry($"d{i}")).ToList(), []);
+        store.CompleteNormalization([], Enumerable.Range(3, 2).Select(i => Entry($"d{i}")).ToList(), []);
         var entries = store.ReadOutbox(10);
 
-        store.DeleteOutbox([entries[0].Id, entries[2].Id]);
+        store.DeleteOutbox([entries[0].Id]);
 
-        Assert.Equal(["d1", "d3", "d4"], store.ReadOutbox(10).Select(e => e.Key));
+        Assert.Equal(["d0", "d1", "d2", "d3", "d4"], entries.Select(e => e.Key));
+        Assert.Equal(["d3", "d4"], store.ReadOutbox(10).Select(e => e.Key));
+        Assert.Equal(2, store.Stats().Outbox);
+    }
+
+    [Fact]
+    public void GivenBatchesLargerThanTheReadLimit_WhenRead_ThenWholeBatchesComeBackAndAtLeastOne()
+    {
+        using var store = new GatewayStore(Options(), clock);
+        store.CompleteNormalization([], Enumerable.Range(0, 3).Select(i => Entry($"a{i}")).ToList(), []);
+        store.CompleteNormalization([], Enumerable.Range(0, 3).Select(i => Entry($"b{i}")).ToList(), []);
+
+        Assert.Equal(["a0", "a1", "a2"], store.ReadOutbox(2).Select(e => e.Key));
+        Assert.Equal(6, store.ReadOutbox(6).Count);
     }
 
     [Fact]
@@ -146,6 +160,8 @@ public sealed class GatewayStoreTests : IDisposable
         CapacityPolicy = policy,
         TimeToLive = TimeSpan.FromDays(7),
     };
+
+    private OutboxEntry Entry(string key) => new(key, Encoding.UTF8.GetBytes(key), clock.GetUtcNow().UtcDateTime);
 
     private InboxMessage Message(string client, string payload) =>
         new(client, $"ward/icu/{client}", Encoding.UTF8.GetBytes(payload), clock.GetUtcNow().UtcDateTime, new Dictionary<string, string> { ["schema"] = "v1" });
