@@ -106,7 +106,8 @@ internal static class GatewayBenchmark
         cluster.CreateTopic("measurements", 16);
         var hub = new HubOptions { BootstrapServers = cluster.BootstrapServers, Topic = "measurements", ForwardBatchSize = 5000 };
         using var store = new GatewayStore(new BufferOptions { Path = Path.Combine(folder, "drain.db"), MaxMessages = backlog * 2L, ForceToDisk = false });
-        foreach (var chunk in Enumerable.Range(0, backlog).Chunk(10_000))
+        // Batches of 1,000, as the normalization stage writes them (Gateway:NormalizationBatchSize).
+        foreach (var chunk in Enumerable.Range(0, backlog).Chunk(1_000))
         {
             store.CompleteNormalization([], chunk.Select(i => new OutboxEntry($"device-{i % 200}", payload, DateTime.UtcNow)).ToList(), []);
         }
