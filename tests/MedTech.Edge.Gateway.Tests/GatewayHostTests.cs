@@ -104,6 +104,57 @@ public sealed class GatewayHostTests : IDisposable
         await host.StopAsync();
     }
 
+    [Fact]
+    public async Task GivenBadInputAndAFloodFromOneDevice_WhenAnotherDevicePublishes_ThenItsDataFlowsAndEveryBadMessageIsAccountedFor()
+    {
+        var mapping = Path.Combine(folder, "seq.json");
+        await File.WriteAllTextAsync(mapping, SeqMessages.Mapping);
+        var config = Config();
+        config["Gateway:DeviceMappingPath"] = mapping;
+        config["Mqtt:DeviceTopicPattern"] = null;
+        config["Mqtt:AllowAnonymous"] = "true";
+        config["Mqtt:MaxMessageBytes"] = "4096";
+        using var host = Build(config);
+        await host.StartAsync();
+        using var flooder = new MqttClientFactory().CreateMqttClient();
+        using var neighbour = new MqttClientFactory().CreateMqttClient();
+        await flooder.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("bed-1").WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).Build());
+        await neighbour.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("bed-2").Build());
+
+        var flood = Task.Run(async () =>
+        {
+            foreach (var payload in new[] { "not json", "{\"unrelated\": true}", "{\"device\": \"bed-1\", \"seq\": \"no time\"}" })
+            {
+                await flooder.PublishAsync(Qos1("devices/bed-1/x", payload));
+            }
+
+            var oversized = await flooder.PublishAsync(Qos1("devices/bed-1/x", new string('x', 5000)));
+            Assert.False(oversized.IsSuccess);
+            foreach (var seq in Enumerable.Range(1000, 500))
+            {
+                await flooder.PublishAsync(Qos1("devices/bed-1/seq", SeqMessages.Payload("bed-1", seq)));
+            }
+        });
+        foreach (var seq in Enumerable.Range(0, 10))
+        {
+            Assert.True((await neighbour.PublishAsync(Qos1("devices/bed-2/seq", SeqMessages.Payload("bed-2", seq)))).IsSuccess);
+        }
+
+        var received = Consume(TimeSpan.FromSeconds(60), r => r.SelectMany(m => MeasurementGroupJson.Deserialize(m).Measurements)
+            .Where(m => m.DeviceId == "bed-2").Select(SeqMessages.SeqOf).Distinct().Count() >= 10);
+        await flood;
+
+        Assert.Equal(Enumerable.Range(0, 10), received.SelectMany(m => MeasurementGroupJson.Deserialize(m).Measurements)
+            .Where(m => m.DeviceId == "bed-2").Select(SeqMessages.SeqOf).Distinct().Order());
+        var store = (MedTech.Edge.Buffer.GatewayStore)host.Services.GetService(typeof(MedTech.Edge.Buffer.GatewayStore))!;
+        await WaitUntilAsync(() => store.Stats().DeadLetters == 3);
+        Assert.Equal(["DroppedEvent", "IncompatibleDataException", "InvalidDataFormatException"], store.ListDeadLetters().Select(d => d.Code).Order());
+        await host.StopAsync();
+    }
+
+    private static MqttApplicationMessage Qos1(string topic, string payload) =>
+        new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
+
     [Theory]
     [InlineData("Hub:BootstrapServers", "kafka.hospital.example:9092", "Hub:BootstrapServers without a connection string")]
     [InlineData("Mqtt:Devices:monitor-1", null, "Mqtt:Devices is empty and Mqtt:AllowAnonymous is false")]
