@@ -42,7 +42,7 @@ internal static partial class FhirValues
     /// The existing value merged with the group's. SampledData merges slot by slot over both periods (a new value
     /// wins an exact tie); the other types are replaced, as upstream does.
     /// </summary>
-    public static DataType Merge(DataType existing, DataType? existingEffective, FhirValueTemplate template, IReadOnlyList<TimedValue> values, ObservationGroup group)
+    public static DataType Merge(DataType existing, (DateTime Start, DateTime End) existingPeriod, FhirValueTemplate template, IReadOnlyList<TimedValue> values, ObservationGroup group)
     {
         var expected = template switch
         {
@@ -67,7 +67,7 @@ internal static partial class FhirValues
             throw new TransformException(FhirErrorCodes.NotSupported, $"The stored SampledData for '{template.ValueName}' has {stored.Dimensions} dimensions; only 1 can be merged.");
         }
 
-        var (oldStart, oldEnd) = ObservationPeriod.Read(existingEffective);
+        var (oldStart, oldEnd) = existingPeriod;
         var merged = new SortedDictionary<DateTime, string>();
         foreach (var value in SampledDataCodec.Decode(stored.Data, oldStart, sampled.DefaultPeriodMs))
         {

@@ -61,13 +61,14 @@ public static class ObservationFactory
         ArgumentNullException.ThrowIfNull(existing);
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(group);
+        var period = ObservationPeriod.Read(existing.Effective);
         var merged = (Observation)existing.DeepCopy();
         merged.Category = Categories(template);
         if (template.Value is { } value && group.ValuesOf(value.ValueName) is { Count: > 0 } values)
         {
             merged.Value = existing.Value is null
                 ? FhirValues.Create(value, values, group)
-                : FhirValues.Merge(existing.Value, existing.Effective, value, values, group);
+                : FhirValues.Merge(existing.Value, period, value, values, group);
         }
 
         foreach (var component in template.Components)
@@ -91,12 +92,11 @@ public static class ObservationFactory
             {
                 stored.Value = stored.Value is null
                     ? FhirValues.Create(component.Value, componentValues, group)
-                    : FhirValues.Merge(stored.Value, existing.Effective, component.Value, componentValues, group);
+                    : FhirValues.Merge(stored.Value, period, component.Value, componentValues, group);
             }
         }
 
-        var (start, end) = ObservationPeriod.Read(existing.Effective);
-        merged.Effective = ObservationPeriod.Create(start < group.Start ? start : group.Start, end > group.End ? end : group.End);
+        merged.Effective = ObservationPeriod.Create(period.Start < group.Start ? period.Start : group.Start, period.End > group.End ? period.End : group.End);
         if (merged.IsExactly(existing))
         {
             return null;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Hl7.Fhir.Model;
 using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Server;
@@ -159,7 +158,7 @@ public sealed partial class ObservationPersister : IDisposable
             for (var i = 0; i < chunk.Length; i++)
             {
                 var entry = i < response.Entry.Count ? response.Entry[i] : null;
-                switch (Status(entry))
+                switch (FhirServerClient.Status(entry?.Response?.Status))
                 {
                     case 200 when entry!.Resource is Observation observation:
                         found[chunk[i]] = observation;
@@ -209,10 +208,6 @@ public sealed partial class ObservationPersister : IDisposable
         observation.Meta.VersionId = versionId;
         observations.Set(id, observation, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = options.ObservationCacheExpiry });
     }
-
-    /// <summary>The HTTP status of a batch-response entry ("201 Created" → 201); 0 when there is none.</summary>
-    private static int Status(Bundle.EntryComponent? entry) =>
-        entry?.Response?.Status is { Length: >= 3 } status && int.TryParse(status.AsSpan(0, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : 0;
 
     public void Dispose() => observations.Dispose();
 

@@ -90,8 +90,8 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     private static string? Text(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
-    /// <summary>"201 Created" → 201; 0 when absent or unreadable.</summary>
-    private static int Status(string? status) =>
+    /// <summary>A batch-response entry's status, "201 Created" → 201; 0 when absent or unreadable.</summary>
+    internal static int Status(string? status) =>
         status is { Length: >= 3 } && int.TryParse(status.AsSpan(0, 3), NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : 0;
 
     /// <summary>The version from the echoed resource's meta, else from the entry's etag (<c>W/"3"</c>).</summary>
