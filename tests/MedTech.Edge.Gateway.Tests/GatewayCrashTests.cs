@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
-using Confluent.Kafka;
-using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -123,26 +121,16 @@ public sealed class GatewayCrashTests : IDisposable
         }
     }
 
-    private async Task<HashSet<int>> ConsumeAsync(HashSet<int> expected, TimeSpan timeout)
+    private Task<HashSet<int>> ConsumeAsync(HashSet<int> expected, TimeSpan timeout) => Task.Run(() =>
     {
-        var options = new HubOptions { BootstrapServers = cluster.BootstrapServers, Topic = "measurements" };
-        using var consumer = new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, "crash-test")).Build();
-        consumer.Subscribe("measurements");
         var seen = new HashSet<int>();
-        var deadline = DateTime.UtcNow + timeout;
-        while (!expected.IsSubsetOf(seen) && DateTime.UtcNow < deadline)
+        HubReader.Read(cluster.BootstrapServers, "measurements", received =>
         {
-            if (await Task.Run(() => consumer.Consume(TimeSpan.FromMilliseconds(500))) is { } result)
-            {
-                foreach (var measurement in MeasurementGroupJson.Deserialize(result.Message.Value).Measurements)
-                {
-                    seen.Add(SeqMessages.SeqOf(measurement));
-                }
-            }
-        }
-
+            seen = received.SelectMany(m => MeasurementGroupJson.Deserialize(m.Value).Measurements).Select(SeqMessages.SeqOf).ToHashSet();
+            return expected.IsSubsetOf(seen);
+        }, timeout);
         return seen;
-    }
+    });
 
     private void Remember(string? line)
     {
@@ -155,15 +143,8 @@ public sealed class GatewayCrashTests : IDisposable
         }
     }
 
-    private async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the publisher; gateway said: " + string.Join("\n", gatewayOutput.TakeLast(20)));
-            await Task.Delay(50);
-        }
-    }
+    private Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout) =>
+        Eventually.HoldsAsync(condition, timeout, () => "waiting for the publisher; gateway said: " + string.Join("\n", gatewayOutput.TakeLast(20)));
 
     /// <summary>The module's build output for this test's configuration (Debug or Release).</summary>
     private static string ModuleFolder()

@@ -1,9 +1,8 @@
 using System.Net.Sockets;
-using Confluent.Kafka;
-using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using MQTTnet;
@@ -55,12 +54,7 @@ public sealed class GatewayHostTests : IDisposable
     [Fact]
     public async Task GivenAHubOutageUnderLoad_WhenTheHubReturns_ThenEverythingArrivesInOrderPerDeviceAndTheBufferDrains()
     {
-        var mapping = Path.Combine(folder, "seq.json");
-        await File.WriteAllTextAsync(mapping, SeqMessages.Mapping);
-        var config = Config();
-        config["Gateway:DeviceMappingPath"] = mapping;
-        config["Mqtt:DeviceTopicPattern"] = null;
-        config["Mqtt:AllowAnonymous"] = "true";
+        var config = await SeqConfigAsync();
         using var host = Build(config);
         await host.StartAsync();
         cluster.SetDown(true);
@@ -80,7 +74,7 @@ public sealed class GatewayHostTests : IDisposable
             Assert.True(ack.IsSuccess);
         }
 
-        var store = (MedTech.Edge.Buffer.GatewayStore)host.Services.GetService(typeof(MedTech.Edge.Buffer.GatewayStore))!;
+        var store = host.Services.GetRequiredService<MedTech.Edge.Buffer.GatewayStore>();
         await WaitUntilAsync(() => store.Stats().Inbox == 0 && store.Stats().Outbox > 0);
         cluster.SetDown(false);
 
@@ -107,12 +101,7 @@ public sealed class GatewayHostTests : IDisposable
     [Fact]
     public async Task GivenBadInputAndAFloodFromOneDevice_WhenAnotherDevicePublishes_ThenItsDataFlowsAndEveryBadMessageIsAccountedFor()
     {
-        var mapping = Path.Combine(folder, "seq.json");
-        await File.WriteAllTextAsync(mapping, SeqMessages.Mapping);
-        var config = Config();
-        config["Gateway:DeviceMappingPath"] = mapping;
-        config["Mqtt:DeviceTopicPattern"] = null;
-        config["Mqtt:AllowAnonymous"] = "true";
+        var config = await SeqConfigAsync();
         config["Mqtt:MaxMessageBytes"] = "4096";
         using var host = Build(config);
         await host.StartAsync();
@@ -146,7 +135,7 @@ public sealed class GatewayHostTests : IDisposable
 
         Assert.Equal(Enumerable.Range(0, 10), received.SelectMany(m => MeasurementGroupJson.Deserialize(m).Measurements)
             .Where(m => m.DeviceId == "bed-2").Select(SeqMessages.SeqOf).Distinct().Order());
-        var store = (MedTech.Edge.Buffer.GatewayStore)host.Services.GetService(typeof(MedTech.Edge.Buffer.GatewayStore))!;
+        var store = host.Services.GetRequiredService<MedTech.Edge.Buffer.GatewayStore>();
         await WaitUntilAsync(() => store.Stats().DeadLetters == 3);
         Assert.Equal(["DroppedEvent", "IncompatibleDataException", "InvalidDataFormatException"], store.ListDeadLetters().Select(d => d.Code).Order());
         await host.StopAsync();
@@ -190,6 +179,18 @@ public sealed class GatewayHostTests : IDisposable
         Assert.Contains("line 41", ex.Message);
     }
 
+    /// <summary>The gateway on the numbered-readings mapping, any device welcome.</summary>
+    private async Task<Dictionary<string, string?>> SeqConfigAsync()
+    {
+        var mapping = Path.Combine(folder, "seq.json");
+        await File.WriteAllTextAsync(mapping, SeqMessages.Mapping);
+        var config = Config();
+        config["Gateway:DeviceMappingPath"] = mapping;
+        config["Mqtt:DeviceTopicPattern"] = null;
+        config["Mqtt:AllowAnonymous"] = "true";
+        return config;
+    }
+
     private Dictionary<string, string?> Config() => new()
     {
         ["Gateway:DeviceMappingPath"] = Reference.PathOf(Mapping),
@@ -213,31 +214,9 @@ public sealed class GatewayHostTests : IDisposable
     private List<byte[]> Consume(TimeSpan timeout, int measurements) =>
         Consume(timeout, received => received.Sum(m => MeasurementGroupJson.Deserialize(m).Measurements.Count) >= measurements);
 
-    private List<byte[]> Consume(TimeSpan timeout, Func<List<byte[]>, bool> done)
-    {
-        var options = new HubOptions { BootstrapServers = cluster.BootstrapServers, Topic = "measurements" };
-        using var consumer = new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, "test")).Build();
-        consumer.Subscribe("measurements");
-        var received = new List<byte[]>();
-        var deadline = DateTime.UtcNow + timeout;
-        while (!done(received) && DateTime.UtcNow < deadline)
-        {
-            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { } result)
-            {
-                received.Add(result.Message.Value);
-            }
-        }
+    private List<byte[]> Consume(TimeSpan timeout, Func<List<byte[]>, bool> done) =>
+        HubReader.Read(cluster.BootstrapServers, "measurements", received => done(received.Select(m => m.Value).ToList()), timeout)
+            .Select(m => m.Value).ToList();
 
-        return received;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out");
-            await Task.Delay(50);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition) => Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(60));
 }

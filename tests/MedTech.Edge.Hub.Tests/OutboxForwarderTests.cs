@@ -68,20 +68,7 @@ public sealed class OutboxForwarderTests : IDisposable
 
     private static OutboxEntry Entry(string key, string value) => new(key, Encoding.UTF8.GetBytes(value), DateTime.UtcNow);
 
-    private List<(string Key, string Value)> Consume(int expected)
-    {
-        using var consumer = new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, "test-" + Guid.NewGuid())).Build();
-        consumer.Subscribe(Topic);
-        var received = new List<(string, string)>();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (received.Count < expected && DateTime.UtcNow < deadline)
-        {
-            if (consumer.Consume(TimeSpan.FromMilliseconds(500)) is { } result)
-            {
-                received.Add((result.Message.Key, Encoding.UTF8.GetString(result.Message.Value)));
-            }
-        }
-
-        return received;
-    }
+    private List<(string Key, string Value)> Consume(int expected) =>
+        HubReader.Read(cluster.BootstrapServers, Topic, received => received.Count >= expected, TimeSpan.FromSeconds(30))
+            .Select(m => (m.Key, Encoding.UTF8.GetString(m.Value))).ToList();
 }
