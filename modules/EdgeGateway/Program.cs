@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 // The IoT Edge gateway module: MQTT ingest → LiteDB buffer → normalize and group → Event Hubs (Kafka endpoint).
 // Configuration: appsettings.json, then environment variables (Section__Key) from the deployment manifest.
 var builder = Host.CreateApplicationBuilder(args);
-builder.AddEdgeGateway();
+builder.AddEdgeGateway().AddHubForwarding();
 using var host = builder.Build();
 try
 {

@@ -11,6 +11,12 @@ public sealed partial class GatewayStore
     /// <summary>Reason a drop is counted under: unsent data outlived <see cref="BufferOptions.TimeToLive"/>.</summary>
     public const string DroppedForTtl = "ttl_expiry";
 
+    /// <summary>
+    /// The topic of a dead letter that holds a measurement group (key in the client id), not a device message: the
+    /// in-process FHIR writer's errors. Replay puts it back into the outbox.
+    /// </summary>
+    public const string DeliveryTopic = "$medtech/fhir-writer";
+
     /// <summary>Dead letters, oldest first, optionally only one reason code.</summary>
     public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null)
     {
@@ -21,27 +27,39 @@ public sealed partial class GatewayStore
         }
     }
 
-    /// <summary>Moves dead letters (all, or one reason code) back to the inbox, e.g. after a mapping fix; returns how many.</summary>
+    /// <summary>Moves dead letters (all, or one reason code) back to the inbox (device messages) or the outbox (groups), e.g. after a mapping fix; returns how many.</summary>
     public int ReplayDeadLetters(string? code = null)
     {
         lock (gate)
         {
-            var replayed = 0;
+            int toInbox = 0, toOutbox = 0;
             Transaction(() =>
             {
                 var dead = db.GetCollection(DeadLetters);
                 var inbox = Collection(Inbox);
+                var outbox = Collection(Outbox);
                 foreach (var letter in (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).ToList())
                 {
                     var message = letter["message"].AsDocument;
                     message.Remove("_id");
-                    inbox.Insert(message);
+                    if (message["topic"].AsString == DeliveryTopic)
+                    {
+                        // A measurement group the FHIR writer could not deliver goes back to the outbox, not through normalization.
+                        outbox.Insert(BufferDocuments.ToOutboxBatch([new OutboxEntry(message["clientId"].AsString, message["payload"].AsBinary, DateTime.UtcNow)]));
+                        toOutbox++;
+                    }
+                    else
+                    {
+                        inbox.Insert(message);
+                        toInbox++;
+                    }
+
                     dead.Delete(letter["_id"]);
-                    replayed++;
                 }
             });
-            inboxCount += replayed;
-            return replayed;
+            inboxCount += toInbox;
+            outboxCount += toOutbox;
+            return toInbox + toOutbox;
         }
     }
 

@@ -141,8 +141,11 @@ public sealed partial class GatewayStore : IDisposable
         }
     }
 
-    /// <summary>Removes outbox batches (by <see cref="OutboxEntry.Id"/>) whose every entry the hub has acknowledged.</summary>
-    public void DeleteOutbox(IReadOnlyList<long> batchIds)
+    /// <summary>
+    /// Removes outbox batches (by <see cref="OutboxEntry.Id"/>) whose every entry the next stage has, and stores that
+    /// stage's dead letters in the same transaction (an in-process writer's groups the FHIR server refused).
+    /// </summary>
+    public void DeleteOutbox(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null)
     {
         ArgumentNullException.ThrowIfNull(batchIds);
         lock (gate)
@@ -150,6 +153,12 @@ public sealed partial class GatewayStore : IDisposable
             long removed = 0;
             Transaction(() =>
             {
+                var dead = Collection(DeadLetters);
+                foreach (var deadLetter in deadLetters ?? [])
+                {
+                    dead.Insert(BufferDocuments.ToDocument(deadLetter));
+                }
+
                 var outbox = Collection(Outbox);
                 foreach (var id in batchIds.Distinct())
                 {

@@ -1,4 +1,5 @@
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Mapping.Templates;
@@ -10,56 +11,47 @@ using Microsoft.Extensions.Options;
 
 namespace MedTech.Edge.Gateway;
 
-/// <summary>Wires the edge gateway: MQTT ingest → LiteDB buffer → normalize and group → forward to the hub.</summary>
+/// <summary>Wires the edge gateway: MQTT ingest → LiteDB buffer → normalize and group → outbox; then forward to the hub.</summary>
 public static class GatewayHostingExtensions
 {
+    /// <summary>Ingest, buffer, normalization and maintenance; the outbox is drained by <see cref="AddHubForwarding"/> or an in-process writer.</summary>
     public static IHostApplicationBuilder AddEdgeGateway(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
-        AddValidatedOptions<GatewayOptions>(services, GatewayOptions.SectionName, o => o.Validate());
-        AddValidatedOptions<BufferOptions>(services, BufferOptions.SectionName, o => o.Validate());
-        AddValidatedOptions<MqttIngestOptions>(services, MqttIngestOptions.SectionName, o => o.Validate());
-        AddValidatedOptions<HubOptions>(services, HubOptions.SectionName, o => o.Validate());
+        services.AddValidatedOptions<GatewayOptions>(GatewayOptions.SectionName, o => o.Validate());
+        services.AddValidatedOptions<BufferOptions>(BufferOptions.SectionName, o => o.Validate());
+        services.AddValidatedOptions<MqttIngestOptions>(MqttIngestOptions.SectionName, o => o.Validate());
 
-        services.AddSingleton(sp => new GatewayStore(Value<BufferOptions>(sp), sp.GetService<TimeProvider>()));
-        services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<GatewayStore>(), Value<BufferOptions>(sp)));
+        services.AddSingleton(sp => new GatewayStore(sp.Value<BufferOptions>(), sp.GetService<TimeProvider>()));
+        services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<GatewayStore>(), sp.Value<BufferOptions>()));
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<GatewayMetrics>();
-        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, Value<MqttIngestOptions>(sp)));
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));
         services.AddSingleton(sp =>
         {
             // An invalid mapping stops the module here, with every error and its line.
-            var path = Value<GatewayOptions>(sp).DeviceMappingPath;
+            var path = sp.Value<GatewayOptions>().DeviceMappingPath;
             return new Normalizer(DeviceMapping.Load(path).EnsureValid(path));
         });
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NormalizationStage>(sp));
-        services.AddSingleton(sp => HubClients.CreateProducer(Value<HubOptions>(sp), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub")));
-        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<OutboxForwarder>(sp, Value<HubOptions>(sp)));
 
         services.AddHostedService<IngestWorker>();
         services.AddHostedService<NormalizationWorker>();
-        services.AddHostedService<ForwardingWorker>();
         services.AddHostedService<MaintenanceWorker>();
-        services.AddHostedService<MetricsWorker>();
+        services.AddMonitoring();
         return builder;
     }
 
-    /// <summary>Binds a section and validates it when the host starts; a failure names every field at fault.</summary>
-    private static void AddValidatedOptions<T>(IServiceCollection services, string section, Func<T, IReadOnlyList<string>> validate)
-        where T : class
+    /// <summary>Forward: the outbox to Event Hubs (Kafka endpoint) or a Kafka cluster (section <c>Hub</c>).</summary>
+    public static IHostApplicationBuilder AddHubForwarding(this IHostApplicationBuilder builder)
     {
-        services.AddOptions<T>().BindConfiguration(section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<T>>(new Validator<T>(validate));
-    }
-
-    private static T Value<T>(IServiceProvider services)
-        where T : class => services.GetRequiredService<IOptions<T>>().Value;
-
-    private sealed class Validator<T>(Func<T, IReadOnlyList<string>> validate) : IValidateOptions<T>
-        where T : class
-    {
-        public ValidateOptionsResult Validate(string? name, T options) =>
-            validate(options) is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        services.AddValidatedOptions<HubOptions>(HubOptions.SectionName, o => o.Validate());
+        services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub")));
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<OutboxForwarder>(sp, sp.Value<HubOptions>()));
+        services.AddHostedService<ForwardingWorker>();
+        return builder;
     }
 }

@@ -14,12 +14,6 @@ public sealed class GatewayOptions
     /// <summary>How often unsent data past its time-to-live is dropped and disk space reclaimed.</summary>
     public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Port of the Prometheus <c>/metrics</c> endpoint; 0 turns it off.</summary>
-    public int MetricsPort { get; set; } = 9600;
-
-    /// <summary>Where the metrics endpoint listens; <c>+</c> is every interface (metrics-collector scrapes over the module network).</summary>
-    public string MetricsBindAddress { get; set; } = "+";
-
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

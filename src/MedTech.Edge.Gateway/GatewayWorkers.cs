@@ -1,4 +1,5 @@
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mqtt;
 using Microsoft.Extensions.Hosting;
@@ -44,7 +45,7 @@ public sealed class NormalizationWorker(NormalizationStage stage, IOptions<Gatew
 }
 
 /// <summary>Forward: drains the outbox to the hub, backing off (capped, exponential) while the hub is unreachable.</summary>
-public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayMetrics metrics, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger) : BackgroundService
+public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayMetrics metrics, ModuleHealth health, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -61,10 +62,12 @@ public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayM
                 }
 
                 backoff = TimeSpan.FromMilliseconds(200);
+                health.Healthy("hub");
             }
             catch (Exception ex) when (ex is HubUnavailableException or TimeoutException or Confluent.Kafka.KafkaException)
             {
                 Log.HubUnavailable(logger, ex.GetType().Name, backoff);
+                health.Degraded("hub", $"unavailable ({ex.GetType().Name}); the outbox keeps everything");
                 await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks));
             }

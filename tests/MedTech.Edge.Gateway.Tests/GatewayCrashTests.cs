@@ -72,7 +72,7 @@ public sealed class GatewayCrashTests : IDisposable
         start.Environment["Hub__BootstrapServers"] = cluster.BootstrapServers;
         start.Environment["Hub__Topic"] = "measurements";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
-        start.Environment["Gateway__MetricsPort"] = "0";
+        start.Environment["Monitoring__Port"] = "0";
         var process = Process.Start(start)!;
         process.OutputDataReceived += (_, e) => Remember(e.Data);
         process.ErrorDataReceived += (_, e) => Remember(e.Data);

@@ -200,14 +200,14 @@ public sealed class GatewayHostTests : IDisposable
         ["Mqtt:DeviceTopicPattern"] = "devices/{clientId}/",
         ["Hub:BootstrapServers"] = cluster.BootstrapServers,
         ["Hub:Topic"] = "measurements",
-        ["Gateway:MetricsPort"] = metricsPort.ToString(),
+        ["Monitoring:Port"] = metricsPort.ToString(),
     };
 
     private static IHost Build(Dictionary<string, string?> config)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(config);
-        builder.AddEdgeGateway();
+        builder.AddEdgeGateway().AddHubForwarding();
         return builder.Build();
     }
 

@@ -28,6 +28,11 @@ public static class MeasurementGroupJson
     public static (string Id, IReadOnlyList<Measurement> Measurements) Deserialize(ReadOnlySpan<byte> json)
     {
         var wire = JsonSerializer.Deserialize<Wire>(json, Options) ?? throw new JsonException("Empty measurement group message.");
+        if (wire.Id is null || wire.Measurements is null || wire.Measurements.Any(m => m is null || m.Type is null || m.DeviceId is null || m.Properties is null))
+        {
+            throw new JsonException("Not a measurement group: id, measurements, and each measurement's Type, DeviceId and Properties are required.");
+        }
+
         return (wire.Id, wire.Measurements.Select(m => new Measurement
         {
             Type = m.Type,

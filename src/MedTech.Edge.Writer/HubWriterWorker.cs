@@ -1,0 +1,173 @@
+using Confluent.Kafka;
+using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Hub;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MedTech.Edge.Writer;
+
+/// <summary>
+/// The cloud writer's loop: consume a batch from the hub (up to <see cref="PersistenceOptions.MaxBatchMeasurements"/>
+/// measurements or <see cref="PersistenceOptions.MaxBatchWait"/>), write it to FHIR, send its dead letters to the
+/// dead-letter topic and wait for the broker's acknowledgement, and only then commit the offsets. A crash before the
+/// commit re-delivers the batch to whichever instance owns the partition next; writing it again changes nothing.
+/// </summary>
+public sealed partial class HubWriterWorker(
+    MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, WriterMetrics metrics,
+    IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence, ILogger<HubWriterWorker> logger) : BackgroundService
+{
+    // Consume blocks its thread: the loop gets a thread of its own.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.Factory.StartNew(() => RunAsync(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
+        consumer.Subscribe(HubClientConfig.Topic(hub.Value));
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var batch = ConsumeBatch(stoppingToken);
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                var deadLetters = await writer.WriteAsync(batch.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken).ConfigureAwait(false);
+                await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
+                Commit(batch);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: the uncommitted batch (if any) is consumed again by the next owner of its partitions.
+        }
+        finally
+        {
+            consumer.Close();
+        }
+    }
+
+    private List<ConsumeResult<string, byte[]>> ConsumeBatch(CancellationToken stoppingToken)
+    {
+        var batch = new List<ConsumeResult<string, byte[]>>();
+        var deadline = DateTime.UtcNow + persistence.Value.MaxBatchWait;
+        var measurements = 0;
+        while (measurements < persistence.Value.MaxBatchMeasurements && !stoppingToken.IsCancellationRequested)
+        {
+            var wait = batch.Count == 0 ? TimeSpan.FromMilliseconds(250) : deadline - DateTime.UtcNow;
+            if (wait <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            var result = consumer.Consume(wait);
+            if (result is null || result.IsPartitionEOF)
+            {
+                if (batch.Count == 0)
+                {
+                    deadline = DateTime.UtcNow + persistence.Value.MaxBatchWait;
+                    continue;
+                }
+
+                break;
+            }
+
+            batch.Add(result);
+            measurements += CountMeasurements(result.Message.Value);
+        }
+
+        UpdateLag();
+        return batch;
+    }
+
+    /// <summary>The batch limit counts measurements; a cheap count of the group's <c>"Type"</c> members is enough for it.</summary>
+    private static int CountMeasurements(byte[] value)
+    {
+        var count = 0;
+        var span = value.AsSpan();
+        for (var i = span.IndexOf("\"Type\""u8); i >= 0; i = span.IndexOf("\"Type\""u8))
+        {
+            count++;
+            span = span[(i + 6)..];
+        }
+
+        return Math.Max(count, 1);
+    }
+
+    private async Task DeadLetterAsync(IReadOnlyList<WriterDeadLetter> deadLetters, CancellationToken stoppingToken)
+    {
+        foreach (var deadLetter in deadLetters)
+        {
+            var message = new Message<string, byte[]>
+            {
+                Key = deadLetter.Key,
+                Value = deadLetter.Payload,
+                Headers = [new Header("reason-code", System.Text.Encoding.UTF8.GetBytes(deadLetter.Code)), new Header("reason", System.Text.Encoding.UTF8.GetBytes(deadLetter.Reason))],
+            };
+
+            // Retried until the broker has it: a dead letter is never dropped to keep the partition moving.
+            for (var backoff = TimeSpan.FromMilliseconds(500); ; backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks)))
+            {
+                try
+                {
+                    await deadLetterProducer.ProduceAsync(options.Value.DeadLetterTopic, message, stoppingToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (ProduceException<string, byte[]> ex)
+                {
+                    var code = ex.Error.Code.ToString();
+                    Log.DeadLetterFailed(logger, code, backoff);
+                    await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
+                }
+            }
+
+            Log.DeadLettered(logger, deadLetter.Code);
+        }
+    }
+
+    private void Commit(List<ConsumeResult<string, byte[]>> batch)
+    {
+        var offsets = batch.GroupBy(r => r.TopicPartition)
+            .Select(p => new TopicPartitionOffset(p.Key, p.Max(r => r.Offset.Value) + 1)).ToList();
+        try
+        {
+            consumer.Commit(offsets);
+        }
+        catch (KafkaException ex)
+        {
+            // A rebalance took the partitions meanwhile: the new owner consumes the batch again, idempotently.
+            var code = ex.Error.Code.ToString();
+            Log.CommitFailed(logger, code);
+        }
+    }
+
+    private void UpdateLag()
+    {
+        long lag = 0;
+        foreach (var partition in consumer.Assignment)
+        {
+            var watermarks = consumer.GetWatermarkOffsets(partition);
+            var position = consumer.Position(partition);
+            if (watermarks.High.Value >= 0 && position.Value >= 0)
+            {
+                lag += Math.Max(0, watermarks.High.Value - position.Value);
+            }
+        }
+
+        metrics.SetLag(lag);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 5101, Level = LogLevel.Warning, Message = "A measurement group was dead-lettered with reason {Code}.")]
+        public static partial void DeadLettered(ILogger logger, string code);
+
+        [LoggerMessage(EventId = 5102, Level = LogLevel.Warning, Message = "Sending a dead letter failed ({Error}); nothing is committed, next try in {Backoff}.")]
+        public static partial void DeadLetterFailed(ILogger logger, string error, TimeSpan backoff);
+
+        [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Committing offsets failed ({Error}) after a rebalance; the partition's next owner writes the batch again, changing nothing.")]
+        public static partial void CommitFailed(ILogger logger, string error);
+    }
+}

@@ -1,0 +1,227 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using LiteDB;
+
+namespace MedTech.Edge.Writer.LocalStore;
+
+/// <summary>
+/// A FHIR resource store in one LiteDB file, for the one-process run with no FHIR server: an
+/// <see cref="HttpMessageHandler"/> that answers the requests the writer sends (read and update by id with versions
+/// and If-Match, <c>identifier</c> search, batch bundles), so the writer's code path is the one it runs against a real
+/// server. Not a FHIR server: no validation, no other search; <see cref="ExportNdjson"/> gives everything as NDJSON.
+/// </summary>
+public sealed class LocalFhirStore : HttpMessageHandler
+{
+    /// <summary>The base address clients of this store use.</summary>
+    public static readonly Uri BaseAddress = new("http://localhost/local-fhir/");
+
+    private readonly LiteDatabase db;
+    private readonly ILiteCollection<BsonDocument> resources;
+    private readonly Lock gate = new();
+
+    public LocalFhirStore(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        resources = db.GetCollection("resources");
+        resources.EnsureIndex("identifiers");
+    }
+
+    /// <summary>Writes every stored resource, one JSON object per line, ordered by type and id; returns how many.</summary>
+    public int ExportNdjson(TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var count = 0;
+        lock (gate)
+        {
+            foreach (var document in resources.Query().OrderBy("_id").ToEnumerable())
+            {
+                output.WriteLine(document["json"].AsString);
+                count++;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>How many resources of a type the store holds.</summary>
+    public int Count(string type)
+    {
+        lock (gate)
+        {
+            return resources.Count(Query.StartsWith("_id", type + "/"));
+        }
+    }
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var body = request.Content is null ? null : await request.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        var path = request.RequestUri!.PathAndQuery[BaseAddress.AbsolutePath.Length..];
+        var ifMatch = request.Headers.TryGetValues("If-Match", out var values) ? values.FirstOrDefault() : null;
+        var minimal = request.Headers.TryGetValues("Prefer", out var prefer) && prefer.Contains("return=minimal");
+        lock (gate)
+        {
+            var (status, resource, version) = request.Method.Method switch
+            {
+                "POST" when path.Length == 0 && body is not null => (HttpStatusCode.OK, Batch(JsonNode.Parse(body)!.AsObject(), minimal), null),
+                "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, body is null ? null : JsonNode.Parse(body)!.AsObject(), ifMatch),
+                _ => (HttpStatusCode.MethodNotAllowed, Outcome("Not supported by the local store."), null),
+            };
+            var response = new HttpResponseMessage(status)
+            {
+                Content = new StringContent(resource?.ToJsonString() ?? "", Encoding.UTF8, "application/fhir+json"),
+            };
+            if (version is not null)
+            {
+                response.Headers.ETag = new System.Net.Http.Headers.EntityTagHeaderValue($"\"{version}\"", isWeak: true);
+            }
+
+            return response;
+        }
+    }
+
+    private JsonObject Batch(JsonObject bundle, bool minimal)
+    {
+        var entries = new JsonArray();
+        foreach (var entry in bundle["entry"]?.AsArray() ?? [])
+        {
+            var request = entry!["request"]!;
+            var (status, resource, version) = Handle(
+                request["method"]!.GetValue<string>(), request["url"]!.GetValue<string>(), entry["resource"]?.DeepClone().AsObject(), request["ifMatch"]?.GetValue<string>());
+            var response = new JsonObject { ["status"] = $"{(int)status} {status}" };
+            if (version is not null)
+            {
+                response["etag"] = $"W/\"{version}\"";
+            }
+
+            var result = new JsonObject { ["response"] = response };
+            if ((int)status >= 400)
+            {
+                response["outcome"] = resource;
+            }
+            else if (!minimal)
+            {
+                result["resource"] = resource;
+            }
+
+            entries.Add(result);
+        }
+
+        return new JsonObject { ["resourceType"] = "Bundle", ["type"] = "batch-response", ["entry"] = entries };
+    }
+
+    private (HttpStatusCode Status, JsonObject? Resource, string? Version) Handle(string method, string url, JsonObject? resource, string? ifMatch)
+    {
+        var query = url.IndexOf('?', StringComparison.Ordinal);
+        if (method == "GET" && query > 0)
+        {
+            return (HttpStatusCode.OK, Search(url[..query], url[(query + 1)..]), null);
+        }
+
+        var parts = url.Split('/');
+        if (parts.Length != 2)
+        {
+            return (HttpStatusCode.BadRequest, Outcome("Expected {type}/{id}."), null);
+        }
+
+        var stored = resources.FindById($"{parts[0]}/{parts[1]}");
+        if (method == "GET")
+        {
+            return stored is null
+                ? (HttpStatusCode.NotFound, Outcome("Not found."), null)
+                : (HttpStatusCode.OK, JsonNode.Parse(stored["json"].AsString)!.AsObject(), stored["version"].AsInt32.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (method != "PUT" || resource is null)
+        {
+            return (HttpStatusCode.MethodNotAllowed, Outcome("Only GET, PUT and batch are supported."), null);
+        }
+
+        var current = stored?["version"].AsInt32 ?? 0;
+        if (ifMatch is not null && ifMatch.Replace("W/", "", StringComparison.Ordinal).Trim('"') != current.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            return (HttpStatusCode.PreconditionFailed, Outcome("The resource changed since it was read."), null);
+        }
+
+        var version = (current + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        resource["id"] = parts[1];
+        resource["meta"] = new JsonObject { ["versionId"] = version, ["lastUpdated"] = DateTimeOffset.UtcNow.ToString("o", System.Globalization.CultureInfo.InvariantCulture) };
+        resources.Upsert(new BsonDocument
+        {
+            ["_id"] = $"{parts[0]}/{parts[1]}",
+            ["version"] = current + 1,
+            ["json"] = resource.ToJsonString(),
+            ["identifiers"] = new BsonArray(Identifiers(parts[0], resource).Select(i => new BsonValue(i))),
+        });
+        return (stored is null ? HttpStatusCode.Created : HttpStatusCode.OK, resource, version);
+    }
+
+    /// <summary><c>Type?identifier=[system|]value</c>: a value alone matches any system (FHIR token search).</summary>
+    private JsonObject Search(string type, string query)
+    {
+        var token = query.Split('&').Select(p => p.Split('=', 2)).Where(p => p[0] == "identifier" && p.Length == 2).Select(p => Uri.UnescapeDataString(p[1])).FirstOrDefault();
+        var entries = new JsonArray();
+        if (token is not null)
+        {
+            var separator = UnescapedBar(token);
+            var key = separator < 0 ? $"{type}|*|{Unescape(token)}" : $"{type}|{Unescape(token[..separator])}|{Unescape(token[(separator + 1)..])}";
+            foreach (var document in resources.Find(Query.EQ("identifiers", key)))
+            {
+                entries.Add(new JsonObject { ["resource"] = JsonNode.Parse(document["json"].AsString) });
+            }
+        }
+
+        return new JsonObject { ["resourceType"] = "Bundle", ["type"] = "searchset", ["total"] = entries.Count, ["entry"] = entries };
+    }
+
+    private static IEnumerable<string> Identifiers(string type, JsonObject resource)
+    {
+        foreach (var identifier in resource["identifier"]?.AsArray() ?? [])
+        {
+            var value = identifier?["value"]?.GetValue<string>();
+            if (value is not null)
+            {
+                yield return $"{type}|*|{value}";
+                yield return $"{type}|{identifier!["system"]?.GetValue<string>() ?? ""}|{value}";
+            }
+        }
+    }
+
+    private static int UnescapedBar(string token)
+    {
+        for (var i = 0; i < token.Length; i++)
+        {
+            if (token[i] == '\\')
+            {
+                i++;
+            }
+            else if (token[i] == '|')
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static string Unescape(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\\(.)", "$1");
+
+    private static JsonObject Outcome(string text) => new()
+    {
+        ["resourceType"] = "OperationOutcome",
+        ["issue"] = new JsonArray(new JsonObject { ["severity"] = "error", ["code"] = "processing", ["diagnostics"] = text }),
+    };
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            db.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,11 @@
+namespace MedTech.Edge.Writer;
+
+/// <summary>A hub message (or one measurement group of it) the writer could not put on the FHIR server, and why.</summary>
+public sealed record WriterDeadLetter(string Key, byte[] Payload, string Code, string Reason);
+
+/// <summary>Reason codes of the writer's own (the FHIR ones are in <see cref="Fhir.FhirErrorCodes"/>).</summary>
+public static class WriterErrorCodes
+{
+    /// <summary>A hub message that is not a measurement group (<c>{"id", "measurements"}</c>).</summary>
+    public const string InvalidHubMessage = "InvalidHubMessage";
+}

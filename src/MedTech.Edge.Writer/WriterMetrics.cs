@@ -1,0 +1,38 @@
+using System.Diagnostics.Metrics;
+using MedTech.Edge.Fhir.Server;
+
+namespace MedTech.Edge.Writer;
+
+/// <summary>
+/// The writer's metrics (meter <c>MedTech.Edge.Writer</c>): measurements consumed, Observations by outcome, FHIR
+/// requests, errors by reason, consumer lag. Labels never carry device or patient ids.
+/// </summary>
+public sealed class WriterMetrics : IDisposable
+{
+    public const string MeterName = "MedTech.Edge.Writer";
+    private readonly Meter meter = new(MeterName);
+    private long lag;
+
+    public WriterMetrics(FhirServerClient server)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        Consumed = meter.CreateCounter<long>("medtech.writer.measurements.consumed", description: "Measurements taken from the hub (or the outbox).");
+        Groups = meter.CreateCounter<long>("medtech.writer.groups.consumed", description: "Measurement groups taken from the hub (or the outbox).");
+        Observations = meter.CreateCounter<long>("medtech.writer.observations", description: "Observations by outcome: created, updated, unchanged.");
+        Errors = meter.CreateCounter<long>("medtech.writer.errors", description: "Measurement groups dead-lettered, by reason code.");
+        meter.CreateObservableCounter("medtech.writer.fhir.requests", () => server.RequestCount, description: "HTTP requests to the FHIR server, retries included.");
+        meter.CreateObservableGauge("medtech.writer.consumer.lag", () => Interlocked.Read(ref lag), description: "Hub messages not yet consumed, over the assigned partitions.");
+    }
+
+    public Counter<long> Consumed { get; }
+
+    public Counter<long> Groups { get; }
+
+    public Counter<long> Observations { get; }
+
+    public Counter<long> Errors { get; }
+
+    public void SetLag(long value) => Interlocked.Exchange(ref lag, value);
+
+    public void Dispose() => meter.Dispose();
+}

@@ -1,0 +1,40 @@
+namespace MedTech.Edge.Writer;
+
+/// <summary>The FHIR writer's own settings (configuration section <c>Writer</c>).</summary>
+public sealed class WriterOptions
+{
+    public const string SectionName = "Writer";
+
+    /// <summary>The MedTech FHIR destination mapping (CollectionFhir JSON); an invalid one stops the module at start.</summary>
+    public string FhirMappingPath { get; set; } = "fhirmapping.json";
+
+    /// <summary>The Kafka consumer group; instances in one group share the hub's partitions.</summary>
+    public string ConsumerGroup { get; set; } = "fhir-writer";
+
+    /// <summary>Where measurement groups that cannot be written go, with their reason code (an event hub of its own on Event Hubs).</summary>
+    public string DeadLetterTopic { get; set; } = "fhir-writer-deadletter";
+
+    /// <summary>Longest wait between retries while the FHIR server is unavailable (nothing is committed meanwhile).</summary>
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!File.Exists(FhirMappingPath))
+        {
+            errors.Add($"{SectionName}:FhirMappingPath '{FhirMappingPath}' does not exist.");
+        }
+
+        if (string.IsNullOrWhiteSpace(ConsumerGroup) || string.IsNullOrWhiteSpace(DeadLetterTopic))
+        {
+            errors.Add($"{SectionName}:ConsumerGroup and {SectionName}:DeadLetterTopic must not be empty.");
+        }
+
+        if (MaxBackoff <= TimeSpan.Zero)
+        {
+            errors.Add($"{SectionName}:MaxBackoff must be positive.");
+        }
+
+        return errors;
+    }
+}
