@@ -1,0 +1,35 @@
+using MedTech.Edge.Mapping.Templates;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace MedTech.Edge.Hosting;
+
+/// <summary>Runs a module's host to its end and turns how it ended into the process exit code.</summary>
+public static class ModuleRunner
+{
+    /// <summary>Exit codes: 0 stopped cleanly, 1 a worker failed (IoT Edge restarts the module), 2 invalid configuration or mapping.</summary>
+    public static async Task<int> RunModuleAsync(this IHost host, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(error);
+        try
+        {
+            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OptionsValidationException ex)
+        {
+            // Invalid configuration stops start-up with every field at fault named.
+            await error.WriteLineAsync($"Invalid configuration: {string.Join(" ", ex.Failures)}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (InvalidMappingException ex)
+        {
+            await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+            return 2;
+        }
+
+        // A worker that died stopped the host; exit non-zero so the logs and the restart policy show it.
+        return host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Any(s => s.ExecuteTask?.IsFaulted == true) ? 1 : 0;
+    }
+}
