@@ -1,6 +1,8 @@
 using System.CommandLine;
 using MedTech.Edge.Cli.Buffer;
+using MedTech.Edge.Cli.Fhir;
 using MedTech.Edge.Cli.Mapping;
+using MedTech.Edge.Cli.Pipeline;
 
 namespace MedTech.Edge.Cli;
 
@@ -17,7 +19,8 @@ public static class MedTechCommand
         {
             MappingCommands.Create(output, error),
         };
-        foreach (var command in BufferCommands.Create(output, error))
+        root.Subcommands.Add(FhirCommands.Create(output, error));
+        foreach (var command in BufferCommands.Create(output, error).Concat(PipelineCommands.Create(output, error)))
         {
             root.Subcommands.Add(command);
         }

@@ -1,0 +1,39 @@
+using System.CommandLine;
+using MedTech.Edge.Writer.LocalStore;
+
+namespace MedTech.Edge.Cli.Fhir;
+
+/// <summary><c>medtech fhir export</c>: the local FHIR store of <c>medtech run</c> as FHIR NDJSON.</summary>
+internal static class FhirCommands
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var data = new Option<string>("--data") { Description = "The data folder of medtech run.", DefaultValueFactory = _ => "medtech-data" };
+        var outFile = new Option<string>("--out") { Description = "The NDJSON file to write.", Required = true };
+        var export = new Command("export", "Write every resource of the local FHIR store as FHIR NDJSON (stop medtech run first: the store belongs to one process).") { data, outFile };
+        export.SetAction(parsed =>
+        {
+            var path = Path.Combine(parsed.GetValue(data)!, "fhir.db");
+            if (!File.Exists(path))
+            {
+                error.WriteLine($"{path}: no local FHIR store there (give --data).");
+                return MedTechCommand.UsageError;
+            }
+
+            try
+            {
+                using var store = new LocalFhirStore(path);
+                using var writer = new StreamWriter(parsed.GetValue(outFile)!);
+                var count = store.ExportNdjson(writer);
+                output.WriteLine($"{count} resource(s) written to {parsed.GetValue(outFile)}.");
+                return MedTechCommand.Success;
+            }
+            catch (IOException ex)
+            {
+                error.WriteLine($"{path}: cannot open the store ({ex.Message}); stop medtech run first.");
+                return MedTechCommand.UsageError;
+            }
+        });
+        return new Command("fhir", "The local FHIR store.") { export };
+    }
+}

@@ -1,0 +1,50 @@
+using MedTech.Edge.Gateway;
+using MedTech.Edge.Writer;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.Hosting;
+
+namespace MedTech.Edge.Cli.Pipeline;
+
+/// <summary>What <c>medtech run</c> and <c>medtech demo</c> were asked for.</summary>
+internal sealed record RunSettings(string Data, int MqttPort, string DeviceMapping, string FhirMapping, Uri? FhirUrl, int MetricsPort)
+{
+    public string FhirStorePath => Path.Combine(Data, "fhir.db");
+}
+
+/// <summary>
+/// The whole pipeline in one process: the edge gateway (embedded MQTT broker, LiteDB buffer, normalization) with the
+/// FHIR writer draining its outbox in-process (the outbox is the hub), into the FHIR server given, else a local FHIR
+/// store in the data folder. Environment variables (<c>Section__Key</c>) configure everything else, as for the modules.
+/// </summary>
+internal static class EmbeddedPipeline
+{
+    public static IHost Build(RunSettings settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        var secured = builder.Configuration.GetSection("Mqtt:Devices").GetChildren().Any() || builder.Configuration["Mqtt:CertificatePath"] is not null;
+        var defaults = new Dictionary<string, string?>
+        {
+            ["Logging:LogLevel:Default"] = "Warning",
+            ["Buffer:Path"] = Path.Combine(settings.Data, "gateway.db"),
+            ["Mqtt:Port"] = settings.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // With no device credentials or certificate, as Mosquitto 2: anonymous clients, on this machine only.
+            ["Mqtt:AllowAnonymous"] = secured ? "false" : "true",
+            ["Mqtt:BindAddress"] = secured ? "0.0.0.0" : "127.0.0.1",
+            ["Gateway:DeviceMappingPath"] = settings.DeviceMapping,
+            ["Writer:FhirMappingPath"] = settings.FhirMapping,
+            ["ResourceIdentity:ResourceIdentityServiceType"] = "Create",
+            ["Monitoring:Port"] = settings.MetricsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Monitoring:BindAddress"] = "127.0.0.1",
+            ["FhirServer:Url"] = settings.FhirUrl?.AbsoluteUri,
+        };
+
+        // Below the environment, so Section__Key variables still win.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = defaults });
+        builder.AddEdgeGateway().AddOutboxWriter(settings.FhirStorePath);
+        return builder.Build();
+    }
+
+    /// <summary>Where the bundled vital-signs mappings are (next to the tool).</summary>
+    public static string BundledMapping(string name) => Path.Combine(AppContext.BaseDirectory, "Mappings", $"vital-signs.{name}.json");
+}
