@@ -36,7 +36,7 @@ public static class HubClientConfig
         GroupId = groupId,
         EnableAutoCommit = false,
         AutoOffsetReset = AutoOffsetReset.Earliest,
-        SessionTimeoutMs = 30_000,
+        SessionTimeoutMs = (int)options.ConsumerSessionTimeout.TotalMilliseconds,
     };
 
     private static ClientConfig Common(HubOptions options)

@@ -24,6 +24,9 @@ public sealed class HubOptions
 
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long a consumer (the FHIR writer) may be silent before its partitions go to another instance (Event Hubs: 30 s).</summary>
+    public TimeSpan ConsumerSessionTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -51,9 +54,9 @@ public sealed class HubOptions
             errors.Add($"{SectionName}:BootstrapServers without a connection string is plain-text Kafka, allowed only on loopback (tests); use an Event Hubs connection string.");
         }
 
-        if (ForwardBatchSize < 1 || DeliveryTimeout <= TimeSpan.Zero || MaxBackoff <= TimeSpan.Zero)
+        if (ForwardBatchSize < 1 || DeliveryTimeout <= TimeSpan.Zero || MaxBackoff <= TimeSpan.Zero || ConsumerSessionTimeout <= TimeSpan.Zero)
         {
-            errors.Add($"{SectionName}:ForwardBatchSize, DeliveryTimeout and MaxBackoff must be positive.");
+            errors.Add($"{SectionName}:ForwardBatchSize, DeliveryTimeout, MaxBackoff and ConsumerSessionTimeout must be positive.");
         }
 
         return errors;

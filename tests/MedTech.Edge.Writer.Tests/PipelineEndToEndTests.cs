@@ -1,0 +1,149 @@
+using System.Diagnostics.Metrics;
+using Confluent.Kafka;
+using MedTech.Edge.Gateway;
+using MedTech.Edge.Hub;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace MedTech.Edge.Writer.Tests;
+
+/// <summary>
+/// The whole chain through real parts: an MQTT client → the gateway (embedded broker, LiteDB buffer) → librdkafka's
+/// mock Kafka cluster → the FHIR writer → the Medplum-based FHIR server, on the bundled vital-signs mappings.
+/// </summary>
+public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("medtech-e2e-").FullName;
+    private readonly MockCluster cluster = new();
+    private readonly int mqttPort = Ports.Free();
+    private readonly MeterListener listener = new();
+    private FhirTestServer server = null!;
+    private long consumed;
+
+    public PipelineEndToEndTests()
+    {
+        cluster.CreateTopic("measurements", 4);
+        cluster.CreateTopic("fhir-writer-deadletter", 1);
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "medtech.writer.groups.consumed")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref consumed, value));
+        listener.Start();
+    }
+
+    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
+
+    public async Task DisposeAsync() => await server.DisposeAsync();
+
+    public void Dispose()
+    {
+        listener.Dispose();
+        cluster.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task GivenBedsideMessages_WhenTheyFlowThroughGatewayHubAndWriter_ThenEachReadingIsInExactlyOneObservationAndARerunChangesNothing()
+    {
+        var messages = VitalSigns.Messages(devices: 3, perDevice: 10);
+        using var gateway = BuildGateway();
+        using var writer = BuildWriter();
+        await gateway.StartAsync();
+        await writer.StartAsync();
+
+        await PublishAsync(messages);
+        // Five groups (one per vital sign type) per device reach the writer per round at least; wait for all readings.
+        var fhir = VitalSigns.Client(server.BaseUrl);
+        await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count == messages.Count * VitalSigns.ObservationsPerMessage,
+            TimeSpan.FromSeconds(60), () => $"{VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count} Observations");
+        var first = await VitalSigns.ObservationsAsync(fhir);
+        VitalSigns.AssertEachReadingOnce(messages, first);
+
+        // The same data again: consumed in full, and not one Observation changes.
+        var before = Interlocked.Read(ref consumed);
+        await PublishAsync(messages);
+        await Eventually.HoldsAsync(() => Interlocked.Read(ref consumed) >= before * 2, TimeSpan.FromSeconds(60), () => $"{Interlocked.Read(ref consumed)} of {before * 2} groups consumed");
+        var second = await VitalSigns.ObservationsAsync(fhir);
+        Assert.Equal(first.ToDictionary(o => o.Id!, o => o.Meta!.VersionId), second.ToDictionary(o => o.Id!, o => o.Meta!.VersionId));
+
+        await writer.StopAsync();
+        await gateway.StopAsync();
+    }
+
+    [Fact]
+    public async Task GivenAHubMessageThatIsNotAMeasurementGroup_WhenTheWriterConsumesIt_ThenItIsDeadLetteredWithItsReasonAndTheRestIsWritten()
+    {
+        var messages = VitalSigns.Messages(devices: 1, perDevice: 2);
+        using var writer = BuildWriter();
+        await writer.StartAsync();
+        using (var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers }).Build())
+        {
+            await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = "not a group"u8.ToArray() });
+        }
+
+        using var gateway = BuildGateway();
+        await gateway.StartAsync();
+        await PublishAsync(messages);
+
+        var deadLetters = HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Count >= 1, TimeSpan.FromSeconds(60));
+        var deadLetter = Assert.Single(deadLetters);
+        Assert.Equal("not a group"u8.ToArray(), deadLetter.Value);
+        Assert.Equal("InvalidHubMessage", System.Text.Encoding.UTF8.GetString(deadLetter.Headers.GetLastBytes("reason-code")));
+        var fhir = VitalSigns.Client(server.BaseUrl);
+        await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count == messages.Count * VitalSigns.ObservationsPerMessage, TimeSpan.FromSeconds(60));
+        VitalSigns.AssertEachReadingOnce(messages, await VitalSigns.ObservationsAsync(fhir));
+
+        await gateway.StopAsync();
+        await writer.StopAsync();
+    }
+
+    private async Task PublishAsync(IEnumerable<VitalSigns.Message> messages)
+    {
+        foreach (var device in messages.GroupBy(m => m.DeviceId))
+        {
+            using var client = new MqttClientFactory().CreateMqttClient();
+            await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mqttPort).WithClientId(device.Key).Build());
+            foreach (var message in device)
+            {
+                var ack = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"devices/{device.Key}/vitals").WithPayload(message.Json())
+                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+                Assert.True(ack.IsSuccess);
+            }
+
+            await client.DisconnectAsync();
+        }
+    }
+
+    private IHost BuildGateway() => Build(new()
+    {
+        ["Gateway:DeviceMappingPath"] = VitalSigns.DeviceMapping,
+        ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
+        ["Mqtt:Port"] = mqttPort.ToString(),
+        ["Mqtt:AllowAnonymous"] = "true",
+    }, b => b.AddEdgeGateway().AddHubForwarding());
+
+    private IHost BuildWriter() => Build(new()
+    {
+        ["Writer:FhirMappingPath"] = VitalSigns.FhirMapping,
+        ["ResourceIdentity:ResourceIdentityServiceType"] = "Create",
+        ["FhirServer:Url"] = server.BaseUrl.AbsoluteUri,
+        ["Persistence:MaxBatchWait"] = "00:00:00.200",
+    }, b => b.AddFhirWriter());
+
+    private IHost Build(Dictionary<string, string?> config, Action<IHostApplicationBuilder> add)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        config["Hub:BootstrapServers"] = cluster.BootstrapServers;
+        config["Hub:Topic"] = "measurements";
+        config["Monitoring:Port"] = "0";
+        builder.Configuration.AddInMemoryCollection(config);
+        add(builder);
+        return builder.Build();
+    }
+}
