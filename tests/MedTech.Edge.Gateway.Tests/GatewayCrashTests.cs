@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using MedTech.Edge.Mapping.Grouping;
@@ -17,7 +16,7 @@ public sealed class GatewayCrashTests : IDisposable
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-crash-").FullName;
     private readonly MockCluster cluster = new();
     private readonly int port = Ports.Free();
-    private readonly List<string> gatewayOutput = [];
+    private ModuleProcess? gateway;
 
     public GatewayCrashTests() => cluster.CreateTopic("measurements", 4);
 
@@ -33,13 +32,12 @@ public sealed class GatewayCrashTests : IDisposable
         await File.WriteAllTextAsync(Path.Combine(folder, "devicecontent.json"), SeqMessages.Mapping);
         var acknowledged = new List<int>();
         using var stop = new CancellationTokenSource();
-        var gateway = StartGateway();
+        gateway = StartGateway();
         var publisher = Task.Run(() => PublishAsync(acknowledged, stop.Token));
         try
         {
             await WaitUntilAsync(() => acknowledged.Count >= 200, TimeSpan.FromSeconds(30));
-            gateway.Kill();
-            await gateway.WaitForExitAsync();
+            await gateway.KillAsync();
             var atKill = acknowledged.Count;
             gateway.Dispose();
             gateway = StartGateway();
@@ -52,8 +50,7 @@ public sealed class GatewayCrashTests : IDisposable
         }
 
         var delivered = await ConsumeAsync(acknowledged.ToHashSet(), TimeSpan.FromSeconds(60));
-        gateway.Kill();
-        await gateway.WaitForExitAsync();
+        await gateway.KillAsync();
         gateway.Dispose();
 
         var missing = acknowledged.Except(delivered).ToList();
@@ -61,25 +58,17 @@ public sealed class GatewayCrashTests : IDisposable
         Assert.True(missing.Count == 0, $"{missing.Count} acknowledged messages never reached the hub, e.g. {string.Join(",", missing.Take(10))}");
     }
 
-    private Process StartGateway()
+    private ModuleProcess StartGateway() => new("EdgeGateway", "MedTech.Edge.Modules.EdgeGateway.dll", folder, new Dictionary<string, string>
     {
-        var dll = Path.Combine(ModuleFolder(), "MedTech.Edge.Modules.EdgeGateway.dll");
-        var start = new ProcessStartInfo("dotnet", $"\"{dll}\"") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = folder };
-        start.Environment["Gateway__DeviceMappingPath"] = Path.Combine(folder, "devicecontent.json");
-        start.Environment["Buffer__Path"] = Path.Combine(folder, "gateway.db");
-        start.Environment["Mqtt__Port"] = port.ToString();
-        start.Environment["Mqtt__AllowAnonymous"] = "true";
-        start.Environment["Hub__BootstrapServers"] = cluster.BootstrapServers;
-        start.Environment["Hub__Topic"] = "measurements";
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
-        start.Environment["Monitoring__Port"] = "0";
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) => Remember(e.Data);
-        process.ErrorDataReceived += (_, e) => Remember(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+        ["Gateway__DeviceMappingPath"] = Path.Combine(folder, "devicecontent.json"),
+        ["Buffer__Path"] = Path.Combine(folder, "gateway.db"),
+        ["Mqtt__Port"] = port.ToString(),
+        ["Mqtt__AllowAnonymous"] = "true",
+        ["Hub__BootstrapServers"] = cluster.BootstrapServers,
+        ["Hub__Topic"] = "measurements",
+        ["Logging__LogLevel__Default"] = "Warning",
+        ["Monitoring__Port"] = "0",
+    });
 
     /// <summary>Publishes seq 0, 1, 2, ... with QoS 1; a seq counts as acknowledged only when its PUBACK came back.</summary>
     private async Task PublishAsync(List<int> acknowledged, CancellationToken cancellationToken)
@@ -132,32 +121,6 @@ public sealed class GatewayCrashTests : IDisposable
         return seen;
     });
 
-    private void Remember(string? line)
-    {
-        if (line is not null)
-        {
-            lock (gatewayOutput)
-            {
-                gatewayOutput.Add(line);
-            }
-        }
-    }
-
     private Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout) =>
-        Eventually.HoldsAsync(condition, timeout, () => "waiting for the publisher; gateway said: " + string.Join("\n", gatewayOutput.TakeLast(20)));
-
-    /// <summary>The module's build output for this test's configuration (Debug or Release).</summary>
-    private static string ModuleFolder()
-    {
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
-            {
-                return Path.Combine(dir.FullName, "modules", "EdgeGateway", "bin", configuration, "net10.0");
-            }
-        }
-
-        throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries.");
-    }
+        Eventually.HoldsAsync(condition, timeout, () => "waiting for the publisher; gateway said: " + string.Join("\n", gateway?.Output.TakeLast(20) ?? []));
 }

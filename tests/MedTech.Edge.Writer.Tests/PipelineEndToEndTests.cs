@@ -1,11 +1,6 @@
 using System.Diagnostics.Metrics;
 using Confluent.Kafka;
-using MedTech.Edge.Gateway;
-using MedTech.Edge.Hub;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
-using MQTTnet;
-using MQTTnet.Protocol;
 
 namespace MedTech.Edge.Writer.Tests;
 
@@ -103,47 +98,9 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         await writer.StopAsync();
     }
 
-    private async Task PublishAsync(IEnumerable<VitalSigns.Message> messages)
-    {
-        foreach (var device in messages.GroupBy(m => m.DeviceId))
-        {
-            using var client = new MqttClientFactory().CreateMqttClient();
-            await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mqttPort).WithClientId(device.Key).Build());
-            foreach (var message in device)
-            {
-                var ack = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"devices/{device.Key}/vitals").WithPayload(message.Json())
-                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
-                Assert.True(ack.IsSuccess);
-            }
+    private Task PublishAsync(IEnumerable<VitalSigns.Message> messages) => VitalSigns.PublishAsync(mqttPort, messages);
 
-            await client.DisconnectAsync();
-        }
-    }
+    private IHost BuildGateway() => TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers);
 
-    private IHost BuildGateway() => Build(new()
-    {
-        ["Gateway:DeviceMappingPath"] = VitalSigns.DeviceMapping,
-        ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
-        ["Mqtt:Port"] = mqttPort.ToString(),
-        ["Mqtt:AllowAnonymous"] = "true",
-    }, b => b.AddEdgeGateway().AddHubForwarding());
-
-    private IHost BuildWriter() => Build(new()
-    {
-        ["Writer:FhirMappingPath"] = VitalSigns.FhirMapping,
-        ["ResourceIdentity:ResourceIdentityServiceType"] = "Create",
-        ["FhirServer:Url"] = server.BaseUrl.AbsoluteUri,
-        ["Persistence:MaxBatchWait"] = "00:00:00.200",
-    }, b => b.AddFhirWriter());
-
-    private IHost Build(Dictionary<string, string?> config, Action<IHostApplicationBuilder> add)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        config["Hub:BootstrapServers"] = cluster.BootstrapServers;
-        config["Hub:Topic"] = "measurements";
-        config["Monitoring:Port"] = "0";
-        builder.Configuration.AddInMemoryCollection(config);
-        add(builder);
-        return builder.Build();
-    }
+    private IHost BuildWriter() => TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers);
 }

@@ -4,6 +4,9 @@ using Hl7.Fhir.Model;
 using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Server;
 using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet;
+using MQTTnet.Protocol;
+using Task = System.Threading.Tasks.Task;
 
 namespace MedTech.Edge.Writer.Tests;
 
@@ -65,6 +68,24 @@ internal static class VitalSigns
             var bp = Find("85354-9")[0];
             Assert.Equal(m.Systolic, Value(bp.Component.Single(c => c.Code.Coding[0].Code == "8480-6").Value));
             Assert.Equal(m.Diastolic, Value(bp.Component.Single(c => c.Code.Coding[0].Code == "8462-4").Value));
+        }
+    }
+
+    /// <summary>Publishes each device's messages in order over its own MQTT connection, QoS 1, asserting every PUBACK.</summary>
+    public static async Task PublishAsync(int port, IEnumerable<Message> messages)
+    {
+        foreach (var device in messages.GroupBy(m => m.DeviceId))
+        {
+            using var client = new MqttClientFactory().CreateMqttClient();
+            await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(device.Key).Build());
+            foreach (var message in device)
+            {
+                var ack = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"devices/{device.Key}/vitals").WithPayload(message.Json())
+                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+                Assert.True(ack.IsSuccess);
+            }
+
+            await client.DisconnectAsync();
         }
     }
 }

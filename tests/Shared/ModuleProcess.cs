@@ -1,0 +1,89 @@
+using System.Diagnostics;
+
+namespace MedTech.Edge.Testing;
+
+/// <summary>A module (modules/NAME) started from its build output as a process of its own, its output kept for failure messages.</summary>
+internal sealed class ModuleProcess : IDisposable
+{
+    private readonly List<string> output = [];
+
+    public ModuleProcess(string module, string assembly, string workingDirectory, IReadOnlyDictionary<string, string> environment)
+    {
+        var start = new ProcessStartInfo("dotnet", $"\"{Path.Combine(Folder(module), assembly)}\"")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        Process = Process.Start(start)!;
+        Process.OutputDataReceived += (_, e) => Remember(e.Data);
+        Process.ErrorDataReceived += (_, e) => Remember(e.Data);
+        Process.BeginOutputReadLine();
+        Process.BeginErrorReadLine();
+    }
+
+    public Process Process { get; }
+
+    /// <summary>The output so far (stdout and stderr, in arrival order).</summary>
+    public IReadOnlyList<string> Output
+    {
+        get
+        {
+            lock (output)
+            {
+                return output.ToList();
+            }
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, as in a crash.</summary>
+    public async Task KillAsync()
+    {
+        if (!Process.HasExited)
+        {
+            Process.Kill();
+            await Process.WaitForExitAsync();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!Process.HasExited)
+        {
+            Process.Kill();
+        }
+
+        Process.Dispose();
+    }
+
+    private void Remember(string? line)
+    {
+        if (line is not null)
+        {
+            lock (output)
+            {
+                output.Add(line);
+            }
+        }
+    }
+
+    /// <summary>The module's build output for this test's configuration (Debug or Release).</summary>
+    private static string Folder(string module)
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
+            {
+                return Path.Combine(dir.FullName, "modules", module, "bin", configuration, "net10.0");
+            }
+        }
+
+        throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries.");
+    }
+}
