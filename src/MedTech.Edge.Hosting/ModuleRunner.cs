@@ -15,7 +15,9 @@ public static class ModuleRunner
         ArgumentNullException.ThrowIfNull(error);
         try
         {
-            await host.RunAsync(cancellationToken).ConfigureAwait(false);
+            // Not RunAsync: it disposes the host, and the workers' outcome is read below.
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OptionsValidationException ex)
         {

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text.Json;
+using MedTech.Edge.Testing;
+
+namespace MedTech.Edge.Cli.Tests;
+
+/// <summary><c>medtech demo</c>, <c>medtech run</c> and <c>medtech fhir export</c> on the bundled vital-signs mappings.</summary>
+public sealed class PipelineCommandTests : IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("medtech-run-").FullName;
+
+    public void Dispose() => Directory.Delete(folder, recursive: true);
+
+    [Fact]
+    public void GivenTheDemo_WhenItRuns_ThenEveryMessageIsAcknowledgedAndTheExportHasVitalSignObservations()
+    {
+        var data = Path.Combine(folder, "data");
+        var (exit, output, error) = Run("demo", "--data", data, "--mqtt-port", Ports.Free().ToString(), "--metrics-port", "0", "--devices", "2", "--rate", "2", "--duration", "3");
+        Assert.True(exit == 0, output + error);
+        var published = Figure(output, "messages published");
+        Assert.True(published >= 4, output);
+        Assert.Equal(published, Figure(output, "acknowledged by gateway"));
+        Assert.Equal(published, Figure(output, "normalized"));
+        Assert.Equal(0, Figure(output, "dead-lettered"));
+
+        var ndjson = Path.Combine(folder, "export.ndjson");
+        var written = Figure(output, "Observations written");
+        (exit, _, error) = Run("fhir", "export", "--data", data, "--out", ndjson);
+        Assert.True(exit == 0, error);
+        var resources = File.ReadAllLines(ndjson).Select(line => JsonDocument.Parse(line).RootElement).ToList();
+        Assert.Equal(2, resources.Count(r => r.GetProperty("resourceType").GetString() == "Patient"));
+        Assert.Equal(2, resources.Count(r => r.GetProperty("resourceType").GetString() == "Device"));
+        var observations = resources.Where(r => r.GetProperty("resourceType").GetString() == "Observation").ToList();
+        // Five vital-sign Observations per message; two messages of one monitor in one second share one (upstream's identity).
+        Assert.InRange(observations.Count, 5, published * 5);
+        Assert.InRange(written, observations.Count, published * 5);
+        var codes = observations.GroupBy(o => o.GetProperty("code").GetProperty("coding")[0].GetProperty("code").GetString()).ToDictionary(g => g.Key!, g => g.ToList());
+        Assert.Equal(["2708-6", "8310-5", "85354-9", "8867-4", "9279-1"], codes.Keys.Order());
+        var panel = codes["85354-9"][0];
+        Assert.Equal(["8480-6", "8462-4"], panel.GetProperty("component").EnumerateArray()
+            .Select(c => c.GetProperty("code").GetProperty("coding")[0].GetProperty("code").GetString()));
+        Assert.Equal("mm[Hg]", panel.GetProperty("component")[0].GetProperty("valueQuantity").GetProperty("code").GetString());
+        Assert.Equal("http://unitsofmeasure.org", codes["8867-4"][0].GetProperty("valueQuantity").GetProperty("system").GetString());
+    }
+
+    [Fact]
+    public void GivenAnInvalidDeviceMapping_WhenRunStarts_ThenItStopsWithExit2AndNamesTheError()
+    {
+        var mapping = Path.Combine(folder, "bad.json");
+        File.WriteAllText(mapping, """{ "templateType": "CollectionContent", "template": [ { "templateType": "JsonPathContent", "template": { } } ] }""");
+        var (exit, _, error) = Run("run", "--data", Path.Combine(folder, "data"), "--mqtt-port", Ports.Free().ToString(), "--metrics-port", "0", "--device-mapping", mapping);
+        Assert.Equal(2, exit);
+        Assert.Contains("typeName", error);
+    }
+
+    [Fact]
+    public async Task GivenRun_WhenItGetsSigterm_ThenItStopsCleanlyWithExit0()
+    {
+        var port = Ports.Free();
+        var start = new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, "medtech.dll")}\" run --data \"{Path.Combine(folder, "data")}\" --mqtt-port {port} --metrics-port 0")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); !Listening(port); await Task.Delay(100))
+        {
+            if (DateTime.UtcNow > deadline || process.HasExited)
+            {
+                process.Kill();
+                Assert.Fail("medtech run did not listen: " + await process.StandardError.ReadToEndAsync());
+            }
+        }
+
+        using (var kill = Process.Start("kill", $"-TERM {process.Id}"))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
+    }
+
+    private static int Figure(string output, string label) =>
+        int.Parse(output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith(label, StringComparison.Ordinal))[label.Length..].Trim());
+
+    private static bool Listening(int port)
+    {
+        try
+        {
+            using var client = new TcpClient("127.0.0.1", port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exit = MedTechCommand.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+}
