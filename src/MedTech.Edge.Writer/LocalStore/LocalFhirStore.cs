@@ -26,7 +26,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
         resources = db.GetCollection("resources");
-        resources.EnsureIndex("identifiers");
+        resources.EnsureIndex("identifiers", "$.identifiers[*]");
     }
 
     /// <summary>Writes every stored resource, one JSON object per line, ordered by type and id; returns how many.</summary>
@@ -91,7 +91,8 @@ public sealed class LocalFhirStore : HttpMessageHandler
             var request = entry!["request"]!;
             var (status, resource, version) = Handle(
                 request["method"]!.GetValue<string>(), request["url"]!.GetValue<string>(), entry["resource"]?.DeepClone().AsObject(), request["ifMatch"]?.GetValue<string>());
-            var response = new JsonObject { ["status"] = $"{(int)status} {status}" };
+            using var phrase = new HttpResponseMessage(status);
+            var response = new JsonObject { ["status"] = $"{(int)status} {phrase.ReasonPhrase}" };
             if (version is not null)
             {
                 response["etag"] = $"W/\"{version}\"";
@@ -168,7 +169,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
         {
             var separator = UnescapedBar(token);
             var key = separator < 0 ? $"{type}|*|{Unescape(token)}" : $"{type}|{Unescape(token[..separator])}|{Unescape(token[(separator + 1)..])}";
-            foreach (var document in resources.Find(Query.EQ("identifiers", key)))
+            foreach (var document in resources.Find(BsonExpression.Create("$.identifiers[*] ANY = @0", new BsonValue(key))))
             {
                 entries.Add(new JsonObject { ["resource"] = JsonNode.Parse(document["json"].AsString) });
             }

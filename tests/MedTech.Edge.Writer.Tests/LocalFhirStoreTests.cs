@@ -1,0 +1,76 @@
+using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Writer.LocalStore;
+using Microsoft.Extensions.Logging.Abstractions;
+using Task = System.Threading.Tasks.Task;
+
+namespace MedTech.Edge.Writer.Tests;
+
+/// <summary>The local FHIR store answers the writer's requests as a FHIR server would: versions, If-Match, identifier search, batches.</summary>
+public sealed class LocalFhirStoreTests : IDisposable
+{
+    private readonly string folder = Directory.CreateTempSubdirectory("medtech-localfhir-").FullName;
+    private readonly LocalFhirStore store;
+    private readonly FhirServerClient client;
+
+    public LocalFhirStoreTests()
+    {
+        store = new LocalFhirStore(Path.Combine(folder, "fhir.db"));
+        var options = new FhirServerOptions { Url = LocalFhirStore.BaseAddress, MaxAttempts = 1 };
+        client = new FhirServerClient(new HttpClient(store, disposeHandler: false) { BaseAddress = LocalFhirStore.BaseAddress }, options, NullLogger<FhirServerClient>.Instance);
+    }
+
+    public void Dispose()
+    {
+        store.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task GivenAStoredResource_WhenUpdatedWithAStaleVersion_ThenTheStoreRefusesWith412()
+    {
+        var created = await client.PutAsync(new Device { Id = "d1", Identifier = [new Identifier("urn:sys", "monitor-1")] }, null, CancellationToken.None);
+        Assert.Equal("1", created.Meta!.VersionId);
+        var updated = await client.PutAsync(new Device { Id = "d1", Identifier = [new Identifier("urn:sys", "monitor-1")] }, "W/\"1\"", CancellationToken.None);
+        Assert.Equal("2", updated.Meta!.VersionId);
+
+        var stale = await Assert.ThrowsAsync<FhirRequestException>(() => client.PutAsync(new Device { Id = "d1" }, "W/\"1\"", CancellationToken.None));
+        Assert.Equal(System.Net.HttpStatusCode.PreconditionFailed, stale.Status);
+    }
+
+    [Fact]
+    public async Task GivenResourcesWithIdentifiers_WhenSearchedByToken_ThenSystemAndValueOrValueAloneMatch()
+    {
+        await client.PutAsync(new Device { Id = "d1", Identifier = [new Identifier("urn:sys", "monitor|1")] }, null, CancellationToken.None);
+        await client.PutAsync(new Device { Id = "d2", Identifier = [new Identifier("urn:other", "monitor|1")] }, null, CancellationToken.None);
+        await client.PutAsync(new Patient { Id = "p1", Identifier = [new Identifier { Value = "monitor|1" }] }, null, CancellationToken.None);
+
+        var bySystem = await client.SearchAsync<Device>($"Device?identifier={Uri.EscapeDataString("urn:sys|monitor\\|1")}", CancellationToken.None);
+        var byValue = await client.SearchAsync<Device>($"Device?identifier={Uri.EscapeDataString("monitor\\|1")}", CancellationToken.None);
+
+        Assert.Equal(["d1"], bySystem.Select(d => d.Id));
+        Assert.Equal(["d1", "d2"], byValue.Select(d => d.Id).Order());
+    }
+
+    [Fact]
+    public async Task GivenABatch_WhenItReadsAndWrites_ThenEachEntryHasItsOwnStatusAndTheExportHasEveryResource()
+    {
+        await client.PutAsync(new Observation { Id = "o1", Status = ObservationStatus.Final }, null, CancellationToken.None);
+        var bundle = new Bundle { Type = Bundle.BundleType.Batch };
+        bundle.Entry.Add(new Bundle.EntryComponent { Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.GET, Url = "Observation/o1" } });
+        bundle.Entry.Add(new Bundle.EntryComponent { Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.GET, Url = "Observation/missing" } });
+        var response = await client.BatchAsync(bundle, CancellationToken.None);
+        Assert.Equal(["200 OK", "404 Not Found"], response.Entry.Select(e => e.Response!.Status));
+        Assert.Equal("o1", response.Entry[0].Resource!.Id);
+
+        var writes = new Bundle { Type = Bundle.BundleType.Batch };
+        writes.Entry.Add(new Bundle.EntryComponent { Resource = new Observation { Id = "o1", Status = ObservationStatus.Amended }, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.PUT, Url = "Observation/o1", IfMatch = "W/\"1\"" } });
+        writes.Entry.Add(new Bundle.EntryComponent { Resource = new Observation { Id = "o2", Status = ObservationStatus.Final }, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.PUT, Url = "Observation/o2", IfMatch = "W/\"3\"" } });
+        var results = await client.WriteBatchAsync(writes, CancellationToken.None);
+        Assert.Equal([(200, "2"), (412, null)], results.Select(r => (r.Status, r.VersionId)));
+
+        using var ndjson = new StringWriter();
+        Assert.Equal(1, store.ExportNdjson(ndjson));
+        Assert.Contains("\"status\":\"amended\"", ndjson.ToString());
+    }
+}
