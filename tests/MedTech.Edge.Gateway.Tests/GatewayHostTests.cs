@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
@@ -55,6 +56,7 @@ public sealed class GatewayHostTests : IDisposable
     public async Task GivenAHubOutageUnderLoad_WhenTheHubReturns_ThenEverythingArrivesInOrderPerDeviceAndTheBufferDrains()
     {
         var config = await SeqConfigAsync();
+        config["Hub:DeliveryTimeout"] = "00:00:05";
         using var host = Build(config);
         await host.StartAsync();
         cluster.SetDown(true);
@@ -76,11 +78,15 @@ public sealed class GatewayHostTests : IDisposable
 
         var store = host.Services.GetRequiredService<MedTech.Edge.Buffer.GatewayStore>();
         await WaitUntilAsync(() => store.Stats().Inbox == 0 && store.Stats().Outbox > 0);
+        await WaitUntilAsync(() => Health().Status == "Degraded");
+        Assert.Equal(HttpStatusCode.OK, Health().Code);
+        Assert.Contains("hub", Health().Body);
         cluster.SetDown(false);
 
         var groups = Consume(TimeSpan.FromSeconds(60), received => received.SelectMany(m => MeasurementGroupJson.Deserialize(m).Measurements)
             .Select(SeqMessages.SeqOf).Distinct().Count() >= 300).Select(m => MeasurementGroupJson.Deserialize(m).Measurements).ToList();
         await WaitUntilAsync(() => store.Stats().Outbox == 0);
+        await WaitUntilAsync(() => Health().Status == "Healthy");
 
         var seen = groups.SelectMany(g => g).Select(SeqMessages.SeqOf).ToHashSet();
         Assert.Equal(Enumerable.Range(0, 300).ToHashSet(), seen);
@@ -219,4 +225,13 @@ public sealed class GatewayHostTests : IDisposable
             .Select(m => m.Value).ToList();
 
     private static Task WaitUntilAsync(Func<bool> condition) => Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(60));
+
+    /// <summary>GET /health: status code, the overall status, and the body (component names and reasons).</summary>
+    private (HttpStatusCode Code, string? Status, string Body) Health()
+    {
+        using var http = new HttpClient();
+        using var response = http.GetAsync(new Uri($"http://127.0.0.1:{metricsPort}/health")).GetAwaiter().GetResult();
+        var body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+        return (response.StatusCode, System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("status").GetString(), body);
+    }
 }
