@@ -4,6 +4,7 @@ using MedTech.Edge.Benchmarks;
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks [-- normalize [--seconds N]]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- persist [--measurements N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- gateway [--messages N] [--backlog N]
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- e2e [--seconds N]
 var mode = args.FirstOrDefault() ?? "normalize";
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 switch (mode)
@@ -18,8 +19,11 @@ switch (mode)
         await GatewayBenchmark.RunAsync(int.Parse(Option("--messages") ?? "100000", CultureInfo.InvariantCulture),
             int.Parse(Option("--backlog") ?? "1000000", CultureInfo.InvariantCulture));
         break;
+    case "e2e":
+        await EndToEndBenchmark.RunAsync(int.Parse(Option("--seconds") ?? "60", CultureInfo.InvariantCulture));
+        break;
     default:
-        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] | gateway [--messages N] [--backlog N]");
+        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] | gateway [--messages N] [--backlog N] | e2e [--seconds N]");
         return 2;
 }
 
