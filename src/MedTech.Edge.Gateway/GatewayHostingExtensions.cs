@@ -27,7 +27,9 @@ public static class GatewayHostingExtensions
         services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<GatewayStore>(), sp.Value<BufferOptions>()));
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<GatewayMetrics>();
-        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));
+        services.AddSingleton<IMqttIngest>(sp => sp.Value<MqttIngestOptions>() is { Mode: IngestMode.External } mqtt
+            ? ActivatorUtilities.CreateInstance<ExternalBrokerClient>(sp, mqtt)
+            : ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));
         services.AddSingleton(sp =>
         {
             // An invalid mapping stops the module here, with every error and its line.

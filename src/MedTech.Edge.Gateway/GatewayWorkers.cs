@@ -9,10 +9,10 @@ using Microsoft.Extensions.Options;
 namespace MedTech.Edge.Gateway;
 
 /// <summary>
-/// Ingest: the group-commit loop and the embedded broker. The broker listens before the host counts as started, and
-/// stops before the commit loop does, so every acknowledged message was committed.
+/// Ingest: the group-commit loop and the broker (embedded, or the subscription to an external one). The broker starts
+/// before the host counts as started, and stops before the commit loop does, so every acknowledged message was committed.
 /// </summary>
-public sealed class IngestWorker(InboxWriter inbox, EmbeddedBroker broker) : BackgroundService
+public sealed class IngestWorker(InboxWriter inbox, IMqttIngest broker) : BackgroundService
 {
     public override async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -14,7 +14,7 @@ namespace MedTech.Edge.Mqtt;
 /// is acknowledged only after its commit reached the disk (MQTTnet sends the PUBACK when the interceptor returns).
 /// When the buffer refuses a message the connection is closed without a PUBACK, so the device sends it again.
 /// </summary>
-public sealed partial class EmbeddedBroker : IAsyncDisposable
+public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 {
     private readonly MqttIngestOptions options;
     private readonly InboxWriter inbox;

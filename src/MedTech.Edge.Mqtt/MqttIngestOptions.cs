@@ -8,6 +8,11 @@ public sealed class MqttIngestOptions
 {
     public const string SectionName = "Mqtt";
 
+    /// <summary><c>Embedded</c> (default): the gateway is the broker. <c>External</c>: it subscribes to a Mosquitto on the gateway (<see cref="External"/>).</summary>
+    public IngestMode Mode { get; set; } = IngestMode.Embedded;
+
+    public ExternalBrokerOptions External { get; set; } = new();
+
     /// <summary>Plain-text port on the given address; 0 turns it off (TLS only). Default loopback only.</summary>
     public int Port { get; set; } = 1883;
 
@@ -40,6 +45,22 @@ public sealed class MqttIngestOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
+        if (MaxMessageBytes < 1)
+        {
+            errors.Add($"{SectionName}:MaxMessageBytes must be positive.");
+        }
+
+        if (DeviceTopicPattern is { } topicPattern && !topicPattern.Contains("{clientId}", StringComparison.Ordinal))
+        {
+            errors.Add($"{SectionName}:DeviceTopicPattern must contain {{clientId}}.");
+        }
+
+        if (Mode == IngestMode.External)
+        {
+            ValidateExternal(errors);
+            return errors;
+        }
+
         if (Port == 0 && TlsPort == 0)
         {
             errors.Add($"{SectionName}:Port and {SectionName}:TlsPort are both 0: the broker would accept nothing.");
@@ -55,19 +76,39 @@ public sealed class MqttIngestOptions
             errors.Add($"{SectionName}:Devices is empty and {SectionName}:AllowAnonymous is false: no device could connect.");
         }
 
-        if (DeviceTopicPattern is { } pattern && !pattern.Contains("{clientId}", StringComparison.Ordinal))
-        {
-            errors.Add($"{SectionName}:DeviceTopicPattern must contain {{clientId}}.");
-        }
-
-        if (MaxMessageBytes < 1)
-        {
-            errors.Add($"{SectionName}:MaxMessageBytes must be positive.");
-        }
-
         return errors;
     }
 
+    private void ValidateExternal(List<string> errors)
+    {
+        var external = $"{SectionName}:External";
+        if (string.IsNullOrWhiteSpace(External.Host))
+        {
+            errors.Add($"{external}:Host is required when {SectionName}:Mode is External.");
+        }
+        else if (!External.UseTls && !External.AllowPlainText && External.Host is not ("localhost" or "127.0.0.1" or "::1"))
+        {
+            errors.Add($"{external}:UseTls is false for a broker that is not on loopback; use TLS, or set {external}:AllowPlainText on a closed module network.");
+        }
+
+        if (External.Port is < 1 or > 65535 || External.TopicFilters.Count == 0 || External.SessionExpiry <= TimeSpan.Zero || string.IsNullOrWhiteSpace(External.ClientId))
+        {
+            errors.Add($"{external}:Port, TopicFilters, SessionExpiry and ClientId must be set.");
+        }
+
+        if (External.CaCertificatePath is { } ca && !File.Exists(ca))
+        {
+            errors.Add($"{external}:CaCertificatePath '{ca}' does not exist.");
+        }
+    }
+
     public override string ToString() =>
-        $"Port={Port}, TlsPort={TlsPort}, BindAddress={BindAddress}, Devices={Devices.Count} (passwords not shown), AllowAnonymous={AllowAnonymous}";
+        $"Mode={Mode}, Port={Port}, TlsPort={TlsPort}, BindAddress={BindAddress}, Devices={Devices.Count} (passwords not shown), AllowAnonymous={AllowAnonymous}";
+}
+
+/// <summary>Where device messages arrive: at the gateway's own broker, or at an external broker it subscribes to.</summary>
+public enum IngestMode
+{
+    Embedded,
+    External,
 }

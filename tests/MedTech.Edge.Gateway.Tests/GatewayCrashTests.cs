@@ -17,6 +17,7 @@ public sealed class GatewayCrashTests : IDisposable
     private readonly MockCluster cluster = new();
     private readonly int port = Ports.Free();
     private ModuleProcess? gateway;
+    private Mosquitto? external;
 
     public GatewayCrashTests() => cluster.CreateTopic("measurements", 4);
 
@@ -27,12 +28,29 @@ public sealed class GatewayCrashTests : IDisposable
     }
 
     [Fact]
-    public async Task GivenAPublishingDevice_WhenTheGatewayIsKilledAndRestarted_ThenEveryAcknowledgedMessageReachesTheHub()
+    public Task GivenAPublishingDevice_WhenTheGatewayIsKilledAndRestarted_ThenEveryAcknowledgedMessageReachesTheHub() => KillAndRestartAsync(null);
+
+    /// <summary>External-broker mode: the device's PUBACK comes from Mosquitto, and the gateway acknowledges to Mosquitto only after its commit.</summary>
+    [Fact]
+    public async Task GivenADevicePublishingToMosquitto_WhenTheGatewayIsKilledAndRestarted_ThenEveryMessageMosquittoAcceptedReachesTheHub()
+    {
+        using var mosquitto = new Mosquitto();
+        await KillAndRestartAsync(mosquitto);
+    }
+
+    private async Task KillAndRestartAsync(Mosquitto? external)
     {
         await File.WriteAllTextAsync(Path.Combine(folder, "devicecontent.json"), SeqMessages.Mapping);
         var acknowledged = new List<int>();
         using var stop = new CancellationTokenSource();
+        this.external = external;
         gateway = StartGateway();
+        if (external is not null)
+        {
+            // Mosquitto queues for the gateway's session only once it has subscribed.
+            await WaitUntilAsync(() => gateway.Output.Any(line => line.Contains("Connected to the external MQTT broker", StringComparison.Ordinal)), TimeSpan.FromSeconds(30));
+        }
+
         var publisher = Task.Run(() => PublishAsync(acknowledged, stop.Token));
         try
         {
@@ -58,7 +76,13 @@ public sealed class GatewayCrashTests : IDisposable
         Assert.True(missing.Count == 0, $"{missing.Count} acknowledged messages never reached the hub, e.g. {string.Join(",", missing.Take(10))}");
     }
 
-    private ModuleProcess StartGateway() => new("EdgeGateway", "MedTech.Edge.Modules.EdgeGateway.dll", folder, new Dictionary<string, string>
+    private ModuleProcess StartGateway() => new("EdgeGateway", "MedTech.Edge.Modules.EdgeGateway.dll", folder, new Dictionary<string, string>(external is null ? [] :
+    [
+        new("Mqtt__Mode", "External"),
+        new("Mqtt__External__Host", "127.0.0.1"),
+        new("Mqtt__External__Port", external.Port.ToString()),
+        new("Mqtt__External__UseTls", "false"),
+    ])
     {
         ["Gateway__DeviceMappingPath"] = Path.Combine(folder, "devicecontent.json"),
         ["Buffer__Path"] = Path.Combine(folder, "gateway.db"),
@@ -67,6 +91,7 @@ public sealed class GatewayCrashTests : IDisposable
         ["Hub__BootstrapServers"] = cluster.BootstrapServers,
         ["Hub__Topic"] = "measurements",
         ["Logging__LogLevel__Default"] = "Warning",
+        ["Logging__LogLevel__MedTech.Edge.Mqtt"] = "Information",
         ["Monitoring__Port"] = "0",
     });
 
@@ -79,7 +104,7 @@ public sealed class GatewayCrashTests : IDisposable
             using var client = new MqttClientFactory().CreateMqttClient();
             try
             {
-                await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("monitor-1")
+                await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", external?.Port ?? port).WithClientId("monitor-1")
                     .WithTimeout(TimeSpan.FromSeconds(2)).Build(), cancellationToken);
                 while (!cancellationToken.IsCancellationRequested)
                 {
