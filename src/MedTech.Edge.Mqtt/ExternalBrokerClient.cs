@@ -42,6 +42,9 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
         client.ApplicationMessageReceivedAsync += OnMessageAsync;
     }
 
+    /// <summary>Connected and subscribed (the broker queues for the session from then on).</summary>
+    public bool IsSubscribed { get; private set; }
+
     /// <summary>Starts connecting; the gateway runs (and its outbox drains) while the broker is unreachable.</summary>
     public Task StartAsync()
     {
@@ -93,6 +96,7 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
                     }
 
                     await client.SubscribeAsync(subscribe.Build(), cancellationToken).ConfigureAwait(false);
+                    IsSubscribed = true;
                     Log.Connected(logger, result.IsSessionPresent);
                     backoff = TimeSpan.FromMilliseconds(500);
                 }
