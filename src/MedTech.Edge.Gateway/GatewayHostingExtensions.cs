@@ -1,8 +1,6 @@
 using MedTech.Edge.Buffer;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
-using MedTech.Edge.Mapping.Normalization;
-using MedTech.Edge.Mapping.Templates;
 using MedTech.Edge.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -30,17 +28,15 @@ public static class GatewayHostingExtensions
         services.AddSingleton<IMqttIngest>(sp => sp.Value<MqttIngestOptions>() is { Mode: IngestMode.External } mqtt
             ? ActivatorUtilities.CreateInstance<ExternalBrokerClient>(sp, mqtt)
             : ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));
-        services.AddSingleton(sp =>
-        {
-            // An invalid mapping stops the module here, with every error and its line.
-            var path = sp.Value<GatewayOptions>().DeviceMappingPath;
-            return new Normalizer(DeviceMapping.Load(path).EnsureValid(path));
-        });
+        // An invalid mapping stops the module here, with every error and its line.
+        services.AddSingleton(sp => DeviceMappingSource.Load(sp.Value<GatewayOptions>().DeviceMappingPath,
+            sp.GetRequiredService<ILogger<DeviceMappingSource>>(), sp.GetRequiredService<GatewayMetrics>()));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NormalizationStage>(sp));
 
         services.AddHostedService<IngestWorker>();
         services.AddHostedService<NormalizationWorker>();
         services.AddHostedService<MaintenanceWorker>();
+        services.AddHostedService<MappingReloadWorker>();
         services.AddMonitoring();
         return builder;
     }

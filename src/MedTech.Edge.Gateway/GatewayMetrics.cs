@@ -17,6 +17,7 @@ public sealed class GatewayMetrics : IDisposable
         ArgumentNullException.ThrowIfNull(store);
         Normalized = meter.CreateCounter<long>("medtech.gateway.messages.normalized", description: "Messages normalized into measurements.");
         DeadLettered = meter.CreateCounter<long>("medtech.gateway.messages.deadlettered", description: "Messages dead-lettered, by reason code.");
+        MappingReloads = meter.CreateCounter<long>("medtech.gateway.mapping.reloads", description: "Device mapping file changes, by result: applied, or rejected as invalid.");
         Forwarded = meter.CreateCounter<long>("medtech.gateway.groups.forwarded", description: "Measurement groups the hub acknowledged.");
         meter.CreateObservableGauge("medtech.gateway.buffer.depth", () =>
         {
@@ -39,6 +40,8 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> DeadLettered { get; }
 
     public Counter<long> Forwarded { get; }
+
+    public Counter<long> MappingReloads { get; }
 
     public void Dispose() => meter.Dispose();
 }

@@ -8,6 +8,9 @@ public sealed class GatewayOptions
     /// <summary>The MedTech device mapping (CollectionContent JSON); an invalid one stops the module at start.</summary>
     public string DeviceMappingPath { get; set; } = "devicecontent.json";
 
+    /// <summary>How often the mapping file is checked for changes (a valid change is applied without a restart).</summary>
+    public TimeSpan MappingReloadInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Inbox messages normalized per round.</summary>
     public int NormalizationBatchSize { get; set; } = 1000;
 
@@ -22,9 +25,9 @@ public sealed class GatewayOptions
             errors.Add($"{SectionName}:DeviceMappingPath '{DeviceMappingPath}' does not exist.");
         }
 
-        if (NormalizationBatchSize < 1 || MaintenanceInterval <= TimeSpan.Zero)
+        if (NormalizationBatchSize < 1 || MaintenanceInterval <= TimeSpan.Zero || MappingReloadInterval <= TimeSpan.Zero)
         {
-            errors.Add($"{SectionName}:NormalizationBatchSize and {SectionName}:MaintenanceInterval must be positive.");
+            errors.Add($"{SectionName}:NormalizationBatchSize, {SectionName}:MaintenanceInterval and {SectionName}:MappingReloadInterval must be positive.");
         }
 
         return errors;

@@ -94,3 +94,16 @@ public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOption
         }
     }
 }
+
+/// <summary>Checks the device mapping file for changes; a valid update replaces the mapping in use, an invalid one is logged and ignored.</summary>
+public sealed class MappingReloadWorker(DeviceMappingSource mapping, IOptions<GatewayOptions> options) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.MappingReloadInterval);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            mapping.ReloadIfChanged();
+        }
+    }
+}

@@ -12,7 +12,7 @@ namespace MedTech.Edge.Gateway;
 /// dead letters, and removes the messages from the inbox. A message with any error is dead-lettered whole, so a
 /// replay after a mapping fix gives a complete result.
 /// </summary>
-public sealed partial class NormalizationStage(GatewayStore store, Normalizer normalizer, ILogger<NormalizationStage> logger, GatewayMetrics? metrics = null, TimeProvider? timeProvider = null)
+public sealed partial class NormalizationStage(GatewayStore store, DeviceMappingSource mapping, ILogger<NormalizationStage> logger, GatewayMetrics? metrics = null, TimeProvider? timeProvider = null)
 {
     /// <summary>Event Hubs' limit is 1 MB per event; a group bigger than this is split.</summary>
     public const int MaxMessageBytes = 900_000;
@@ -31,6 +31,7 @@ public sealed partial class NormalizationStage(GatewayStore store, Normalizer no
         var measurements = new List<Measurement>();
         var deadLetters = new List<DeadLetter>();
         var now = time.GetUtcNow().UtcDateTime;
+        var normalizer = mapping.Current;
         foreach (var message in messages)
         {
             var result = normalizer.Normalize(ToDeviceMessage(message));

@@ -48,7 +48,7 @@ public sealed class NormalizationStageTests : IDisposable
             """).EnsureValid("test");
         store.Append([Message("bed-7-monitor", "{\"hr\": 72}"u8.ToArray())]);
 
-        new NormalizationStage(store, new Normalizer(mapping), NullLogger<NormalizationStage>.Instance).RunOnce(10);
+        new NormalizationStage(store, new DeviceMappingSource(new Normalizer(mapping)), NullLogger<NormalizationStage>.Instance).RunOnce(10);
 
         var entry = Assert.Single(store.ReadOutbox(10));
         var measurement = Assert.Single(MeasurementGroupJson.Deserialize(entry.Payload.Span).Measurements);
@@ -70,7 +70,7 @@ public sealed class NormalizationStageTests : IDisposable
             """).EnsureValid("fixed");
 
         var replayed = store.ReplayDeadLetters("DroppedEvent");
-        new NormalizationStage(store, new Normalizer(fixedMapping), NullLogger<NormalizationStage>.Instance).RunOnce(10);
+        new NormalizationStage(store, new DeviceMappingSource(new Normalizer(fixedMapping)), NullLogger<NormalizationStage>.Instance).RunOnce(10);
 
         Assert.Equal(1, replayed);
         Assert.Empty(store.ListDeadLetters());
@@ -80,7 +80,7 @@ public sealed class NormalizationStageTests : IDisposable
     private static readonly DateTime Received = new(2026, 11, 24, 8, 30, 0, DateTimeKind.Utc);
 
     private NormalizationStage Stage(string mapping) =>
-        new(store, new Normalizer(Reference.Mapping(mapping)), NullLogger<NormalizationStage>.Instance);
+        new(store, new DeviceMappingSource(new Normalizer(Reference.Mapping(mapping))), NullLogger<NormalizationStage>.Instance);
 
     private static InboxMessage Message(string client, byte[] payload) =>
         new(client, $"ward/icu/{client}", payload, Received, new Dictionary<string, string>());
