@@ -164,19 +164,7 @@ internal static class EndToEndBenchmark
         return builder.Build();
     }
 
-    private static string Mapping(string kind)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var path = Path.Combine(dir.FullName, "src", "MedTech.Edge.Cli", "Mappings", $"vital-signs.{kind}.json");
-            if (File.Exists(path))
-            {
-                return path;
-            }
-        }
-
-        throw new FileNotFoundException($"vital-signs.{kind}.json not found above {AppContext.BaseDirectory}");
-    }
+    private static string Mapping(string kind) => Path.Combine(ReferenceDirectory.RepositoryRoot(), "src", "MedTech.Edge.Cli", "Mappings", $"vital-signs.{kind}.json");
 
     /// <summary>Records, for each heart-rate Observation in a batch the server answered with success, when that answer came.</summary>
     private sealed class CreationClock(ConcurrentDictionary<string, long> written) : DelegatingHandler

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 using System.Text.Json;
 using MedTech.Edge.Testing;
 
@@ -64,7 +63,7 @@ public sealed class PipelineCommandTests : IDisposable
             RedirectStandardError = true,
         };
         using var process = Process.Start(start)!;
-        for (var deadline = DateTime.UtcNow.AddSeconds(60); !Listening(port); await Task.Delay(100))
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); !Ports.Listening(port); await Task.Delay(100))
         {
             if (DateTime.UtcNow > deadline || process.HasExited)
             {
@@ -86,18 +85,6 @@ public sealed class PipelineCommandTests : IDisposable
     private static int Figure(string output, string label) =>
         int.Parse(output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith(label, StringComparison.Ordinal))[label.Length..].Trim());
 
-    private static bool Listening(int port)
-    {
-        try
-        {
-            using var client = new TcpClient("127.0.0.1", port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
 
     private static (int Exit, string Output, string Error) Run(params string[] args)
     {

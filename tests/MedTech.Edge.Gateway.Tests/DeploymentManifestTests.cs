@@ -12,7 +12,7 @@ namespace MedTech.Edge.Gateway.Tests;
 /// <summary>The IoT Edge deployment manifest and module folders are what the runtime and the module expect.</summary>
 public sealed partial class DeploymentManifestTests
 {
-    private static readonly string Root = RepositoryRoot();
+    private static readonly string Root = ReferenceDirectory.RepositoryRoot();
 
     // The options classes the gateway module binds, by configuration section.
     private static readonly Dictionary<string, Type> Sections = new()
@@ -92,19 +92,6 @@ public sealed partial class DeploymentManifestTests
     }
 
     private static JsonElement Manifest() => JsonDocument.Parse(File.ReadAllText(Path.Combine(Root, "deployment.template.json"))).RootElement;
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries.");
-    }
 
     [GeneratedRegex(@"^\$\{MODULES\.([A-Za-z0-9]+)\}$")]
     private static partial Regex ModuleImage();

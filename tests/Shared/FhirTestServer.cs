@@ -103,15 +103,7 @@ internal sealed class FhirTestServer : IAsyncDisposable
 
     private static string Locate()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
-            {
-                return Path.Combine(dir.FullName, "tests", "fhir-test-server");
-            }
-        }
-
-        throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries.");
+        return Path.Combine(ReferenceDirectory.RepositoryRoot(), "tests", "fhir-test-server");
     }
 
     /// <summary><c>npm ci</c> once; a lock file keeps test processes running in parallel from installing together.</summary>

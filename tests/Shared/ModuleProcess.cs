@@ -76,14 +76,6 @@ internal sealed class ModuleProcess : IDisposable
     private static string Folder(string module)
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
-            {
-                return Path.Combine(dir.FullName, "modules", module, "bin", configuration, "net10.0");
-            }
-        }
-
-        throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries.");
+        return Path.Combine(ReferenceDirectory.RepositoryRoot(), "modules", module, "bin", configuration, "net10.0");
     }
 }

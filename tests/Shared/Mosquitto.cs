@@ -16,7 +16,7 @@ internal sealed class Mosquitto : IDisposable
         var binary = new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("Mosquitto is not installed: run .ci/run, or apt-get install mosquitto.");
         Port = Ports.Free();
-        var shipped = File.ReadAllLines(Path.Combine(RepositoryRoot(), "edge-deployment", "mosquitto", "mosquitto.conf"))
+        var shipped = File.ReadAllLines(Path.Combine(ReferenceDirectory.RepositoryRoot(), "edge-deployment", "mosquitto", "mosquitto.conf"))
             .Where(line => line.StartsWith("persistence ", StringComparison.Ordinal) || line.StartsWith("autosave_interval", StringComparison.Ordinal)
                 || line.StartsWith("max_", StringComparison.Ordinal));
         var config = Path.Combine(folder, "mosquitto.conf");
@@ -27,7 +27,7 @@ internal sealed class Mosquitto : IDisposable
             "allow_anonymous true",
         ]));
         process = Process.Start(new ProcessStartInfo(binary, $"-c {config}") { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        for (var deadline = DateTime.UtcNow.AddSeconds(10); !Listening(); Thread.Sleep(50))
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); !Ports.Listening(Port); Thread.Sleep(50))
         {
             if (process.HasExited || DateTime.UtcNow > deadline)
             {
@@ -50,29 +50,4 @@ internal sealed class Mosquitto : IDisposable
         Directory.Delete(folder, recursive: true);
     }
 
-    private bool Listening()
-    {
-        try
-        {
-            using var client = new System.Net.Sockets.TcpClient("127.0.0.1", Port);
-            return true;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("MedTech.Edge.sln not found above the test binaries.");
-    }
 }

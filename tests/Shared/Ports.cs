@@ -12,4 +12,18 @@ internal static class Ports
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    /// <summary>Something accepts TCP connections on the loopback port (a server the test started is up).</summary>
+    public static bool Listening(int port)
+    {
+        try
+        {
+            using var client = new TcpClient("127.0.0.1", port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
 }

@@ -13,11 +13,17 @@ internal static class ReferenceDirectory
             return configured;
         }
 
+        return Path.GetFullPath(Path.Combine(RepositoryRoot(), "..", "shared", "reference"));
+    }
+
+    /// <summary>The repository's root: the folder above the binaries that holds MedTech.Edge.sln.</summary>
+    public static string RepositoryRoot()
+    {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             if (File.Exists(Path.Combine(dir.FullName, "MedTech.Edge.sln")))
             {
-                return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "reference"));
+                return dir.FullName;
             }
         }
 
