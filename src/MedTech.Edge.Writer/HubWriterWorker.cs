@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,7 @@ namespace MedTech.Edge.Writer;
 /// commit re-delivers the batch to whichever instance owns the partition next; writing it again changes nothing.
 /// </summary>
 public sealed partial class HubWriterWorker(
-    MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, WriterMetrics metrics,
+    MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, WriterMetrics metrics, ModuleHealth health,
     IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence, ILogger<HubWriterWorker> logger) : BackgroundService
 {
     // Consume blocks its thread: the loop gets a thread of its own.
@@ -28,7 +29,22 @@ public sealed partial class HubWriterWorker(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var batch = ConsumeBatch(stoppingToken);
+                List<ConsumeResult<string, byte[]>> batch;
+                try
+                {
+                    batch = ConsumeBatch(stoppingToken);
+                }
+                catch (ConsumeException ex)
+                {
+                    // E.g. the topic does not exist (yet): nothing was taken, so nothing is lost; try again shortly.
+                    var code = ex.Error.Code.ToString();
+                    health.Degraded("hub", $"consume failed ({code})");
+                    Log.ConsumeFailed(logger, code);
+                    await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                health.Healthy("hub");
                 if (batch.Count == 0)
                 {
                     continue;
@@ -166,6 +182,9 @@ public sealed partial class HubWriterWorker(
 
         [LoggerMessage(EventId = 5102, Level = LogLevel.Warning, Message = "Sending a dead letter failed ({Error}); nothing is committed, next try in {Backoff}.")]
         public static partial void DeadLetterFailed(ILogger logger, string error, TimeSpan backoff);
+
+        [LoggerMessage(EventId = 5104, Level = LogLevel.Warning, Message = "Consuming from the hub failed ({Error}); trying again in 5 s.")]
+        public static partial void ConsumeFailed(ILogger logger, string error);
 
         [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Committing offsets failed ({Error}) after a rebalance; the partition's next owner writes the batch again, changing nothing.")]
         public static partial void CommitFailed(ILogger logger, string error);
