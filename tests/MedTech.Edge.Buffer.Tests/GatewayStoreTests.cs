@@ -153,6 +153,31 @@ public sealed class GatewayStoreTests : IDisposable
         Assert.True(store.Stats().FileBytes < before / 4, $"{store.Stats().FileBytes} bytes after, {before} before");
     }
 
+    [Fact]
+    public void GivenAnOutboxWrittenByTheFirstRelease_WhenTheStoreOpens_ThenItsEntriesAreCountedReadAndDeleted()
+    {
+        var options = Options();
+        using (var db = new LiteDB.LiteDatabase(options.Path))
+        {
+            // The first release kept a round's entries as a BSON array of {key, payload}.
+            db.GetCollection("outbox", LiteDB.BsonAutoId.Int64).Insert(new LiteDB.BsonDocument
+            {
+                ["createdUtc"] = clock.GetUtcNow().UtcDateTime,
+                ["entries"] = new LiteDB.BsonArray(
+                    new LiteDB.BsonDocument { ["key"] = "bed-1", ["payload"] = "a"u8.ToArray() },
+                    new LiteDB.BsonDocument { ["key"] = "bed-2", ["payload"] = "b"u8.ToArray() }),
+            });
+        }
+
+        using var store = new GatewayStore(options, clock);
+        Assert.Equal(2, store.Stats().Outbox);
+        var entries = store.ReadOutbox(10);
+        Assert.Equal([("bed-1", "a"), ("bed-2", "b")], entries.Select(e => (e.Key, Encoding.UTF8.GetString(e.Payload.Span))));
+
+        store.DeleteOutbox([entries[0].Id]);
+        Assert.Equal(0, store.Stats().Outbox);
+    }
+
     private BufferOptions Options(long max = 1000, CapacityPolicy policy = CapacityPolicy.StopAccepting) => new()
     {
         Path = Path.Combine(folder, "gateway.db"),
