@@ -15,11 +15,11 @@ public sealed class GatewayMetrics : IDisposable
     public GatewayMetrics(GatewayStore store)
     {
         ArgumentNullException.ThrowIfNull(store);
-        Normalized = meter.CreateCounter<long>("medtech.gateway.messages.normalized", description: "Messages normalized into measurements.");
-        DeadLettered = meter.CreateCounter<long>("medtech.gateway.messages.deadlettered", description: "Messages dead-lettered, by reason code.");
-        MappingReloads = meter.CreateCounter<long>("medtech.gateway.mapping.reloads", description: "Device mapping file changes, by result: applied, or rejected as invalid.");
-        Forwarded = meter.CreateCounter<long>("medtech.gateway.groups.forwarded", description: "Measurement groups the hub acknowledged.");
-        meter.CreateObservableGauge("medtech.gateway.buffer.depth", () =>
+        Normalized = meter.CreateCounter<long>("messages.normalized", description: "Messages normalized into measurements.");
+        DeadLettered = meter.CreateCounter<long>("messages.deadlettered", description: "Messages dead-lettered, by reason code.");
+        MappingReloads = meter.CreateCounter<long>("mapping.reloads", description: "Device mapping file changes, by result: applied, or rejected as invalid.");
+        Forwarded = meter.CreateCounter<long>("groups.forwarded", description: "Measurement groups the hub acknowledged.");
+        meter.CreateObservableGauge("buffer.depth", () =>
         {
             var stats = store.Stats();
             return new[]
@@ -29,9 +29,9 @@ public sealed class GatewayMetrics : IDisposable
                 new Measurement<long>(stats.DeadLetters, new KeyValuePair<string, object?>("collection", "deadletters")),
             };
         }, description: "Entries held in the buffer.");
-        meter.CreateObservableGauge("medtech.gateway.buffer.oldest_unsent_seconds", () => store.Stats().OldestUnsentAge?.TotalSeconds ?? 0,
+        meter.CreateObservableGauge("buffer.oldest_unsent_seconds", () => store.Stats().OldestUnsentAge?.TotalSeconds ?? 0,
             description: "Age of the oldest data not yet acknowledged by the hub.");
-        meter.CreateObservableCounter("medtech.gateway.messages.dropped", () => store.Stats().Dropped
+        meter.CreateObservableCounter("messages.dropped", () => store.Stats().Dropped
             .Select(d => new Measurement<long>(d.Value, new KeyValuePair<string, object?>("reason", d.Key))), description: "Buffered data dropped, by reason.");
     }
 

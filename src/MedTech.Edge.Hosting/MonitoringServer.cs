@@ -16,6 +16,15 @@ namespace MedTech.Edge.Hosting;
 public sealed partial class MonitoringServer(IOptions<MonitoringOptions> options, ModuleHealth health, IServiceProvider services, ILogger<MonitoringServer> logger)
     : IHostedService, IDisposable
 {
+    // prometheus-net starts listening to the module's instruments at the registry's first collection, so counts made
+    // before the first scrape would be missing: collect once, up front, before any worker starts. Once per process.
+    private static readonly Lazy<bool> MeterAdapter = new(() =>
+    {
+        Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null).GetAwaiter().GetResult();
+        return true;
+    });
+
+    private readonly bool adapterStarted = MeterAdapter.Value;
     private readonly HttpListener listener = new();
     private Task? serving;
 

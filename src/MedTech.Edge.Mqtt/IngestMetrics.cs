@@ -13,9 +13,9 @@ public sealed class IngestMetrics : IDisposable
 
     public IngestMetrics()
     {
-        Refused = meter.CreateCounter<long>("medtech.gateway.messages.refused", description: "Messages not stored, by reason.");
-        meter.CreateObservableCounter("medtech.gateway.messages.received", () => Interlocked.Read(ref received));
-        meter.CreateObservableCounter("medtech.gateway.messages.committed", () => Interlocked.Read(ref committed));
+        Refused = meter.CreateCounter<long>("messages.refused", description: "Messages not stored, by reason.");
+        meter.CreateObservableCounter("messages.received", () => Interlocked.Read(ref received));
+        meter.CreateObservableCounter("messages.committed", () => Interlocked.Read(ref committed));
     }
 
     public Counter<long> Refused { get; }

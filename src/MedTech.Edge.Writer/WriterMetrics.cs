@@ -16,12 +16,12 @@ public sealed class WriterMetrics : IDisposable
     public WriterMetrics(FhirServerClient server)
     {
         ArgumentNullException.ThrowIfNull(server);
-        Consumed = meter.CreateCounter<long>("medtech.writer.measurements.consumed", description: "Measurements taken from the hub (or the outbox).");
-        Groups = meter.CreateCounter<long>("medtech.writer.groups.consumed", description: "Measurement groups taken from the hub (or the outbox).");
-        Observations = meter.CreateCounter<long>("medtech.writer.observations", description: "Observations by outcome: created, updated, unchanged.");
-        Errors = meter.CreateCounter<long>("medtech.writer.errors", description: "Measurement groups dead-lettered, by reason code.");
-        meter.CreateObservableCounter("medtech.writer.fhir.requests", () => server.RequestCount, description: "HTTP requests to the FHIR server, retries included.");
-        meter.CreateObservableGauge("medtech.writer.consumer.lag", () => Interlocked.Read(ref lag), description: "Hub messages not yet consumed, over the assigned partitions.");
+        Consumed = meter.CreateCounter<long>("measurements.consumed", description: "Measurements taken from the hub (or the outbox).");
+        Groups = meter.CreateCounter<long>("groups.consumed", description: "Measurement groups taken from the hub (or the outbox).");
+        Observations = meter.CreateCounter<long>("observations", description: "Observations by outcome: created, updated, unchanged.");
+        Errors = meter.CreateCounter<long>("errors", description: "Measurement groups dead-lettered, by reason code.");
+        meter.CreateObservableCounter("fhir.requests", () => server.RequestCount, description: "HTTP requests to the FHIR server, retries included.");
+        meter.CreateObservableGauge("consumer.lag", () => Interlocked.Read(ref lag), description: "Hub messages not yet consumed, over the assigned partitions.");
     }
 
     public Counter<long> Consumed { get; }

@@ -46,8 +46,9 @@ public sealed class GatewayHostTests : IDisposable
         Assert.Equal(expected, received.Sum(m => MeasurementGroupJson.Deserialize(m).Measurements.Count));
         using var http = new HttpClient();
         var metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
-        Assert.Contains("medtech_gateway_messages_committed", metrics);
-        Assert.Contains("medtech_gateway_buffer_depth", metrics);
+        Assert.Contains("medtech_edge_gateway_messages_committed", metrics);
+        Assert.Contains("medtech_edge_gateway_messages_normalized", metrics);
+        Assert.Contains("medtech_edge_gateway_buffer_depth", metrics);
         Assert.DoesNotContain("monitor-1", metrics);
         await host.StopAsync();
     }

@@ -23,7 +23,7 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         cluster.CreateTopic("fhir-writer-deadletter", 1);
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Name == "medtech.writer.observations")
+            if (instrument.Name == "observations")
             {
                 l.EnableMeasurementEvents(instrument);
             }
@@ -57,8 +57,9 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
     public async Task GivenBedsideMessages_WhenTheyFlowThroughGatewayHubAndWriter_ThenEachReadingIsInExactlyOneObservationAndARerunChangesNothing()
     {
         var messages = VitalSigns.Messages(devices: 3, perDevice: 10);
+        var monitoringPort = Ports.Free();
         using var gateway = BuildGateway();
-        using var writer = BuildWriter();
+        using var writer = TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers, monitoringPort);
         await gateway.StartAsync();
         await writer.StartAsync();
 
@@ -76,6 +77,17 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         await Eventually.HoldsAsync(() => Interlocked.Read(ref unchanged) >= expected, TimeSpan.FromSeconds(60), () => $"{Interlocked.Read(ref unchanged)} of {expected} Observations unchanged");
         var second = await VitalSigns.ObservationsAsync(fhir);
         Assert.Equal(first.ToDictionary(o => o.Id!, o => o.Meta!.VersionId), second.ToDictionary(o => o.Id!, o => o.Meta!.VersionId));
+
+        // The writer's own metrics and health, as an operator scrapes them; no device or patient id in a label.
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{monitoringPort}/metrics"));
+        Assert.Contains("medtech_edge_writer_observations", metrics);
+        Assert.Contains("outcome=\"unchanged\"", metrics);
+        Assert.Contains("medtech_edge_writer_consumer_lag", metrics);
+        Assert.Contains("medtech_edge_writer_fhir_requests", metrics);
+        Assert.DoesNotContain("monitor-1", metrics);
+        Assert.DoesNotContain("patient-1", metrics);
+        Assert.Contains("\"Healthy\"", await http.GetStringAsync(new Uri($"http://127.0.0.1:{monitoringPort}/health")));
 
         await writer.StopAsync();
         await gateway.StopAsync();

@@ -15,8 +15,12 @@ internal static class TestHosts
         ["Mqtt:AllowAnonymous"] = "true",
     }, bootstrapServers, b => b.AddEdgeGateway().AddHubForwarding());
 
-    public static IHost Writer(Uri fhirUrl, string bootstrapServers) =>
-        Build(WriterSettings(fhirUrl).ToDictionary(s => s.Key.Replace("__", ":", StringComparison.Ordinal), s => (string?)s.Value), bootstrapServers, b => b.AddFhirWriter());
+    public static IHost Writer(Uri fhirUrl, string bootstrapServers, int monitoringPort = 0)
+    {
+        var config = WriterSettings(fhirUrl).ToDictionary(s => s.Key.Replace("__", ":", StringComparison.Ordinal), s => (string?)s.Value);
+        config["Monitoring:Port"] = monitoringPort.ToString();
+        return Build(config, bootstrapServers, b => b.AddFhirWriter());
+    }
 
     /// <summary>The writer's settings, as environment variables (the module's form).</summary>
     public static Dictionary<string, string> WriterSettings(Uri fhirUrl) => new()
@@ -32,7 +36,7 @@ internal static class TestHosts
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         config["Hub:BootstrapServers"] = bootstrapServers;
         config["Hub:Topic"] = "measurements";
-        config["Monitoring:Port"] = "0";
+        config.TryAdd("Monitoring:Port", "0");
         builder.Configuration.AddInMemoryCollection(config);
         add(builder);
         return builder.Build();

@@ -35,14 +35,14 @@ internal sealed class PipelineTotals : IDisposable
         listener.Start();
     }
 
-    public long Normalized => Get("medtech.gateway.messages.normalized");
+    public long Normalized => Get("messages.normalized");
 
-    public long DeadLettered => Get("medtech.gateway.messages.deadlettered") + Get("medtech.writer.errors");
+    public long DeadLettered => Get("messages.deadlettered") + Get("errors");
 
     /// <summary>Measurement groups the writer took from the outbox (what the hub carries in the distributed set-up).</summary>
-    public long Forwarded => Get("medtech.writer.groups.consumed");
+    public long Forwarded => Get("groups.consumed");
 
-    public long ObservationsWritten => Get("medtech.writer.observations.created") + Get("medtech.writer.observations.updated");
+    public long ObservationsWritten => Get("observations.created") + Get("observations.updated");
 
     private long Get(string name) => totals.GetValueOrDefault(name);
 
