@@ -8,7 +8,7 @@ namespace MedTech.Edge.Hosting;
 /// <summary>Runs a module's host to its end and turns how it ended into the process exit code.</summary>
 public static class ModuleRunner
 {
-    /// <summary>Exit codes: 0 stopped cleanly, 1 a worker failed (IoT Edge restarts the module), 2 invalid configuration or mapping.</summary>
+    /// <summary>Exit codes: 0 stopped cleanly, 1 a worker failed (IoT Edge restarts the module), 2 invalid configuration or mapping, or a port in use.</summary>
     public static async Task<int> RunModuleAsync(this IHost host, TextWriter error, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(host);
@@ -23,6 +23,19 @@ public static class ModuleRunner
         {
             // Invalid configuration stops start-up with every field at fault named.
             await error.WriteLineAsync($"Invalid configuration: {string.Join(" ", ex.Failures)}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
+        {
+            // Several options classes failed at once.
+            var failures = ex.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures);
+            await error.WriteLineAsync($"Invalid configuration: {string.Join(" ", failures)}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or System.Net.HttpListenerException)
+        {
+            // Typically a port another program holds (a system Mosquitto on 1883, a second instance).
+            await error.WriteLineAsync($"Cannot listen: {ex.Message}. Is another program using the port? Choose another (Mqtt__Port, Monitoring__Port; medtech run: --mqtt-port, --metrics-port).").ConfigureAwait(false);
             return 2;
         }
         catch (InvalidMappingException ex)

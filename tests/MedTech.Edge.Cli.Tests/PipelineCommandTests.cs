@@ -54,6 +54,20 @@ public sealed class PipelineCommandTests : IDisposable
     }
 
     [Fact]
+    public void GivenTheMqttPortIsInUse_WhenRunStarts_ThenItStopsWithExit2AndSaysWhy()
+    {
+        using var other = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        other.Start();
+        var port = ((System.Net.IPEndPoint)other.LocalEndpoint).Port;
+
+        var (exit, _, error) = Run("run", "--data", Path.Combine(folder, "data"), "--mqtt-port", port.ToString(), "--metrics-port", "0");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("Cannot listen", error);
+        Assert.Contains("--mqtt-port", error);
+    }
+
+    [Fact]
     public async Task GivenRun_WhenItGetsSigterm_ThenItStopsCleanlyWithExit0()
     {
         var port = Ports.Free();
