@@ -120,6 +120,43 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         await writer.StopAsync();
     }
 
+    [Fact]
+    public async Task GivenTheFhirServerFailsLongerThanTheClientRetries_WhenItRecovers_ThenTheWriterHasLostNothingAndWrittenNothingTwice()
+    {
+        var messages = VitalSigns.Messages(devices: 2, perDevice: 5);
+        // 40 failures outlast the client's own attempts several times over: the writer keeps the batch, backs off, retries.
+        await server.FailNextAsync(40, System.Net.HttpStatusCode.ServiceUnavailable);
+        using var gateway = BuildGateway();
+        using var writer = TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers, extra: new()
+        {
+            ["FhirServer:MaxAttempts"] = "2",
+            ["FhirServer:InitialBackoff"] = "00:00:00.050",
+            ["Writer:MaxBackoff"] = "00:00:00.500",
+        });
+        await gateway.StartAsync();
+        await writer.StartAsync();
+
+        await PublishAsync(messages);
+
+        var fhir = VitalSigns.Client(server.BaseUrl);
+        int Stored()
+        {
+            try
+            {
+                return VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count;
+            }
+            catch (MedTech.Edge.Fhir.Server.FhirServerUnavailableException)
+            {
+                return -1; // this check's own requests meet the injected failures too
+            }
+        }
+
+        await Eventually.HoldsAsync(() => Stored() == messages.Count * VitalSigns.ObservationsPerMessage, TimeSpan.FromSeconds(90), () => $"{Stored()} Observations");
+        VitalSigns.AssertEachReadingOnce(messages, await VitalSigns.ObservationsAsync(fhir));
+        await writer.StopAsync();
+        await gateway.StopAsync();
+    }
+
     private Task PublishAsync(IEnumerable<VitalSigns.Message> messages) => VitalSigns.PublishAsync(mqttPort, messages);
 
     private IHost BuildGateway() => TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers);

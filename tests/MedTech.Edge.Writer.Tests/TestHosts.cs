@@ -15,10 +15,15 @@ internal static class TestHosts
         ["Mqtt:AllowAnonymous"] = "true",
     }, bootstrapServers, b => b.AddEdgeGateway().AddHubForwarding());
 
-    public static IHost Writer(Uri fhirUrl, string bootstrapServers, int monitoringPort = 0)
+    public static IHost Writer(Uri fhirUrl, string bootstrapServers, int monitoringPort = 0, Dictionary<string, string?>? extra = null)
     {
         var config = WriterSettings(fhirUrl).ToDictionary(s => s.Key.Replace("__", ":", StringComparison.Ordinal), s => (string?)s.Value);
         config["Monitoring:Port"] = monitoringPort.ToString();
+        foreach (var (key, value) in extra ?? [])
+        {
+            config[key] = value;
+        }
+
         return Build(config, bootstrapServers, b => b.AddFhirWriter());
     }
 
