@@ -19,16 +19,9 @@ public static class ModuleRunner
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             await host.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (OptionsValidationException ex)
+        catch (Exception ex) when (ValidationFailures(ex) is { } failures)
         {
             // Invalid configuration stops start-up with every field at fault named.
-            await error.WriteLineAsync($"Invalid configuration: {string.Join(" ", ex.Failures)}").ConfigureAwait(false);
-            return 2;
-        }
-        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
-        {
-            // Several options classes failed at once.
-            var failures = ex.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures);
             await error.WriteLineAsync($"Invalid configuration: {string.Join(" ", failures)}").ConfigureAwait(false);
             return 2;
         }
@@ -47,4 +40,13 @@ public static class ModuleRunner
         // A worker that died stopped the host; exit non-zero so the logs and the restart policy show it.
         return host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Any(s => s.ExecuteTask?.IsFaulted == true) ? 1 : 0;
     }
+
+    /// <summary>The failures of one options class, or of several at once (an AggregateException of them); else null.</summary>
+    private static IEnumerable<string>? ValidationFailures(Exception ex) => ex switch
+    {
+        OptionsValidationException one => one.Failures,
+        AggregateException many when many.InnerExceptions.All(e => e is OptionsValidationException) =>
+            many.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures),
+        _ => null,
+    };
 }

@@ -17,14 +17,9 @@ public sealed partial class MonitoringServer(IOptions<MonitoringOptions> options
     : IHostedService, IDisposable
 {
     // prometheus-net starts listening to the module's instruments at the registry's first collection, so counts made
-    // before the first scrape would be missing: collect once, up front, before any worker starts. Once per process.
-    private static readonly Lazy<bool> MeterAdapter = new(() =>
-    {
-        Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null).GetAwaiter().GetResult();
-        return true;
-    });
+    // before the first scrape would be missing: collect once, before the first server (and so any worker) starts.
+    static MonitoringServer() => Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null).GetAwaiter().GetResult();
 
-    private readonly bool adapterStarted = MeterAdapter.Value;
     private readonly HttpListener listener = new();
     private Task? serving;
 

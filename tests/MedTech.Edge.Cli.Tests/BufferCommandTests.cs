@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using MedTech.Edge.Buffer;
+using static MedTech.Edge.Cli.Tests.CommandLine;
 
 namespace MedTech.Edge.Cli.Tests;
 
@@ -42,12 +43,4 @@ public sealed class BufferCommandTests : IDisposable
 
     private static InboxMessage Message(string payload) =>
         new("monitor-1", "devices/monitor-1/v", Encoding.UTF8.GetBytes(payload), DateTime.UtcNow, new Dictionary<string, string>());
-
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var exit = MedTechCommand.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
 }

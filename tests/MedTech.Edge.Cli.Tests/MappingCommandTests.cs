@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using static MedTech.Edge.Cli.Tests.CommandLine;
 
 namespace MedTech.Edge.Cli.Tests;
 
@@ -200,12 +201,4 @@ public sealed class MappingCommandTests : IDisposable
 
     private static string Sha256(string text) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
-
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var exit = MedTechCommand.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
 }

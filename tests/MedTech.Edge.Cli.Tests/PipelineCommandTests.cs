@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using MedTech.Edge.Testing;
+using static MedTech.Edge.Cli.Tests.CommandLine;
 
 namespace MedTech.Edge.Cli.Tests;
 
@@ -99,12 +100,4 @@ public sealed class PipelineCommandTests : IDisposable
     private static int Figure(string output, string label) =>
         int.Parse(output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith(label, StringComparison.Ordinal))[label.Length..].Trim());
 
-
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var exit = MedTechCommand.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
 }
