@@ -17,6 +17,9 @@ public sealed partial class GatewayStore
     /// </summary>
     public const string DeliveryTopic = "$medtech/fhir-writer";
 
+    /// <summary>"Nearly drained": below this many undelivered messages, delivered batches are purged.</summary>
+    private const long PurgeWhileUndeliveredBelow = 10_000;
+
     /// <summary>Dead letters, oldest first, optionally only one reason code.</summary>
     public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null)
     {
@@ -32,7 +35,8 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            int toInbox = 0, toOutbox = 0;
+            int toInbox = 0;
+            var toOutbox = new List<long>();
             Transaction(() =>
             {
                 var dead = db.GetCollection(DeadLetters);
@@ -45,8 +49,9 @@ public sealed partial class GatewayStore
                     if (message["topic"].AsString == DeliveryTopic)
                     {
                         // A measurement group the FHIR writer could not deliver goes back to the outbox, not through normalization.
-                        outbox.Insert(BufferDocuments.ToOutboxBatch([new OutboxEntry(message["clientId"].AsString, message["payload"].AsBinary, DateTime.UtcNow)]));
-                        toOutbox++;
+                        var id = lastOutboxId + 1 + toOutbox.Count;
+                        outbox.Insert(id, BufferDocuments.ToOutboxBatch([new OutboxEntry(message["clientId"].AsString, message["payload"].AsBinary, DateTime.UtcNow)]));
+                        toOutbox.Add(id);
                     }
                     else
                     {
@@ -58,8 +63,13 @@ public sealed partial class GatewayStore
                 }
             });
             inboxCount += toInbox;
-            outboxCount += toOutbox;
-            return toInbox + toOutbox;
+            foreach (var id in toOutbox)
+            {
+                lastOutboxId = id;
+                TrackUndelivered(id, 1);
+            }
+
+            return toInbox + toOutbox.Count;
         }
     }
 
@@ -69,17 +79,18 @@ public sealed partial class GatewayStore
         var cutoff = time.GetUtcNow().UtcDateTime - options.TimeToLive;
         lock (gate)
         {
-            var expired = 0;
+            long expired = 0;
+            var fromOutbox = new List<long>();
             Transaction(() =>
             {
+                fromOutbox = DeleteOldestUndelivered(cutoff, long.MaxValue);
                 var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", cutoff, long.MaxValue);
-                var fromOutbox = DeleteOldest(Collection(Outbox), "createdUtc", cutoff, long.MaxValue);
                 inboxCount -= fromInbox;
-                outboxCount -= fromOutbox;
-                expired = (int)(fromInbox + fromOutbox);
+                expired = fromInbox + fromOutbox.Sum(id => undeliveredUnits[id]);
                 Count(DroppedForTtl, expired);
             });
-            return expired;
+            fromOutbox.ForEach(id => UntrackUndelivered(id));
+            return (int)expired;
         }
     }
 
@@ -91,7 +102,7 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            var live = inboxCount + outboxCount + db.GetCollection(DeadLetters).LongCount();
+            var live = inboxCount + outboxCount + awaitingPurge + db.GetCollection(DeadLetters).LongCount();
             if (FileBytes() < minimumFileBytes || live * 2048 > FileBytes() / 4)
             {
                 return false;
@@ -106,21 +117,88 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            var oldest = new[] { Oldest(Inbox, "receivedUtc"), Oldest(Outbox, "createdUtc") }.Where(t => t is not null).Min();
+            var oldestUndelivered = undelivered.Count == 0 ? null : Collection(Outbox).FindById(undelivered.Min);
+            var oldest = new[] { Oldest(Inbox, "receivedUtc"), oldestUndelivered?["createdUtc"].AsDateTime.ToUniversalTime() }.Where(t => t is not null).Min();
             var dropped = db.GetCollection(Counters).FindAll().ToDictionary(c => c["_id"].AsString, c => c["count"].AsInt64);
             return new BufferStats(inboxCount, outboxCount, db.GetCollection(DeadLetters).LongCount(),
-                oldest is null ? null : time.GetUtcNow().UtcDateTime - oldest.Value, FileBytes(), dropped);
+                oldest is null ? null : time.GetUtcNow().UtcDateTime - oldest.Value, FileBytes(), dropped, awaitingPurge);
+        }
+    }
+
+    /// <summary>
+    /// Deletes outbox batches the next stage has (<see cref="MarkDelivered"/>), oldest first, in transactions of a few
+    /// batches so ingest commits interleave. Runs while the outbox is nearly drained (forwarding comes first), or when
+    /// delivered batches reach half <see cref="BufferOptions.MaxMessages"/> (the file stays bounded under a backlog
+    /// that never drains). Returns how many messages' batches were deleted.
+    /// </summary>
+    public long PurgeDelivered()
+    {
+        long purged = 0;
+        while (true)
+        {
+            lock (gate)
+            {
+                if (awaitingPurge == 0 || (outboxCount > PurgeWhileUndeliveredBelow && awaitingPurge < options.MaxMessages / 2))
+                {
+                    return purged;
+                }
+
+                long units = 0;
+                Transaction(() =>
+                {
+                    var outbox = Collection(Outbox);
+                    foreach (var batch in outbox.Find(Query.LTE("_id", deliveredUpTo), 0, 4).ToList())
+                    {
+                        outbox.Delete(batch["_id"]);
+                        units += BufferDocuments.Units(batch);
+                    }
+
+                    WriteMarker();
+                });
+                if (units == 0)
+                {
+                    // What is left was delivered ahead of an older batch: it waits until the marker passes it.
+                    return purged;
+                }
+
+                awaitingPurge = Math.Max(0, awaitingPurge - units);
+                purged += units;
+            }
         }
     }
 
     /// <summary>Evicts the oldest unsent data, outbox first (it is older), and counts it. Runs inside the caller's transaction.</summary>
     private void Evict(long count)
     {
-        var fromOutbox = DeleteOldest(Collection(Outbox), "createdUtc", DateTime.MaxValue, count);
-        var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", DateTime.MaxValue, count - fromOutbox);
-        outboxCount -= fromOutbox;
+        var fromOutbox = DeleteOldestUndelivered(DateTime.MaxValue, count);
+        var fromOutboxUnits = fromOutbox.Sum(id => UntrackUndelivered(id));
+        var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", DateTime.MaxValue, count - fromOutboxUnits);
         inboxCount -= fromInbox;
-        Count(DroppedForCapacity, fromOutbox + fromInbox);
+        Count(DroppedForCapacity, fromOutboxUnits + fromInbox);
+    }
+
+    /// <summary>
+    /// Deletes undelivered outbox batches from the oldest while created before <paramref name="cutoff"/>, until at
+    /// least <paramref name="max"/> messages are gone; returns their ids (the caller untracks them after its commit).
+    /// </summary>
+    private List<long> DeleteOldestUndelivered(DateTime cutoff, long max)
+    {
+        var outbox = Collection(Outbox);
+        var deleted = new List<long>();
+        long units = 0;
+        foreach (var id in undelivered)
+        {
+            if (units >= max || outbox.FindById(id) is not { } batch || batch["createdUtc"].AsDateTime.ToUniversalTime() >= cutoff)
+            {
+                break;
+            }
+
+            outbox.Delete(id);
+            deleted.Add(id);
+            units += undeliveredUnits[id];
+        }
+
+        return deleted;
     }
 
     /// <summary>

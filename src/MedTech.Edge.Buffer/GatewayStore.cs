@@ -14,13 +14,33 @@ public sealed partial class GatewayStore : IDisposable
     private const string Outbox = "outbox";
     private const string DeadLetters = "deadletters";
     private const string Counters = "counters";
+    private const string State = "state";
+    private const string DeliveredUpToKey = "outboxDeliveredUpTo";
 
     private readonly LiteDatabase db;
     private readonly BufferOptions options;
     private readonly TimeProvider time;
     private readonly Lock gate = new();
     private long inboxCount;
+
+    // The outbox in memory: batches not yet delivered (id → messages), in id order. A delivered batch stays on disk
+    // until PurgeDelivered: LiteDB's delete costs as much disk I/O as the insert did, so it is kept off the
+    // forwarding path and done when a backlog has drained.
+    private readonly SortedSet<long> undelivered = [];
+    private readonly Dictionary<long, int> undeliveredUnits = [];
     private long outboxCount;
+    private long awaitingPurge;
+
+    // Every outbox batch with an id up to this was delivered. Written to the file at most once a second (and with
+    // dead letters, a purge, or on dispose): a commit costs a flush, and after a crash a stale marker only means
+    // batches are sent again. Ids are assigned here, never reused: LiteDB's own sequence restarts at 1 in an empty
+    // collection, which would make new batches look delivered.
+    private static readonly TimeSpan MarkerInterval = TimeSpan.FromSeconds(1);
+    private long deliveredUpTo;
+    private long markerOnDisk;
+    private long markerWrittenAt;
+    private long lastOutboxId;
+    private bool disposed;
 
     public GatewayStore(BufferOptions options, TimeProvider? timeProvider = null)
     {
@@ -34,7 +54,23 @@ public sealed partial class GatewayStore : IDisposable
 
         // Counting walks the _id index; do it once and keep the counts in memory.
         inboxCount = Collection(Inbox).LongCount();
-        outboxCount = Collection(Outbox).FindAll().Sum(BufferDocuments.Units);
+        deliveredUpTo = markerOnDisk = db.GetCollection(State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
+        markerWrittenAt = time.GetTimestamp();
+        lastOutboxId = deliveredUpTo;
+        foreach (var batch in Collection(Outbox).FindAll())
+        {
+            var id = batch["_id"].AsInt64;
+            lastOutboxId = Math.Max(lastOutboxId, id);
+            if (id <= deliveredUpTo)
+            {
+                awaitingPurge += BufferDocuments.Units(batch);
+            }
+            else
+            {
+                TrackUndelivered(id, (int)BufferDocuments.Units(batch));
+            }
+        }
+
         FilePath = path;
     }
 
@@ -99,12 +135,13 @@ public sealed partial class GatewayStore : IDisposable
         lock (gate)
         {
             var removed = 0;
+            var batchId = lastOutboxId + 1;
             Transaction(() =>
             {
                 // One document for the round's entries: draining then costs one delete per batch, not per message.
                 if (entries.Count > 0)
                 {
-                    Collection(Outbox).Insert(BufferDocuments.ToOutboxBatch(entries));
+                    Collection(Outbox).Insert(batchId, BufferDocuments.ToOutboxBatch(entries));
                 }
 
                 var dead = Collection(DeadLetters);
@@ -117,24 +154,32 @@ public sealed partial class GatewayStore : IDisposable
                 removed = inboxIds.Count(id => inbox.Delete(id));
             });
             inboxCount -= removed;
-            outboxCount += entries.Count;
+            if (entries.Count > 0)
+            {
+                lastOutboxId = batchId;
+                TrackUndelivered(batchId, entries.Count);
+            }
         }
     }
 
-    /// <summary>The oldest entries waiting for the hub, in order, in whole batches: at least one, then while under <paramref name="max"/>.</summary>
-    public IReadOnlyList<OutboxEntry> ReadOutbox(int max)
+    /// <summary>
+    /// The oldest undelivered entries with a batch id above <paramref name="afterBatchId"/>, in order, in whole batches:
+    /// at least one, then while under <paramref name="max"/>. A forwarder with batches in flight reads past them.
+    /// </summary>
+    public IReadOnlyList<OutboxEntry> ReadOutbox(int max, long afterBatchId = 0)
     {
         lock (gate)
         {
             var entries = new List<OutboxEntry>();
-            foreach (var batch in Collection(Outbox).Find(Query.All(Query.Ascending)))
+            var outbox = Collection(Outbox);
+            foreach (var id in undelivered.GetViewBetween(afterBatchId + 1, long.MaxValue))
             {
-                if (entries.Count > 0 && entries.Count + BufferDocuments.Units(batch) > max)
+                if (entries.Count > 0 && entries.Count + undeliveredUnits[id] > max)
                 {
                     break;
                 }
 
-                entries.AddRange(BufferDocuments.ToOutboxEntries(batch));
+                entries.AddRange(BufferDocuments.ToOutboxEntries(outbox.FindById(id)));
             }
 
             return entries;
@@ -142,34 +187,65 @@ public sealed partial class GatewayStore : IDisposable
     }
 
     /// <summary>
-    /// Removes outbox batches (by <see cref="OutboxEntry.Id"/>) whose every entry the next stage has, and stores that
-    /// stage's dead letters in the same transaction (an in-process writer's groups the FHIR server refused).
+    /// Marks outbox batches (by <see cref="OutboxEntry.Id"/>) delivered: the next stage has every entry of them. Stores
+    /// that stage's dead letters in the same transaction (an in-process writer's groups the FHIR server refused).
+    /// Only a small marker is written; <see cref="PurgeDelivered"/> deletes the batches later. A batch delivered ahead
+    /// of an older undelivered one is delivered again after a restart (duplicates are idempotent downstream).
     /// </summary>
-    public void DeleteOutbox(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null)
+    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null)
     {
         ArgumentNullException.ThrowIfNull(batchIds);
         lock (gate)
         {
-            long removed = 0;
-            Transaction(() =>
+            var delivered = batchIds.Where(undelivered.Contains).ToHashSet();
+            deliveredUpTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
+            if (deadLetters is { Count: > 0 } || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
-                var dead = Collection(DeadLetters);
-                foreach (var deadLetter in deadLetters ?? [])
+                Transaction(() =>
                 {
-                    dead.Insert(BufferDocuments.ToDocument(deadLetter));
-                }
-
-                var outbox = Collection(Outbox);
-                foreach (var id in batchIds.Distinct())
-                {
-                    if (outbox.FindById(id) is { } batch && outbox.Delete(id))
+                    var dead = Collection(DeadLetters);
+                    foreach (var deadLetter in deadLetters ?? [])
                     {
-                        removed += BufferDocuments.Units(batch);
+                        dead.Insert(BufferDocuments.ToDocument(deadLetter));
                     }
-                }
-            });
-            outboxCount -= removed;
+
+                    WriteMarker();
+                });
+            }
+
+            foreach (var id in delivered)
+            {
+                awaitingPurge += UntrackUndelivered(id);
+            }
         }
+    }
+
+    /// <summary>Stores the delivered-up-to marker; runs inside the caller's transaction.</summary>
+    private void WriteMarker()
+    {
+        if (deliveredUpTo != markerOnDisk)
+        {
+            db.GetCollection(State).Upsert(new BsonDocument { ["_id"] = DeliveredUpToKey, ["value"] = deliveredUpTo });
+            markerOnDisk = deliveredUpTo;
+        }
+
+        markerWrittenAt = time.GetTimestamp();
+    }
+
+    private void TrackUndelivered(long id, int units)
+    {
+        undelivered.Add(id);
+        undeliveredUnits[id] = units;
+        outboxCount += units;
+    }
+
+    /// <summary>Forgets an undelivered batch; returns its message count.</summary>
+    private int UntrackUndelivered(long id)
+    {
+        undelivered.Remove(id);
+        undeliveredUnits.Remove(id, out var units);
+        outboxCount -= units;
+        return units;
     }
 
     private ILiteCollection<BsonDocument> Collection(string name) => db.GetCollection(name, BsonAutoId.Int64);
@@ -190,5 +266,16 @@ public sealed partial class GatewayStore : IDisposable
         }
     }
 
-    public void Dispose() => db.Dispose();
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            if (!disposed)
+            {
+                disposed = true;
+                Transaction(WriteMarker);
+                db.Dispose();
+            }
+        }
+    }
 }

@@ -35,6 +35,7 @@ public static class GatewayHostingExtensions
 
         services.AddHostedService<IngestWorker>();
         services.AddHostedService<NormalizationWorker>();
+        services.AddHostedService<PurgeWorker>();
         services.AddHostedService<MaintenanceWorker>();
         services.AddHostedService<MappingReloadWorker>();
         services.AddMonitoring();

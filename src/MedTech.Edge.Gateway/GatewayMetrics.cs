@@ -27,6 +27,7 @@ public sealed class GatewayMetrics : IDisposable
                 new Measurement<long>(stats.Inbox, new KeyValuePair<string, object?>("collection", "inbox")),
                 new Measurement<long>(stats.Outbox, new KeyValuePair<string, object?>("collection", "outbox")),
                 new Measurement<long>(stats.DeadLetters, new KeyValuePair<string, object?>("collection", "deadletters")),
+                new Measurement<long>(stats.DeliveredAwaitingPurge, new KeyValuePair<string, object?>("collection", "delivered_awaiting_purge")),
             };
         }, description: "Entries held in the buffer.");
         meter.CreateObservableGauge("buffer.oldest_unsent_seconds", () => store.Stats().OldestUnsentAge?.TotalSeconds ?? 0,

@@ -95,6 +95,22 @@ public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOption
     }
 }
 
+/// <summary>
+/// Deletes the outbox batches the hub (or the in-process writer) has, each second; the store purges only once a
+/// backlog has nearly drained, so a catch-up after an outage is not slowed by deletes.
+/// </summary>
+public sealed class PurgeWorker(GatewayStore store) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            store.PurgeDelivered();
+        }
+    }
+}
+
 /// <summary>Checks the device mapping file for changes; a valid update replaces the mapping in use, an invalid one is logged and ignored.</summary>
 public sealed class MappingReloadWorker(DeviceMappingSource mapping, IOptions<GatewayOptions> options) : BackgroundService
 {

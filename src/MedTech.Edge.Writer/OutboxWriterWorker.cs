@@ -24,7 +24,7 @@ public sealed class OutboxWriterWorker(GatewayStore store, MeasurementWriter wri
 
             var deadLetters = await writer.WriteAsync(entries.Select(e => (e.Key, e.Payload.ToArray())).ToList(), stoppingToken).ConfigureAwait(false);
             var now = DateTime.UtcNow;
-            store.DeleteOutbox(entries.Select(e => e.Id).ToList(), deadLetters.Select(d => new DeadLetter(
+            store.MarkDelivered(entries.Select(e => e.Id).ToList(), deadLetters.Select(d => new DeadLetter(
                 new InboxMessage(d.Key, GatewayStore.DeliveryTopic, d.Payload, now, new Dictionary<string, string>()), d.Code, d.Reason, now)).ToList());
         }
     }

@@ -51,18 +51,77 @@ public sealed class GatewayStoreTests : IDisposable
     }
 
     [Fact]
-    public void GivenTwoNormalizationRounds_WhenTheFirstBatchIsAcknowledged_ThenOnlyItIsDeletedAndTheRestKeepsItsOrder()
+    public void GivenTwoNormalizationRounds_WhenTheFirstBatchIsDelivered_ThenOnlyItLeavesTheOutboxAndTheRestKeepsItsOrder()
     {
         using var store = new GatewayStore(Options(), clock);
         store.CompleteNormalization([], Enumerable.Range(0, 3).Select(i => Entry($"d{i}")).ToList(), []);
         store.CompleteNormalization([], Enumerable.Range(3, 2).Select(i => Entry($"d{i}")).ToList(), []);
         var entries = store.ReadOutbox(10);
 
-        store.DeleteOutbox([entries[0].Id]);
+        store.MarkDelivered([entries[0].Id]);
 
         Assert.Equal(["d0", "d1", "d2", "d3", "d4"], entries.Select(e => e.Key));
         Assert.Equal(["d3", "d4"], store.ReadOutbox(10).Select(e => e.Key));
         Assert.Equal(2, store.Stats().Outbox);
+    }
+
+    [Fact]
+    public void GivenDeliveredBatchesPurged_WhenTheStoreIsReopened_ThenTheyDoNotComeBackAndNewBatchesAreNotTakenForDelivered()
+    {
+        var options = Options();
+        using (var store = new GatewayStore(options, clock))
+        {
+            store.CompleteNormalization([], [Entry("a")], []);
+            store.CompleteNormalization([], [Entry("b")], []);
+            store.MarkDelivered(store.ReadOutbox(10).Select(e => e.Id).ToList());
+            Assert.Equal(2, store.PurgeDelivered());
+        }
+
+        // An empty LiteDB collection would hand out id 1 again; the delivered-up-to marker must not cover the new batch.
+        using (var reopened = new GatewayStore(options, clock))
+        {
+            Assert.Empty(reopened.ReadOutbox(10));
+            reopened.CompleteNormalization([], [Entry("c")], []);
+        }
+
+        using var again = new GatewayStore(options, clock);
+        Assert.Equal(["c"], again.ReadOutbox(10).Select(e => e.Key));
+        Assert.Equal((1L, 0L), (again.Stats().Outbox, again.Stats().DeliveredAwaitingPurge));
+    }
+
+    [Fact]
+    public void GivenABatchDeliveredAheadOfAnOlderOne_WhenTheStoreIsReopened_ThenBothAreThereToSendAgain()
+    {
+        var options = Options();
+        using (var store = new GatewayStore(options, clock))
+        {
+            store.CompleteNormalization([], [Entry("old")], []);
+            store.CompleteNormalization([], [Entry("new")], []);
+            store.MarkDelivered([store.ReadOutbox(10)[1].Id]);
+            Assert.Equal(["old"], store.ReadOutbox(10).Select(e => e.Key));
+        }
+
+        // Only "everything up to here was delivered" is stored: a duplicate downstream, never a loss.
+        using var reopened = new GatewayStore(options, clock);
+        Assert.Equal(["old", "new"], reopened.ReadOutbox(10).Select(e => e.Key));
+    }
+
+    [Fact]
+    public void GivenALargeUndeliveredBacklog_WhenPurging_ThenDeliveredBatchesStayUntilItHasDrained()
+    {
+        using var store = new GatewayStore(Options(max: 100_000), clock);
+        store.CompleteNormalization([], Enumerable.Range(0, 10).Select(i => Entry($"a{i}")).ToList(), []);
+        store.CompleteNormalization([], Enumerable.Range(0, 10_001).Select(i => Entry($"b{i}")).ToList(), []);
+        var batches = store.ReadOutbox(100_000).Select(e => e.Id).Distinct().ToList();
+        store.MarkDelivered([batches[0]]);
+
+        Assert.Equal(0, store.PurgeDelivered());
+        Assert.Equal((10_001L, 10L), (store.Stats().Outbox, store.Stats().DeliveredAwaitingPurge));
+
+        store.MarkDelivered([batches[1]]);
+
+        Assert.Equal(10_011, store.PurgeDelivered());
+        Assert.Equal((0L, 0L), (store.Stats().Outbox, store.Stats().DeliveredAwaitingPurge));
     }
 
     [Fact]
@@ -174,7 +233,7 @@ public sealed class GatewayStoreTests : IDisposable
         var entries = store.ReadOutbox(10);
         Assert.Equal([("bed-1", "a"), ("bed-2", "b")], entries.Select(e => (e.Key, Encoding.UTF8.GetString(e.Payload.Span))));
 
-        store.DeleteOutbox([entries[0].Id]);
+        store.MarkDelivered([entries[0].Id]);
         Assert.Equal(0, store.Stats().Outbox);
     }
 

@@ -48,6 +48,35 @@ public sealed class OutboxForwarderTests : IDisposable
     }
 
     [Fact]
+    public async Task GivenABacklogOfManyRounds_WhenForwardedWithRoundsInFlight_ThenEachEntryArrivesOnceInOrderPerDevice()
+    {
+        foreach (var batch in Enumerable.Range(0, 300).Chunk(30))
+        {
+            store.CompleteNormalization([], batch.Select(i => Entry($"device-{i % 7}", $"{i}")).ToList(), []);
+        }
+
+        var small = new HubOptions { BootstrapServers = options.BootstrapServers, Topic = Topic, ForwardBatchSize = 50 };
+        using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(small)).Build();
+        var forwarder = new OutboxForwarder(store, producer, small, NullLogger<OutboxForwarder>.Instance);
+
+        var forwarded = 0;
+        for (var rounds = 0; rounds < 10; rounds++)
+        {
+            forwarded += await forwarder.ForwardOnceAsync(default);
+        }
+
+        Assert.Equal((300, 0L), (forwarded, store.Stats().Outbox));
+        Assert.Equal(0, await forwarder.ForwardOnceAsync(default));
+        var received = Consume(300);
+        Assert.Equal(300, received.Select(m => m.Value).Distinct().Count());
+        foreach (var device in received.GroupBy(m => m.Key))
+        {
+            var values = device.Select(m => int.Parse(m.Value)).ToList();
+            Assert.Equal(values.Order(), values);
+        }
+    }
+
+    [Fact]
     public async Task GivenAHubThatIsDown_WhenForwarded_ThenNothingLeavesTheOutboxUntilItReturns()
     {
         store.CompleteNormalization([], Enumerable.Range(0, 50).Select(i => Entry("device-1", $"{i}")).ToList(), []);
