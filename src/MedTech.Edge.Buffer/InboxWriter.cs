@@ -30,10 +30,12 @@ public sealed class InboxWriter(GatewayStore store, BufferOptions options)
     {
         try
         {
+            var previous = int.MaxValue;
             while (!cancellationToken.IsCancellationRequested)
             {
-                var batch = await BatchReader.ReadAsync(pending.Reader, options.CommitBatchSize, options.CommitWindow, cancellationToken).ConfigureAwait(false);
+                var batch = await BatchReader.ReadAsync(pending.Reader, options.CommitBatchSize, options.CommitWindow, cancellationToken, enough: previous).ConfigureAwait(false);
                 Commit(batch);
+                previous = Math.Max(1, batch.Count);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -34,6 +34,21 @@ public class BatchReaderTests
     }
 
     [Fact]
+    public async Task GivenEnoughItemsAtHand_WhenRead_ThenTheBatchIsReturnedWithoutWaitingOutTheWindow()
+    {
+        var channel = Channel.CreateUnbounded<int>();
+        foreach (var i in Enumerable.Range(0, 3))
+        {
+            channel.Writer.TryWrite(i);
+        }
+
+        // A window of a minute: only "enough" can end this read in time.
+        var batch = await BatchReader.ReadAsync(channel.Reader, 300, TimeSpan.FromMinutes(1), default, enough: 2).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal([0, 1, 2], batch);
+    }
+
+    [Fact]
     public async Task GivenACompletedChannel_WhenRead_ThenTheRestAndThenAnEmptyBatch()
     {
         var channel = Channel.CreateUnbounded<int>();
