@@ -22,6 +22,9 @@ switch (mode)
     case "e2e":
         await EndToEndBenchmark.RunAsync(int.Parse(Option("--seconds") ?? "60", CultureInfo.InvariantCulture));
         break;
+    case "mock-cluster":
+        MockClusterProcess.Serve(args.Skip(1));
+        break;
     default:
         Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] | gateway [--messages N] [--backlog N] | e2e [--seconds N]");
         return 2;
