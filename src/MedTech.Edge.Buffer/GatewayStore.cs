@@ -43,13 +43,19 @@ public sealed partial class GatewayStore : IDisposable
     private bool disposed;
 
     public GatewayStore(BufferOptions options, TimeProvider? timeProvider = null)
+        : this(options, timeProvider, path => new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }))
+    {
+    }
+
+    /// <summary>With LiteDB opened by the caller on the full path of <see cref="BufferOptions.Path"/> (the power-cut test gives it its own streams).</summary>
+    internal GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, LiteDatabase> open)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
         time = timeProvider ?? TimeProvider.System;
         var path = System.IO.Path.GetFullPath(options.Path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        db = open(path);
         db.GetCollection(DeadLetters).EnsureIndex("code");
 
         // Counting walks the _id index; do it once and keep the counts in memory.
