@@ -79,18 +79,9 @@ public sealed partial class GatewayStore
         var cutoff = time.GetUtcNow().UtcDateTime - options.TimeToLive;
         lock (gate)
         {
-            long expired = 0;
-            var fromOutbox = new List<long>();
-            Transaction(() =>
-            {
-                fromOutbox = DeleteOldestUndelivered(cutoff, long.MaxValue);
-                var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", cutoff, long.MaxValue);
-                inboxCount -= fromInbox;
-                expired = fromInbox + fromOutbox.Sum(id => undeliveredUnits[id]);
-                Count(DroppedForTtl, expired);
-            });
-            fromOutbox.ForEach(id => UntrackUndelivered(id));
-            return (int)expired;
+            var dropped = NothingDropped;
+            Transaction(() => dropped = DropOldest(cutoff, long.MaxValue, DroppedForTtl));
+            return (int)Forget(dropped);
         }
     }
 
@@ -144,7 +135,7 @@ public sealed partial class GatewayStore
                 }
 
                 long units = 0;
-                Transaction(() =>
+                SaveMarker(deliveredUpTo, () =>
                 {
                     var outbox = Collection(Outbox);
                     foreach (var batch in outbox.Find(Query.LTE("_id", deliveredUpTo), 0, 4).ToList())
@@ -152,8 +143,6 @@ public sealed partial class GatewayStore
                         outbox.Delete(batch["_id"]);
                         units += BufferDocuments.Units(batch);
                     }
-
-                    WriteMarker();
                 });
                 if (units == 0)
                 {
@@ -167,14 +156,27 @@ public sealed partial class GatewayStore
         }
     }
 
-    /// <summary>Evicts the oldest unsent data, outbox first (it is older), and counts it. Runs inside the caller's transaction.</summary>
-    private void Evict(long count)
+    /// <summary>
+    /// Deletes unsent data from the oldest (outbox first: it is older) while it is from before <paramref name="cutoff"/>,
+    /// until at least <paramref name="max"/> messages are gone, and counts them under <paramref name="reason"/>. Runs
+    /// inside the caller's transaction; the caller passes the result to <see cref="Forget"/> once that has committed.
+    /// </summary>
+    private (List<long> OutboxBatches, long FromInbox) DropOldest(DateTime cutoff, long max, string reason)
     {
-        var fromOutbox = DeleteOldestUndelivered(DateTime.MaxValue, count);
-        var fromOutboxUnits = fromOutbox.Sum(id => UntrackUndelivered(id));
-        var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", DateTime.MaxValue, count - fromOutboxUnits);
-        inboxCount -= fromInbox;
-        Count(DroppedForCapacity, fromOutboxUnits + fromInbox);
+        var batches = DeleteOldestUndelivered(cutoff, max);
+        var fromOutbox = batches.Sum(id => (long)undeliveredUnits[id]);
+        var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", cutoff, max - fromOutbox);
+        Count(reason, fromOutbox + fromInbox);
+        return (batches, fromInbox);
+    }
+
+    private static (List<long> OutboxBatches, long FromInbox) NothingDropped => ([], 0);
+
+    /// <summary>Updates the in-memory counts after a committed <see cref="DropOldest"/>; returns how many messages went.</summary>
+    private long Forget((List<long> OutboxBatches, long FromInbox) dropped)
+    {
+        inboxCount -= dropped.FromInbox;
+        return dropped.FromInbox + dropped.OutboxBatches.Sum(id => (long)UntrackUndelivered(id));
     }
 
     /// <summary>

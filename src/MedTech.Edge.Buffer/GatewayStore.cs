@@ -99,11 +99,12 @@ public sealed partial class GatewayStore : IDisposable
             }
 
             var ids = new List<long>(messages.Count);
+            var evicted = NothingDropped;
             Transaction(() =>
             {
                 if (excess > 0)
                 {
-                    Evict(excess);
+                    evicted = DropOldest(DateTime.MaxValue, excess, DroppedForCapacity);
                 }
 
                 var inbox = Collection(Inbox);
@@ -112,6 +113,7 @@ public sealed partial class GatewayStore : IDisposable
                     ids.Add(inbox.Insert(BufferDocuments.ToDocument(message)).AsInt64);
                 }
             });
+            Forget(evicted);
             inboxCount += messages.Count;
             if (options.ForceToDisk)
             {
@@ -204,19 +206,21 @@ public sealed partial class GatewayStore : IDisposable
         lock (gate)
         {
             var delivered = batchIds.Where(undelivered.Contains).ToHashSet();
-            deliveredUpTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
+            var upTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
             if (deadLetters is { Count: > 0 } || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
-                Transaction(() =>
+                SaveMarker(upTo, () =>
                 {
                     var dead = Collection(DeadLetters);
                     foreach (var deadLetter in deadLetters ?? [])
                     {
                         dead.Insert(BufferDocuments.ToDocument(deadLetter));
                     }
-
-                    WriteMarker();
                 });
+            }
+            else
+            {
+                deliveredUpTo = upTo;
             }
 
             foreach (var id in delivered)
@@ -226,15 +230,18 @@ public sealed partial class GatewayStore : IDisposable
         }
     }
 
-    /// <summary>Stores the delivered-up-to marker; runs inside the caller's transaction.</summary>
-    private void WriteMarker()
+    /// <summary>Moves the delivered-up-to marker to <paramref name="upTo"/> and stores it, in one transaction with <paramref name="withIt"/>.</summary>
+    private void SaveMarker(long upTo, Action? withIt = null)
     {
-        if (deliveredUpTo != markerOnDisk)
+        Transaction(() =>
         {
-            db.GetCollection(State).Upsert(new BsonDocument { ["_id"] = DeliveredUpToKey, ["value"] = deliveredUpTo });
-            markerOnDisk = deliveredUpTo;
-        }
-
+            withIt?.Invoke();
+            if (upTo != markerOnDisk)
+            {
+                db.GetCollection(State).Upsert(new BsonDocument { ["_id"] = DeliveredUpToKey, ["value"] = upTo });
+            }
+        });
+        deliveredUpTo = markerOnDisk = upTo;
         markerWrittenAt = time.GetTimestamp();
     }
 
@@ -279,7 +286,7 @@ public sealed partial class GatewayStore : IDisposable
             if (!disposed)
             {
                 disposed = true;
-                Transaction(WriteMarker);
+                SaveMarker(deliveredUpTo);
                 db.Dispose();
             }
         }
