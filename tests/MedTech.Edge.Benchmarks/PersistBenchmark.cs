@@ -23,7 +23,9 @@ internal static class PersistBenchmark
     private static readonly string[] Types = ["heartrate", "spo2", "resprate", "systolic", "diastolic"];
     private static readonly DateTime Start = new(2026, 11, 24, 8, 0, 0, DateTimeKind.Utc);
 
-    public static async System.Threading.Tasks.Task RunAsync(int count)
+    /// <param name="count">Measurements per row.</param>
+    /// <param name="only">"SampledData" or "Quantity" to run only those rows (the Quantity (a) row alone takes minutes).</param>
+    public static async System.Threading.Tasks.Task RunAsync(int count, string? only)
     {
         var measurements = Data(count);
         Console.WriteLine($"Persist benchmark: {measurements.Count:N0} measurements, {Devices} devices × {Types.Length} types over 2 h, batches of 300, " +
@@ -33,7 +35,7 @@ internal static class PersistBenchmark
         {
             ("hourly SampledData", """{"valueName": "v", "valueType": "SampledData", "defaultPeriod": 1000, "unit": "1"}"""),
             ("Quantity", """{"valueName": "v", "valueType": "Quantity", "unit": "1"}"""),
-        })
+        }.Where(row => only is null || row.Item2.Contains($"\"{only}\"", StringComparison.Ordinal)))
         {
             var interval = name == "Quantity" ? 0 : 60;
             var templates = Types.Select(t => "{\"templateType\": \"CodeValueFhir\", \"template\": {\"typeName\": \"" + t + "\", \"periodInterval\": " + interval +

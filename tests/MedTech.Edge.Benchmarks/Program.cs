@@ -2,7 +2,7 @@ using System.Globalization;
 using MedTech.Edge.Benchmarks;
 
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks [-- normalize [--seconds N]]
-// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- persist [--measurements N]
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- persist [--measurements N] [--only SampledData|Quantity]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- gateway [--messages N] [--backlog N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- e2e [--seconds N]
 var mode = args.FirstOrDefault() ?? "normalize";
@@ -13,7 +13,7 @@ switch (mode)
         NormalizationBenchmark.Run(double.Parse(Option("--seconds") ?? "5", CultureInfo.InvariantCulture));
         break;
     case "persist":
-        await PersistBenchmark.RunAsync(int.Parse(Option("--measurements") ?? "10000", CultureInfo.InvariantCulture));
+        await PersistBenchmark.RunAsync(int.Parse(Option("--measurements") ?? "10000", CultureInfo.InvariantCulture), Option("--only"));
         break;
     case "gateway":
         await GatewayBenchmark.RunAsync(int.Parse(Option("--messages") ?? "100000", CultureInfo.InvariantCulture),
@@ -26,7 +26,7 @@ switch (mode)
         MockClusterProcess.Serve(args.Skip(1));
         break;
     default:
-        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] | gateway [--messages N] [--backlog N] | e2e [--seconds N]");
+        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] | gateway [--messages N] [--backlog N] | e2e [--seconds N]");
         return 2;
 }
 
