@@ -37,6 +37,7 @@ public sealed partial class GatewayStore
         {
             int toInbox = 0;
             var toOutbox = new List<long>();
+            var replayedUtc = time.GetUtcNow().UtcDateTime;
             Transaction(() =>
             {
                 var dead = db.GetCollection(DeadLetters);
@@ -50,7 +51,7 @@ public sealed partial class GatewayStore
                     {
                         // A measurement group the FHIR writer could not deliver goes back to the outbox, not through normalization.
                         var id = lastOutboxId + 1 + toOutbox.Count;
-                        outbox.Insert(id, BufferDocuments.ToOutboxBatch([new OutboxEntry(message["clientId"].AsString, message["payload"].AsBinary, DateTime.UtcNow)]));
+                        outbox.Insert(id, BufferDocuments.ToOutboxBatch([new OutboxEntry(message["clientId"].AsString, message["payload"].AsBinary, replayedUtc)]));
                         toOutbox.Add(id);
                     }
                     else
@@ -66,7 +67,7 @@ public sealed partial class GatewayStore
             foreach (var id in toOutbox)
             {
                 lastOutboxId = id;
-                TrackUndelivered(id, 1);
+                TrackUndelivered(id, 1, replayedUtc);
             }
 
             return toInbox + toOutbox.Count;
@@ -108,8 +109,7 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            var oldestUndelivered = undelivered.Count == 0 ? null : Collection(Outbox).FindById(undelivered.Min);
-            var oldest = new[] { Oldest(Inbox, "receivedUtc"), oldestUndelivered?["createdUtc"].AsDateTime.ToUniversalTime() }.Where(t => t is not null).Min();
+            var oldest = new[] { Oldest(Inbox, "receivedUtc"), undelivered.Count == 0 ? null : undeliveredBatches[undelivered.Min].CreatedUtc }.Where(t => t is not null).Min();
             var dropped = db.GetCollection(Counters).FindAll().ToDictionary(c => c["_id"].AsString, c => c["count"].AsInt64);
             return new BufferStats(inboxCount, outboxCount, db.GetCollection(DeadLetters).LongCount(),
                 oldest is null ? null : time.GetUtcNow().UtcDateTime - oldest.Value, FileBytes(), dropped, awaitingPurge);
@@ -164,7 +164,7 @@ public sealed partial class GatewayStore
     private (List<long> OutboxBatches, long FromInbox) DropOldest(DateTime cutoff, long max, string reason)
     {
         var batches = DeleteOldestUndelivered(cutoff, max);
-        var fromOutbox = batches.Sum(id => (long)undeliveredUnits[id]);
+        var fromOutbox = batches.Sum(id => (long)undeliveredBatches[id].Units);
         var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", cutoff, max - fromOutbox);
         Count(reason, fromOutbox + fromInbox);
         return (batches, fromInbox);
@@ -190,14 +190,14 @@ public sealed partial class GatewayStore
         long units = 0;
         foreach (var id in undelivered)
         {
-            if (units >= max || outbox.FindById(id) is not { } batch || batch["createdUtc"].AsDateTime.ToUniversalTime() >= cutoff)
+            if (units >= max || undeliveredBatches[id].CreatedUtc >= cutoff)
             {
                 break;
             }
 
             outbox.Delete(id);
             deleted.Add(id);
-            units += undeliveredUnits[id];
+            units += undeliveredBatches[id].Units;
         }
 
         return deleted;

@@ -23,11 +23,11 @@ public sealed partial class GatewayStore : IDisposable
     private readonly Lock gate = new();
     private long inboxCount;
 
-    // The outbox in memory: batches not yet delivered (id → messages), in id order. A delivered batch stays on disk
-    // until PurgeDelivered: LiteDB's delete costs as much disk I/O as the insert did, so it is kept off the
-    // forwarding path and done when a backlog has drained.
+    // The outbox in memory: batches not yet delivered, in id order, with their message count and time. A delivered
+    // batch stays on disk until PurgeDelivered: LiteDB's delete costs as much disk I/O as the insert did, so it is
+    // kept off the forwarding path and done when a backlog has drained.
     private readonly SortedSet<long> undelivered = [];
-    private readonly Dictionary<long, int> undeliveredUnits = [];
+    private readonly Dictionary<long, (int Units, DateTime CreatedUtc)> undeliveredBatches = [];
     private long outboxCount;
     private long awaitingPurge;
 
@@ -73,7 +73,7 @@ public sealed partial class GatewayStore : IDisposable
             }
             else
             {
-                TrackUndelivered(id, (int)BufferDocuments.Units(batch));
+                TrackUndelivered(id, (int)BufferDocuments.Units(batch), batch["createdUtc"].AsDateTime.ToUniversalTime());
             }
         }
 
@@ -165,7 +165,7 @@ public sealed partial class GatewayStore : IDisposable
             if (entries.Count > 0)
             {
                 lastOutboxId = batchId;
-                TrackUndelivered(batchId, entries.Count);
+                TrackUndelivered(batchId, entries.Count, entries[0].CreatedUtc);
             }
         }
     }
@@ -182,7 +182,7 @@ public sealed partial class GatewayStore : IDisposable
             var outbox = Collection(Outbox);
             foreach (var id in undelivered.GetViewBetween(afterBatchId + 1, long.MaxValue))
             {
-                if (entries.Count > 0 && entries.Count + undeliveredUnits[id] > max)
+                if (entries.Count > 0 && entries.Count + undeliveredBatches[id].Units > max)
                 {
                     break;
                 }
@@ -245,10 +245,10 @@ public sealed partial class GatewayStore : IDisposable
         markerWrittenAt = time.GetTimestamp();
     }
 
-    private void TrackUndelivered(long id, int units)
+    private void TrackUndelivered(long id, int units, DateTime createdUtc)
     {
         undelivered.Add(id);
-        undeliveredUnits[id] = units;
+        undeliveredBatches[id] = (units, createdUtc);
         outboxCount += units;
     }
 
@@ -256,9 +256,9 @@ public sealed partial class GatewayStore : IDisposable
     private int UntrackUndelivered(long id)
     {
         undelivered.Remove(id);
-        undeliveredUnits.Remove(id, out var units);
-        outboxCount -= units;
-        return units;
+        undeliveredBatches.Remove(id, out var batch);
+        outboxCount -= batch.Units;
+        return batch.Units;
     }
 
     private ILiteCollection<BsonDocument> Collection(string name) => db.GetCollection(name, BsonAutoId.Int64);
