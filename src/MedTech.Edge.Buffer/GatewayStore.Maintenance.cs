@@ -12,8 +12,8 @@ public sealed partial class GatewayStore
     public const string DroppedForTtl = "ttl_expiry";
 
     /// <summary>
-    /// The topic of a dead letter that holds a measurement group (key in the client id), not a device message: the
-    /// in-process FHIR writer's errors. Replay puts it back into the outbox.
+    /// The topic of a dead letter that holds a measurement group (key in the client id), not a device message: one
+    /// the hub refused for good, or the in-process FHIR writer could not write. Replay puts it back into the outbox.
     /// </summary>
     public const string DeliveryTopic = "$medtech/fhir-writer";
 

@@ -55,8 +55,9 @@ public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayM
             try
             {
                 var forwarded = await forwarder.ForwardOnceAsync(stoppingToken).ConfigureAwait(false);
-                metrics.Forwarded.Add(forwarded);
-                if (forwarded == 0)
+                metrics.Forwarded.Add(forwarded.Acknowledged);
+                metrics.DeadLettered.Add(forwarded.Rejected, new KeyValuePair<string, object?>("reason", OutboxForwarder.RejectedCode));
+                if (forwarded == default)
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
                 }

@@ -7,21 +7,26 @@ namespace MedTech.Edge.Hub;
 /// <summary>
 /// Forward: sends the oldest outbox entries to the hub, keyed by device id (one partition per device, so its data
 /// stays in order), and marks a batch delivered only after the hub acknowledged every entry of it. An entry sent but
-/// not acknowledged is sent again (duplicates are idempotent downstream; loss is not possible).
+/// not acknowledged is sent again (duplicates are idempotent downstream; loss is not possible). An entry the hub
+/// refuses for good (too large for it, an invalid record) goes to the dead letters with <see cref="RejectedCode"/>
+/// instead of being sent forever; replay puts it back into the outbox, e.g. after the hub's limit is raised.
 /// Two rounds are in flight: the next one is read and produced while the hub acknowledges the previous one, so a
 /// backlog drains at the producer's pace rather than one acknowledgement round trip per round. Not thread-safe: one
 /// caller drives it.
 /// </summary>
 public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger)
 {
+    /// <summary>Reason code of an outbox entry the hub refused for good.</summary>
+    public const string RejectedCode = "HubRejectedMessage";
+
     private const int RoundsInFlight = 2;
 
     private readonly string topic = HubClientConfig.Topic(options);
     private readonly Queue<Round> inFlight = new();
 
-    /// <summary>One round: returns how many entries the hub acknowledged (0 when the outbox is empty).</summary>
-    /// <exception cref="HubUnavailableException">Entries were waiting and the hub acknowledged none of them.</exception>
-    public async Task<int> ForwardOnceAsync(CancellationToken cancellationToken)
+    /// <summary>One round: how many entries the hub acknowledged and how many it refused for good (both 0 when the outbox is empty).</summary>
+    /// <exception cref="HubUnavailableException">Entries were waiting and the hub took none of them.</exception>
+    public async Task<ForwardResult> ForwardOnceAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -38,26 +43,26 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
 
             if (inFlight.Count == 0)
             {
-                return 0;
+                return default;
             }
 
             var round = inFlight.Peek();
             // librdkafka reports every message by message.timeout.ms (DeliveryTimeout); the margin covers its clock.
             await round.Done.Task.WaitAsync(options.DeliveryTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
             inFlight.Dequeue();
-            var acknowledged = Complete(round);
-            if (round.LastError is { } error)
+            var result = Complete(round);
+            if (round.Failures.FirstOrDefault(f => f is not null && !IsPermanent(f.Code)) is { } failure)
             {
                 // Later rounds were sent past an entry that failed; start again from the oldest undelivered batch.
                 inFlight.Clear();
-                if (acknowledged == 0)
+                if (result == default)
                 {
-                    throw new HubUnavailableException($"The hub acknowledged none of {round.Entries.Count} entries (last error: {error}).");
+                    throw new HubUnavailableException($"The hub acknowledged none of {round.Entries.Count} entries (last error: {failure.Code}).");
                 }
             }
 
-            Log.Forwarded(logger, acknowledged, round.Entries.Count - acknowledged);
-            return acknowledged;
+            Log.Forwarded(logger, result.Acknowledged, result.Rejected, round.Entries.Count - result.Acknowledged - result.Rejected);
+            return result;
         }
         catch (Exception ex) when (ex is not HubUnavailableException)
         {
@@ -67,13 +72,43 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
         }
     }
 
-    /// <summary>Marks delivered the batches of the round that the hub has whole; returns how many entries it acknowledged.</summary>
-    private int Complete(Round round)
+    /// <summary>
+    /// Marks delivered the batches of the round whose every entry the hub acknowledged or refused for good, with the
+    /// refused ones as dead letters in the same transaction.
+    /// </summary>
+    private ForwardResult Complete(Round round)
     {
-        var incomplete = round.Entries.Where((_, i) => !round.Delivered[i]).Select(e => e.Id).ToHashSet();
-        store.MarkDelivered(round.Entries.Select(e => e.Id).Distinct().Where(id => !incomplete.Contains(id)).ToList());
-        return round.Delivered.Count(d => d);
+        var rejected = new List<(OutboxEntry Entry, Error Error)>();
+        var incomplete = new HashSet<long>();
+        for (var i = 0; i < round.Entries.Count; i++)
+        {
+            if (round.Failures[i] is { } error && IsPermanent(error.Code))
+            {
+                rejected.Add((round.Entries[i], error));
+            }
+            else if (!round.Delivered[i])
+            {
+                incomplete.Add(round.Entries[i].Id);
+            }
+        }
+
+        // A rejected entry of a batch that is sent again is rejected again then; it becomes a dead letter once.
+        var now = DateTime.UtcNow;
+        var deadLetters = rejected.Where(r => !incomplete.Contains(r.Entry.Id)).Select(r => new DeadLetter(
+            new InboxMessage(r.Entry.Key, GatewayStore.DeliveryTopic, r.Entry.Payload, now, new Dictionary<string, string>()),
+            RejectedCode, $"The hub refused the message for good ({r.Error.Code}: {r.Error.Reason}).", now)).ToList();
+        store.MarkDelivered(round.Entries.Select(e => e.Id).Distinct().Where(id => !incomplete.Contains(id)).ToList(), deadLetters);
+        if (deadLetters.Count > 0)
+        {
+            Log.Rejected(logger, deadLetters.Count, rejected[0].Error.Code);
+        }
+
+        return new ForwardResult(round.Delivered.Count(d => d), deadLetters.Count);
     }
+
+    /// <summary>Errors no retry can fix: the message itself does not fit the hub.</summary>
+    private static bool IsPermanent(ErrorCode code) => code is ErrorCode.MsgSizeTooLarge
+        or ErrorCode.InvalidMsgSize or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord;
 
     private Round Send(IReadOnlyList<OutboxEntry> entries, CancellationToken cancellationToken)
     {
@@ -88,7 +123,7 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
             }
             catch (ProduceException<string, byte[]> ex)
             {
-                // Refused locally (e.g. too large): it stays in the outbox; the others go on.
+                // Refused locally (e.g. too large): the others go on.
                 round.Report(index, ex.Error);
             }
         }
@@ -125,7 +160,7 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
 
         public bool[] Delivered { get; } = new bool[entries.Count];
 
-        public ErrorCode? LastError { get; private set; }
+        public Error?[] Failures { get; } = new Error?[entries.Count];
 
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -133,7 +168,7 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
         {
             if (error.IsError)
             {
-                LastError = error.Code;
+                Failures[index] = error;
             }
             else
             {
@@ -149,7 +184,10 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4001, Level = LogLevel.Debug, Message = "Forwarded {Delivered} outbox entries to the hub; {Failed} stay for the next round.")]
-        public static partial void Forwarded(ILogger logger, int delivered, int failed);
+        [LoggerMessage(EventId = 4001, Level = LogLevel.Debug, Message = "Forwarded {Delivered} outbox entries to the hub, {Rejected} refused for good; {Failed} stay for the next round.")]
+        public static partial void Forwarded(ILogger logger, int delivered, int rejected, int failed);
+
+        [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "The hub refused {Count} outbox entries for good ({Error}); they are dead letters (HubRejectedMessage) and can be replayed once the hub takes them.")]
+        public static partial void Rejected(ILogger logger, int count, ErrorCode error);
     }
 }

@@ -154,7 +154,7 @@ internal static class GatewayBenchmark
     {
         for (var sent = 0; sent < count;)
         {
-            sent += await forwarder.ForwardOnceAsync(default);
+            sent += (await forwarder.ForwardOnceAsync(default)).Acknowledged;
         }
     }
 

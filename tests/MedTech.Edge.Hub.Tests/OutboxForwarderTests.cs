@@ -34,7 +34,7 @@ public sealed class OutboxForwarderTests : IDisposable
         store.CompleteNormalization([], Enumerable.Range(0, 300).Select(i => Entry($"device-{i % 7}", $"{i}")).ToList(), []);
         using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(options)).Build();
 
-        var forwarded = await new OutboxForwarder(store, producer, options, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default);
+        var forwarded = (await new OutboxForwarder(store, producer, options, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default)).Acknowledged;
 
         Assert.Equal(300, forwarded);
         Assert.Empty(store.ReadOutbox(10));
@@ -62,11 +62,11 @@ public sealed class OutboxForwarderTests : IDisposable
         var forwarded = 0;
         for (var rounds = 0; rounds < 10; rounds++)
         {
-            forwarded += await forwarder.ForwardOnceAsync(default);
+            forwarded += (await forwarder.ForwardOnceAsync(default)).Acknowledged;
         }
 
         Assert.Equal((300, 0L), (forwarded, store.Stats().Outbox));
-        Assert.Equal(0, await forwarder.ForwardOnceAsync(default));
+        Assert.Equal(default, await forwarder.ForwardOnceAsync(default));
         var received = Consume(300);
         Assert.Equal(300, received.Select(m => m.Value).Distinct().Count());
         foreach (var device in received.GroupBy(m => m.Key))
@@ -119,6 +119,28 @@ public sealed class OutboxForwarderTests : IDisposable
     }
 
     [Fact]
+    public async Task GivenAnEntryTooLargeForTheHub_WhenForwarded_ThenItIsADeadLetterAndTheRestArrives()
+    {
+        store.CompleteNormalization([], [Entry("device-1", "0"), new OutboxEntry("device-1", new byte[1_500_000], DateTime.UtcNow), Entry("device-1", "1")], []);
+        store.CompleteNormalization([], [Entry("device-2", "2")], []);
+        using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(options)).Build();
+        var forwarder = new OutboxForwarder(store, producer, options, NullLogger<OutboxForwarder>.Instance);
+
+        var result = await forwarder.ForwardOnceAsync(default);
+
+        Assert.Equal(new ForwardResult(Acknowledged: 3, Rejected: 1), result);
+        Assert.Equal(0, store.Stats().Outbox);
+        Assert.Equal(["0", "1", "2"], Consume(3).Select(m => m.Value).Order());
+        var deadLetter = Assert.Single(store.ListDeadLetters(OutboxForwarder.RejectedCode));
+        Assert.Equal(("device-1", 1_500_000), (deadLetter.Message.ClientId, deadLetter.Message.Payload.Length));
+        Assert.Contains("MsgSizeTooLarge", deadLetter.Reason, StringComparison.Ordinal);
+
+        // Once the hub takes larger messages, replay puts it back into the outbox.
+        Assert.Equal(1, store.ReplayDeadLetters(OutboxForwarder.RejectedCode));
+        Assert.Equal(1_500_000, Assert.Single(store.ReadOutbox(10)).Payload.Length);
+    }
+
+    [Fact]
     public async Task GivenAHubThatIsDown_WhenForwarded_ThenNothingLeavesTheOutboxUntilItReturns()
     {
         store.CompleteNormalization([], Enumerable.Range(0, 50).Select(i => Entry("device-1", $"{i}")).ToList(), []);
@@ -130,7 +152,7 @@ public sealed class OutboxForwarderTests : IDisposable
         Assert.Equal(50, store.ReadOutbox(100).Count);
 
         cluster.SetDown(false);
-        var forwarded = await forwarder.ForwardOnceAsync(default);
+        var forwarded = (await forwarder.ForwardOnceAsync(default)).Acknowledged;
 
         Assert.Equal(50, forwarded);
         Assert.Empty(store.ReadOutbox(100));
