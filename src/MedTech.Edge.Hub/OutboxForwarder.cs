@@ -57,7 +57,7 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
                 inFlight.Clear();
                 if (result == default)
                 {
-                    throw new HubUnavailableException($"The hub acknowledged none of {round.Entries.Count} entries (last error: {failure.Code}).");
+                    throw new HubUnavailableException($"The hub acknowledged none of {round.Entries.Count} entries (error: {failure.Code}).");
                 }
             }
 
