@@ -286,8 +286,18 @@ public sealed partial class GatewayStore : IDisposable
             if (!disposed)
             {
                 disposed = true;
-                SaveMarker(deliveredUpTo);
-                db.Dispose();
+                try
+                {
+                    SaveMarker(deliveredUpTo);
+                }
+                catch (Exception ex) when (ex is LiteException or IOException)
+                {
+                    // A marker not saved only means the last second's deliveries are sent again after the restart.
+                }
+                finally
+                {
+                    db.Dispose();
+                }
             }
         }
     }
