@@ -109,7 +109,7 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            var oldest = new[] { Oldest(Inbox, "receivedUtc"), undelivered.Count == 0 ? null : undeliveredBatches[undelivered.Min].CreatedUtc }.Where(t => t is not null).Min();
+            var oldest = new[] { OldestInInbox(), undelivered.Count == 0 ? null : undeliveredBatches[undelivered.Min].CreatedUtc }.Where(t => t is not null).Min();
             var dropped = db.GetCollection(Counters).FindAll().ToDictionary(c => c["_id"].AsString, c => c["count"].AsInt64);
             return new BufferStats(inboxCount, outboxCount, db.GetCollection(DeadLetters).LongCount(),
                 oldest is null ? null : time.GetUtcNow().UtcDateTime - oldest.Value, FileBytes(), dropped, awaitingPurge);
@@ -165,7 +165,7 @@ public sealed partial class GatewayStore
     {
         var batches = DeleteOldestUndelivered(cutoff, max);
         var fromOutbox = batches.Sum(id => (long)undeliveredBatches[id].Units);
-        var fromInbox = DeleteOldest(Collection(Inbox), "receivedUtc", cutoff, max - fromOutbox);
+        var fromInbox = DeleteOldestInInbox(cutoff, max - fromOutbox);
         Count(reason, fromOutbox + fromInbox);
         return (batches, fromInbox);
     }
@@ -204,32 +204,25 @@ public sealed partial class GatewayStore
     }
 
     /// <summary>
-    /// Deletes documents from the oldest while their time is before <paramref name="cutoff"/>, until at least
-    /// <paramref name="max"/> messages are gone (an outbox batch goes whole); returns how many messages went.
+    /// Deletes inbox messages from the oldest while received before <paramref name="cutoff"/>, until <paramref name="max"/>
+    /// are gone; returns how many went. Runs inside the caller's transaction.
     /// </summary>
-    private static long DeleteOldest(ILiteCollection<BsonDocument> collection, string timeField, DateTime cutoff, long max)
+    private long DeleteOldestInInbox(DateTime cutoff, long max)
     {
+        var inbox = Collection(Inbox);
         long deleted = 0;
         while (deleted < max)
         {
-            var batch = collection.Find(Query.All(Query.Ascending), 0, 1000)
-                .TakeWhile(d => d[timeField].AsDateTime.ToUniversalTime() < cutoff)
+            var oldest = inbox.Find(Query.All(Query.Ascending), 0, (int)Math.Min(1000, max - deleted))
+                .TakeWhile(d => d["receivedUtc"].AsDateTime.ToUniversalTime() < cutoff)
                 .ToList();
-            if (batch.Count == 0)
+            if (oldest.Count == 0)
             {
                 break;
             }
 
-            foreach (var document in batch)
-            {
-                if (deleted >= max)
-                {
-                    break;
-                }
-
-                collection.Delete(document["_id"]);
-                deleted += BufferDocuments.Units(document);
-            }
+            oldest.ForEach(message => inbox.Delete(message["_id"]));
+            deleted += oldest.Count;
         }
 
         return deleted;
@@ -247,8 +240,8 @@ public sealed partial class GatewayStore
         counters.Upsert(new BsonDocument { ["_id"] = reason, ["count"] = current + count });
     }
 
-    private DateTime? Oldest(string collection, string timeField) =>
-        Collection(collection).Find(Query.All(Query.Ascending), 0, 1).Select(d => (DateTime?)d[timeField].AsDateTime.ToUniversalTime()).FirstOrDefault();
+    private DateTime? OldestInInbox() =>
+        Collection(Inbox).Find(Query.All(Query.Ascending), 0, 1).Select(d => (DateTime?)d["receivedUtc"].AsDateTime.ToUniversalTime()).FirstOrDefault();
 
     private long FileBytes() => new FileInfo(FilePath).Length + (File.Exists(LogPath) ? new FileInfo(LogPath).Length : 0);
 
