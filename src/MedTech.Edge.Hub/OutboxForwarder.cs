@@ -82,11 +82,16 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
         var incomplete = new HashSet<long>();
         for (var i = 0; i < round.Entries.Count; i++)
         {
-            if (round.Failures[i] is { } error && IsPermanent(error.Code))
+            if (round.Failures[i] is not { } error)
+            {
+                continue;
+            }
+
+            if (IsPermanent(error.Code))
             {
                 rejected.Add((round.Entries[i], error));
             }
-            else if (!round.Delivered[i])
+            else
             {
                 incomplete.Add(round.Entries[i].Id);
             }
@@ -103,7 +108,7 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
             Log.Rejected(logger, deadLetters.Count, rejected[0].Error.Code);
         }
 
-        return new ForwardResult(round.Delivered.Count(d => d), deadLetters.Count);
+        return new ForwardResult(round.Failures.Count(f => f is null), deadLetters.Count);
     }
 
     /// <summary>Errors no retry can fix: the message itself does not fit the hub.</summary>
@@ -158,8 +163,7 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
 
         public long LastBatchId => entries[^1].Id;
 
-        public bool[] Delivered { get; } = new bool[entries.Count];
-
+        /// <summary>Each entry's error; once <see cref="Done"/>, an entry without one was acknowledged.</summary>
         public Error?[] Failures { get; } = new Error?[entries.Count];
 
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -169,10 +173,6 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
             if (error.IsError)
             {
                 Failures[index] = error;
-            }
-            else
-            {
-                Delivered[index] = true;
             }
 
             if (Interlocked.Decrement(ref pending) == 0)
