@@ -21,6 +21,9 @@ public static class FhirJson
     public static string Serialize(Resource resource, bool indented = false) =>
         JsonSerializer.Serialize(resource, indented ? Indented : Options);
 
+    /// <summary>UTF-8 as sent over HTTP: a write bundle is ~700 KB, which as a string would be twice that, then transcoded.</summary>
+    public static byte[] SerializeToUtf8Bytes(Resource resource) => JsonSerializer.SerializeToUtf8Bytes(resource, Options);
+
     public static T Deserialize<T>(string json)
         where T : Resource => JsonSerializer.Deserialize<T>(json, Options)
             ?? throw new JsonException($"The FHIR server sent an empty {typeof(T).Name}.");

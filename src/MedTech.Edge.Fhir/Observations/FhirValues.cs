@@ -68,7 +68,8 @@ internal static partial class FhirValues
         }
 
         var (oldStart, oldEnd) = existingPeriod;
-        var merged = new SortedDictionary<DateTime, string>();
+        // By time, a new value replacing a stored one at the same instant; Encode orders them and keeps each slot's latest.
+        var merged = new Dictionary<DateTime, string>();
         foreach (var value in SampledDataCodec.Decode(stored.Data, oldStart, sampled.DefaultPeriodMs))
         {
             merged[value.Time] = value.Value;

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json;
 using Hl7.Fhir.Model;
 using Task = System.Threading.Tasks.Task;
@@ -56,13 +55,13 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         where T : Resource
     {
         ArgumentNullException.ThrowIfNull(resource);
-        var json = await SendAsync(HttpMethod.Put, $"{resource.TypeName}/{resource.Id}", FhirJson.Serialize(resource), ifMatch, cancellationToken).ConfigureAwait(false);
+        var json = await SendAsync(HttpMethod.Put, $"{resource.TypeName}/{resource.Id}", FhirJson.SerializeToUtf8Bytes(resource), ifMatch, cancellationToken).ConfigureAwait(false);
         return FhirJson.Deserialize<T>(json);
     }
 
     /// <summary>Sends a batch (or transaction) bundle; each entry's own status is in the response bundle.</summary>
     public async Task<Bundle> BatchAsync(Bundle bundle, CancellationToken cancellationToken) =>
-        FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.Serialize(bundle), null, cancellationToken).ConfigureAwait(false));
+        FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.SerializeToUtf8Bytes(bundle), null, cancellationToken).ConfigureAwait(false));
 
     /// <summary>
     /// Sends a batch of writes with <c>Prefer: return=minimal</c> and reads back only each entry's status, version
@@ -72,7 +71,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     public async Task<IReadOnlyList<BatchEntryResult>> WriteBatchAsync(Bundle bundle, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(bundle);
-        var text = await SendAsync(HttpMethod.Post, "", FhirJson.Serialize(bundle), null, cancellationToken, minimal: true).ConfigureAwait(false);
+        var text = await SendAsync(HttpMethod.Post, "", FhirJson.SerializeToUtf8Bytes(bundle), null, cancellationToken, minimal: true).ConfigureAwait(false);
         using var json = JsonDocument.Parse(text);
         var results = new List<BatchEntryResult>();
         if (json.RootElement.TryGetProperty("entry", out var entries))
@@ -104,7 +103,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             ? string.Join("; ", issues.EnumerateArray().Select(i => Text(i, "diagnostics") ?? (i.TryGetProperty("details", out var d) ? Text(d, "text") : null) ?? Text(i, "code")))
             : null;
 
-    private async Task<string> SendAsync(HttpMethod method, string path, string? body, string? ifMatch, CancellationToken cancellationToken, bool minimal = false)
+    private async Task<string> SendAsync(HttpMethod method, string path, byte[]? body, string? ifMatch, CancellationToken cancellationToken, bool minimal = false)
     {
         var what = $"{method} {ResourceType(path)}";
         for (var attempt = 1; ; attempt++)
@@ -113,7 +112,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(FhirJsonType));
             if (body is not null)
             {
-                request.Content = new StringContent(body, Encoding.UTF8, FhirJsonType);
+                request.Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue(FhirJsonType) { CharSet = "utf-8" } } };
                 request.Headers.Add("Prefer", minimal ? "return=minimal" : "return=representation");
             }
 
