@@ -30,7 +30,15 @@ public sealed partial class MonitoringServer(IOptions<MonitoringOptions> options
             return Task.CompletedTask;
         }
 
-        listener.Prefixes.Add($"http://{options.Value.BindAddress}:{options.Value.Port}/");
+        var (address, port) = (options.Value.BindAddress, options.Value.Port);
+        listener.Prefixes.Add($"http://{address}:{port}/");
+        // HttpListener matches the request's Host header, not the socket: on a loopback address, http://localhost:9600
+        // would otherwise get 404 from a listener that http://127.0.0.1:9600 reaches.
+        if (IPAddress.TryParse(address, out var ip) && IPAddress.IsLoopback(ip))
+        {
+            listener.Prefixes.Add($"http://localhost:{port}/");
+        }
+
         listener.Start();
         serving = Task.Run(ServeAsync, CancellationToken.None);
         return Task.CompletedTask;
