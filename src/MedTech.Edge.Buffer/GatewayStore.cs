@@ -294,9 +294,15 @@ public sealed partial class GatewayStore : IDisposable
                 {
                     // A marker not saved only means the last second's deliveries are sent again after the restart.
                 }
-                finally
+
+                try
                 {
                     db.Dispose();
+                }
+                catch (Exception ex) when (ex is LiteException or IOException)
+                {
+                    // LiteDB rethrows an earlier I/O failure on close (its final checkpoint); what was committed and
+                    // forced to disk before stays there, and the next start recovers from the file and its log.
                 }
             }
         }
