@@ -40,7 +40,7 @@ internal sealed class PowerCutFile(string path) : FileStream(path, FileMode.Open
 
     // Every write and length change takes the snapshot's lock too, whoever calls it, so a snapshot never reads a
     // length and then fewer bytes. One clean-clone CI run failed with an EndOfStreamException that LiteDB had stored
-    // on its writer thread and rethrew at close; this read is the likely source (it did not reproduce in 30 runs).
+    // on its writer thread and rethrew at close; this read is the likely source (it did not reproduce in 27 runs here).
     public override void SetLength(long value)
     {
         lock (this)
