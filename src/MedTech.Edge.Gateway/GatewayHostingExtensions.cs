@@ -48,7 +48,9 @@ public static class GatewayHostingExtensions
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
         services.AddValidatedOptions<HubOptions>(HubOptions.SectionName, o => o.Validate());
-        services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub")));
+        services.AddSingleton<ProducerFatalError>();
+        services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub"),
+            sp.GetRequiredService<ProducerFatalError>()));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<OutboxForwarder>(sp, sp.Value<HubOptions>()));
         services.AddHostedService<ForwardingWorker>();
         return builder;

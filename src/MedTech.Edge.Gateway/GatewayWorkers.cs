@@ -44,7 +44,11 @@ public sealed class NormalizationWorker(NormalizationStage stage, IOptions<Gatew
     }
 }
 
-/// <summary>Forward: drains the outbox to the hub, backing off (capped, exponential) while the hub is unreachable.</summary>
+/// <summary>
+/// Forward: drains the outbox to the hub, backing off (capped, exponential) while the hub is unreachable. A fatal
+/// producer error (<see cref="HubFatalException"/>) is not caught: it stops the module with exit code 1, so that the
+/// restart policy brings a new producer rather than this one failing every round for good.
+/// </summary>
 public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayMetrics metrics, ModuleHealth health, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

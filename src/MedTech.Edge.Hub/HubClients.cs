@@ -6,10 +6,15 @@ namespace MedTech.Edge.Hub;
 /// <summary>Builds Kafka clients whose librdkafka logs go through the host's logging (they name brokers, never data).</summary>
 public static partial class HubClients
 {
-    public static IProducer<string, byte[]> CreateProducer(HubOptions options, ILogger logger) =>
+    /// <param name="fatalError">Where a fatal error is recorded: librdkafka flags one only through this callback.</param>
+    public static IProducer<string, byte[]> CreateProducer(HubOptions options, ILogger logger, ProducerFatalError? fatalError = null) =>
         new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(options))
             .SetLogHandler((_, message) => OnLog(logger, message))
-            .SetErrorHandler((_, error) => OnError(logger, error))
+            .SetErrorHandler((_, error) =>
+            {
+                OnError(logger, error);
+                fatalError?.Observe(error);
+            })
             .Build();
 
     public static IConsumer<string, byte[]> CreateConsumer(HubOptions options, string groupId, ILogger logger) =>

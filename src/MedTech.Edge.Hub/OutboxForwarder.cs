@@ -12,9 +12,11 @@ namespace MedTech.Edge.Hub;
 /// instead of being sent forever; replay puts it back into the outbox, e.g. after the hub's limit is raised.
 /// Two rounds are in flight: the next one is read and produced while the hub acknowledges the previous one, so a
 /// backlog drains at the producer's pace rather than one acknowledgement round trip per round; the round after them
-/// is read from the outbox on the thread pool meanwhile. Not thread-safe: one caller drives it.
+/// is read from the outbox on the thread pool meanwhile. Once the producer has raised a fatal error (seen through
+/// <see cref="ProducerFatalError"/>), forwarding ends with <see cref="HubFatalException"/>. Not thread-safe: one caller drives it.
 /// </summary>
-public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger)
+public sealed partial class OutboxForwarder(
+    GatewayStore store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger, ProducerFatalError? fatalError = null)
 {
     /// <summary>Reason code of an outbox entry the hub refused for good.</summary>
     public const string RejectedCode = "HubRejectedMessage";
@@ -30,8 +32,10 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
 
     /// <summary>One round: how many entries the hub acknowledged and how many it refused for good (both 0 when the outbox is empty).</summary>
     /// <exception cref="HubUnavailableException">Entries were waiting and the hub took none of them.</exception>
+    /// <exception cref="HubFatalException">The producer failed fatally: this one will never send again.</exception>
     public async Task<ForwardResult> ForwardOnceAsync(CancellationToken cancellationToken)
     {
+        ThrowIfFatal();
         try
         {
             while (inFlight.Count < RoundsInFlight)
@@ -63,6 +67,12 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
             // librdkafka reports every message by message.timeout.ms (DeliveryTimeout); the margin covers its clock.
             await round.Done.Task.WaitAsync(options.DeliveryTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
             inFlight.Dequeue();
+            if (round.Failures.Any(f => f is not null))
+            {
+                // Nothing of the round is marked: a new producer sends it all again (duplicates are idempotent downstream).
+                ThrowIfFatal();
+            }
+
             var result = Complete(round);
             if (round.Failures.FirstOrDefault(f => f is not null && !IsPermanent(f.Code)) is { } failure)
             {
@@ -80,7 +90,7 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
         }
         catch (Exception ex) when (ex is not HubUnavailableException)
         {
-            // Timed out or cancelled: what is in flight may or may not arrive; it stays in the outbox and is sent again.
+            // Timed out, cancelled or fatal: what is in flight may or may not arrive; it stays in the outbox and is sent again.
             inFlight.Clear();
             next = null;
             throw;
@@ -124,6 +134,14 @@ public sealed partial class OutboxForwarder(GatewayStore store, IProducer<string
         }
 
         return new ForwardResult(round.Failures.Count(f => f is null), deadLetters.Count);
+    }
+
+    private void ThrowIfFatal()
+    {
+        if (fatalError?.Current is { } fatal)
+        {
+            throw new HubFatalException($"The hub producer failed fatally ({fatal.Code}: {fatal.Reason}); a new one is needed. The outbox keeps every entry.");
+        }
     }
 
     /// <summary>Errors no retry can fix: the message itself does not fit the hub.</summary>

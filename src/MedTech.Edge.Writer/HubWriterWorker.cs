@@ -15,7 +15,7 @@ namespace MedTech.Edge.Writer;
 /// commit re-delivers the batch to whichever instance owns the partition next; writing it again changes nothing.
 /// </summary>
 public sealed partial class HubWriterWorker(
-    MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, WriterMetrics metrics, ModuleHealth health,
+    MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError, WriterMetrics metrics, ModuleHealth health,
     IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence, ILogger<HubWriterWorker> logger) : BackgroundService
 {
     // Consume blocks its thread: the loop gets a thread of its own.
@@ -133,6 +133,13 @@ public sealed partial class HubWriterWorker(
                 }
                 catch (ProduceException<string, byte[]> ex)
                 {
+                    // A producer that failed fatally never recovers: stop the module (exit code 1) before the batch is
+                    // committed, so that the restart policy brings a new one and the batch is consumed again.
+                    if (producerFatalError.Current is { } fatal)
+                    {
+                        throw new HubFatalException($"The dead-letter producer failed fatally ({fatal.Code}: {fatal.Reason}); the batch is not committed.");
+                    }
+
                     var code = ex.Error.Code.ToString();
                     Log.DeadLetterFailed(logger, code, backoff);
                     await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);

@@ -24,7 +24,8 @@ public static class WriterHostingExtensions
         AddFhirServer(services);
         services.AddValidatedOptions<HubOptions>(HubOptions.SectionName, o => o.Validate());
         services.AddSingleton(sp => HubClients.CreateConsumer(sp.Value<HubOptions>(), sp.Value<WriterOptions>().ConsumerGroup, HubLogger(sp)));
-        services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), HubLogger(sp)));
+        services.AddSingleton<ProducerFatalError>();
+        services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), HubLogger(sp), sp.GetRequiredService<ProducerFatalError>()));
         services.AddHostedService<HubWriterWorker>();
         return builder;
     }

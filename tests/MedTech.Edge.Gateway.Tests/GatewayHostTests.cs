@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using MedTech.Edge.Hosting;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Configuration;
@@ -150,6 +151,26 @@ public sealed class GatewayHostTests : IDisposable
 
     private static MqttApplicationMessage Qos1(string topic, string payload) =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
+
+    [Fact]
+    public async Task GivenAProducerThatFailsFatally_WhenTheGatewayForwards_ThenItStopsWithExitCode1AndKeepsWhatItAcknowledged()
+    {
+        using var host = Build(Config());
+        var run = host.RunModuleAsync(TextWriter.Null);
+        await WaitUntilAsync(() => Health().Code == HttpStatusCode.OK);
+        cluster.SetDown(true);
+        using var client = new MqttClientFactory().CreateMqttClient();
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("monitor-1").WithCredentials("monitor-1", "pw").Build());
+
+        var ack = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/monitor-1/vitals")
+            .WithPayload(await File.ReadAllBytesAsync(Reference.PathOf("bench/message-bedside-monitor.json"))).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+
+        Assert.True(ack.IsSuccess);
+        MockCluster.TriggerFatalError(host.Services.GetRequiredService<Confluent.Kafka.IProducer<string, byte[]>>(), Confluent.Kafka.ErrorCode.ClusterAuthorizationFailed);
+        Assert.Equal(1, await run.WaitAsync(TimeSpan.FromSeconds(60)));
+        var stats = host.Services.GetRequiredService<MedTech.Edge.Buffer.GatewayStore>().Stats();
+        Assert.True(stats.Inbox + stats.Outbox > 0, "the acknowledged message is still in the buffer");
+    }
 
     [Theory]
     [InlineData("Hub:BootstrapServers", "kafka.hospital.example:9092", "Hub:BootstrapServers without a connection string")]

@@ -159,6 +159,35 @@ public sealed class OutboxForwarderTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 50).Select(i => $"{i}"), Consume(50).Select(m => m.Value).Distinct());
     }
 
+    [Fact]
+    public async Task GivenAProducerInAFatalErrorState_WhenForwarded_ThenItFailsAsFatalAndANewProducerDeliversEverything()
+    {
+        store.CompleteNormalization([], Enumerable.Range(0, 50).Select(i => Entry("device-1", $"{i}")).ToList(), []);
+        var fatal = new ProducerFatalError();
+        using (var broken = HubClients.CreateProducer(options, NullLogger.Instance, fatal))
+        {
+            var forwarder = new OutboxForwarder(store, broken, options, NullLogger<OutboxForwarder>.Instance, fatal);
+            MockCluster.TriggerFatalError(broken, ErrorCode.OutOfOrderSequenceNumber);
+
+            // librdkafka reports the fatal error on its own thread: the round it fails may end before that, as an outage.
+            var failure = await Record.ExceptionAsync(() => forwarder.ForwardOnceAsync(default));
+            if (failure is HubUnavailableException)
+            {
+                failure = await Record.ExceptionAsync(() => forwarder.ForwardOnceAsync(default));
+            }
+
+            Assert.Contains("OutOfOrderSequenceNumber", Assert.IsType<HubFatalException>(failure).Message, StringComparison.Ordinal);
+            Assert.Equal(50, store.Stats().Outbox);
+            Assert.Empty(store.ListDeadLetters());
+        }
+
+        using var producer = HubClients.CreateProducer(options, NullLogger.Instance);
+        var forwarded = (await new OutboxForwarder(store, producer, options, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default)).Acknowledged;
+
+        Assert.Equal((50, 0L), (forwarded, store.Stats().Outbox));
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => $"{i}"), Consume(50).Select(m => m.Value));
+    }
+
     private static OutboxEntry Entry(string key, string value) => new(key, Encoding.UTF8.GetBytes(value), DateTime.UtcNow);
 
     private List<(string Key, string Value)> Consume(int expected) =>

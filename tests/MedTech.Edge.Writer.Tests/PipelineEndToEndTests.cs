@@ -1,5 +1,7 @@
 using System.Diagnostics.Metrics;
 using Confluent.Kafka;
+using MedTech.Edge.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace MedTech.Edge.Writer.Tests;
@@ -117,6 +119,27 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         VitalSigns.AssertEachReadingOnce(messages, await VitalSigns.ObservationsAsync(fhir));
 
         await gateway.StopAsync();
+        await writer.StopAsync();
+    }
+
+    [Fact]
+    public async Task GivenADeadLetterProducerThatFailsFatally_WhenTheWriterNeedsIt_ThenItStopsWithExitCode1WithoutCommittingTheBatch()
+    {
+        using (var broken = BuildWriter())
+        {
+            var run = broken.RunModuleAsync(TextWriter.Null);
+            MockCluster.TriggerFatalError(broken.Services.GetRequiredService<IProducer<string, byte[]>>(), ErrorCode.ClusterAuthorizationFailed);
+            using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers }).Build();
+            await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = "not a group"u8.ToArray() });
+
+            Assert.Equal(1, await run.WaitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        // The batch was not committed: the next writer of the group consumes it again and dead-letters it.
+        using var writer = BuildWriter();
+        await writer.StartAsync();
+        var deadLetter = Assert.Single(HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Count >= 1, TimeSpan.FromSeconds(60)));
+        Assert.Equal("not a group"u8.ToArray(), deadLetter.Value);
         await writer.StopAsync();
     }
 

@@ -75,6 +75,24 @@ internal sealed class MockCluster : IDisposable
         }
     }
 
+    /// <summary>
+    /// Puts a client into librdkafka's fatal-error state with its test API (rd_kafka_test_fatal_error), as a real
+    /// idempotence failure would: the instance is unusable from then on. Confluent.Kafka keeps the native handle
+    /// internal, so it is taken by reflection (the package is pinned; a rename fails this loudly).
+    /// </summary>
+    public static void TriggerFatalError(Confluent.Kafka.IClient client, Confluent.Kafka.ErrorCode code)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var property = typeof(Confluent.Kafka.Handle).GetProperty("LibrdkafkaHandle", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic)
+            ?? throw new InvalidOperationException("Confluent.Kafka.Handle has no LibrdkafkaHandle property any more.");
+        var handle = (SafeHandle)property.GetValue(client.Handle)!;
+        var result = rd_kafka_test_fatal_error(handle.DangerousGetHandle(), (int)code, "fatal error triggered by a test");
+        if (result != 0)
+        {
+            throw new InvalidOperationException($"rd_kafka_test_fatal_error returned {result}");
+        }
+    }
+
     public void Dispose()
     {
         if (mc != IntPtr.Zero)
@@ -102,4 +120,5 @@ internal sealed class MockCluster : IDisposable
     [DllImport(Lib)] private static extern void rd_kafka_mock_group_initial_rebalance_delay_ms(IntPtr mc, int delayMs);
     [DllImport(Lib)] private static extern int rd_kafka_mock_broker_set_down(IntPtr mc, int brokerId);
     [DllImport(Lib)] private static extern int rd_kafka_mock_broker_set_up(IntPtr mc, int brokerId);
+    [DllImport(Lib)] private static extern int rd_kafka_test_fatal_error(IntPtr rk, int err, [MarshalAs(UnmanagedType.LPUTF8Str)] string reason);
 }
