@@ -29,6 +29,8 @@ public static class HubClientConfig
             CompressionType = CompressionType.None,
             MessageMaxBytes = 1_000_000,
             MessageTimeoutMs = (int)options.DeliveryTimeout.TotalMilliseconds,
+            // Microsoft's setting for Event Hubs: a throttled namespace answers late rather than with an error.
+            RequestTimeoutMs = options.ConnectionString is { Length: > 0 } ? 60_000 : null,
             // A delivery report needs only its error; marshalling anything else back (key, value, status) costs per message.
             DeliveryReportFields = "none",
         };
@@ -57,6 +59,7 @@ public static class HubClientConfig
                 SaslMechanism = SaslMechanism.Plain,
                 SaslUsername = "$ConnectionString",
                 SaslPassword = connection,
+                // Microsoft's settings for Event Hubs, which closes connections idle for 240 s.
                 SocketKeepaliveEnable = true,
                 MetadataMaxAgeMs = 180_000,
                 ConnectionsMaxIdleMs = 180_000,

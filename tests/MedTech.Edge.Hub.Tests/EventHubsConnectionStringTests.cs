@@ -27,6 +27,8 @@ public class EventHubsConnectionStringTests
         Assert.Equal(("ward-hub.servicebus.windows.net:9093", SecurityProtocol.SaslSsl, SaslMechanism.Plain), (config.BootstrapServers, config.SecurityProtocol, config.SaslMechanism));
         Assert.Equal(("$ConnectionString", Connection), (config.SaslUsername, config.SaslPassword));
         Assert.Equal((true, Acks.All, CompressionType.None), (config.EnableIdempotence, config.Acks, config.CompressionType));
+        // Microsoft's Kafka client settings for Event Hubs (apache-kafka-configurations).
+        Assert.Equal((true, 180_000, 180_000, 60_000, 1_000_000), (config.SocketKeepaliveEnable, config.MetadataMaxAgeMs, config.ConnectionsMaxIdleMs, config.RequestTimeoutMs, config.MessageMaxBytes));
         Assert.DoesNotContain("c2VjcmV0", options.ToString());
     }
 
