@@ -37,11 +37,17 @@ public static class HubClientConfig
         return config;
     }
 
-    /// <summary>A consumer in a group whose offsets the service stores, committed by the caller after persisting.</summary>
+    /// <summary>
+    /// A consumer in a group whose offsets the service keeps. The caller stores an offset once its batch is persisted;
+    /// librdkafka commits the stored offsets each second and on close or rebalance, because Event Hubs throttles offset
+    /// commits to 4 per second per partition, which a commit per batch exceeds on a busy partition.
+    /// </summary>
     public static ConsumerConfig Consumer(HubOptions options, string groupId) => new(Common(options))
     {
         GroupId = groupId,
-        EnableAutoCommit = false,
+        EnableAutoCommit = true,
+        EnableAutoOffsetStore = false,
+        AutoCommitIntervalMs = 1000,
         AutoOffsetReset = AutoOffsetReset.Earliest,
         SessionTimeoutMs = (int)options.ConsumerSessionTimeout.TotalMilliseconds,
     };

@@ -11,8 +11,9 @@ namespace MedTech.Edge.Writer;
 /// <summary>
 /// The cloud writer's loop: consume a batch from the hub (up to <see cref="PersistenceOptions.MaxBatchMeasurements"/>
 /// measurements or <see cref="PersistenceOptions.MaxBatchWait"/>), write it to FHIR, send its dead letters to the
-/// dead-letter topic and wait for the broker's acknowledgement, and only then commit the offsets. A crash before the
-/// commit re-delivers the batch to whichever instance owns the partition next; writing it again changes nothing.
+/// dead-letter topic and wait for the broker's acknowledgement, and only then store the offsets (librdkafka commits
+/// stored offsets each second and on close). A crash before the commit re-delivers the batch to whichever instance
+/// owns the partition next; writing it again changes nothing.
 /// </summary>
 public sealed partial class HubWriterWorker(
     MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError, WriterMetrics metrics, ModuleHealth health,
@@ -52,7 +53,7 @@ public sealed partial class HubWriterWorker(
 
                 var deadLetters = await writer.WriteAsync(batch.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken).ConfigureAwait(false);
                 await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
-                Commit(batch);
+                StoreOffsets(batch);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -150,19 +151,21 @@ public sealed partial class HubWriterWorker(
         }
     }
 
-    private void Commit(List<ConsumeResult<string, byte[]>> batch)
+    /// <summary>Stores each partition's next offset past the batch; librdkafka commits stored offsets each second and on close.</summary>
+    private void StoreOffsets(List<ConsumeResult<string, byte[]>> batch)
     {
-        var offsets = batch.GroupBy(r => r.TopicPartition)
-            .Select(p => new TopicPartitionOffset(p.Key, p.Max(r => r.Offset.Value) + 1)).ToList();
-        try
+        foreach (var last in batch.GroupBy(r => r.TopicPartition).Select(p => p.MaxBy(r => r.Offset.Value)!))
         {
-            consumer.Commit(offsets);
-        }
-        catch (KafkaException ex)
-        {
-            // A rebalance took the partitions meanwhile: the new owner consumes the batch again, idempotently.
-            var code = ex.Error.Code.ToString();
-            Log.CommitFailed(logger, code);
+            try
+            {
+                consumer.StoreOffset(last);
+            }
+            catch (KafkaException ex)
+            {
+                // A rebalance took the partition meanwhile: the new owner consumes the batch again, idempotently.
+                var code = ex.Error.Code.ToString();
+                Log.CommitFailed(logger, code);
+            }
         }
     }
 
@@ -193,7 +196,7 @@ public sealed partial class HubWriterWorker(
         [LoggerMessage(EventId = 5104, Level = LogLevel.Warning, Message = "Consuming from the hub failed ({Error}); trying again in 5 s.")]
         public static partial void ConsumeFailed(ILogger logger, string error);
 
-        [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Committing offsets failed ({Error}) after a rebalance; the partition's next owner writes the batch again, changing nothing.")]
+        [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Storing an offset failed ({Error}) after a rebalance; the partition's next owner writes the batch again, changing nothing.")]
         public static partial void CommitFailed(ILogger logger, string error);
     }
 }

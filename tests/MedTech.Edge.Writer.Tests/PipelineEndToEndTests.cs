@@ -123,6 +123,28 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task GivenAWriterThatStoppedCleanly_WhenTheNextOneStarts_ThenItContinuesAfterWhatTheFirstWrote()
+    {
+        using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers }).Build();
+        using (var first = BuildWriter())
+        {
+            await first.StartAsync();
+            await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = "first"u8.ToArray() });
+            Assert.Single(HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Count >= 1, TimeSpan.FromSeconds(60)));
+            await first.StopAsync();
+        }
+
+        using var next = BuildWriter();
+        await next.StartAsync();
+        await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = "second"u8.ToArray() });
+
+        // One partition, in order: had the first message's offset not been committed on stop, it would come again before this.
+        var deadLetters = HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Any(m => m.Value.SequenceEqual("second"u8.ToArray())), TimeSpan.FromSeconds(60));
+        Assert.Equal(["first", "second"], deadLetters.Select(m => System.Text.Encoding.UTF8.GetString(m.Value)));
+        await next.StopAsync();
+    }
+
+    [Fact]
     public async Task GivenADeadLetterProducerThatFailsFatally_WhenTheWriterNeedsIt_ThenItStopsWithExitCode1WithoutCommittingTheBatch()
     {
         using (var broken = BuildWriter())
