@@ -16,8 +16,9 @@ namespace MedTech.Edge.Writer;
 /// owns the partition next; writing it again changes nothing.
 /// </summary>
 public sealed partial class HubWriterWorker(
-    MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError, WriterMetrics metrics, ModuleHealth health,
-    IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence, ILogger<HubWriterWorker> logger) : BackgroundService
+    MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError,
+    WriterMetrics metrics, ModuleHealth health, IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence,
+    ILogger<HubWriterWorker> logger) : BackgroundService
 {
     // Consume blocks its thread: the loop gets a thread of its own.
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
@@ -164,7 +165,7 @@ public sealed partial class HubWriterWorker(
             {
                 // A rebalance took the partition meanwhile: the new owner consumes the batch again, idempotently.
                 var code = ex.Error.Code.ToString();
-                Log.CommitFailed(logger, code);
+                Log.StoreOffsetFailed(logger, code);
             }
         }
     }
@@ -197,6 +198,6 @@ public sealed partial class HubWriterWorker(
         public static partial void ConsumeFailed(ILogger logger, string error);
 
         [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Storing an offset failed ({Error}) after a rebalance; the partition's next owner writes the batch again, changing nothing.")]
-        public static partial void CommitFailed(ILogger logger, string error);
+        public static partial void StoreOffsetFailed(ILogger logger, string error);
     }
 }
