@@ -4,12 +4,12 @@ namespace MedTech.Edge.Buffer.Tests;
 /// A real file that also remembers what a flush to disk made durable: <see cref="Durable"/> is its content as of the
 /// last flush, what a power cut leaves when the disk kept nothing written after it (the usual crash model).
 /// LiteDB flushes a stream it did not open with <c>Flush()</c> where it would fsync its own file, so every flush
-/// counts as one. Locks on itself: LiteDB's wrapper for a caller's stream locks on the stream around each seek and
-/// read or write, and the snapshot moves the position too.
+/// counts as one. Locks on itself, as LiteDB's wrapper for a caller's stream does around each seek and read or write.
 /// </summary>
 internal sealed class PowerCutFile(string path) : FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 1)
 {
     private byte[] durable = [];
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? reader;
 
     public byte[] Durable
     {
@@ -27,11 +27,15 @@ internal sealed class PowerCutFile(string path) : FileStream(path, FileMode.Open
         lock (this)
         {
             base.Flush(flushToDisk);
-            var position = Position;
-            Position = 0;
+            // A positional read through a handle of its own: the stream's position, which LiteDB's reads rely on, stays put.
+            reader ??= File.OpenHandle(Name, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             var content = new byte[Length];
-            ReadExactly(content);
-            Position = position;
+            for (var read = 0; read < content.Length;)
+            {
+                var n = RandomAccess.Read(reader, content.AsSpan(read), read);
+                read += n > 0 ? n : throw new EndOfStreamException($"The snapshot read {read} of {content.Length} bytes.");
+            }
+
             durable = content;
         }
     }
@@ -55,6 +59,16 @@ internal sealed class PowerCutFile(string path) : FileStream(path, FileMode.Open
         {
             base.Write(buffer);
         }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            reader?.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 
     public override void Write(byte[] buffer, int offset, int count)
