@@ -35,42 +35,42 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            int toInbox = 0;
+            var toInbox = new List<InboxMessage>();
             var toOutbox = new List<long>();
+            var addedToInbox = new List<(long Id, InboxCommit Commit)>();
             var replayedUtc = time.GetUtcNow().UtcDateTime;
             Transaction(() =>
             {
                 var dead = db.GetCollection(DeadLetters);
-                var inbox = Collection(Inbox);
                 var outbox = Collection(Outbox);
                 foreach (var letter in (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).ToList())
                 {
-                    var message = letter["message"].AsDocument;
-                    message.Remove("_id");
-                    if (message["topic"].AsString == DeliveryTopic)
+                    var message = BufferDocuments.ToDeadLetter(letter).Message;
+                    if (message.Topic == DeliveryTopic)
                     {
                         // A measurement group the FHIR writer could not deliver goes back to the outbox, not through normalization.
                         var id = lastOutboxId + 1 + toOutbox.Count;
-                        outbox.Insert(id, BufferDocuments.ToOutboxBatch([new OutboxEntry(message["clientId"].AsString, message["payload"].AsBinary, replayedUtc)]));
+                        outbox.Insert(id, BufferDocuments.ToOutboxBatch([new OutboxEntry(message.ClientId, message.Payload, replayedUtc)]));
                         toOutbox.Add(id);
                     }
                     else
                     {
-                        inbox.Insert(message);
-                        toInbox++;
+                        toInbox.Add(message);
                     }
 
                     dead.Delete(letter["_id"]);
                 }
+
+                addedToInbox = InsertInbox(Numbered(toInbox));
             });
-            inboxCount += toInbox;
+            TrackInbox(addedToInbox);
             foreach (var id in toOutbox)
             {
                 lastOutboxId = id;
                 TrackUndelivered(id, 1, replayedUtc);
             }
 
-            return toInbox + toOutbox.Count;
+            return toInbox.Count + toOutbox.Count;
         }
     }
 
@@ -161,23 +161,20 @@ public sealed partial class GatewayStore
     /// until at least <paramref name="max"/> messages are gone, and counts them under <paramref name="reason"/>. Runs
     /// inside the caller's transaction; the caller passes the result to <see cref="Forget"/> once that has committed.
     /// </summary>
-    private (List<long> OutboxBatches, long FromInbox) DropOldest(DateTime cutoff, long max, string reason)
+    private (List<long> OutboxBatches, List<InboxChange> Inbox) DropOldest(DateTime cutoff, long max, string reason)
     {
         var batches = DeleteOldestUndelivered(cutoff, max);
         var fromOutbox = batches.Sum(id => (long)undeliveredBatches[id].Units);
-        var fromInbox = DeleteOldestInInbox(cutoff, max - fromOutbox);
-        Count(reason, fromOutbox + fromInbox);
-        return (batches, fromInbox);
+        var inbox = DeleteOldestInInbox(cutoff, max - fromOutbox);
+        Count(reason, fromOutbox + Removed(inbox));
+        return (batches, inbox);
     }
 
-    private static (List<long> OutboxBatches, long FromInbox) NothingDropped => ([], 0);
+    private static (List<long> OutboxBatches, List<InboxChange> Inbox) NothingDropped => ([], []);
 
     /// <summary>Updates the in-memory counts after a committed <see cref="DropOldest"/>; returns how many messages went.</summary>
-    private long Forget((List<long> OutboxBatches, long FromInbox) dropped)
-    {
-        inboxCount -= dropped.FromInbox;
-        return dropped.FromInbox + dropped.OutboxBatches.Sum(id => (long)UntrackUndelivered(id));
-    }
+    private long Forget((List<long> OutboxBatches, List<InboxChange> Inbox) dropped) =>
+        ApplyInbox(dropped.Inbox) + dropped.OutboxBatches.Sum(id => (long)UntrackUndelivered(id));
 
     /// <summary>
     /// Deletes undelivered outbox batches from the oldest while created before <paramref name="cutoff"/>, until at
@@ -203,31 +200,6 @@ public sealed partial class GatewayStore
         return deleted;
     }
 
-    /// <summary>
-    /// Deletes inbox messages from the oldest while received before <paramref name="cutoff"/>, until <paramref name="max"/>
-    /// are gone; returns how many went. Runs inside the caller's transaction.
-    /// </summary>
-    private long DeleteOldestInInbox(DateTime cutoff, long max)
-    {
-        var inbox = Collection(Inbox);
-        long deleted = 0;
-        while (deleted < max)
-        {
-            var oldest = inbox.Find(Query.All(Query.Ascending), 0, (int)Math.Min(1000, max - deleted))
-                .TakeWhile(d => d["receivedUtc"].AsDateTime.ToUniversalTime() < cutoff)
-                .ToList();
-            if (oldest.Count == 0)
-            {
-                break;
-            }
-
-            oldest.ForEach(message => inbox.Delete(message["_id"]));
-            deleted += oldest.Count;
-        }
-
-        return deleted;
-    }
-
     private void Count(string reason, long count)
     {
         if (count == 0)
@@ -239,9 +211,6 @@ public sealed partial class GatewayStore
         var current = counters.FindById(reason)?["count"].AsInt64 ?? 0;
         counters.Upsert(new BsonDocument { ["_id"] = reason, ["count"] = current + count });
     }
-
-    private DateTime? OldestInInbox() =>
-        Collection(Inbox).Find(Query.All(Query.Ascending), 0, 1).Select(d => (DateTime?)d["receivedUtc"].AsDateTime.ToUniversalTime()).FirstOrDefault();
 
     private long FileBytes() => new FileInfo(FilePath).Length + (File.Exists(LogPath) ? new FileInfo(LogPath).Length : 0);
 

@@ -21,7 +21,6 @@ public sealed partial class GatewayStore : IDisposable
     private readonly BufferOptions options;
     private readonly TimeProvider time;
     private readonly Lock gate = new();
-    private long inboxCount;
 
     // The outbox in memory: batches not yet delivered, in id order, with their message count and time. A delivered
     // batch stays on disk until PurgeDelivered: LiteDB's delete costs as much disk I/O as the insert did, so it is
@@ -58,8 +57,7 @@ public sealed partial class GatewayStore : IDisposable
         db = open(path);
         db.GetCollection(DeadLetters).EnsureIndex("code");
 
-        // Counting walks the _id index; do it once and keep the counts in memory.
-        inboxCount = Collection(Inbox).LongCount();
+        LoadInbox();
         deliveredUpTo = markerOnDisk = db.GetCollection(State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
         markerWrittenAt = time.GetTimestamp();
         lastOutboxId = deliveredUpTo;
@@ -82,58 +80,6 @@ public sealed partial class GatewayStore : IDisposable
 
     public string FilePath { get; }
 
-    /// <summary>
-    /// Stores received messages in one transaction (forced to disk with <see cref="BufferOptions.ForceToDisk"/>);
-    /// when this returns they may be acknowledged. At capacity: <see cref="BufferFullException"/>, or the oldest are
-    /// evicted and counted, by policy. Returns the ids given, in order.
-    /// </summary>
-    public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages)
-    {
-        ArgumentNullException.ThrowIfNull(messages);
-        lock (gate)
-        {
-            var excess = inboxCount + outboxCount + messages.Count - options.MaxMessages;
-            if (excess > 0 && options.CapacityPolicy == CapacityPolicy.StopAccepting)
-            {
-                throw new BufferFullException(inboxCount + outboxCount, options.MaxMessages);
-            }
-
-            var ids = new List<long>(messages.Count);
-            var evicted = NothingDropped;
-            Transaction(() =>
-            {
-                if (excess > 0)
-                {
-                    evicted = DropOldest(DateTime.MaxValue, excess, DroppedForCapacity);
-                }
-
-                var inbox = Collection(Inbox);
-                foreach (var message in messages)
-                {
-                    ids.Add(inbox.Insert(BufferDocuments.ToDocument(message)).AsInt64);
-                }
-            });
-            Forget(evicted);
-            inboxCount += messages.Count;
-            if (options.ForceToDisk)
-            {
-                // LiteDB 5.0.20 commits without fsync; a checkpoint writes the log into the data file and flushes it.
-                db.Checkpoint();
-            }
-
-            return ids;
-        }
-    }
-
-    /// <summary>The oldest received messages, in arrival order.</summary>
-    public IReadOnlyList<InboxMessage> ReadInbox(int max)
-    {
-        lock (gate)
-        {
-            return Collection(Inbox).Find(Query.All(Query.Ascending), 0, max).Select(BufferDocuments.ToInboxMessage).ToList();
-        }
-    }
-
     /// <summary>Normalize and Group in one step: the inbox messages leave in the transaction that stores their results.</summary>
     public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters)
     {
@@ -142,14 +88,15 @@ public sealed partial class GatewayStore : IDisposable
         ArgumentNullException.ThrowIfNull(deadLetters);
         lock (gate)
         {
-            var removed = 0;
-            var batchId = lastOutboxId + 1;
+            // One document per round (more for a round over MaxDocumentBytes): draining costs one delete per batch, not per message.
+            var batches = BufferDocuments.ChunkBySize(entries, e => 8 + 3 * e.Key.Length + e.Payload.Length).ToList();
+            var removed = new List<InboxChange>();
             Transaction(() =>
             {
-                // One document for the round's entries: draining then costs one delete per batch, not per message.
-                if (entries.Count > 0)
+                var outbox = Collection(Outbox);
+                for (var i = 0; i < batches.Count; i++)
                 {
-                    Collection(Outbox).Insert(batchId, BufferDocuments.ToOutboxBatch(entries));
+                    outbox.Insert(lastOutboxId + 1 + i, BufferDocuments.ToOutboxBatch(batches[i]));
                 }
 
                 var dead = Collection(DeadLetters);
@@ -158,14 +105,12 @@ public sealed partial class GatewayStore : IDisposable
                     dead.Insert(BufferDocuments.ToDocument(deadLetter));
                 }
 
-                var inbox = Collection(Inbox);
-                removed = inboxIds.Count(id => inbox.Delete(id));
+                removed = RemoveFromInbox(inboxIds);
             });
-            inboxCount -= removed;
-            if (entries.Count > 0)
+            ApplyInbox(removed);
+            foreach (var batch in batches)
             {
-                lastOutboxId = batchId;
-                TrackUndelivered(batchId, entries.Count, entries[0].CreatedUtc);
+                TrackUndelivered(++lastOutboxId, batch.Count, batch[0].CreatedUtc);
             }
         }
     }

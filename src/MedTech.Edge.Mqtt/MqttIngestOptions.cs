@@ -38,6 +38,12 @@ public sealed class MqttIngestOptions
     /// <summary>When set, a device may publish only under this prefix with its own client id, e.g. <c>devices/{clientId}/</c>.</summary>
     public string? DeviceTopicPattern { get; set; }
 
+    /// <summary>
+    /// The most <see cref="MaxMessageBytes"/> may be: the buffer stores a message (and a dead letter of it) within one
+    /// LiteDB document, which LiteDB limits to about 16.6 MB.
+    /// </summary>
+    public const int MaxMessageBytesLimit = 8 << 20;
+
     /// <summary>Larger payloads are refused and counted (<c>oversized</c>).</summary>
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
@@ -45,9 +51,9 @@ public sealed class MqttIngestOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (MaxMessageBytes < 1)
+        if (MaxMessageBytes is < 1 or > MaxMessageBytesLimit)
         {
-            errors.Add($"{SectionName}:MaxMessageBytes must be positive.");
+            errors.Add($"{SectionName}:MaxMessageBytes must be between 1 and {MaxMessageBytesLimit} (8 MiB).");
         }
 
         if (DeviceTopicPattern is { } topicPattern && !topicPattern.Contains("{clientId}", StringComparison.Ordinal))

@@ -176,6 +176,7 @@ public sealed class GatewayHostTests : IDisposable
     [InlineData("Hub:BootstrapServers", "kafka.hospital.example:9092", "Hub:BootstrapServers without a connection string")]
     [InlineData("Mqtt:Devices:monitor-1", null, "Mqtt:Devices is empty and Mqtt:AllowAnonymous is false")]
     [InlineData("Buffer:MaxMessages", "0", "Buffer:MaxMessages")]
+    [InlineData("Mqtt:MaxMessageBytes", "20000000", "Mqtt:MaxMessageBytes must be between 1 and 8388608")]
     public async Task GivenInvalidConfiguration_WhenTheGatewayStarts_ThenStartUpStopsNamingTheField(string key, string? value, string expected)
     {
         var config = Config();

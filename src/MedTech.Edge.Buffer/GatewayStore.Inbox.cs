@@ -1,0 +1,249 @@
+using LiteDB;
+
+namespace MedTech.Edge.Buffer;
+
+/// <summary>
+/// The inbox: one document per group commit (<see cref="BufferDocuments.ToInboxCommit"/>), and an index of the commits
+/// in memory, so counting, the oldest time, eviction and completion need no reading of the file.
+/// </summary>
+public sealed partial class GatewayStore
+{
+    // The commits by document id, oldest first. A commit's document id is its first message's id when stored, and its
+    // messages' ids run from there up to the next commit's id: a message id finds its commit.
+    private readonly SortedSet<long> inboxCommitIds = [];
+    private readonly Dictionary<long, InboxCommit> inboxCommits = [];
+    private long inboxCount;
+    private long lastInboxId;
+
+    /// <summary>
+    /// Stores received messages in one transaction (forced to disk with <see cref="BufferOptions.ForceToDisk"/>);
+    /// when this returns they may be acknowledged. At capacity: <see cref="BufferFullException"/>, or the oldest are
+    /// evicted and counted, by policy. Returns the ids given, in order.
+    /// </summary>
+    public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        lock (gate)
+        {
+            var excess = inboxCount + outboxCount + messages.Count - options.MaxMessages;
+            if (excess > 0 && options.CapacityPolicy == CapacityPolicy.StopAccepting)
+            {
+                throw new BufferFullException(inboxCount + outboxCount, options.MaxMessages);
+            }
+
+            var numbered = Numbered(messages);
+            var evicted = NothingDropped;
+            var added = new List<(long Id, InboxCommit Commit)>();
+            Transaction(() =>
+            {
+                if (excess > 0)
+                {
+                    evicted = DropOldest(DateTime.MaxValue, excess, DroppedForCapacity);
+                }
+
+                added = InsertInbox(numbered);
+            });
+            Forget(evicted);
+            TrackInbox(added);
+            if (options.ForceToDisk)
+            {
+                // LiteDB 5.0.20 commits without fsync; a checkpoint writes the log into the data file and flushes it.
+                db.Checkpoint();
+            }
+
+            return numbered.Select(m => m.Id).ToList();
+        }
+    }
+
+    /// <summary>
+    /// The oldest received messages, in arrival order, in whole commits: the oldest commit, then more while the total
+    /// stays within <paramref name="max"/>.
+    /// </summary>
+    public IReadOnlyList<InboxMessage> ReadInbox(int max)
+    {
+        lock (gate)
+        {
+            var inbox = Collection(Inbox);
+            var messages = new List<InboxMessage>();
+            foreach (var id in inboxCommitIds)
+            {
+                if (messages.Count > 0 && messages.Count + inboxCommits[id].Units > max)
+                {
+                    break;
+                }
+
+                messages.AddRange(BufferDocuments.ToInboxMessages(inbox.FindById(id)));
+            }
+
+            return messages;
+        }
+    }
+
+    /// <summary>A commit as the index keeps it: its first and last message id, how many it holds, its oldest and newest receive time.</summary>
+    private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc)
+    {
+        /// <summary>Its ids have no gaps (only a completion of part of a commit leaves some).</summary>
+        public bool Contiguous => LastId - FirstId + 1 == Units;
+
+        public static InboxCommit Of(List<InboxMessage> messages) =>
+            new(messages[0].Id, messages[^1].Id, messages.Count, messages.Min(m => m.ReceivedUtc), messages.Max(m => m.ReceivedUtc));
+
+        public static InboxCommit Of(BsonDocument document)
+        {
+            if (!document.TryGetValue("data", out _))
+            {
+                // One message, as the first release stored it.
+                var id = document["_id"].AsInt64;
+                var received = document["receivedUtc"].AsDateTime.ToUniversalTime();
+                return new(id, id, 1, received, received);
+            }
+
+            return new(document["firstId"].AsInt64, document["lastId"].AsInt64, document["count"].AsInt32,
+                document["receivedUtc"].AsDateTime.ToUniversalTime(), document["lastReceivedUtc"].AsDateTime.ToUniversalTime());
+        }
+    }
+
+    /// <summary>What a transaction did to one commit: gone (<paramref name="Remaining"/> null) or rewritten with fewer messages.</summary>
+    private readonly record struct InboxChange(long Id, InboxCommit? Remaining);
+
+    /// <summary>Builds the index from the file at start.</summary>
+    private void LoadInbox()
+    {
+        foreach (var document in Collection(Inbox).FindAll())
+        {
+            TrackInbox([(document["_id"].AsInt64, InboxCommit.Of(document))]);
+        }
+    }
+
+    /// <summary>The messages with the next ids; <see cref="TrackInbox"/> moves <see cref="lastInboxId"/> past them once stored.</summary>
+    private List<InboxMessage> Numbered(IEnumerable<InboxMessage> messages) => messages.Select((m, i) => m with { Id = lastInboxId + 1 + i }).ToList();
+
+    /// <summary>Inserts numbered messages as commits of at most <see cref="BufferDocuments.MaxDocumentBytes"/>, inside the caller's transaction.</summary>
+    private List<(long Id, InboxCommit Commit)> InsertInbox(IReadOnlyList<InboxMessage> messages)
+    {
+        var inbox = Collection(Inbox);
+        var added = new List<(long, InboxCommit)>();
+        foreach (var chunk in BufferDocuments.ChunkBySize(messages, BufferDocuments.Size))
+        {
+            inbox.Insert(chunk[0].Id, BufferDocuments.ToInboxCommit(chunk));
+            added.Add((chunk[0].Id, InboxCommit.Of(chunk)));
+        }
+
+        return added;
+    }
+
+    /// <summary>Removes the messages with these ids, inside the caller's transaction; a commit left empty is deleted without being read.</summary>
+    private List<InboxChange> RemoveFromInbox(IReadOnlyList<long> messageIds)
+    {
+        var inbox = Collection(Inbox);
+        var changes = new List<InboxChange>();
+        foreach (var group in messageIds.Distinct().GroupBy(CommitOf))
+        {
+            if (!inboxCommits.TryGetValue(group.Key, out var commit))
+            {
+                continue;
+            }
+
+            var ids = group.Where(id => id >= commit.FirstId && id <= commit.LastId).ToHashSet();
+            if (commit.Contiguous && ids.Count == commit.Units)
+            {
+                inbox.Delete(group.Key);
+                changes.Add(new InboxChange(group.Key, null));
+            }
+            else if (ids.Count > 0)
+            {
+                var messages = BufferDocuments.ToInboxMessages(inbox.FindById(group.Key));
+                changes.Add(Rewrite(inbox, group.Key, messages.Where(m => !ids.Contains(m.Id)).ToList()));
+            }
+        }
+
+        return changes;
+    }
+
+    /// <summary>
+    /// Deletes inbox messages from the oldest while received before <paramref name="cutoff"/>, until <paramref name="max"/>
+    /// are gone, inside the caller's transaction; whole commits where it can, else the oldest part of one.
+    /// </summary>
+    private List<InboxChange> DeleteOldestInInbox(DateTime cutoff, long max)
+    {
+        var inbox = Collection(Inbox);
+        var changes = new List<InboxChange>();
+        long removed = 0;
+        foreach (var id in inboxCommitIds)
+        {
+            var commit = inboxCommits[id];
+            if (removed >= max || commit.OldestUtc >= cutoff)
+            {
+                break;
+            }
+
+            if (commit.NewestUtc < cutoff && removed + commit.Units <= max)
+            {
+                inbox.Delete(id);
+                changes.Add(new InboxChange(id, null));
+                removed += commit.Units;
+                continue;
+            }
+
+            // Part of this commit; the messages after that part are newer than the cutoff or over the limit.
+            var messages = BufferDocuments.ToInboxMessages(inbox.FindById(id));
+            var due = messages.TakeWhile(m => m.ReceivedUtc < cutoff).Take((int)Math.Min(max - removed, int.MaxValue)).Count();
+            changes.Add(Rewrite(inbox, id, messages.Skip(due).ToList()));
+            break;
+        }
+
+        return changes;
+    }
+
+    private static InboxChange Rewrite(ILiteCollection<BsonDocument> inbox, long id, List<InboxMessage> remaining)
+    {
+        if (remaining.Count == 0)
+        {
+            inbox.Delete(id);
+            return new InboxChange(id, null);
+        }
+
+        inbox.Update(id, BufferDocuments.ToInboxCommit(remaining));
+        return new InboxChange(id, InboxCommit.Of(remaining));
+    }
+
+    /// <summary>How many messages <paramref name="changes"/> remove; call before <see cref="ApplyInbox"/>.</summary>
+    private long Removed(IEnumerable<InboxChange> changes) => changes.Sum(c => (long)inboxCommits[c.Id].Units - (c.Remaining?.Units ?? 0));
+
+    /// <summary>Updates the index after the transaction that made <paramref name="changes"/> committed; returns how many messages went.</summary>
+    private long ApplyInbox(IReadOnlyList<InboxChange> changes)
+    {
+        var removed = Removed(changes);
+        foreach (var change in changes)
+        {
+            if (change.Remaining is { } remaining)
+            {
+                inboxCommits[change.Id] = remaining;
+            }
+            else
+            {
+                inboxCommitIds.Remove(change.Id);
+                inboxCommits.Remove(change.Id);
+            }
+        }
+
+        inboxCount -= removed;
+        return removed;
+    }
+
+    private void TrackInbox(IEnumerable<(long Id, InboxCommit Commit)> added)
+    {
+        foreach (var (id, commit) in added)
+        {
+            inboxCommitIds.Add(id);
+            inboxCommits[id] = commit;
+            inboxCount += commit.Units;
+            lastInboxId = Math.Max(lastInboxId, commit.LastId);
+        }
+    }
+
+    /// <summary>The commit a message id belongs to, if any: the one with the greatest id not above it (0 when none).</summary>
+    private long CommitOf(long messageId) => inboxCommitIds.GetViewBetween(long.MinValue, messageId).Max;
+
+    private DateTime? OldestInInbox() => inboxCommitIds.Count == 0 ? null : inboxCommits[inboxCommitIds.Min].OldestUtc;
+}
