@@ -66,6 +66,21 @@ public sealed class BufferDocumentTests : IDisposable
     }
 
     [Fact]
+    public void GivenACommitPartlyEvictedWhileBeingNormalized_WhenTheRoundCompletes_ThenItsRestLeavesAndNewerMessagesStay()
+    {
+        using var store = new GatewayStore(new BufferOptions { Path = Path.Combine(folder, "gateway.db"), MaxMessages = 3, CapacityPolicy = CapacityPolicy.EvictOldest }, clock);
+        store.Append([Message("1"), Message("2"), Message("3")]);
+        var round = store.ReadInbox(10);
+
+        store.Append([Message("4"), Message("5")]);
+        store.CompleteNormalization(round.Select(m => m.Id).ToList(), [], []);
+
+        Assert.Equal(["4", "5"], store.ReadInbox(10).Select(m => Encoding.UTF8.GetString(m.Payload.Span)));
+        Assert.Equal(2, store.Stats().Inbox);
+        Assert.Equal(2, store.Stats().Dropped[GatewayStore.DroppedForCapacity]);
+    }
+
+    [Fact]
     public void GivenAnInboxWrittenByTheFirstRelease_WhenTheStoreOpens_ThenItsMessagesAreCountedReadFirstAndCompleted()
     {
         var options = Options();
