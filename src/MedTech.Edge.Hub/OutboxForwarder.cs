@@ -74,7 +74,7 @@ public sealed partial class OutboxForwarder(
             }
 
             var result = Complete(round);
-            if (round.Failures.FirstOrDefault(f => f is not null && !IsPermanent(f.Code)) is { } failure)
+            if (round.Failures.FirstOrDefault(f => f is not null && !HubErrors.IsPermanent(f.Code)) is { } failure)
             {
                 // Later rounds were sent past an entry that failed; start again from the oldest undelivered batch.
                 inFlight.Clear();
@@ -112,7 +112,7 @@ public sealed partial class OutboxForwarder(
                 continue;
             }
 
-            if (IsPermanent(error.Code))
+            if (HubErrors.IsPermanent(error.Code))
             {
                 rejected.Add((round.Entries[i], error));
             }
@@ -143,10 +143,6 @@ public sealed partial class OutboxForwarder(
             throw new HubFatalException($"The hub producer failed fatally ({fatal.Code}: {fatal.Reason}); a new one is needed. The outbox keeps every entry.");
         }
     }
-
-    /// <summary>Errors no retry can fix: the message itself does not fit the hub.</summary>
-    private static bool IsPermanent(ErrorCode code) => code is ErrorCode.MsgSizeTooLarge
-        or ErrorCode.InvalidMsgSize or ErrorCode.RecordListTooLarge or ErrorCode.InvalidRecord;
 
     private Round Send(IReadOnlyList<OutboxEntry> entries, CancellationToken cancellationToken)
     {

@@ -1,3 +1,4 @@
+using System.Text;
 using Confluent.Kafka;
 using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Hosting;
@@ -114,15 +115,23 @@ public sealed partial class HubWriterWorker(
         return Math.Max(count, 1);
     }
 
+    /// <summary>
+    /// A dead letter must fit the dead-letter topic, or it would be retried for ever and hold its partition: the reason
+    /// (a FHIR server's OperationOutcome can be long) is cut to this many characters, and a payload that still does
+    /// not fit is left out, with a header that says so and its size.
+    /// </summary>
+    private const int MaxReasonChars = 4096;
+
     private async Task DeadLetterAsync(IReadOnlyList<WriterDeadLetter> deadLetters, CancellationToken stoppingToken)
     {
         foreach (var deadLetter in deadLetters)
         {
+            var reason = deadLetter.Reason.Length > MaxReasonChars ? deadLetter.Reason[..MaxReasonChars] : deadLetter.Reason;
             var message = new Message<string, byte[]>
             {
                 Key = deadLetter.Key,
                 Value = deadLetter.Payload,
-                Headers = [new Header("reason-code", System.Text.Encoding.UTF8.GetBytes(deadLetter.Code)), new Header("reason", System.Text.Encoding.UTF8.GetBytes(deadLetter.Reason))],
+                Headers = [new Header("reason-code", Encoding.UTF8.GetBytes(deadLetter.Code)), new Header("reason", Encoding.UTF8.GetBytes(reason))],
             };
 
             // Retried until the broker has it: a dead letter is never dropped to keep the partition moving.
@@ -132,6 +141,13 @@ public sealed partial class HubWriterWorker(
                 {
                     await deadLetterProducer.ProduceAsync(options.Value.DeadLetterTopic, message, stoppingToken).ConfigureAwait(false);
                     break;
+                }
+                catch (ProduceException<string, byte[]> ex) when (HubErrors.IsPermanent(ex.Error.Code) && message.Value.Length > 0)
+                {
+                    var code = ex.Error.Code.ToString();
+                    Log.PayloadOmitted(logger, deadLetter.Code, code, message.Value.Length);
+                    message.Headers.Add("payload-omitted", Encoding.UTF8.GetBytes($"{message.Value.Length} bytes did not fit the dead-letter topic ({code})"));
+                    message.Value = [];
                 }
                 catch (ProduceException<string, byte[]> ex)
                 {
@@ -196,6 +212,9 @@ public sealed partial class HubWriterWorker(
 
         [LoggerMessage(EventId = 5104, Level = LogLevel.Warning, Message = "Consuming from the hub failed ({Error}); trying again in 5 s.")]
         public static partial void ConsumeFailed(ILogger logger, string error);
+
+        [LoggerMessage(EventId = 5105, Level = LogLevel.Warning, Message = "A dead letter ({Code}) did not fit the dead-letter topic ({Error}); it is sent with its reason and without its {Bytes}-byte payload.")]
+        public static partial void PayloadOmitted(ILogger logger, string code, string error, int bytes);
 
         [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Storing an offset failed ({Error}) after a rebalance; the partition's next owner writes the batch again, changing nothing.")]
         public static partial void StoreOffsetFailed(ILogger logger, string error);

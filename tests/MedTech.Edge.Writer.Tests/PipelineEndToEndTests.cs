@@ -145,6 +145,24 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task GivenAHubMessageTooLargeToDeadLetterWhole_WhenItFails_ThenItsReasonIsDeadLetteredWithoutItAndTheNextMessageFollows()
+    {
+        using var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers }).Build();
+        using var writer = BuildWriter();
+        await writer.StartAsync();
+
+        // Just under the hub's 1,000,000-byte limit: with the reason's headers added it no longer fits.
+        await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = new byte[999_900] });
+        await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = "next"u8.ToArray() });
+
+        var deadLetters = HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Count >= 2, TimeSpan.FromSeconds(60));
+        Assert.Equal([0, 4], deadLetters.Select(m => m.Value.Length));
+        Assert.Equal("InvalidHubMessage", System.Text.Encoding.UTF8.GetString(deadLetters[0].Headers.GetLastBytes("reason-code")));
+        Assert.StartsWith("999900 bytes did not fit", System.Text.Encoding.UTF8.GetString(deadLetters[0].Headers.GetLastBytes("payload-omitted")), StringComparison.Ordinal);
+        await writer.StopAsync();
+    }
+
+    [Fact]
     public async Task GivenADeadLetterProducerThatFailsFatally_WhenTheWriterNeedsIt_ThenItStopsWithExitCode1WithoutCommittingTheBatch()
     {
         using (var broken = BuildWriter())
