@@ -79,14 +79,14 @@ public sealed partial class GatewayStore
         }
     }
 
-    /// <summary>A commit as the index keeps it: its first and last message id, how many it holds, its oldest and newest receive time.</summary>
+    /// <summary>
+    /// A commit as the index keeps it, read from its document's own fields (as at start-up): its first and last message
+    /// id, how many it holds, its oldest and newest receive time.
+    /// </summary>
     private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc)
     {
         /// <summary>Its ids have no gaps (only a completion of part of a commit leaves some).</summary>
         public bool Contiguous => LastId - FirstId + 1 == Units;
-
-        public static InboxCommit Of(List<InboxMessage> messages) =>
-            new(messages[0].Id, messages[^1].Id, messages.Count, messages.Min(m => m.ReceivedUtc), messages.Max(m => m.ReceivedUtc));
 
         public static InboxCommit Of(BsonDocument document)
         {
@@ -125,8 +125,9 @@ public sealed partial class GatewayStore
         var added = new List<(long, InboxCommit)>();
         foreach (var chunk in BufferDocuments.ChunkBySize(messages, BufferDocuments.Size))
         {
-            inbox.Insert(chunk[0].Id, BufferDocuments.ToInboxCommit(chunk));
-            added.Add((chunk[0].Id, InboxCommit.Of(chunk)));
+            var document = BufferDocuments.ToInboxCommit(chunk);
+            inbox.Insert(chunk[0].Id, document);
+            added.Add((chunk[0].Id, InboxCommit.Of(document)));
         }
 
         return added;
@@ -203,8 +204,9 @@ public sealed partial class GatewayStore
             return new InboxChange(id, null);
         }
 
-        inbox.Update(id, BufferDocuments.ToInboxCommit(remaining));
-        return new InboxChange(id, InboxCommit.Of(remaining));
+        var document = BufferDocuments.ToInboxCommit(remaining);
+        inbox.Update(id, document);
+        return new InboxChange(id, InboxCommit.Of(document));
     }
 
     /// <summary>How many messages <paramref name="changes"/> remove; call before <see cref="ApplyInbox"/>.</summary>
