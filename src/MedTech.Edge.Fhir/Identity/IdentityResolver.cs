@@ -30,29 +30,81 @@ public sealed partial class IdentityResolver : IDisposable
     }
 
     /// <summary>The ids for the group, or a <see cref="TransformException"/> with the reason.</summary>
-    public async Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, CancellationToken cancellationToken)
+    public Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, CancellationToken cancellationToken) => ResolveAsync(key, null, cancellationToken);
+
+    /// <summary>As <see cref="ResolveAsync(MeasurementGroupKey, CancellationToken)"/>, taking the key's Device search from <paramref name="devices"/> when it is there.</summary>
+    /// <param name="devices">This batch's <see cref="FindDevicesAsync"/>; each search in it is used once, so a Device made or changed since is searched again.</param>
+    public async Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Device>>? devices, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var cacheKey = (key.DeviceId, key.PatientId, key.EncounterId);
-        if (cache.TryGetValue(cacheKey, out ResourceIds? cached) && cached is not null)
+        if (cache.TryGetValue(CacheKey(key), out ResourceIds? cached) && cached is not null)
         {
             return cached;
         }
 
         var ids = mode == ResourceIdentityMode.Create
-            ? await CreateAsync(key, cancellationToken).ConfigureAwait(false)
-            : await LookupAsync(key, cancellationToken).ConfigureAwait(false);
-        cache.Set(cacheKey, ids, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = options.CacheExpiry });
+            ? await CreateAsync(key, devices, cancellationToken).ConfigureAwait(false)
+            : await LookupAsync(key, devices, cancellationToken).ConfigureAwait(false);
+        cache.Set(CacheKey(key), ids, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = options.CacheExpiry });
         return ids;
     }
+
+    /// <summary>
+    /// Searches the Devices of the keys that are not cached with batch bundles of searches, by device identifier: a
+    /// batch from many devices the writer has not seen yet (after a start, or once the cache expired) costs a request
+    /// per <paramref name="maxPerBundle"/> devices instead of a round trip each before anything is written. A search
+    /// the bundle could not answer in one page is left out; <see cref="ResolveAsync(MeasurementGroupKey, Dictionary{string, IReadOnlyList{Device}}?, CancellationToken)"/>
+    /// then searches as usual, with the usual errors.
+    /// </summary>
+    public async Task<Dictionary<string, IReadOnlyList<Device>>> FindDevicesAsync(IEnumerable<MeasurementGroupKey> keys, int maxPerBundle, CancellationToken cancellationToken)
+    {
+        var found = new Dictionary<string, IReadOnlyList<Device>>();
+        var deviceIds = keys.Where(k => !cache.TryGetValue(CacheKey(k), out _)).Select(k => k.DeviceId).Distinct().ToList();
+        if (deviceIds.Count < 2)
+        {
+            // One search alone is one request either way.
+            return found;
+        }
+
+        foreach (var chunk in deviceIds.Chunk(maxPerBundle))
+        {
+            var bundle = new Bundle { Type = Bundle.BundleType.Batch };
+            bundle.Entry.AddRange(chunk.Select(id => new Bundle.EntryComponent
+            {
+                Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.GET, Url = DeviceSearch(id) },
+            }));
+            Bundle response;
+            try
+            {
+                response = await server.BatchAsync(bundle, cancellationToken).ConfigureAwait(false);
+            }
+            catch (FhirRequestException)
+            {
+                // A server that refuses searches in a batch (FHIR allows them; HAPI, Azure and Medplum take them): one search each, as before.
+                return found;
+            }
+
+            for (var i = 0; i < chunk.Length && i < response.Entry.Count; i++)
+            {
+                if (FhirServerClient.Status(response.Entry[i].Response?.Status) == 200 && response.Entry[i].Resource is Bundle { NextLink: null } page)
+                {
+                    found[chunk[i]] = page.Entry.Select(e => e.Resource).OfType<Device>().ToList();
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static (string DeviceId, string? PatientId, string? EncounterId) CacheKey(MeasurementGroupKey key) => (key.DeviceId, key.PatientId, key.EncounterId);
 
     /// <summary>The ids Create mode gives a new Patient and Device: upstream's hashes of their identifiers.</summary>
     public static ResourceIds DeterministicIds(string deviceId, string patientId, string? deviceSystem) =>
         new(ObservationIdentity.Hash(null, patientId), ObservationIdentity.Hash(deviceSystem, deviceId));
 
-    private async Task<ResourceIds> LookupAsync(MeasurementGroupKey key, CancellationToken cancellationToken)
+    private async Task<ResourceIds> LookupAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Device>>? devices, CancellationToken cancellationToken)
     {
-        var device = await FindDeviceAsync(key.DeviceId, cancellationToken).ConfigureAwait(false)
+        var device = await FindDeviceAsync(key.DeviceId, devices, cancellationToken).ConfigureAwait(false)
             ?? throw new TransformException(FhirErrorCodes.DeviceNotFound, "No Device has the measurement's device identifier.");
         var patientId = PatientIdOf(device)
             ?? throw new TransformException(FhirErrorCodes.PatientNotFound, $"Device/{device.Id} has no patient reference of the form Patient/{{id}}.");
@@ -73,11 +125,11 @@ public sealed partial class IdentityResolver : IDisposable
     }
 
     /// <summary>Lookup first; only a missing Device or Patient takes the create path (upstream's order).</summary>
-    private async Task<ResourceIds> CreateAsync(MeasurementGroupKey key, CancellationToken cancellationToken)
+    private async Task<ResourceIds> CreateAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Device>>? devices, CancellationToken cancellationToken)
     {
         try
         {
-            return await LookupAsync(key, cancellationToken).ConfigureAwait(false);
+            return await LookupAsync(key, devices, cancellationToken).ConfigureAwait(false);
         }
         catch (TransformException ex) when (ex.Code is FhirErrorCodes.DeviceNotFound or FhirErrorCodes.PatientNotFound)
         {
@@ -94,7 +146,7 @@ public sealed partial class IdentityResolver : IDisposable
             ?? await server.PutAsync(new Patient { Id = ids.PatientId, Identifier = [new Identifier { Value = key.PatientId }] }, null, cancellationToken).ConfigureAwait(false);
         var reference = $"Patient/{patient.Id}";
 
-        var device = await FindDeviceAsync(key.DeviceId, cancellationToken).ConfigureAwait(false);
+        var device = await FindDeviceAsync(key.DeviceId, null, cancellationToken).ConfigureAwait(false);
         if (device is null)
         {
             device = new Device
@@ -118,11 +170,15 @@ public sealed partial class IdentityResolver : IDisposable
         return new ResourceIds(patient.Id!, device.Id!);
     }
 
-    private async Task<Device?> FindDeviceAsync(string deviceId, CancellationToken cancellationToken)
+    private async Task<Device?> FindDeviceAsync(string deviceId, Dictionary<string, IReadOnlyList<Device>>? found, CancellationToken cancellationToken)
     {
-        var devices = await server.SearchAsync<Device>($"Device?identifier={Token(options.DefaultDeviceIdentifierSystem, deviceId)}", cancellationToken).ConfigureAwait(false);
+        var devices = found is not null && found.Remove(deviceId, out var searched)
+            ? searched
+            : await server.SearchAsync<Device>(DeviceSearch(deviceId), cancellationToken).ConfigureAwait(false);
         return Single(devices, "Device", FhirErrorCodes.MultipleDeviceFound);
     }
+
+    private string DeviceSearch(string deviceId) => $"Device?identifier={Token(options.DefaultDeviceIdentifierSystem, deviceId)}";
 
     private static T? Single<T>(IReadOnlyList<T> found, string type, string multipleCode)
         where T : Resource => found.Count switch

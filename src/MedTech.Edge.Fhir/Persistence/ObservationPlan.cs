@@ -1,26 +1,25 @@
 using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Mapping.Grouping;
-using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Fhir.Persistence;
 
 /// <summary>
-/// The Transform stage for one batch: groups the measurements, finds each group's template and identity, and
+/// The Transform stage for one batch: finds each measurement group's template and identity, and
 /// splits it into the Observations it touches (keyed by Observation id). Groups that cannot be transformed are
 /// returned as errors with their reason code.
 /// </summary>
 internal static class ObservationPlan
 {
     public static async Task<(List<PendingObservation> Pending, Dictionary<MeasurementGroup, PersistError> Errors)> CreateAsync(
-        IReadOnlyList<Measurement> measurements,
+        IReadOnlyList<MeasurementGroup> groups,
         FhirMapping mapping,
         Func<MeasurementGroupKey, CancellationToken, Task<ResourceIds>> resolve,
         CancellationToken cancellationToken)
     {
         var errors = new Dictionary<MeasurementGroup, PersistError>();
         var pending = new Dictionary<string, PendingObservation>();
-        foreach (var group in MeasurementGrouper.Group(measurements))
+        foreach (var group in groups)
         {
             try
             {

@@ -1,6 +1,7 @@
 using Hl7.Fhir.Model;
 using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Fhir.Persistence;
@@ -15,7 +16,7 @@ public static class ObservationPreview
         IReadOnlyList<Measurement> measurements, FhirMapping mapping, string? deviceIdentifierSystem, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(mapping);
-        var (pending, errors) = ObservationPlan.CreateAsync(measurements, mapping, (key, _) => System.Threading.Tasks.Task.FromResult(
+        var (pending, errors) = ObservationPlan.CreateAsync(MeasurementGrouper.Group(measurements), mapping, (key, _) => System.Threading.Tasks.Task.FromResult(
             string.IsNullOrEmpty(key.PatientId)
                 ? throw new TransformException(FhirErrorCodes.PatientIdentityNotDefined,
                     "Create mode needs a patient id, and the measurement has none (in Lookup mode the Patient comes from the Device on the FHIR server, which an offline test cannot read).")

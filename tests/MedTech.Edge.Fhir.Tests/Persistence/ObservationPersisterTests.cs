@@ -217,6 +217,34 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
         Assert.Equal(FhirErrorCodes.MultipleDeviceFound, Assert.Single(result.Errors).Code);
     }
 
+    [Fact]
+    public async System.Threading.Tasks.Task GivenABatchFromDevicesNotSeenYet_WhenPersisted_ThenTheirDevicesAreSearchedWithOneRequestAndFailuresKeepTheirCodes()
+    {
+        var client = fixture.Client();
+        var known = new[] { "a", "b", "c" }.Select(s => $"{device}-{s}").ToList();
+        var ids = new List<ResourceIds>();
+        foreach (var identifier in known.Append($"{device}-dup"))
+        {
+            ids.Add(await FhirServerFixture.RegisterAsync(client, identifier));
+        }
+
+        await client.PutAsync(new Device { Id = $"copy-{device}-dup", Identifier = [new Identifier(null, $"{device}-dup")] }, null, default);
+        using var persister = FhirServerFixture.Persister(client);
+        var before = client.RequestCount;
+
+        var result = await persister.PersistAsync(
+            [.. known.Append($"{device}-dup").Append($"{device}-unknown").Select(d => HeartRate("2026-11-24T19:00:00Z", "70") with { DeviceId = d })], default);
+
+        // One bundle of five Device searches, one bundle reading the three Observations, one bundle writing them.
+        Assert.Equal(3, client.RequestCount - before);
+        Assert.Equal(3, result.Created);
+        Assert.Equal([FhirErrorCodes.DeviceNotFound, FhirErrorCodes.MultipleDeviceFound], result.Errors.Select(e => e.Code).Order());
+        foreach (var created in ids.Take(3))
+        {
+            Assert.StartsWith("70 ", ((SampledData)(await ReadHourAsync(client, created, "2026-11-24T19:00:00Z")).Value!).Data);
+        }
+    }
+
     private Measurement HeartRate(string time, string value) => Measurement("heartrate", time, ("hr", value));
 
     private Measurement Weight(string time, string value) => Measurement("weight", time, ("kg", value));
