@@ -11,13 +11,12 @@ using Task = System.Threading.Tasks.Task;
 namespace MedTech.Edge.Fhir.Persistence;
 
 /// <summary>
-/// Transform and Persist for one batch: groups the measurements, resolves identity (the Devices not cached with one
-/// batch bundle of searches), builds or merges every Observation the batch touches, and writes them with few
-/// requests: one batch bundle reads the Observations
-/// (by their deterministic ids; cached ones are not read), one batch bundle PUTs the changed ones, with If-Match on
-/// updates. 409/412 (another writer) and per-entry 429/5xx cause a re-read, re-merge and re-write of those entries.
-/// A re-delivered batch changes nothing, so nothing is written. Groups that cannot be transformed or that the
-/// server rejects are returned as errors; the rest of the batch is persisted.
+/// Transform and Persist for one batch: groups the measurements, resolves identity (one batch bundle searches the
+/// Devices not cached), builds or merges every Observation the batch touches, and writes them with few requests: one
+/// batch bundle reads the Observations (by their deterministic ids; cached ones are not read), one batch bundle PUTs
+/// the changed ones, with If-Match on updates. 409/412 (another writer) and per-entry 429/5xx cause a re-read,
+/// re-merge and re-write of those entries. A re-delivered batch changes nothing, so nothing is written. Groups that
+/// cannot be transformed or that the server rejects are returned as errors; the rest of the batch is persisted.
 /// </summary>
 public sealed partial class ObservationPersister : IDisposable
 {
