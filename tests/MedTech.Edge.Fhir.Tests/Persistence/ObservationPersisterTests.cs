@@ -245,6 +245,24 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
         }
     }
 
+    [Fact]
+    public async System.Threading.Tasks.Task GivenCreateModeAndOneNewDeviceNamedWithTwoPatientsInABatch_WhenPersisted_ThenTheDeviceIsCreatedOnceForTheFirst()
+    {
+        var client = fixture.Client();
+        using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.Create);
+
+        // The batch's Device searches (one bundle, before anything exists) find nothing for either device; the second
+        // group of the first device must search again and find the Device the first group created, not create it anew.
+        var result = await persister.PersistAsync(
+            [HeartRate("2026-11-24T20:00:00Z", "80") with { PatientId = "first-" + device }, HeartRate("2026-11-24T20:00:01Z", "81") with { PatientId = "second-" + device },
+             HeartRate("2026-11-24T20:00:00Z", "82") with { DeviceId = device + "-other", PatientId = "other-" + device }], default);
+
+        Assert.Empty(result.Errors);
+        var stored = Assert.Single(await client.SearchAsync<Device>($"Device?identifier={device}", default));
+        Assert.Equal($"Patient/{IdentityResolver.DeterministicIds(device, "first-" + device, null).PatientId}", stored.Patient!.Reference);
+        Assert.Single(await client.SearchAsync<Device>($"Device?identifier={device}-other", default));
+    }
+
     private Measurement HeartRate(string time, string value) => Measurement("heartrate", time, ("hr", value));
 
     private Measurement Weight(string time, string value) => Measurement("weight", time, ("kg", value));
