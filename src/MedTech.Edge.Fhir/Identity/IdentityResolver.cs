@@ -68,15 +68,10 @@ public sealed partial class IdentityResolver : IDisposable
 
         foreach (var chunk in deviceIds.Chunk(maxPerBundle))
         {
-            var bundle = new Bundle { Type = Bundle.BundleType.Batch };
-            bundle.Entry.AddRange(chunk.Select(id => new Bundle.EntryComponent
-            {
-                Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.GET, Url = DeviceSearch(id) },
-            }));
-            Bundle response;
+            IReadOnlyList<Bundle.EntryComponent?> entries;
             try
             {
-                response = await server.BatchAsync(bundle, cancellationToken).ConfigureAwait(false);
+                entries = await server.GetBatchAsync(chunk.Select(DeviceSearch).ToList(), cancellationToken).ConfigureAwait(false);
             }
             catch (FhirRequestException)
             {
@@ -84,9 +79,9 @@ public sealed partial class IdentityResolver : IDisposable
                 return found;
             }
 
-            for (var i = 0; i < chunk.Length && i < response.Entry.Count; i++)
+            for (var i = 0; i < chunk.Length; i++)
             {
-                if (FhirServerClient.Status(response.Entry[i].Response?.Status) == 200 && response.Entry[i].Resource is Bundle { NextLink: null } page)
+                if (FhirServerClient.Status(entries[i]?.Response?.Status) == 200 && entries[i]!.Resource is Bundle { NextLink: null } page)
                 {
                     found[chunk[i]] = page.Entry.Select(e => e.Resource).OfType<Device>().ToList();
                 }

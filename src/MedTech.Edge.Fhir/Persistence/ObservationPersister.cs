@@ -151,15 +151,10 @@ public sealed partial class ObservationPersister : IDisposable
         var found = new Dictionary<string, Observation?>();
         foreach (var chunk in ids.Chunk(options.MaxBundleEntries))
         {
-            var bundle = new Bundle { Type = Bundle.BundleType.Batch };
-            bundle.Entry.AddRange(chunk.Select(id => new Bundle.EntryComponent
-            {
-                Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.GET, Url = $"Observation/{id}" },
-            }));
-            var response = await server.BatchAsync(bundle, cancellationToken).ConfigureAwait(false);
+            var entries = await server.GetBatchAsync(chunk.Select(id => $"Observation/{id}").ToList(), cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < chunk.Length; i++)
             {
-                var entry = i < response.Entry.Count ? response.Entry[i] : null;
+                var entry = entries[i];
                 switch (FhirServerClient.Status(entry?.Response?.Status))
                 {
                     case 200 when entry!.Resource is Observation observation:

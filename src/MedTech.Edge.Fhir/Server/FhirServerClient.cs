@@ -63,6 +63,16 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     public async Task<Bundle> BatchAsync(Bundle bundle, CancellationToken cancellationToken) =>
         FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.SerializeToUtf8Bytes(bundle), null, cancellationToken).ConfigureAwait(false));
 
+    /// <summary>GETs the URLs (reads or searches) with one batch bundle; each URL's response entry, in order (null if the server left it out).</summary>
+    public async Task<IReadOnlyList<Bundle.EntryComponent?>> GetBatchAsync(IReadOnlyList<string> urls, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(urls);
+        var bundle = new Bundle { Type = Bundle.BundleType.Batch };
+        bundle.Entry.AddRange(urls.Select(url => new Bundle.EntryComponent { Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.GET, Url = url } }));
+        var response = await BatchAsync(bundle, cancellationToken).ConfigureAwait(false);
+        return urls.Select((_, i) => i < response.Entry.Count ? response.Entry[i] : null).ToList();
+    }
+
     /// <summary>
     /// Sends a batch of writes with <c>Prefer: return=minimal</c> and reads back only each entry's status, version
     /// (echoed resource's meta, else ETag) and outcome text: for SampledData the resources are large, and the
