@@ -32,9 +32,9 @@ public sealed partial class IdentityResolver : IDisposable
     /// <summary>The ids for the group, or a <see cref="TransformException"/> with the reason.</summary>
     public Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, CancellationToken cancellationToken) => ResolveAsync(key, null, cancellationToken);
 
-    /// <summary>As <see cref="ResolveAsync(MeasurementGroupKey, CancellationToken)"/>, taking the key's Device search from <paramref name="devices"/> when it is there.</summary>
-    /// <param name="devices">This batch's <see cref="FindDevicesAsync"/>; each search in it is used once, so a Device made or changed since is searched again.</param>
-    public async Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Device>>? devices, CancellationToken cancellationToken)
+    /// <summary>As <see cref="ResolveAsync(MeasurementGroupKey, CancellationToken)"/>, taking the key's searches from <paramref name="ahead"/> when they are there.</summary>
+    /// <param name="ahead">This batch's <see cref="SearchAheadAsync"/>; Create mode drops a Device's search from it once it has made or linked that Device.</param>
+    public async Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
         if (cache.TryGetValue(CacheKey(key), out ResourceIds? cached) && cached is not null)
@@ -43,35 +43,39 @@ public sealed partial class IdentityResolver : IDisposable
         }
 
         var ids = mode == ResourceIdentityMode.Create
-            ? await CreateAsync(key, devices, cancellationToken).ConfigureAwait(false)
-            : await LookupAsync(key, devices, cancellationToken).ConfigureAwait(false);
+            ? await CreateAsync(key, ahead, cancellationToken).ConfigureAwait(false)
+            : await LookupAsync(key, ahead, cancellationToken).ConfigureAwait(false);
         cache.Set(CacheKey(key), ids, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = options.CacheExpiry });
         return ids;
     }
 
     /// <summary>
-    /// Searches the Devices of the keys that are not cached with batch bundles of searches, by device identifier: a
-    /// batch from many devices the writer has not seen yet (after a start, or once the cache expired) costs a request
-    /// per <paramref name="maxPerBundle"/> devices instead of a round trip each before anything is written. A search
-    /// the bundle could not answer in one page is left out; <see cref="ResolveAsync(MeasurementGroupKey, Dictionary{string, IReadOnlyList{Device}}?, CancellationToken)"/>
-    /// then searches as usual, with the usual errors.
+    /// Runs the Device and Encounter searches of the keys that are not cached as batch bundles of searches: a batch
+    /// from many devices the writer has not seen yet (after a start, or once the cache expired) costs a request per
+    /// <paramref name="maxPerBundle"/> searches instead of a round trip each before anything is written. The results
+    /// are by query; a search the bundle could not answer in one page is left out, and
+    /// <see cref="ResolveAsync(MeasurementGroupKey, Dictionary{string, IReadOnlyList{Resource}}?, CancellationToken)"/>
+    /// then runs it as usual, with the usual errors.
     /// </summary>
-    public async Task<Dictionary<string, IReadOnlyList<Device>>> FindDevicesAsync(IEnumerable<MeasurementGroupKey> keys, int maxPerBundle, CancellationToken cancellationToken)
+    public async Task<Dictionary<string, IReadOnlyList<Resource>>> SearchAheadAsync(IEnumerable<MeasurementGroupKey> keys, int maxPerBundle, CancellationToken cancellationToken)
     {
-        var found = new Dictionary<string, IReadOnlyList<Device>>();
-        var deviceIds = keys.Where(k => !cache.TryGetValue(CacheKey(k), out _)).Select(k => k.DeviceId).Distinct().ToList();
-        if (deviceIds.Count < 2)
+        var found = new Dictionary<string, IReadOnlyList<Resource>>();
+        var queries = keys.Where(k => !cache.TryGetValue(CacheKey(k), out _))
+            .SelectMany(k => string.IsNullOrEmpty(k.EncounterId) ? [DeviceSearch(k.DeviceId)] : new[] { DeviceSearch(k.DeviceId), EncounterSearch(k.EncounterId) })
+            .Distinct()
+            .ToList();
+        if (queries.Count < 2)
         {
             // One search alone is one request either way.
             return found;
         }
 
-        foreach (var chunk in deviceIds.Chunk(maxPerBundle))
+        foreach (var chunk in queries.Chunk(maxPerBundle))
         {
             IReadOnlyList<Bundle.EntryComponent?> entries;
             try
             {
-                entries = await server.GetBatchAsync(chunk.Select(DeviceSearch).ToList(), cancellationToken).ConfigureAwait(false);
+                entries = await server.GetBatchAsync(chunk, cancellationToken).ConfigureAwait(false);
             }
             catch (FhirRequestException)
             {
@@ -83,7 +87,7 @@ public sealed partial class IdentityResolver : IDisposable
             {
                 if (FhirServerClient.Status(entries[i]?.Response?.Status) == 200 && entries[i]!.Resource is Bundle { NextLink: null } page)
                 {
-                    found[chunk[i]] = page.Entry.Select(e => e.Resource).OfType<Device>().ToList();
+                    found[chunk[i]] = page.Entry.Select(e => e.Resource).OfType<Resource>().ToList();
                 }
             }
         }
@@ -97,9 +101,9 @@ public sealed partial class IdentityResolver : IDisposable
     public static ResourceIds DeterministicIds(string deviceId, string patientId, string? deviceSystem) =>
         new(ObservationIdentity.Hash(null, patientId), ObservationIdentity.Hash(deviceSystem, deviceId));
 
-    private async Task<ResourceIds> LookupAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Device>>? devices, CancellationToken cancellationToken)
+    private async Task<ResourceIds> LookupAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
     {
-        var device = await FindDeviceAsync(key.DeviceId, devices, cancellationToken).ConfigureAwait(false)
+        var device = await FindDeviceAsync(key.DeviceId, ahead, cancellationToken).ConfigureAwait(false)
             ?? throw new TransformException(FhirErrorCodes.DeviceNotFound, "No Device has the measurement's device identifier.");
         var patientId = PatientIdOf(device)
             ?? throw new TransformException(FhirErrorCodes.PatientNotFound, $"Device/{device.Id} has no patient reference of the form Patient/{{id}}.");
@@ -111,7 +115,7 @@ public sealed partial class IdentityResolver : IDisposable
         string? encounterId = null;
         if (!string.IsNullOrEmpty(key.EncounterId))
         {
-            var encounters = await server.SearchAsync<Encounter>($"Encounter?identifier={Token(null, key.EncounterId)}", cancellationToken).ConfigureAwait(false);
+            var encounters = await SearchAsync<Encounter>(EncounterSearch(key.EncounterId), ahead, cancellationToken).ConfigureAwait(false);
             encounterId = Single(encounters, "Encounter", FhirErrorCodes.MultipleEncounterFound)?.Id
                 ?? throw new TransformException(FhirErrorCodes.EncounterNotFound, "No Encounter has the measurement's encounter identifier.");
         }
@@ -120,11 +124,11 @@ public sealed partial class IdentityResolver : IDisposable
     }
 
     /// <summary>Lookup first; only a missing Device or Patient takes the create path (upstream's order).</summary>
-    private async Task<ResourceIds> CreateAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Device>>? devices, CancellationToken cancellationToken)
+    private async Task<ResourceIds> CreateAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
     {
         try
         {
-            return await LookupAsync(key, devices, cancellationToken).ConfigureAwait(false);
+            return await LookupAsync(key, ahead, cancellationToken).ConfigureAwait(false);
         }
         catch (TransformException ex) when (ex.Code is FhirErrorCodes.DeviceNotFound or FhirErrorCodes.PatientNotFound)
         {
@@ -162,18 +166,23 @@ public sealed partial class IdentityResolver : IDisposable
             throw new TransformException(FhirErrorCodes.PatientDeviceMismatch, $"Device/{device.Id} is linked to another Patient than the measurement names.");
         }
 
+        // The search run ahead no longer says what the server has: another group of this Device searches again.
+        ahead?.Remove(DeviceSearch(key.DeviceId));
         return new ResourceIds(patient.Id!, device.Id!);
     }
 
-    private async Task<Device?> FindDeviceAsync(string deviceId, Dictionary<string, IReadOnlyList<Device>>? found, CancellationToken cancellationToken)
-    {
-        var devices = found is not null && found.Remove(deviceId, out var searched)
-            ? searched
-            : await server.SearchAsync<Device>(DeviceSearch(deviceId), cancellationToken).ConfigureAwait(false);
-        return Single(devices, "Device", FhirErrorCodes.MultipleDeviceFound);
-    }
+    private async Task<Device?> FindDeviceAsync(string deviceId, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken) =>
+        Single(await SearchAsync<Device>(DeviceSearch(deviceId), ahead, cancellationToken).ConfigureAwait(false), "Device", FhirErrorCodes.MultipleDeviceFound);
+
+    /// <summary>A search, from <paramref name="ahead"/> when it was run ahead, else now.</summary>
+    private async Task<IReadOnlyList<T>> SearchAsync<T>(string query, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
+        where T : Resource => ahead is not null && ahead.TryGetValue(query, out var found)
+            ? found.OfType<T>().ToList()
+            : await server.SearchAsync<T>(query, cancellationToken).ConfigureAwait(false);
 
     private string DeviceSearch(string deviceId) => $"Device?identifier={Token(options.DefaultDeviceIdentifierSystem, deviceId)}";
+
+    private static string EncounterSearch(string encounterId) => $"Encounter?identifier={Token(null, encounterId)}";
 
     private static T? Single<T>(IReadOnlyList<T> found, string type, string multipleCode)
         where T : Resource => found.Count switch

@@ -11,10 +11,10 @@ using Task = System.Threading.Tasks.Task;
 namespace MedTech.Edge.Fhir.Persistence;
 
 /// <summary>
-/// Transform and Persist for one batch: groups the measurements, resolves identity (one batch bundle searches the
-/// Devices not cached), builds or merges every Observation the batch touches, and writes them with few requests: one
-/// batch bundle reads the Observations (by their deterministic ids; cached ones are not read), one batch bundle PUTs
-/// the changed ones, with If-Match on updates. 409/412 (another writer) and per-entry 429/5xx cause a re-read,
+/// Transform and Persist for one batch: groups the measurements, resolves identity (one batch bundle runs the
+/// Device and Encounter searches of the groups not cached), builds or merges every Observation the batch touches,
+/// and writes them with few requests: one batch bundle reads the Observations (by their deterministic ids; cached
+/// ones are not read), one batch bundle PUTs the changed ones, with If-Match on updates. 409/412 (another writer) and per-entry 429/5xx cause a re-read,
 /// re-merge and re-write of those entries. A re-delivered batch changes nothing, so nothing is written. Groups that
 /// cannot be transformed or that the server rejects are returned as errors; the rest of the batch is persisted.
 /// </summary>
@@ -45,8 +45,8 @@ public sealed partial class ObservationPersister : IDisposable
     {
         ArgumentNullException.ThrowIfNull(measurements);
         var groups = MeasurementGrouper.Group(measurements);
-        var devices = await identity.FindDevicesAsync(groups.Where(g => mapping.Find(g.Key.Type) is not null).Select(g => g.Key), options.MaxBundleEntries, cancellationToken).ConfigureAwait(false);
-        var (pending, errors) = await ObservationPlan.CreateAsync(groups, mapping, (key, ct) => identity.ResolveAsync(key, devices, ct), cancellationToken).ConfigureAwait(false);
+        var ahead = await identity.SearchAheadAsync(groups.Where(g => mapping.Find(g.Key.Type) is not null).Select(g => g.Key), options.MaxBundleEntries, cancellationToken).ConfigureAwait(false);
+        var (pending, errors) = await ObservationPlan.CreateAsync(groups, mapping, (key, ct) => identity.ResolveAsync(key, ahead, ct), cancellationToken).ConfigureAwait(false);
         var (created, updated, unchanged) = await WriteAsync(pending, errors, cancellationToken).ConfigureAwait(false);
         Log.BatchPersisted(logger, measurements.Count, created, updated, unchanged, errors.Count);
         return new PersistResult(created, updated, unchanged, errors.Values.ToList());

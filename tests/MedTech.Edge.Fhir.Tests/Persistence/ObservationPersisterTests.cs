@@ -191,12 +191,15 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
             Class = new Coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", "IMP"),
         }, null, default);
         using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.LookupWithEncounter);
+        var before = client.RequestCount;
 
         var result = await persister.PersistAsync(
             [Weight("2026-11-24T17:00:00Z", "70") with { EncounterId = "visit-" + device }, Weight("2026-11-24T17:01:00Z", "71"),
              Weight("2026-11-24T17:02:00Z", "72") with { EncounterId = "unknown-visit" }],
             default);
 
+        // One bundle with the Device search and both Encounter searches, one reading the Observation, one writing it.
+        Assert.Equal(3, client.RequestCount - before);
         Assert.Equal(1, result.Created);
         Assert.Equal([FhirErrorCodes.EncounterIdentityNotDefined, FhirErrorCodes.EncounterNotFound], result.Errors.Select(e => e.Code).Order());
         var stored = Assert.Single(await client.SearchAsync<Observation>($"Observation?subject=Patient/{ids.PatientId}&code=http://loinc.org|29463-7", default));
@@ -252,7 +255,7 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
         using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.Create);
 
         // The batch's Device searches (one bundle, before anything exists) find nothing for either device; the second
-        // group of the first device must search again and find the Device the first group created, not create it anew.
+        // group of the first device must not take that for the server's state, but find the Device the first group created.
         var result = await persister.PersistAsync(
             [HeartRate("2026-11-24T20:00:00Z", "80") with { PatientId = "first-" + device }, HeartRate("2026-11-24T20:00:01Z", "81") with { PatientId = "second-" + device },
              HeartRate("2026-11-24T20:00:00Z", "82") with { DeviceId = device + "-other", PatientId = "other-" + device }], default);
