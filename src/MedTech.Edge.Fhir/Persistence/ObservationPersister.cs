@@ -14,9 +14,10 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// Transform and Persist for one batch: groups the measurements, resolves identity (one batch bundle runs the
 /// Device and Encounter searches of the groups not cached), builds or merges every Observation the batch touches,
 /// and writes them with few requests: one batch bundle reads the Observations (by their deterministic ids; cached
-/// ones are not read), one batch bundle PUTs the changed ones, with If-Match on updates. 409/412 (another writer) and per-entry 429/5xx cause a re-read,
-/// re-merge and re-write of those entries. A re-delivered batch changes nothing, so nothing is written. Groups that
-/// cannot be transformed or that the server rejects are returned as errors; the rest of the batch is persisted.
+/// ones are not read), one batch bundle PUTs the changed ones, with If-Match on updates. 409/412 (another writer)
+/// and per-entry 429/5xx cause a re-read, re-merge and re-write of those entries. A re-delivered batch changes
+/// nothing, so nothing is written. Groups that cannot be transformed or that the server rejects are returned as
+/// errors; the rest of the batch is persisted.
 /// </summary>
 public sealed partial class ObservationPersister : IDisposable
 {
