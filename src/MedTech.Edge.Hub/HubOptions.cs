@@ -19,6 +19,16 @@ public sealed class HubOptions
     /// <summary>Entries read from the outbox and sent per round.</summary>
     public int ForwardBatchSize { get; set; } = 5000;
 
+    /// <summary>
+    /// A device's measurement groups forwarded in the same round share one hub message (a JSON array) up to this many
+    /// bytes, so that Event Hubs counts one event rather than one per group; 0 sends each group as a message of its own.
+    /// The default is Event Hubs' 64 KB billing unit; at most <see cref="MaxPackUpToBytes"/>, so a pack fits every tier.
+    /// </summary>
+    public int PackUpToBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Event Hubs Basic's message limit (Standard's is 1 MB).</summary>
+    public const int MaxPackUpToBytes = 256 * 1024;
+
     /// <summary>How long one round waits for the hub's acknowledgements before it counts as failed.</summary>
     public TimeSpan DeliveryTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -57,6 +67,11 @@ public sealed class HubOptions
         if (ForwardBatchSize < 1 || DeliveryTimeout <= TimeSpan.Zero || MaxBackoff <= TimeSpan.Zero || ConsumerSessionTimeout <= TimeSpan.Zero)
         {
             errors.Add($"{SectionName}:ForwardBatchSize, DeliveryTimeout, MaxBackoff and ConsumerSessionTimeout must be positive.");
+        }
+
+        if (PackUpToBytes is < 0 or > MaxPackUpToBytes)
+        {
+            errors.Add($"{SectionName}:PackUpToBytes must be between 0 (no packing) and {MaxPackUpToBytes} (Event Hubs Basic's message limit).");
         }
 
         return errors;

@@ -6,7 +6,8 @@ namespace MedTech.Edge.Hub;
 
 /// <summary>
 /// Forward: sends the oldest outbox entries to the hub, keyed by device id (one partition per device, so its data
-/// stays in order), and marks a batch delivered only after the hub acknowledged every entry of it. An entry sent but
+/// stays in order), a device's entries of a round packed into few messages (<see cref="PackedMessage"/>), and marks a
+/// batch delivered only after the hub acknowledged every entry of it. An entry sent but
 /// not acknowledged is sent again (duplicates are idempotent downstream; loss is not possible). An entry the hub
 /// refuses for good (too large for it, an invalid record) goes to the dead letters with <see cref="RejectedCode"/>
 /// instead of being sent forever; replay puts it back into the outbox, e.g. after the hub's limit is raised.
@@ -146,23 +147,50 @@ public sealed partial class OutboxForwarder(
 
     private Round Send(IReadOnlyList<OutboxEntry> entries, CancellationToken cancellationToken)
     {
-        var round = new Round(entries);
-        for (var i = 0; i < entries.Count; i++)
+        var messages = Pack(entries);
+        var round = new Round(entries, messages.Count);
+        foreach (var indices in messages)
         {
-            var index = i;
-            var message = new Message<string, byte[]> { Key = entries[i].Key, Value = entries[i].Payload.ToArray() };
+            var value = PackedMessage.Pack(indices.ConvertAll(i => entries[i].Payload));
+            var message = new Message<string, byte[]> { Key = entries[indices[0]].Key, Value = value };
             try
             {
-                Produce(message, report => round.Report(index, report.Error), cancellationToken);
+                Produce(message, report => round.Report(indices, report.Error), cancellationToken);
             }
             catch (ProduceException<string, byte[]> ex)
             {
                 // Refused locally (e.g. too large): the others go on.
-                round.Report(index, ex.Error);
+                round.Report(indices, ex.Error);
             }
         }
 
         return round;
+    }
+
+    /// <summary>
+    /// Which entries share a hub message: a device's entries of the round, in order, until the next would take the
+    /// message past <see cref="HubOptions.PackUpToBytes"/>. Each message holds one device, so its order is kept.
+    /// </summary>
+    private List<List<int>> Pack(IReadOnlyList<OutboxEntry> entries)
+    {
+        var messages = new List<List<int>>();
+        var open = new Dictionary<string, (List<int> Indices, int Bytes)>();
+        for (var i = 0; i < entries.Count; i++)
+        {
+            var (key, length) = (entries[i].Key, entries[i].Payload.Length);
+            if (open.TryGetValue(key, out var pack) && PackedMessage.PackedLength(pack.Bytes + length, pack.Indices.Count + 1) <= options.PackUpToBytes)
+            {
+                pack.Indices.Add(i);
+                open[key] = (pack.Indices, pack.Bytes + length);
+                continue;
+            }
+
+            var indices = new List<int> { i };
+            messages.Add(indices);
+            open[key] = (indices, length);
+        }
+
+        return messages;
     }
 
     /// <summary>Queues one message; when librdkafka's local queue is full, lets it drain and tries again.</summary>
@@ -183,10 +211,10 @@ public sealed partial class OutboxForwarder(
         }
     }
 
-    /// <summary>Entries sent together and their delivery reports (which arrive on librdkafka's thread).</summary>
-    private sealed class Round(IReadOnlyList<OutboxEntry> entries)
+    /// <summary>Entries sent together and their delivery reports (which arrive on librdkafka's thread), one per hub message.</summary>
+    private sealed class Round(IReadOnlyList<OutboxEntry> entries, int messages)
     {
-        private int pending = entries.Count;
+        private int pending = messages;
 
         public IReadOnlyList<OutboxEntry> Entries => entries;
 
@@ -197,11 +225,12 @@ public sealed partial class OutboxForwarder(
 
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public void Report(int index, Error error)
+        /// <summary>The report of the hub message that held these entries.</summary>
+        public void Report(List<int> indices, Error error)
         {
             if (error.IsError)
             {
-                Failures[index] = error;
+                indices.ForEach(i => Failures[i] = error);
             }
 
             if (Interlocked.Decrement(ref pending) == 0)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Hosting;
+using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Logging;
@@ -10,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace MedTech.Edge.Writer;
 
 /// <summary>
-/// Transform and Persist for one batch of hub messages (measurement groups), whatever they came from: the batch is on
+/// Transform and Persist for one batch of hub messages (measurement groups, one or several per message), whatever they came from: the batch is on
 /// the FHIR server when this returns, except the groups returned as dead letters (not a measurement group, a
 /// transform error, a FHIR 4xx), each with its reason code. While the FHIR server is unavailable or refuses the
 /// writer itself (401/403), it retries with capped backoff and never returns, so the caller never acknowledges
@@ -26,19 +27,24 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         ArgumentNullException.ThrowIfNull(messages);
         var deadLetters = new List<WriterDeadLetter>();
         var measurements = new List<Measurement>();
+        var groups = 0;
         foreach (var (key, payload) in messages)
         {
-            try
+            foreach (var group in SplitOrDeadLetter(key, payload, deadLetters))
             {
-                measurements.AddRange(MeasurementGroupJson.Deserialize(payload).Measurements);
-            }
-            catch (JsonException ex)
-            {
-                deadLetters.Add(new WriterDeadLetter(key, payload, WriterErrorCodes.InvalidHubMessage, ex.Message));
+                groups++;
+                try
+                {
+                    measurements.AddRange(MeasurementGroupJson.Deserialize(group.Span).Measurements);
+                }
+                catch (JsonException ex)
+                {
+                    deadLetters.Add(new WriterDeadLetter(key, group.ToArray(), WriterErrorCodes.InvalidHubMessage, ex.Message));
+                }
             }
         }
 
-        metrics.Groups.Add(messages.Count);
+        metrics.Groups.Add(groups);
         metrics.Consumed.Add(measurements.Count);
         if (measurements.Count > 0)
         {
@@ -55,6 +61,20 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         }
 
         return deadLetters;
+    }
+
+    /// <summary>The groups a hub message packs; none, and the whole message as a dead letter, when it is not even valid JSON.</summary>
+    private static IReadOnlyList<ReadOnlyMemory<byte>> SplitOrDeadLetter(string key, byte[] payload, List<WriterDeadLetter> deadLetters)
+    {
+        try
+        {
+            return PackedMessage.Split(payload);
+        }
+        catch (JsonException ex)
+        {
+            deadLetters.Add(new WriterDeadLetter(key, payload, WriterErrorCodes.InvalidHubMessage, ex.Message));
+            return [];
+        }
     }
 
     private async Task<PersistResult> PersistAsync(List<Measurement> measurements, CancellationToken cancellationToken)

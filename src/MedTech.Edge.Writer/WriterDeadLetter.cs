@@ -6,6 +6,6 @@ public sealed record WriterDeadLetter(string Key, byte[] Payload, string Code, s
 /// <summary>Reason codes of the writer's own (the FHIR ones are in <see cref="Fhir.FhirErrorCodes"/>).</summary>
 public static class WriterErrorCodes
 {
-    /// <summary>A hub message that is not a measurement group (<c>{"id", "measurements"}</c>).</summary>
+    /// <summary>A hub message, or an element of a packed one, that is not a measurement group (<c>{"id", "measurements"}</c>).</summary>
     public const string InvalidHubMessage = "InvalidHubMessage";
 }

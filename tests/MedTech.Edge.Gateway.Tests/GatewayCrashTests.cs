@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
+using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -140,7 +141,7 @@ public sealed class GatewayCrashTests : IDisposable
         var seen = new HashSet<int>();
         HubReader.Read(cluster.BootstrapServers, "measurements", received =>
         {
-            seen = received.SelectMany(m => MeasurementGroupJson.Deserialize(m.Value).Measurements).Select(SeqMessages.SeqOf).ToHashSet();
+            seen = received.SelectMany(m => PackedMessage.Split(m.Value)).SelectMany(g => MeasurementGroupJson.Deserialize(g.Span).Measurements).Select(SeqMessages.SeqOf).ToHashSet();
             return expected.IsSubsetOf(seen);
         }, timeout);
         return seen;

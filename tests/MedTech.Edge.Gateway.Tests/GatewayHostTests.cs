@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Confluent.Kafka;
 using MedTech.Edge.Hosting;
+using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Configuration;
@@ -45,6 +47,9 @@ public sealed class GatewayHostTests : IDisposable
         var expected = new Normalizer(Reference.Mapping(Mapping)).Normalize(new DeviceMessage(message, DateTime.UtcNow)).Measurements.Count;
         var received = Consume(TimeSpan.FromSeconds(30), expected);
         Assert.Equal(expected, received.Sum(m => MeasurementGroupJson.Deserialize(m).Measurements.Count));
+        // The message's groups (one per type) went out together, as one hub message: one event for Event Hubs.
+        Assert.True(received.Count > 1, $"{received.Count} groups");
+        Assert.Single(HubReader.Read(cluster.BootstrapServers, "measurements", _ => false, TimeSpan.FromSeconds(2)));
         using var http = new HttpClient();
         var metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
         Assert.Contains("medtech_edge_gateway_messages_committed", metrics);
@@ -243,9 +248,12 @@ public sealed class GatewayHostTests : IDisposable
     private List<byte[]> Consume(TimeSpan timeout, int measurements) =>
         Consume(timeout, received => received.Sum(m => MeasurementGroupJson.Deserialize(m).Measurements.Count) >= measurements);
 
+    /// <summary>The measurement groups that reached the hub, unpacked from its messages.</summary>
     private List<byte[]> Consume(TimeSpan timeout, Func<List<byte[]>, bool> done) =>
-        HubReader.Read(cluster.BootstrapServers, "measurements", received => done(received.Select(m => m.Value).ToList()), timeout)
-            .Select(m => m.Value).ToList();
+        Groups(HubReader.Read(cluster.BootstrapServers, "measurements", received => done(Groups(received)), timeout));
+
+    private static List<byte[]> Groups(List<Message<string, byte[]>> messages) =>
+        messages.SelectMany(m => PackedMessage.Split(m.Value)).Select(g => g.ToArray()).ToList();
 
     private static Task WaitUntilAsync(Func<bool> condition) => Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(60));
 

@@ -43,4 +43,16 @@ public class EventHubsConnectionStringTests
 
         Assert.Contains(options.Validate(), e => e.StartsWith(expected, StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(-1, false)]
+    [InlineData(0, true)]
+    [InlineData(256 * 1024, true)]
+    [InlineData(256 * 1024 + 1, false)]
+    public void GivenAPackSize_WhenValidated_ThenOnlyZeroToEventHubsBasicsMessageLimitIsAccepted(int packUpToBytes, bool valid)
+    {
+        var options = new HubOptions { BootstrapServers = "127.0.0.1:9092", Topic = "t", PackUpToBytes = packUpToBytes };
+
+        Assert.Equal(valid ? [] : ["Hub:PackUpToBytes must be between 0 (no packing) and 262144 (Event Hubs Basic's message limit)."], options.Validate());
+    }
 }

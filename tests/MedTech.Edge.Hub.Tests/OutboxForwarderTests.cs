@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Confluent.Kafka;
 using MedTech.Edge.Buffer;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -140,6 +141,53 @@ public sealed class OutboxForwarderTests : IDisposable
         Assert.Equal(1_500_000, Assert.Single(store.ReadOutbox(10)).Payload.Length);
     }
 
+    [Theory]
+    [InlineData(1000, 15)]
+    [InlineData(0, 120)]
+    public async Task GivenEntriesOfThreeDevicesInOneRound_WhenForwarded_ThenEachHubMessageHoldsOneDevicesEntriesInOrderWithinPackUpToBytes(int packUpToBytes, int messages)
+    {
+        // 100-byte entries: a message of n of them takes 101 n + 1 bytes, so at most 9 fit in 1,000 (40 per device: 9, 9, 9, 9, 4).
+        store.CompleteNormalization([], Enumerable.Range(0, 120).Select(i => Entry($"device-{i % 3}", $"{{\"n\":\"{i:D3}\",\"pad\":\"{new string('x', 80)}\"}}")).ToList(), []);
+        var packing = new HubOptions { BootstrapServers = options.BootstrapServers, Topic = Topic, PackUpToBytes = packUpToBytes };
+        using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(packing)).Build();
+
+        var forwarded = (await new OutboxForwarder(store, producer, packing, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default)).Acknowledged;
+
+        Assert.Equal((120, 0L), (forwarded, store.Stats().Outbox));
+        var received = HubReader.Read(cluster.BootstrapServers, Topic, r => Unpack(r).Count >= 120, TimeSpan.FromSeconds(30));
+        Assert.Equal(messages, received.Count);
+        Assert.All(received, m => Assert.True(m.Value.Length <= Math.Max(packUpToBytes, 100), $"{m.Value.Length} bytes"));
+        Assert.All(received, m => Assert.All(PackedMessage.Split(m.Value), entry => Assert.Equal(m.Key, $"device-{N(entry.Span) % 3}")));
+        foreach (var device in Unpack(received).GroupBy(e => e.Key))
+        {
+            var values = device.Select(e => N(Encoding.UTF8.GetBytes(e.Value))).ToList();
+            Assert.Equal(Enumerable.Range(0, 120).Where(i => $"device-{i % 3}" == device.Key), values);
+        }
+    }
+
+    [Fact]
+    public async Task GivenAPackTheHubRefuses_WhenForwarded_ThenEachOfItsEntriesIsADeadLetterAndOnceRepackedTheyArrive()
+    {
+        // A hub whose messages are smaller than the configured packs (e.g. a smaller tier): 10 entries of 300 bytes make a 3 KB pack.
+        store.CompleteNormalization([], Enumerable.Range(0, 10).Select(i => Entry("device-1", $"\"{i}{new string('x', 297)}\"")).ToList(), []);
+        var config = HubClientConfig.Producer(options);
+        config.MessageMaxBytes = 2000;
+        using var producer = new ProducerBuilder<string, byte[]>(config).Build();
+
+        var result = await new OutboxForwarder(store, producer, options, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default);
+
+        Assert.Equal(new ForwardResult(Acknowledged: 0, Rejected: 10), result);
+        var deadLetters = store.ListDeadLetters(OutboxForwarder.RejectedCode);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"\"{i}{new string('x', 297)}\""), deadLetters.Select(d => Encoding.UTF8.GetString(d.Message.Payload.Span)).Order());
+        Assert.All(deadLetters, d => Assert.Contains("MsgSizeTooLarge", d.Reason, StringComparison.Ordinal));
+
+        // With packs the hub takes, replay delivers them.
+        Assert.Equal(10, store.ReplayDeadLetters(OutboxForwarder.RejectedCode));
+        var smaller = new HubOptions { BootstrapServers = options.BootstrapServers, Topic = Topic, PackUpToBytes = 1500 };
+        Assert.Equal(10, (await new OutboxForwarder(store, producer, smaller, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default)).Acknowledged);
+        Assert.Equal(10, Consume(10).Count);
+    }
+
     [Fact]
     public async Task GivenAHubThatIsDown_WhenForwarded_ThenNothingLeavesTheOutboxUntilItReturns()
     {
@@ -185,9 +233,14 @@ public sealed class OutboxForwarderTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 50).Select(i => $"{i}"), Consume(50).Select(m => m.Value));
     }
 
+    private static int N(ReadOnlySpan<byte> entry) => int.Parse(JsonDocument.Parse(entry.ToArray()).RootElement.GetProperty("n").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+
     private static OutboxEntry Entry(string key, string value) => new(key, Encoding.UTF8.GetBytes(value), DateTime.UtcNow);
 
+    /// <summary>The entries that reached the hub, unpacked from its messages, in the order they arrived.</summary>
     private List<(string Key, string Value)> Consume(int expected) =>
-        HubReader.Read(cluster.BootstrapServers, Topic, received => received.Count >= expected, TimeSpan.FromSeconds(30))
-            .Select(m => (m.Key, Encoding.UTF8.GetString(m.Value))).ToList();
+        Unpack(HubReader.Read(cluster.BootstrapServers, Topic, received => Unpack(received).Count >= expected, TimeSpan.FromSeconds(30)));
+
+    private static List<(string Key, string Value)> Unpack(List<Message<string, byte[]>> messages) =>
+        messages.SelectMany(m => PackedMessage.Split(m.Value).Select(entry => (m.Key, Encoding.UTF8.GetString(entry.Span)))).ToList();
 }

@@ -96,24 +96,27 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
-    public async Task GivenAHubMessageThatIsNotAMeasurementGroup_WhenTheWriterConsumesIt_ThenItIsDeadLetteredWithItsReasonAndTheRestIsWritten()
+    public async Task GivenHubMessagesThatAreNotMeasurementGroups_WhenTheWriterConsumesThem_ThenEachBadGroupIsDeadLetteredOnItsOwnAndTheRestIsWritten()
     {
         var messages = VitalSigns.Messages(devices: 1, perDevice: 2);
         using var writer = BuildWriter();
         await writer.StartAsync();
         using (var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers }).Build())
         {
-            await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = "not a group"u8.ToArray() });
+            // Not JSON; a packed message whose two elements are not groups (each is a dead letter of its own); a broken array (one, whole).
+            foreach (var value in new[] { "not a group", """[{"id":"no measurements"},7]""", """[{"id":"cut off""" })
+            {
+                await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = System.Text.Encoding.UTF8.GetBytes(value) });
+            }
         }
 
         using var gateway = BuildGateway();
         await gateway.StartAsync();
         await PublishAsync(messages);
 
-        var deadLetters = HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Count >= 1, TimeSpan.FromSeconds(60));
-        var deadLetter = Assert.Single(deadLetters);
-        Assert.Equal("not a group"u8.ToArray(), deadLetter.Value);
-        Assert.Equal("InvalidHubMessage", System.Text.Encoding.UTF8.GetString(deadLetter.Headers.GetLastBytes("reason-code")));
+        var deadLetters = HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Count >= 4, TimeSpan.FromSeconds(60));
+        Assert.Equal(["not a group", """{"id":"no measurements"}""", "7", """[{"id":"cut off"""], deadLetters.Select(d => System.Text.Encoding.UTF8.GetString(d.Value)));
+        Assert.All(deadLetters, d => Assert.Equal("InvalidHubMessage", System.Text.Encoding.UTF8.GetString(d.Headers.GetLastBytes("reason-code"))));
         var fhir = VitalSigns.Client(server.BaseUrl);
         await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count == messages.Count * VitalSigns.ObservationsPerMessage, TimeSpan.FromSeconds(60));
         VitalSigns.AssertEachReadingOnce(messages, await VitalSigns.ObservationsAsync(fhir));
