@@ -17,8 +17,9 @@ namespace MedTech.Edge.Benchmarks;
 /// <summary>
 /// Gateway figures in one run: (a) MQTT QoS 1 publish → subscribe through MQTTnet.Server with nothing stored;
 /// (b) publish → committed in LiteDB (forced to disk) → acknowledged, through the gateway's broker; (c) draining an
-/// outbox backlog to librdkafka's mock cluster beside the raw producer rate on the same cluster (three times, with
-/// the median), and the process's peak memory. A ward: 50 device connections, each keeping up to 20 QoS 1 messages in flight (MQTTnet handles one
+/// outbox backlog to librdkafka's mock cluster, as shipped (a device's entries of a round packed into one hub message)
+/// and with packing off, beside the raw producer rate on the same cluster (three times, with the medians), and the
+/// process's peak memory. A ward: 50 device connections, each keeping up to 20 QoS 1 messages in flight (MQTTnet handles one
 /// connection's publishes one after another, so a single connection cannot share a commit); 269-byte vitals JSON.
 /// </summary>
 internal static class GatewayBenchmark
@@ -42,12 +43,16 @@ internal static class GatewayBenchmark
             var (runs, peakMb) = await DrainAsync(backlog, payload, folder);
             foreach (var (run, i) in runs.Select((r, i) => (r, i + 1)))
             {
-                Console.WriteLine($"(c) #{i} outbox backlog drained to the mock Kafka cluster       {run.Drain,10:N0} msg/s   ({run.Drain / run.Raw:P0} of the raw producer's {run.Raw:N0} msg/s; " +
-                                  $"{run.Drain / run.RawWithReports:P0} of its {run.RawWithReports:N0} with a delivery report per message); purge afterwards {run.PurgeSeconds:N1} s");
+                Console.WriteLine($"(c) #{i} outbox backlog drained to the mock Kafka cluster       {run.Drain,10:N0} entries/s ({run.Drain / run.Raw:P0} of the raw producer's {run.Raw:N0} msg/s) " +
+                                  $"in {run.HubMessages:N0} hub messages; purge afterwards {run.PurgeSeconds:N1} s");
+                Console.WriteLine($"       with PackUpToBytes=0 (a hub message per entry)            {run.Unpacked,10:N0} entries/s ({run.Unpacked / run.Raw:P0} of the raw producer; " +
+                                  $"{run.Unpacked / run.RawWithReports:P0} of its {run.RawWithReports:N0} msg/s with a delivery report per message)");
             }
 
             var median = runs.OrderBy(r => r.Drain / r.Raw).ElementAt(runs.Count / 2);
-            Console.WriteLine($"(c) median of the {runs.Count}: {median.Drain:N0} msg/s = {median.Drain / median.Raw:P0} of the raw producer beside it");
+            var medianUnpacked = runs.OrderBy(r => r.Unpacked / r.Raw).ElementAt(runs.Count / 2);
+            Console.WriteLine($"(c) median of the {runs.Count}: {median.Drain:N0} entries/s = {median.Drain / median.Raw:P0} of the raw producer beside it " +
+                              $"(PackUpToBytes=0: {medianUnpacked.Unpacked:N0} = {medianUnpacked.Unpacked / medianUnpacked.Raw:P0})");
             Console.WriteLine($"    peak working set of the gateway (the cluster runs in a process of its own) during (c): {peakMb:N0} MB");
         }
         finally
@@ -107,11 +112,16 @@ internal static class GatewayBenchmark
         }
     }
 
-    /// <summary>One repetition of (c): the three rates in msg/s and the time to purge the delivered backlog.</summary>
-    private sealed record DrainFigures(double Drain, double Raw, double RawWithReports, double PurgeSeconds);
+    /// <summary>
+    /// One repetition of (c), rates in outbox entries (or raw messages) per second: the drain as shipped (a device's
+    /// groups of a round packed into one hub message), the hub messages it sent, the drain with packing off
+    /// (<see cref="HubOptions.PackUpToBytes"/> 0: a message per entry), the raw producer without and with delivery
+    /// reports, and the time to purge the delivered backlog.
+    /// </summary>
+    private sealed record DrainFigures(double Drain, long HubMessages, double Unpacked, double Raw, double RawWithReports, double PurgeSeconds);
 
     /// <summary>
-    /// (c) three times over, each on a fresh 1,000,000-entry backlog with the raw producer right after it: the raw rate
+    /// (c) three times over, each on fresh 1,000,000-entry backlogs with the raw producer right after them: the raw rate
     /// on this machine moves by ±15 % between runs, so each drain is set beside the raw rate measured next to it.
     /// </summary>
     private static async Task<(List<DrainFigures> Runs, double PeakMb)> DrainAsync(int backlog, byte[] payload, string folder)
@@ -120,19 +130,23 @@ internal static class GatewayBenchmark
         var hub = new HubOptions { BootstrapServers = cluster.BootstrapServers, Topic = "measurements", ForwardBatchSize = 5000 };
         using var store = new GatewayStore(new BufferOptions { Path = Path.Combine(folder, "drain.db"), MaxMessages = backlog * 2L, ForceToDisk = false });
         using var producer = HubClients.CreateProducer(hub, NullLogger.Instance);
-        var forwarder = new OutboxForwarder(store, producer, hub, NullLogger<OutboxForwarder>.Instance);
+        var packed = new OutboxForwarder(store, producer, hub, NullLogger<OutboxForwarder>.Instance);
+        var unpacked = new OutboxForwarder(store, producer, new HubOptions { BootstrapServers = hub.BootstrapServers, Topic = hub.Topic, ForwardBatchSize = hub.ForwardBatchSize, PackUpToBytes = 0 },
+            NullLogger<OutboxForwarder>.Instance);
 
-        // Both paths run first on backlogs of their own, so neither figure includes the JIT's warm-up (a module runs
-        // for months). The drain's per-round code (reading, marking, purging) runs once per 5,000 entries, so it needs
+        // Every path runs first on backlogs of its own, so no figure includes the JIT's warm-up (a module runs for
+        // months). The drain's per-round code (reading, marking, purging) runs once per 5,000 entries, so it needs
         // many rounds to reach the optimising tier: after a single 200,000-entry warm-up (40 rounds), the JIT's list
         // of compiled methods showed it still promoting that code during the first timed drain, and a profile had the
         // tiered compiler's thread at a tenth of that drain's samples. Three warm-ups (120 rounds) with their purges.
         var warmUp = Math.Min(backlog, 200_000);
         for (var pass = 0; pass < 3; pass++)
         {
-            Fill(store, warmUp, payload);
-            await DrainAllAsync(forwarder, warmUp);
-            store.PurgeDelivered();
+            foreach (var forwarder in new[] { packed, unpacked })
+            {
+                await DrainTimedAsync(store, forwarder, warmUp, payload);
+                store.PurgeDelivered();
+            }
         }
 
         ProduceRaw(producer, "raw", warmUp, payload);
@@ -142,18 +156,19 @@ internal static class GatewayBenchmark
         using var process = Process.GetCurrentProcess();
         for (var run = 0; run < 3; run++)
         {
-            Fill(store, backlog, payload);
-            SyncDisk();
-            var clock = Stopwatch.StartNew();
-            await DrainAllAsync(forwarder, backlog);
-            var drain = backlog / clock.Elapsed.TotalSeconds;
+            var before = HubMessages(cluster.BootstrapServers, "measurements");
+            var drain = await DrainTimedAsync(store, packed, backlog, payload);
+            var messages = HubMessages(cluster.BootstrapServers, "measurements") - before;
             process.Refresh();
             peak = Math.Max(peak, process.PeakWorkingSet64 / 1024.0 / 1024.0);
 
             // What the drain leaves for later: deleting the delivered batches from the file.
-            clock.Restart();
+            var clock = Stopwatch.StartNew();
             store.PurgeDelivered();
             var purge = clock.Elapsed.TotalSeconds;
+
+            var drainUnpacked = await DrainTimedAsync(store, unpacked, backlog, payload);
+            store.PurgeDelivered();
 
             // The raw producer on the same cluster, into a topic of its own: the same messages, keyed the same way, nothing read or marked.
             SyncDisk();
@@ -166,10 +181,31 @@ internal static class GatewayBenchmark
             var delivered = 0;
             ProduceRaw(producer, "raw", backlog, payload, report => Interlocked.Add(ref delivered, report.Error.IsError ? 0 : 1));
             var rawWithReports = delivered == backlog ? backlog / clock.Elapsed.TotalSeconds : throw new InvalidOperationException($"{delivered} of {backlog} delivered");
-            runs.Add(new DrainFigures(drain, raw, rawWithReports, purge));
+            runs.Add(new DrainFigures(drain, messages, drainUnpacked, raw, rawWithReports, purge));
         }
 
         return (runs, peak);
+    }
+
+    /// <summary>Fills the outbox with a backlog and drains it: entries per second.</summary>
+    private static async Task<double> DrainTimedAsync(GatewayStore store, OutboxForwarder forwarder, int count, byte[] payload)
+    {
+        Fill(store, count, payload);
+        SyncDisk();
+        var clock = Stopwatch.StartNew();
+        for (var sent = 0; sent < count;)
+        {
+            sent += (await forwarder.ForwardOnceAsync(default)).Acknowledged;
+        }
+
+        return count / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>How many messages the topic holds (the mock cluster's 16 partitions).</summary>
+    private static long HubMessages(string bootstrapServers, string topic)
+    {
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = bootstrapServers, GroupId = "benchmark" }).Build();
+        return Enumerable.Range(0, 16).Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10)).High.Value);
     }
 
     /// <summary>
@@ -188,14 +224,6 @@ internal static class GatewayBenchmark
         foreach (var chunk in Enumerable.Range(0, count).Chunk(1_000))
         {
             store.CompleteNormalization([], chunk.Select(i => new OutboxEntry($"device-{i % 200}", payload, DateTime.UtcNow)).ToList(), []);
-        }
-    }
-
-    private static async Task DrainAllAsync(OutboxForwarder forwarder, int count)
-    {
-        for (var sent = 0; sent < count;)
-        {
-            sent += (await forwarder.ForwardOnceAsync(default)).Acknowledged;
         }
     }
 
