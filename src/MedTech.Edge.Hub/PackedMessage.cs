@@ -14,6 +14,7 @@ public static class PackedMessage
     public static byte[] Pack(IReadOnlyList<ReadOnlyMemory<byte>> groups)
     {
         ArgumentNullException.ThrowIfNull(groups);
+        ArgumentOutOfRangeException.ThrowIfZero(groups.Count);
         if (groups.Count == 1)
         {
             return groups[0].ToArray();

@@ -11,9 +11,9 @@ using Microsoft.Extensions.Options;
 namespace MedTech.Edge.Writer;
 
 /// <summary>
-/// Transform and Persist for one batch of hub messages (measurement groups, one or several per message), whatever they came from: the batch is on
-/// the FHIR server when this returns, except the groups returned as dead letters (not a measurement group, a
-/// transform error, a FHIR 4xx), each with its reason code. While the FHIR server is unavailable or refuses the
+/// Transform and Persist for one batch of hub messages (a measurement group each, or a <see cref="PackedMessage"/> of
+/// several), whatever they came from: the batch is on the FHIR server when this returns, except the groups returned
+/// as dead letters (not a measurement group, a transform error, a FHIR 4xx), each with its reason code. While the FHIR server is unavailable or refuses the
 /// writer itself (401/403), it retries with capped backoff and never returns, so the caller never acknowledges
 /// what is not stored.
 /// </summary>
