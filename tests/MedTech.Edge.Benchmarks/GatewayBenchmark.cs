@@ -19,7 +19,7 @@ namespace MedTech.Edge.Benchmarks;
 /// (b) publish → committed in LiteDB (forced to disk) → acknowledged, through the gateway's broker; (c) draining an
 /// outbox backlog to librdkafka's mock cluster, as shipped (a device's entries of a round packed into one hub message)
 /// and with packing off, beside the raw producer rate on the same cluster (three times, with the medians), and the
-/// process's peak memory. A ward: 50 device connections, each keeping up to 20 QoS 1 messages in flight (MQTTnet handles one
+/// gateway's peak memory meanwhile. A ward: 50 device connections, each keeping up to 20 QoS 1 messages in flight (MQTTnet handles one
 /// connection's publishes one after another, so a single connection cannot share a commit); 269-byte vitals JSON.
 /// </summary>
 internal static class GatewayBenchmark
@@ -117,7 +117,7 @@ internal static class GatewayBenchmark
     /// One repetition of (c), rates in outbox entries (or raw messages) per second: the drain as shipped (a device's
     /// groups of a round packed into one hub message), the hub messages it sent, the drain with packing off
     /// (<see cref="HubOptions.PackUpToBytes"/> 0: a message per entry), the raw producer without and with delivery
-    /// reports, and the time to purge the delivered backlog.
+    /// reports, the raw producer sending the packed drain's messages, and the time to purge the delivered backlog.
     /// </summary>
     private sealed record DrainFigures(double Drain, long HubMessages, double Unpacked, double Raw, double RawWithReports, double RawPacked, double PurgeSeconds);
 
