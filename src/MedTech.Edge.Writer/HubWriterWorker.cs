@@ -101,7 +101,7 @@ public sealed partial class HubWriterWorker(
         return batch;
     }
 
-    /// <summary>The batch limit counts measurements; a cheap count of the group's <c>"Type"</c> members is enough for it.</summary>
+    /// <summary>The batch limit counts measurements; a cheap count of the message's <c>"Type"</c> members (of its group, or of every group it packs) is enough for it.</summary>
     private static int CountMeasurements(byte[] value)
     {
         var count = 0;
