@@ -210,11 +210,11 @@ internal static class GatewayBenchmark
         return count / clock.Elapsed.TotalSeconds;
     }
 
-    /// <summary>How many messages the topic holds (the mock cluster's 16 partitions).</summary>
+    /// <summary>How many messages the topic holds, over all the mock cluster's partitions.</summary>
     private static long HubMessages(string bootstrapServers, string topic)
     {
         using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = bootstrapServers, GroupId = "benchmark" }).Build();
-        return Enumerable.Range(0, 16).Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10)).High.Value);
+        return Enumerable.Range(0, MockClusterProcess.Partitions).Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10)).High.Value);
     }
 
     /// <summary>

@@ -20,6 +20,9 @@ internal sealed class MockClusterProcess : IDisposable
     public string BootstrapServers { get; }
 
     /// <summary>Starts the child with 16-partition topics and waits for its bootstrap address.</summary>
+    /// <summary>Partitions of each topic the child creates.</summary>
+    public const int Partitions = 16;
+
     public static MockClusterProcess Start(params string[] topics)
     {
         var self = Environment.ProcessPath!;
@@ -45,7 +48,7 @@ internal sealed class MockClusterProcess : IDisposable
         using var cluster = new MockCluster();
         foreach (var topic in topics)
         {
-            cluster.CreateTopic(topic, 16);
+            cluster.CreateTopic(topic, Partitions);
         }
 
         Console.WriteLine(cluster.BootstrapServers);
