@@ -14,10 +14,11 @@ namespace MedTech.Edge.Writer;
 /// measurements or <see cref="PersistenceOptions.MaxBatchWait"/>), write it to FHIR, send its dead letters to the
 /// dead-letter topic and wait for the broker's acknowledgement, and only then store the offsets (librdkafka commits
 /// stored offsets each second and on close). A crash before the commit re-delivers the batch to whichever instance
-/// owns the partition next; writing it again changes nothing.
+/// owns the partition next; writing it again changes nothing. What is in hand is in the <see cref="InHandJournal"/>, so
+/// a message that kills the process is retried once alone and then quarantined, never a crash loop.
 /// </summary>
 public sealed partial class HubWriterWorker(
-    MeasurementWriter writer, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError,
+    MeasurementWriter writer, InHandJournal journal, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError,
     WriterMetrics metrics, ModuleHealth health, IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence,
     ILogger<HubWriterWorker> logger) : BackgroundService
 {
@@ -28,6 +29,11 @@ public sealed partial class HubWriterWorker(
     private async Task RunAsync(CancellationToken stoppingToken)
     {
         consumer.Subscribe(HubClientConfig.Topic(hub.Value));
+        if (journal.Recovered > 0)
+        {
+            Log.Recovering(logger, journal.Recovered);
+        }
+
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -53,19 +59,72 @@ public sealed partial class HubWriterWorker(
                     continue;
                 }
 
-                var deadLetters = await writer.WriteAsync(batch.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken).ConfigureAwait(false);
-                await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
-                StoreOffsets(batch);
+                await HandleAsync(batch, stoppingToken).ConfigureAwait(false);
+                journal.Done(StoreOffsets(batch));
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Stopping: the uncommitted batch (if any) is consumed again by the next owner of its partitions.
+            // Stopping: the uncommitted batch (if any) is consumed again by the next owner of its partitions. It did
+            // not kill the process, so it is no longer in hand.
+            journal.Done([]);
         }
         finally
         {
             consumer.Close();
         }
+    }
+
+    /// <summary>
+    /// Writes a batch, recorded in hand first: together, except the messages a previous process died holding, which go
+    /// alone (in hand in a batch then) or straight to the dead-letter topic (in hand alone then).
+    /// </summary>
+    private async Task HandleAsync(List<ConsumeResult<string, byte[]>> batch, CancellationToken stoppingToken)
+    {
+        var byHandling = batch.ToLookup(r => journal.Classify(r.TopicPartitionOffset));
+        var poison = byHandling[InHandJournal.Handling.Quarantine].ToList();
+        if (poison.Count > 0)
+        {
+            Log.Quarantined(logger, poison.Count);
+            metrics.Errors.Add(poison.Count, new KeyValuePair<string, object?>("reason", WriterErrorCodes.Poison));
+            await DeadLetterAsync(poison.Select(r => new WriterDeadLetter(r.Message.Key ?? "", r.Message.Value, WriterErrorCodes.Poison,
+                "The writer process died twice while this hub message was in hand, the second time with it alone; it was quarantined without another attempt.")).ToList(),
+                stoppingToken).ConfigureAwait(false);
+        }
+
+        await WriteAsync(byHandling[InHandJournal.Handling.Batch].ToList(), alone: false, stoppingToken).ConfigureAwait(false);
+        foreach (var suspect in byHandling[InHandJournal.Handling.Alone])
+        {
+            await WriteAsync([suspect], alone: true, stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteAsync(List<ConsumeResult<string, byte[]>> messages, bool alone, CancellationToken stoppingToken)
+    {
+        if (messages.Count == 0)
+        {
+            return;
+        }
+
+        var offsets = messages.Select(r => r.TopicPartitionOffset).ToList();
+        journal.InHand(offsets, alone);
+
+        // While the writer only waits out a FHIR outage nothing is in hand: a host that is hard-killed twice during an
+        // outage must not make a good message poison.
+        void Waiting(bool waiting)
+        {
+            if (waiting)
+            {
+                journal.Done([]);
+            }
+            else
+            {
+                journal.InHand(offsets, alone);
+            }
+        }
+
+        var deadLetters = await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting).ConfigureAwait(false);
+        await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
     }
 
     private List<ConsumeResult<string, byte[]>> ConsumeBatch(CancellationToken stoppingToken)
@@ -168,11 +227,16 @@ public sealed partial class HubWriterWorker(
         }
     }
 
-    /// <summary>Stores each partition's next offset past the batch; librdkafka commits stored offsets each second and on close.</summary>
-    private void StoreOffsets(List<ConsumeResult<string, byte[]>> batch)
+    /// <summary>
+    /// Stores each partition's next offset past the batch (librdkafka commits stored offsets each second and on close);
+    /// returns those next offsets.
+    /// </summary>
+    private List<TopicPartitionOffset> StoreOffsets(List<ConsumeResult<string, byte[]>> batch)
     {
+        var stored = new List<TopicPartitionOffset>();
         foreach (var last in batch.GroupBy(r => r.TopicPartition).Select(p => p.MaxBy(r => r.Offset.Value)!))
         {
+            stored.Add(new TopicPartitionOffset(last.TopicPartition, last.Offset + 1));
             try
             {
                 consumer.StoreOffset(last);
@@ -184,6 +248,8 @@ public sealed partial class HubWriterWorker(
                 Log.StoreOffsetFailed(logger, code);
             }
         }
+
+        return stored;
     }
 
     private void UpdateLag()
@@ -215,6 +281,12 @@ public sealed partial class HubWriterWorker(
 
         [LoggerMessage(EventId = 5105, Level = LogLevel.Warning, Message = "A dead letter ({Code}) did not fit the dead-letter topic ({Error}); it is sent with its reason and without its {Bytes}-byte payload.")]
         public static partial void PayloadOmitted(ILogger logger, string code, string error, int bytes);
+
+        [LoggerMessage(EventId = 5107, Level = LogLevel.Warning, Message = "The previous writer process died with hub messages in hand ({Ranges} offset range(s)); each is handled alone once more, and one that was alone is quarantined.")]
+        public static partial void Recovering(ILogger logger, int ranges);
+
+        [LoggerMessage(EventId = 5106, Level = LogLevel.Error, Message = "{Count} hub message(s) were in hand alone when the writer process died; they are quarantined to the dead-letter topic as Poison.")]
+        public static partial void Quarantined(ILogger logger, int count);
 
         [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Storing an offset failed ({Error}) after a rebalance; the partition's next owner writes the batch again, changing nothing.")]
         public static partial void StoreOffsetFailed(ILogger logger, string error);

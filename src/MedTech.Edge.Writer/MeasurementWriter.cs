@@ -22,7 +22,10 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
 {
     private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
 
-    public async Task<IReadOnlyList<WriterDeadLetter>> WriteAsync(IReadOnlyList<(string Key, byte[] Payload)> messages, CancellationToken cancellationToken)
+    /// <param name="waitingOnServer">Called with true before each wait for the FHIR server and false after it: a caller that
+    /// guards against messages that kill the process knows they are not being worked on meanwhile.</param>
+    public async Task<IReadOnlyList<WriterDeadLetter>> WriteAsync(IReadOnlyList<(string Key, byte[] Payload)> messages, CancellationToken cancellationToken,
+        Action<bool>? waitingOnServer = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var deadLetters = new List<WriterDeadLetter>();
@@ -48,7 +51,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         metrics.Consumed.Add(measurements.Count);
         if (measurements.Count > 0)
         {
-            var result = await PersistAsync(measurements, cancellationToken).ConfigureAwait(false);
+            var result = await PersistAsync(measurements, waitingOnServer, cancellationToken).ConfigureAwait(false);
             metrics.Observations.Add(result.Created, new KeyValuePair<string, object?>("outcome", "created"));
             metrics.Observations.Add(result.Updated, new KeyValuePair<string, object?>("outcome", "updated"));
             metrics.Observations.Add(result.Unchanged, new KeyValuePair<string, object?>("outcome", "unchanged"));
@@ -77,7 +80,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         }
     }
 
-    private async Task<PersistResult> PersistAsync(List<Measurement> measurements, CancellationToken cancellationToken)
+    private async Task<PersistResult> PersistAsync(List<Measurement> measurements, Action<bool>? waitingOnServer, CancellationToken cancellationToken)
     {
         var backoff = TimeSpan.FromMilliseconds(500);
         while (true)
@@ -100,7 +103,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                 Log.Refused(logger, (int)ex.Status, backoff);
             }
 
+            waitingOnServer?.Invoke(true);
             await Task.Delay(backoff, time, cancellationToken).ConfigureAwait(false);
+            waitingOnServer?.Invoke(false);
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks));
         }
     }

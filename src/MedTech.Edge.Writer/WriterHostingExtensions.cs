@@ -26,6 +26,7 @@ public static class WriterHostingExtensions
         services.AddSingleton(sp => HubClients.CreateConsumer(sp.Value<HubOptions>(), sp.Value<WriterOptions>().ConsumerGroup, HubLogger(sp)));
         services.AddSingleton<ProducerFatalError>();
         services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), HubLogger(sp), sp.GetRequiredService<ProducerFatalError>()));
+        services.AddSingleton(sp => new InHandJournal(sp.Value<WriterOptions>().InHandPath));
         services.AddHostedService<HubWriterWorker>();
         return builder;
     }

@@ -14,6 +14,13 @@ public sealed class WriterOptions
     /// <summary>Where measurement groups that cannot be written go, with their reason code (an event hub of its own on Event Hubs).</summary>
     public string DeadLetterTopic { get; set; } = "fhir-writer-deadletter";
 
+    /// <summary>
+    /// The in-hand journal (<see cref="InHandJournal"/>): must survive a restart of the process (a container's own
+    /// layer does under IoT Edge and Docker restart policies; in Kubernetes an emptyDir volume). One file per writer
+    /// instance: two writers must not share one.
+    /// </summary>
+    public string InHandPath { get; set; } = "state/writer-inhand.json";
+
     /// <summary>Longest wait between retries while the FHIR server is unavailable (nothing is committed meanwhile).</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -28,6 +35,11 @@ public sealed class WriterOptions
         if (string.IsNullOrWhiteSpace(ConsumerGroup) || string.IsNullOrWhiteSpace(DeadLetterTopic))
         {
             errors.Add($"{SectionName}:ConsumerGroup and {SectionName}:DeadLetterTopic must not be empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(InHandPath))
+        {
+            errors.Add($"{SectionName}:InHandPath must not be empty.");
         }
 
         if (MaxBackoff <= TimeSpan.Zero)

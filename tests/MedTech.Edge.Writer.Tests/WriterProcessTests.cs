@@ -63,6 +63,7 @@ public sealed class WriterProcessTests : IAsyncLifetime, IDisposable
         environment["Hub__BootstrapServers"] = cluster.BootstrapServers;
         environment["Hub__Topic"] = "measurements";
         environment["Hub__ConsumerSessionTimeout"] = "00:00:06";
+        environment["Writer__InHandPath"] = Path.Combine(folder, $"writer-inhand-{Guid.NewGuid():N}.json");
         environment["Monitoring__Port"] = "0";
         environment["Logging__LogLevel__Default"] = "Warning";
         environment["Logging__LogLevel__MedTech.Edge.Fhir.Persistence"] = "Information";
