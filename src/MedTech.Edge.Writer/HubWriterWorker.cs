@@ -181,6 +181,16 @@ public sealed partial class HubWriterWorker(
     /// </summary>
     private const int MaxReasonChars = 4096;
 
+    /// <summary>The most characters of a dead letter's key (a device id); a longer one is sent as its SHA-256.</summary>
+    private const int MaxKeyChars = 256;
+
+    /// <summary>
+    /// A dead letter's key, short enough for any topic: a key of hundreds of kilobytes (from a hostile hub message) would
+    /// make the dead letter itself too large to send even without its payload, and hold the partition for ever.
+    /// </summary>
+    internal static string BoundedKey(string key) =>
+        key.Length <= MaxKeyChars ? key : "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(key)));
+
     private async Task DeadLetterAsync(IReadOnlyList<WriterDeadLetter> deadLetters, CancellationToken stoppingToken)
     {
         foreach (var deadLetter in deadLetters)
@@ -188,7 +198,7 @@ public sealed partial class HubWriterWorker(
             var reason = deadLetter.Reason.Length > MaxReasonChars ? deadLetter.Reason[..MaxReasonChars] : deadLetter.Reason;
             var message = new Message<string, byte[]>
             {
-                Key = deadLetter.Key,
+                Key = BoundedKey(deadLetter.Key),
                 Value = deadLetter.Payload,
                 Headers = [new Header("reason-code", Encoding.UTF8.GetBytes(deadLetter.Code)), new Header("reason", Encoding.UTF8.GetBytes(reason))],
             };
