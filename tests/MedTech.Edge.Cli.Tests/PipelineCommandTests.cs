@@ -97,6 +97,32 @@ public sealed class PipelineCommandTests : IDisposable
         Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync());
     }
 
+    [Fact]
+    public async Task GivenTheDemoWithAFhirUrl_WhenItRuns_ThenTheObservationsAreOnThatFhirServer()
+    {
+        await using var server = await FhirTestServer.StartAsync();
+
+        var (exit, output, error) = Run("demo", "--data", Path.Combine(folder, "data"), "--mqtt-port", Ports.Free().ToString(), "--metrics-port", "0",
+            "--fhir-url", server.BaseUrl.AbsoluteUri, "--devices", "1", "--rate", "1", "--duration", "2");
+
+        Assert.True(exit == 0, output + error);
+        Assert.Contains(server.BaseUrl.AbsoluteUri.TrimEnd('/') + "/Observation", output);
+        using var http = new HttpClient();
+        var bundle = JsonDocument.Parse(await http.GetStringAsync(new Uri(server.BaseUrl, "Observation?_summary=count")));
+        Assert.True(bundle.RootElement.GetProperty("total").GetInt32() >= 5, bundle.RootElement.ToString());
+    }
+
+    [Theory]
+    [InlineData("not a url")]
+    [InlineData("ftp://fhir.example/")]
+    public void GivenAFhirUrlThatIsNotHttp_WhenRunStarts_ThenItStopsWithExit2AndSaysWhy(string url)
+    {
+        var (exit, _, error) = Run("run", "--data", Path.Combine(folder, "data"), "--metrics-port", "0", "--fhir-url", url);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--fhir-url must be an absolute http or https URL", error);
+    }
+
     private static int Figure(string output, string label) =>
         int.Parse(output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith(label, StringComparison.Ordinal))[label.Length..].Trim());
 

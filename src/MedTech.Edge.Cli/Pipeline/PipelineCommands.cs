@@ -16,7 +16,22 @@ internal static class PipelineCommands
         var port = new Option<int>("--mqtt-port") { Description = "MQTT port for bedside devices.", DefaultValueFactory = _ => 1883 };
         var deviceMapping = new Option<string>("--device-mapping") { Description = "Device mapping (default: the bundled vital-signs mapping).", DefaultValueFactory = _ => EmbeddedPipeline.BundledMapping("device-mapping") };
         var fhirMapping = new Option<string>("--fhir-mapping") { Description = "FHIR destination mapping (default: the bundled vital-signs mapping).", DefaultValueFactory = _ => EmbeddedPipeline.BundledMapping("fhir-mapping") };
-        var fhirUrl = new Option<Uri?>("--fhir-url") { Description = "Persist to this FHIR server instead of the local store (credentials: FhirServer__* environment variables)." };
+        var fhirUrl = new Option<Uri?>("--fhir-url")
+        {
+            Description = "Persist to this FHIR server instead of the local store (credentials: FhirServer__* environment variables).",
+            // System.CommandLine has no parser of its own for Uri.
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https")
+                {
+                    return url;
+                }
+
+                result.AddError($"--fhir-url must be an absolute http or https URL, not '{text}'.");
+                return null;
+            },
+        };
         var metricsPort = new Option<int>("--metrics-port") { Description = "Port of /metrics and /health on 127.0.0.1; 0 turns them off.", DefaultValueFactory = _ => 9600 };
         RunSettings Settings(ParseResult parsed) => new(parsed.GetValue(data)!, parsed.GetValue(port), parsed.GetValue(deviceMapping)!,
             parsed.GetValue(fhirMapping)!, parsed.GetValue(fhirUrl), parsed.GetValue(metricsPort));
