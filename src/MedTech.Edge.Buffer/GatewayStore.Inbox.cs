@@ -13,22 +13,33 @@ public sealed partial class GatewayStore
     private readonly SortedSet<long> inboxCommitIds = [];
     private readonly Dictionary<long, InboxCommit> inboxCommits = [];
     private long inboxCount;
+    private long inboxBytes;
     private long lastInboxId;
 
     /// <summary>
     /// Stores received messages in one transaction (forced to disk with <see cref="BufferOptions.ForceToDisk"/>);
     /// when this returns they may be acknowledged. At capacity: <see cref="BufferFullException"/>, or the oldest are
-    /// evicted and counted, by policy. Returns the ids given, in order.
+    /// evicted and counted, by policy. Capacity counts device messages (inbox, and those behind outbox groups) and
+    /// bytes (<see cref="BufferOptions.MaxMessages"/>, <see cref="BufferOptions.MaxBytes"/>). Returns the ids given, in order.
     /// </summary>
     public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         lock (gate)
         {
-            var excess = inboxCount + outboxCount + messages.Count - options.MaxMessages;
-            if (excess > 0 && options.CapacityPolicy == CapacityPolicy.StopAccepting)
+            var excess = inboxCount + outboxMessages + messages.Count - options.MaxMessages;
+            var excessBytes = inboxBytes + outboxBytes + messages.Sum(BufferDocuments.Size) - options.MaxBytes;
+            if (options.CapacityPolicy == CapacityPolicy.StopAccepting)
             {
-                throw new BufferFullException(inboxCount + outboxCount, options.MaxMessages);
+                if (excess > 0)
+                {
+                    throw new BufferFullException(inboxCount + outboxMessages, options.MaxMessages);
+                }
+
+                if (excessBytes > 0)
+                {
+                    throw new BufferFullException(inboxBytes + outboxBytes, options.MaxBytes, "bytes");
+                }
             }
 
             var numbered = Numbered(messages);
@@ -36,12 +47,13 @@ public sealed partial class GatewayStore
             var added = new List<(long Id, InboxCommit Commit)>();
             Transaction(() =>
             {
-                if (excess > 0)
+                if (excess > 0 || excessBytes > 0)
                 {
-                    evicted = DropOldest(DateTime.MaxValue, excess, DroppedForCapacity);
+                    evicted = DropOldest(DateTime.MaxValue, Math.Max(0, excess), Math.Max(0, excessBytes), DroppedForCapacity);
                 }
 
                 added = InsertInbox(numbered);
+                Count(CommittedCounter, numbered.Count);
             });
             Forget(evicted);
             TrackInbox(added);
@@ -81,9 +93,9 @@ public sealed partial class GatewayStore
 
     /// <summary>
     /// A commit as the index keeps it, read from its document's own fields (as at start-up): its first and last message
-    /// id, how many it holds, its oldest and newest receive time.
+    /// id, how many it holds, its oldest and newest receive time, its bytes.
     /// </summary>
-    private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc)
+    private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc, long Bytes)
     {
         /// <summary>Its ids have no gaps (only a completion of part of a commit leaves some).</summary>
         public bool Contiguous => LastId - FirstId + 1 == Units;
@@ -95,11 +107,12 @@ public sealed partial class GatewayStore
                 // One message, as the first release stored it.
                 var id = document["_id"].AsInt64;
                 var received = document["receivedUtc"].AsDateTime.ToUniversalTime();
-                return new(id, id, 1, received, received);
+                return new(id, id, 1, received, received, BufferDocuments.Bytes(document));
             }
 
             return new(document["firstId"].AsInt64, document["lastId"].AsInt64, document["count"].AsInt32,
-                document["receivedUtc"].AsDateTime.ToUniversalTime(), document["lastReceivedUtc"].AsDateTime.ToUniversalTime());
+                document["receivedUtc"].AsDateTime.ToUniversalTime(), document["lastReceivedUtc"].AsDateTime.ToUniversalTime(),
+                BufferDocuments.Bytes(document));
         }
     }
 
@@ -133,8 +146,11 @@ public sealed partial class GatewayStore
         return added;
     }
 
-    /// <summary>Removes the messages with these ids, inside the caller's transaction; a commit left empty is deleted without being read.</summary>
-    private List<InboxChange> RemoveFromInbox(IReadOnlyList<long> messageIds)
+    /// <summary>
+    /// Removes the messages with these ids, inside the caller's transaction; a commit left empty is deleted without
+    /// being read. Adds the ids that were there to <paramref name="removedIds"/> (for the counters).
+    /// </summary>
+    private List<InboxChange> RemoveFromInbox(IReadOnlyList<long> messageIds, HashSet<long>? removedIds = null)
     {
         var inbox = Collection(Inbox);
         var changes = new List<InboxChange>();
@@ -150,10 +166,12 @@ public sealed partial class GatewayStore
             {
                 inbox.Delete(group.Key);
                 changes.Add(new InboxChange(group.Key, null));
+                removedIds?.UnionWith(ids);
             }
             else if (ids.Count > 0)
             {
                 var messages = BufferDocuments.ToInboxMessages(inbox.FindById(group.Key));
+                removedIds?.UnionWith(messages.Select(m => m.Id).Where(ids.Contains));
                 changes.Add(Rewrite(inbox, group.Key, messages.Where(m => !ids.Contains(m.Id)).ToList()));
             }
         }
@@ -162,33 +180,43 @@ public sealed partial class GatewayStore
     }
 
     /// <summary>
-    /// Deletes inbox messages from the oldest while received before <paramref name="cutoff"/>, until <paramref name="max"/>
-    /// are gone, inside the caller's transaction; whole commits where it can, else the oldest part of one.
+    /// Deletes inbox messages from the oldest while received before <paramref name="cutoff"/>, until at least
+    /// <paramref name="max"/> messages and <paramref name="maxBytes"/> bytes are gone, inside the caller's transaction;
+    /// whole commits where it can, else the oldest part of one.
     /// </summary>
-    private List<InboxChange> DeleteOldestInInbox(DateTime cutoff, long max)
+    private List<InboxChange> DeleteOldestInInbox(DateTime cutoff, long max, long maxBytes)
     {
         var inbox = Collection(Inbox);
         var changes = new List<InboxChange>();
         long removed = 0;
+        long removedBytes = 0;
         foreach (var id in inboxCommitIds)
         {
             var commit = inboxCommits[id];
-            if (removed >= max || commit.OldestUtc >= cutoff)
+            if ((removed >= max && removedBytes >= maxBytes) || commit.OldestUtc >= cutoff)
             {
                 break;
             }
 
-            if (commit.NewestUtc < cutoff && removed + commit.Units <= max)
+            // Whole when all of it is due and taking it does not overshoot the count (the bytes are met message by message below).
+            if (commit.NewestUtc < cutoff && (removed + commit.Units <= max || removedBytes + commit.Bytes <= maxBytes))
             {
                 inbox.Delete(id);
                 changes.Add(new InboxChange(id, null));
                 removed += commit.Units;
+                removedBytes += commit.Bytes;
                 continue;
             }
 
             // Part of this commit; the messages after that part are newer than the cutoff or over the limit.
             var messages = BufferDocuments.ToInboxMessages(inbox.FindById(id));
-            var due = messages.TakeWhile(m => m.ReceivedUtc < cutoff).Take((int)Math.Min(max - removed, int.MaxValue)).Count();
+            var due = 0;
+            while (due < messages.Count && messages[due].ReceivedUtc < cutoff && (removed < max || removedBytes < maxBytes))
+            {
+                removed++;
+                removedBytes += BufferDocuments.Size(messages[due++]);
+            }
+
             changes.Add(Rewrite(inbox, id, messages.Skip(due).ToList()));
             break;
         }
@@ -212,10 +240,13 @@ public sealed partial class GatewayStore
     /// <summary>How many messages <paramref name="changes"/> remove; call before <see cref="ApplyInbox"/>.</summary>
     private long Removed(IEnumerable<InboxChange> changes) => changes.Sum(c => (long)inboxCommits[c.Id].Units - (c.Remaining?.Units ?? 0));
 
+    private long RemovedBytes(IEnumerable<InboxChange> changes) => changes.Sum(c => inboxCommits[c.Id].Bytes - (c.Remaining?.Bytes ?? 0));
+
     /// <summary>Updates the index after the transaction that made <paramref name="changes"/> committed; returns how many messages went.</summary>
     private long ApplyInbox(IReadOnlyList<InboxChange> changes)
     {
         var removed = Removed(changes);
+        inboxBytes -= RemovedBytes(changes);
         foreach (var change in changes)
         {
             if (change.Remaining is { } remaining)
@@ -240,6 +271,7 @@ public sealed partial class GatewayStore
             inboxCommitIds.Add(id);
             inboxCommits[id] = commit;
             inboxCount += commit.Units;
+            inboxBytes += commit.Bytes;
             lastInboxId = Math.Max(lastInboxId, commit.LastId);
         }
     }
