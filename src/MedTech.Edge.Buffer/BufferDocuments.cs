@@ -247,12 +247,22 @@ internal static class BufferDocuments
 
         return new BsonDocument
         {
-            ["code"] = DeadLetter.Bound(deadLetter.Code, DeadLetter.MaxCodeLength),
-            ["reason"] = DeadLetter.Bound(deadLetter.Reason, DeadLetter.MaxReasonLength),
+            ["code"] = Storable(deadLetter.Code, DeadLetter.MaxCodeLength),
+            ["reason"] = Storable(deadLetter.Reason, DeadLetter.MaxReasonLength),
             ["deadLetteredUtc"] = deadLetter.DeadLetteredUtc,
             ["v"] = RecordFormat,
             ["data"] = data.ToArray(),
         };
+    }
+
+    /// <summary>
+    /// Text for a BSON string field: bounded, and well-formed, since LiteDB encodes strings as strict UTF-8 and throws on
+    /// an unpaired surrogate (a reason may quote a device's value); those become U+FFFD. The message itself is exact.
+    /// </summary>
+    private static string Storable(string text, int max)
+    {
+        var bounded = DeadLetter.Bound(text, max);
+        return BufferStrings.IsWellFormed(bounded) ? bounded : Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(bounded));
     }
 
     /// <summary>A dead letter as stored now, or as earlier releases stored it (the message as a BSON sub-document).</summary>
