@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text;
 using LiteDB;
 
@@ -12,6 +13,33 @@ internal static class BufferDocuments
     /// round bigger than this (large waveform messages) is stored as several documents.
     /// </summary>
     public const int MaxDocumentBytes = 4 << 20;
+
+    /// <summary>
+    /// The largest message record stored (<see cref="Size(InboxMessage)"/>): within LiteDB's document limit with room
+    /// for a dead letter's reason. The payload is at most 8 MiB (Mqtt:MaxMessageBytes); what is over this is strings.
+    /// </summary>
+    public const int MaxRecordBytes = 12 << 20;
+
+    /// <summary>Payload bytes an <see cref="Oversized"/> dead letter keeps.</summary>
+    private const int OversizedKeeps = 4096;
+
+    /// <summary>
+    /// What is kept of a message over <see cref="MaxRecordBytes"/>: client id and topic bounded, its first payload
+    /// bytes, and in the reason its size, property count and payload hash (no device value).
+    /// </summary>
+    public static DeadLetter Oversized(InboxMessage message, long size, string code, DateTime now)
+    {
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(message.Payload.Span));
+        var kept = message with
+        {
+            ClientId = DeadLetter.Bound(message.ClientId, OversizedKeeps),
+            Topic = DeadLetter.Bound(message.Topic, OversizedKeeps),
+            Payload = message.Payload[..Math.Min(message.Payload.Length, OversizedKeeps)],
+            Properties = new Dictionary<string, string>(),
+        };
+        return new DeadLetter(kept, code, string.Create(CultureInfo.InvariantCulture,
+            $"The message takes {size} bytes as stored, over the buffer's {MaxRecordBytes}: {message.Payload.Length} payload bytes (SHA-256 {hash}; the first {kept.Payload.Length} kept), {message.Properties.Count} properties, client id {message.ClientId.Length} and topic {message.Topic.Length} characters."), now);
+    }
 
     /// <summary>Consecutive runs of <paramref name="items"/> of at most <see cref="MaxDocumentBytes"/> each (one item at least).</summary>
     public static IEnumerable<List<T>> ChunkBySize<T>(IReadOnlyList<T> items, Func<T, long> bytes)

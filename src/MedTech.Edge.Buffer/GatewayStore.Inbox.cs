@@ -17,18 +17,30 @@ public sealed partial class GatewayStore
     private long lastInboxId;
 
     /// <summary>
+    /// The dead-letter code of a message too large to store as one record (<see cref="BufferDocuments.MaxRecordBytes"/>:
+    /// megabytes of MQTT user properties, or a client id or topic that big): its size, payload hash and first bytes are kept.
+    /// </summary>
+    public const string DeviceMessageTooLarge = "DeviceMessageTooLarge";
+
+    /// <summary>
     /// Stores received messages in one transaction (forced to disk with <see cref="BufferOptions.ForceToDisk"/>);
     /// when this returns they may be acknowledged. At capacity: <see cref="BufferFullException"/>, or the oldest are
     /// evicted and counted, by policy. Capacity counts device messages (inbox, and those behind outbox groups) and
-    /// bytes (<see cref="BufferOptions.MaxMessages"/>, <see cref="BufferOptions.MaxBytes"/>). Returns the ids given, in order.
+    /// bytes (<see cref="BufferOptions.MaxMessages"/>, <see cref="BufferOptions.MaxBytes"/>). A message too large for a
+    /// record becomes a <see cref="DeviceMessageTooLarge"/> dead letter in the same transaction rather than fail the
+    /// commit of every device it shares with. Returns the ids given, in order.
     /// </summary>
     public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         lock (gate)
         {
-            var excess = inboxCount + outboxMessages + messages.Count - options.MaxMessages;
-            var excessBytes = inboxBytes + outboxBytes + messages.Sum(BufferDocuments.Size) - options.MaxBytes;
+            var numbered = Numbered(messages);
+            var sizes = numbered.Select(BufferDocuments.Size).ToList();
+            var storable = numbered.Where((_, i) => sizes[i] <= BufferDocuments.MaxRecordBytes).ToList();
+            var tooLarge = numbered.Select((m, i) => (Message: m, Size: sizes[i])).Where(m => m.Size > BufferDocuments.MaxRecordBytes).ToList();
+            var excess = inboxCount + outboxMessages + storable.Count - options.MaxMessages;
+            var excessBytes = inboxBytes + outboxBytes + sizes.Where(s => s <= BufferDocuments.MaxRecordBytes).Sum() - options.MaxBytes;
             if (options.CapacityPolicy == CapacityPolicy.StopAccepting)
             {
                 if (excess > 0)
@@ -36,15 +48,18 @@ public sealed partial class GatewayStore
                     throw new BufferFullException(inboxCount + outboxMessages, options.MaxMessages);
                 }
 
-                if (excessBytes > 0)
+                // An empty buffer takes any commit: one bigger than MaxBytes on its own (many large messages at once)
+                // would otherwise never be taken, and its devices would retry for ever.
+                if (excessBytes > 0 && inboxBytes + outboxBytes > 0)
                 {
                     throw new BufferFullException(inboxBytes + outboxBytes, options.MaxBytes, "bytes");
                 }
             }
 
-            var numbered = Numbered(messages);
             var evicted = NothingDropped;
             var added = new List<(long Id, InboxCommit Commit)>();
+            var dead = DeadLetterChange.None;
+            var now = time.GetUtcNow().UtcDateTime;
             Transaction(() =>
             {
                 if (excess > 0 || excessBytes > 0)
@@ -52,9 +67,12 @@ public sealed partial class GatewayStore
                     evicted = DropOldest(DateTime.MaxValue, Math.Max(0, excess), Math.Max(0, excessBytes), DroppedForCapacity);
                 }
 
-                added = InsertInbox(numbered);
+                added = InsertInbox(storable);
+                dead = StoreDeadLetters(tooLarge.Select(m => BufferDocuments.Oversized(m.Message, m.Size, DeviceMessageTooLarge, now)).ToList());
                 Count(CommittedCounter, numbered.Count);
+                Count(DeadLetteredCounter, tooLarge.Count);
             });
+            ApplyDeadLetters(dead);
             Forget(evicted);
             TrackInbox(added);
             if (options.ForceToDisk)
@@ -198,7 +216,8 @@ public sealed partial class GatewayStore
                 break;
             }
 
-            // Whole when all of it is due and taking it does not overshoot the count (the bytes are met message by message below).
+            // Whole when all of it is due and it does not overshoot the messages or the bytes still to go; else the
+            // messages are taken one by one below.
             if (commit.NewestUtc < cutoff && (removed + commit.Units <= max || removedBytes + commit.Bytes <= maxBytes))
             {
                 inbox.Delete(id);

@@ -111,6 +111,17 @@ public sealed class CapacityAccountingTests : IDisposable
     }
 
     [Fact]
+    public void GivenOneCommitLargerThanMaxBytes_WhenTheBufferIsEmpty_ThenItIsTakenAndTheNextRefused()
+    {
+        using var store = new GatewayStore(Options(maxBytes: BufferOptions.MinimumMaxBytes), clock);
+
+        store.Append(Enumerable.Range(0, 9).Select(Large).ToList());
+
+        Assert.Equal(9, store.Stats().Inbox);
+        Assert.Throws<BufferFullException>(() => store.Append(Messages(1)));
+    }
+
+    [Fact]
     public void GivenMoreDeadLettersThanTheirShare_WhenStored_ThenTheOldestAreDroppedAndCountedAcrossReopens()
     {
         var options = Options();

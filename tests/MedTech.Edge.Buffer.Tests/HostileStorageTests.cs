@@ -73,6 +73,30 @@ public sealed class HostileStorageTests : IDisposable
     }
 
     [Fact]
+    public void GivenAMessageTooLargeForARecord_WhenCommittedWithOthers_ThenTheOthersAreStoredAndItIsADeadLetterThatSaysWhat()
+    {
+        var payload = new byte[10_000];
+        new Random(3).NextBytes(payload);
+        var huge = new InboxMessage("monitor-2", "devices/monitor-2/v", payload, clock.GetUtcNow().UtcDateTime,
+            Enumerable.Range(0, 14).ToDictionary(i => $"p{i}", i => new string('\0', 1_000_000)));
+        var good = new InboxMessage("monitor-1", "devices/monitor-1/v", "{}"u8.ToArray(), clock.GetUtcNow().UtcDateTime, new Dictionary<string, string>());
+        var options = Options();
+        using (var store = new GatewayStore(options, clock))
+        {
+            Assert.Equal(2, store.Append([huge, good]).Distinct().Count());
+        }
+
+        using var reopened = new GatewayStore(options, clock);
+        Exactly.Equal(good, Assert.Single(reopened.ReadInbox(10)), "the good message");
+        var letter = Assert.Single(reopened.ListDeadLetters());
+        Assert.Equal(GatewayStore.DeviceMessageTooLarge, letter.Code);
+        Assert.True(letter.Message.Payload.Span.SequenceEqual(payload.AsSpan(0, 4096)));
+        Assert.Contains(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(payload)), letter.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("\0", letter.Reason, StringComparison.Ordinal);
+        Assert.Equal((2L, 1L, 0L), (reopened.Stats().Committed, reopened.Stats().DeadLettered, reopened.Stats().Unaccounted));
+    }
+
+    [Fact]
     public void GivenADeadLetterCodeWithNul_WhenListedByThatCode_ThenItIsFound()
     {
         using var store = new GatewayStore(Options(), clock);
