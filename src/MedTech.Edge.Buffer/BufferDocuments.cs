@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text;
 using LiteDB;
 
@@ -7,32 +8,41 @@ namespace MedTech.Edge.Buffer;
 /// <summary>How buffer records are stored as LiteDB documents (field names are the file format: change with care).</summary>
 internal static class BufferDocuments
 {
-    public static BsonDocument ToDocument(InboxMessage message)
-    {
-        var properties = new BsonDocument();
-        foreach (var (key, value) in message.Properties)
-        {
-            properties[key] = value;
-        }
-
-        return new BsonDocument
-        {
-            ["clientId"] = message.ClientId,
-            ["topic"] = message.Topic,
-            ["payload"] = message.Payload.ToArray(),
-            ["receivedUtc"] = message.ReceivedUtc,
-            ["properties"] = properties,
-        };
-    }
-
     /// <summary>
     /// The largest buffer document written: LiteDB refuses documents over about 16.6 MB, so a commit or a normalization
     /// round bigger than this (large waveform messages) is stored as several documents.
     /// </summary>
     public const int MaxDocumentBytes = 4 << 20;
 
+    /// <summary>
+    /// The largest message record stored (<see cref="Size(InboxMessage)"/>): within LiteDB's document limit with room
+    /// for a dead letter's reason. The payload is at most 8 MiB (Mqtt:MaxMessageBytes); what is over this is strings.
+    /// </summary>
+    public const int MaxRecordBytes = 12 << 20;
+
+    /// <summary>Payload bytes an <see cref="Oversized"/> dead letter keeps.</summary>
+    private const int OversizedKeeps = 4096;
+
+    /// <summary>
+    /// What is kept of a message over <see cref="MaxRecordBytes"/>: client id and topic bounded, its first payload
+    /// bytes, and in the reason its size, property count and payload hash (no device value).
+    /// </summary>
+    public static DeadLetter Oversized(InboxMessage message, long size, string code, DateTime now)
+    {
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(message.Payload.Span));
+        var kept = message with
+        {
+            ClientId = DeadLetter.Bound(message.ClientId, OversizedKeeps),
+            Topic = DeadLetter.Bound(message.Topic, OversizedKeeps),
+            Payload = message.Payload[..Math.Min(message.Payload.Length, OversizedKeeps)],
+            Properties = new Dictionary<string, string>(),
+        };
+        return new DeadLetter(kept, code, string.Create(CultureInfo.InvariantCulture,
+            $"The message takes {size} bytes as stored, over the buffer's {MaxRecordBytes}: {message.Payload.Length} payload bytes (SHA-256 {hash}; the first {kept.Payload.Length} kept), {message.Properties.Count} properties, client id {message.ClientId.Length} and topic {message.Topic.Length} characters."), now);
+    }
+
     /// <summary>Consecutive runs of <paramref name="items"/> of at most <see cref="MaxDocumentBytes"/> each (one item at least).</summary>
-    public static IEnumerable<List<T>> ChunkBySize<T>(IReadOnlyList<T> items, Func<T, int> bytes)
+    public static IEnumerable<List<T>> ChunkBySize<T>(IReadOnlyList<T> items, Func<T, long> bytes)
     {
         var chunk = new List<T>();
         long size = 0;
@@ -55,9 +65,23 @@ internal static class BufferDocuments
         }
     }
 
-    /// <summary>What an inbox message takes in an inbox commit, about (payload and its strings).</summary>
-    public static int Size(InboxMessage message) => message.Payload.Length + 32 + 3 * (message.ClientId.Length + message.Topic.Length)
-        + message.Properties.Sum(p => 10 + 3 * (p.Key.Length + p.Value.Length));
+    /// <summary>The bytes an inbox message takes in an inbox commit or a dead letter (<see cref="WriteMessage"/>), exactly.</summary>
+    public static long Size(InboxMessage message)
+    {
+        var size = 8 + BufferStrings.Size(message.ClientId) + BufferStrings.Size(message.Topic) + 8 + 4 + 4 + message.Payload.Length;
+        foreach (var (key, value) in message.Properties)
+        {
+            size += BufferStrings.Size(key) + BufferStrings.Size(value);
+        }
+
+        return size;
+    }
+
+    /// <summary>
+    /// The record format of inbox commits and dead letters written since strings round-trip exactly
+    /// (<see cref="BufferStrings"/>); documents without it hold <see cref="BinaryWriter.Write(string)"/> strings.
+    /// </summary>
+    private const int RecordFormat = 2;
 
     /// <summary>
     /// One inbox document per group commit (the messages stored together), their fields in one binary field: a commit
@@ -67,24 +91,12 @@ internal static class BufferDocuments
     /// </summary>
     public static BsonDocument ToInboxCommit(IReadOnlyList<InboxMessage> messages)
     {
-        using var data = new MemoryStream(messages.Sum(Size));
+        using var data = new MemoryStream(checked((int)messages.Sum(Size)));
         using (var writer = new BinaryWriter(data, Encoding.UTF8, leaveOpen: true))
         {
             foreach (var message in messages)
             {
-                writer.Write(message.Id);
-                writer.Write(message.ClientId);
-                writer.Write(message.Topic);
-                writer.Write(message.ReceivedUtc.Ticks);
-                writer.Write(message.Properties.Count);
-                foreach (var (key, value) in message.Properties)
-                {
-                    writer.Write(key);
-                    writer.Write(value);
-                }
-
-                writer.Write(message.Payload.Length);
-                writer.Write(message.Payload.Span);
+                WriteMessage(writer, message);
             }
         }
 
@@ -95,6 +107,7 @@ internal static class BufferDocuments
             ["firstId"] = messages[0].Id,
             ["lastId"] = messages[^1].Id,
             ["count"] = messages.Count,
+            ["v"] = RecordFormat,
             ["data"] = data.ToArray(),
         };
     }
@@ -108,28 +121,59 @@ internal static class BufferDocuments
         }
 
         var data = field.AsBinary;
+        var exact = IsExact(document);
         var messages = new List<InboxMessage>(document["count"].AsInt32);
         using var reader = new BinaryReader(new MemoryStream(data, writable: false), Encoding.UTF8);
         while (reader.BaseStream.Position < data.Length)
         {
-            var id = reader.ReadInt64();
-            var clientId = reader.ReadString();
-            var topic = reader.ReadString();
-            var received = new DateTime(reader.ReadInt64(), DateTimeKind.Utc);
-            var properties = new Dictionary<string, string>();
-            for (var count = reader.ReadInt32(); count > 0; count--)
-            {
-                properties[reader.ReadString()] = reader.ReadString();
-            }
-
-            var length = reader.ReadInt32();
-            var payload = new ReadOnlyMemory<byte>(data, (int)reader.BaseStream.Position, length);
-            reader.BaseStream.Position += length;
-            messages.Add(new InboxMessage(clientId, topic, payload, received, properties) { Id = id });
+            messages.Add(ReadMessage(reader, data, exact));
         }
 
         return messages;
     }
+
+    /// <summary>One message of a binary record: id, client id, topic, receive time, properties, payload.</summary>
+    private static void WriteMessage(BinaryWriter writer, InboxMessage message)
+    {
+        writer.Write(message.Id);
+        BufferStrings.Write(writer, message.ClientId);
+        BufferStrings.Write(writer, message.Topic);
+        writer.Write(message.ReceivedUtc.Ticks);
+        writer.Write(message.Properties.Count);
+        foreach (var (key, value) in message.Properties)
+        {
+            BufferStrings.Write(writer, key);
+            BufferStrings.Write(writer, value);
+        }
+
+        writer.Write(message.Payload.Length);
+        writer.Write(message.Payload.Span);
+    }
+
+    /// <summary>Reads what <see cref="WriteMessage"/> wrote; the payload is a slice of <paramref name="data"/>, not a copy.</summary>
+    private static InboxMessage ReadMessage(BinaryReader reader, byte[] data, bool exact)
+    {
+        var read = exact ? (Func<BinaryReader, string>)BufferStrings.Read : static r => r.ReadString();
+        var id = reader.ReadInt64();
+        var clientId = read(reader);
+        var topic = read(reader);
+        var received = new DateTime(reader.ReadInt64(), DateTimeKind.Utc);
+        var count = reader.ReadInt32();
+
+        // Ordinal: property names that differ only in case are different properties (MQTT compares bytes).
+        var properties = new Dictionary<string, string>(Math.Min(count, 1024), StringComparer.Ordinal);
+        for (; count > 0; count--)
+        {
+            properties[read(reader)] = read(reader);
+        }
+
+        var length = reader.ReadInt32();
+        var payload = new ReadOnlyMemory<byte>(data, (int)reader.BaseStream.Position, length);
+        reader.BaseStream.Position += length;
+        return new InboxMessage(clientId, topic, payload, received, properties) { Id = id };
+    }
+
+    private static bool IsExact(BsonDocument document) => document.TryGetValue("v", out var format) && format.AsInt32 >= RecordFormat;
 
     public static InboxMessage ToInboxMessage(BsonDocument document) => new(
         document["clientId"].AsString,
@@ -146,7 +190,7 @@ internal static class BufferDocuments
     /// field (each entry: key length, key, payload length, payload; lengths as little-endian int32), not a BSON array:
     /// LiteDB reads and frees a blob at memory speed, where an array of sub-documents costs it per entry.
     /// </summary>
-    public static BsonDocument ToOutboxBatch(IReadOnlyList<OutboxEntry> entries)
+    public static BsonDocument ToOutboxBatch(IReadOnlyList<OutboxEntry> entries, long deviceMessages)
     {
         var data = new byte[entries.Sum(e => 8 + Encoding.UTF8.GetByteCount(e.Key) + e.Payload.Length)];
         var at = 0;
@@ -160,7 +204,7 @@ internal static class BufferDocuments
             at += 4 + entry.Payload.Length;
         }
 
-        return new BsonDocument { ["createdUtc"] = entries[0].CreatedUtc, ["count"] = entries.Count, ["data"] = data };
+        return new BsonDocument { ["createdUtc"] = entries[0].CreatedUtc, ["count"] = entries.Count, ["messages"] = deviceMessages, ["data"] = data };
     }
 
     public static IEnumerable<OutboxEntry> ToOutboxEntries(BsonDocument document)
@@ -194,26 +238,82 @@ internal static class BufferDocuments
         : document.TryGetValue("entries", out var entries) ? entries.AsArray.Count
         : 1;
 
-    public static BsonDocument ToDocument(DeadLetter deadLetter) => new()
-    {
-        ["message"] = ToDocument(deadLetter.Message),
-        ["code"] = deadLetter.Code,
-        ["reason"] = deadLetter.Reason,
-        ["deadLetteredUtc"] = deadLetter.DeadLetteredUtc,
-    };
+    /// <summary>
+    /// How many device messages an outbox batch came from (what <see cref="BufferOptions.MaxMessages"/> counts).
+    /// Batches written before this was kept count one per entry, as the limit counted them then.
+    /// </summary>
+    public static long DeviceMessages(BsonDocument batch) => batch.TryGetValue("messages", out var messages) ? messages.AsInt64 : Units(batch);
 
-    public static DeadLetter ToDeadLetter(BsonDocument document) => new(
-        ToInboxMessage(WithId(document["message"].AsDocument, 0)),
-        document["code"].AsString,
-        document["reason"].AsString,
-        DateTime.SpecifyKind(document["deadLetteredUtc"].AsDateTime.ToUniversalTime(), DateTimeKind.Utc))
+    /// <summary>The bytes a buffer document's records take: its binary field (the first release's documents: payloads and strings, about).</summary>
+    public static long Bytes(BsonDocument document)
     {
-        Id = document["_id"].AsInt64,
-    };
+        if (document.TryGetValue("data", out var data))
+        {
+            return data.AsBinary.Length;
+        }
 
-    private static BsonDocument WithId(BsonDocument document, long id)
+        if (document.TryGetValue("entries", out var entries))
+        {
+            return entries.AsArray.Sum(e => 8L + (3 * e["key"].AsString.Length) + e["payload"].AsBinary.Length);
+        }
+
+        var message = document.TryGetValue("message", out var inner) ? inner.AsDocument : document;
+        return message["payload"].AsBinary.Length + (3L * (message["clientId"].AsString.Length + message["topic"].AsString.Length));
+    }
+
+    /// <summary>
+    /// A dead letter: its message as one binary record (<see cref="WriteMessage"/>: any property name, NUL and case
+    /// included, which a BSON sub-document cannot hold) beside its code, bounded reason and time.
+    /// </summary>
+    public static BsonDocument ToDocument(DeadLetter deadLetter)
     {
-        document["_id"] = id;
-        return document;
+        using var data = new MemoryStream(checked((int)Size(deadLetter.Message)));
+        using (var writer = new BinaryWriter(data, Encoding.UTF8, leaveOpen: true))
+        {
+            WriteMessage(writer, deadLetter.Message);
+        }
+
+        return new BsonDocument
+        {
+            ["code"] = Storable(deadLetter.Code, DeadLetter.MaxCodeLength),
+            ["reason"] = Storable(deadLetter.Reason, DeadLetter.MaxReasonLength),
+            ["deadLetteredUtc"] = deadLetter.DeadLetteredUtc,
+            ["v"] = RecordFormat,
+            ["data"] = data.ToArray(),
+        };
+    }
+
+    /// <summary>
+    /// Text for a BSON string field: bounded, and well-formed, since LiteDB encodes strings as strict UTF-8 and throws on
+    /// an unpaired surrogate (a reason may quote a device's value); those become U+FFFD. The message itself is exact.
+    /// </summary>
+    private static string Storable(string text, int max)
+    {
+        var bounded = DeadLetter.Bound(text, max);
+        return BufferStrings.IsWellFormed(bounded) ? bounded : Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(bounded));
+    }
+
+    /// <summary>A dead letter as stored now, or as earlier releases stored it (the message as a BSON sub-document).</summary>
+    public static DeadLetter ToDeadLetter(BsonDocument document)
+    {
+        InboxMessage message;
+        if (document.TryGetValue("data", out var field))
+        {
+            var data = field.AsBinary;
+            using var reader = new BinaryReader(new MemoryStream(data, writable: false), Encoding.UTF8);
+            message = ReadMessage(reader, data, IsExact(document));
+        }
+        else
+        {
+            var old = document["message"].AsDocument;
+            old["_id"] = 0L;
+            message = ToInboxMessage(old);
+        }
+
+        return new DeadLetter(message, document["code"].AsString, document["reason"].AsString,
+            DateTime.SpecifyKind(document["deadLetteredUtc"].AsDateTime.ToUniversalTime(), DateTimeKind.Utc))
+        {
+            Id = document["_id"].AsInt64,
+        };
     }
 }

@@ -13,36 +13,66 @@ public sealed partial class GatewayStore
     private readonly SortedSet<long> inboxCommitIds = [];
     private readonly Dictionary<long, InboxCommit> inboxCommits = [];
     private long inboxCount;
+    private long inboxBytes;
     private long lastInboxId;
+
+    /// <summary>
+    /// The dead-letter code of a message too large to store as one record (<see cref="BufferDocuments.MaxRecordBytes"/>:
+    /// megabytes of MQTT user properties, or a client id or topic that big): its size, payload hash and first bytes are kept.
+    /// </summary>
+    public const string DeviceMessageTooLarge = "DeviceMessageTooLarge";
 
     /// <summary>
     /// Stores received messages in one transaction (forced to disk with <see cref="BufferOptions.ForceToDisk"/>);
     /// when this returns they may be acknowledged. At capacity: <see cref="BufferFullException"/>, or the oldest are
-    /// evicted and counted, by policy. Returns the ids given, in order.
+    /// evicted and counted, by policy. Capacity counts device messages (inbox, and those behind outbox groups) and
+    /// bytes (<see cref="BufferOptions.MaxMessages"/>, <see cref="BufferOptions.MaxBytes"/>). A message too large for a
+    /// record becomes a <see cref="DeviceMessageTooLarge"/> dead letter in the same transaction rather than fail the
+    /// commit of every device it shares with. Returns the ids given, in order.
     /// </summary>
     public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         lock (gate)
         {
-            var excess = inboxCount + outboxCount + messages.Count - options.MaxMessages;
-            if (excess > 0 && options.CapacityPolicy == CapacityPolicy.StopAccepting)
-            {
-                throw new BufferFullException(inboxCount + outboxCount, options.MaxMessages);
-            }
-
             var numbered = Numbered(messages);
-            var evicted = NothingDropped;
-            var added = new List<(long Id, InboxCommit Commit)>();
-            Transaction(() =>
+            var sizes = numbered.Select(BufferDocuments.Size).ToList();
+            var storable = numbered.Where((_, i) => sizes[i] <= BufferDocuments.MaxRecordBytes).ToList();
+            var tooLarge = numbered.Select((m, i) => (Message: m, Size: sizes[i])).Where(m => m.Size > BufferDocuments.MaxRecordBytes).ToList();
+            var excess = inboxCount + outboxMessages + storable.Count - options.MaxMessages;
+            var excessBytes = inboxBytes + outboxBytes + sizes.Where(s => s <= BufferDocuments.MaxRecordBytes).Sum() - options.MaxBytes;
+            if (options.CapacityPolicy == CapacityPolicy.StopAccepting)
             {
                 if (excess > 0)
                 {
-                    evicted = DropOldest(DateTime.MaxValue, excess, DroppedForCapacity);
+                    throw new BufferFullException(inboxCount + outboxMessages, options.MaxMessages);
                 }
 
-                added = InsertInbox(numbered);
+                // An empty buffer takes any commit: one bigger than MaxBytes on its own (many large messages at once)
+                // would otherwise never be taken, and its devices would retry for ever.
+                if (excessBytes > 0 && inboxBytes + outboxBytes > 0)
+                {
+                    throw new BufferFullException(inboxBytes + outboxBytes, options.MaxBytes, "bytes");
+                }
+            }
+
+            var evicted = NothingDropped;
+            var added = new List<(long Id, InboxCommit Commit)>();
+            var dead = DeadLetterChange.None;
+            var now = time.GetUtcNow().UtcDateTime;
+            Transaction(() =>
+            {
+                if (excess > 0 || excessBytes > 0)
+                {
+                    evicted = DropOldest(DateTime.MaxValue, Math.Max(0, excess), Math.Max(0, excessBytes), DroppedForCapacity);
+                }
+
+                added = InsertInbox(storable);
+                dead = StoreDeadLetters(tooLarge.Select(m => BufferDocuments.Oversized(m.Message, m.Size, DeviceMessageTooLarge, now)).ToList());
+                Count(CommittedCounter, numbered.Count);
+                Count(DeadLetteredCounter, tooLarge.Count);
             });
+            ApplyDeadLetters(dead);
             Forget(evicted);
             TrackInbox(added);
             if (options.ForceToDisk)
@@ -81,9 +111,9 @@ public sealed partial class GatewayStore
 
     /// <summary>
     /// A commit as the index keeps it, read from its document's own fields (as at start-up): its first and last message
-    /// id, how many it holds, its oldest and newest receive time.
+    /// id, how many it holds, its oldest and newest receive time, its bytes.
     /// </summary>
-    private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc)
+    private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc, long Bytes)
     {
         /// <summary>Its ids have no gaps (only a completion of part of a commit leaves some).</summary>
         public bool Contiguous => LastId - FirstId + 1 == Units;
@@ -95,11 +125,12 @@ public sealed partial class GatewayStore
                 // One message, as the first release stored it.
                 var id = document["_id"].AsInt64;
                 var received = document["receivedUtc"].AsDateTime.ToUniversalTime();
-                return new(id, id, 1, received, received);
+                return new(id, id, 1, received, received, BufferDocuments.Bytes(document));
             }
 
             return new(document["firstId"].AsInt64, document["lastId"].AsInt64, document["count"].AsInt32,
-                document["receivedUtc"].AsDateTime.ToUniversalTime(), document["lastReceivedUtc"].AsDateTime.ToUniversalTime());
+                document["receivedUtc"].AsDateTime.ToUniversalTime(), document["lastReceivedUtc"].AsDateTime.ToUniversalTime(),
+                BufferDocuments.Bytes(document));
         }
     }
 
@@ -133,8 +164,11 @@ public sealed partial class GatewayStore
         return added;
     }
 
-    /// <summary>Removes the messages with these ids, inside the caller's transaction; a commit left empty is deleted without being read.</summary>
-    private List<InboxChange> RemoveFromInbox(IReadOnlyList<long> messageIds)
+    /// <summary>
+    /// Removes the messages with these ids, inside the caller's transaction; a commit left empty is deleted without
+    /// being read. Adds the ids that were there to <paramref name="removedIds"/> (for the counters).
+    /// </summary>
+    private List<InboxChange> RemoveFromInbox(IReadOnlyList<long> messageIds, HashSet<long>? removedIds = null)
     {
         var inbox = Collection(Inbox);
         var changes = new List<InboxChange>();
@@ -150,10 +184,12 @@ public sealed partial class GatewayStore
             {
                 inbox.Delete(group.Key);
                 changes.Add(new InboxChange(group.Key, null));
+                removedIds?.UnionWith(ids);
             }
             else if (ids.Count > 0)
             {
                 var messages = BufferDocuments.ToInboxMessages(inbox.FindById(group.Key));
+                removedIds?.UnionWith(messages.Select(m => m.Id).Where(ids.Contains));
                 changes.Add(Rewrite(inbox, group.Key, messages.Where(m => !ids.Contains(m.Id)).ToList()));
             }
         }
@@ -162,33 +198,44 @@ public sealed partial class GatewayStore
     }
 
     /// <summary>
-    /// Deletes inbox messages from the oldest while received before <paramref name="cutoff"/>, until <paramref name="max"/>
-    /// are gone, inside the caller's transaction; whole commits where it can, else the oldest part of one.
+    /// Deletes inbox messages from the oldest while received before <paramref name="cutoff"/>, until at least
+    /// <paramref name="max"/> messages and <paramref name="maxBytes"/> bytes are gone, inside the caller's transaction;
+    /// whole commits where it can, else the oldest part of one.
     /// </summary>
-    private List<InboxChange> DeleteOldestInInbox(DateTime cutoff, long max)
+    private List<InboxChange> DeleteOldestInInbox(DateTime cutoff, long max, long maxBytes)
     {
         var inbox = Collection(Inbox);
         var changes = new List<InboxChange>();
         long removed = 0;
+        long removedBytes = 0;
         foreach (var id in inboxCommitIds)
         {
             var commit = inboxCommits[id];
-            if (removed >= max || commit.OldestUtc >= cutoff)
+            if ((removed >= max && removedBytes >= maxBytes) || commit.OldestUtc >= cutoff)
             {
                 break;
             }
 
-            if (commit.NewestUtc < cutoff && removed + commit.Units <= max)
+            // Whole when all of it is due and it does not overshoot the messages or the bytes still to go; else the
+            // messages are taken one by one below.
+            if (commit.NewestUtc < cutoff && (removed + commit.Units <= max || removedBytes + commit.Bytes <= maxBytes))
             {
                 inbox.Delete(id);
                 changes.Add(new InboxChange(id, null));
                 removed += commit.Units;
+                removedBytes += commit.Bytes;
                 continue;
             }
 
             // Part of this commit; the messages after that part are newer than the cutoff or over the limit.
             var messages = BufferDocuments.ToInboxMessages(inbox.FindById(id));
-            var due = messages.TakeWhile(m => m.ReceivedUtc < cutoff).Take((int)Math.Min(max - removed, int.MaxValue)).Count();
+            var due = 0;
+            while (due < messages.Count && messages[due].ReceivedUtc < cutoff && (removed < max || removedBytes < maxBytes))
+            {
+                removed++;
+                removedBytes += BufferDocuments.Size(messages[due++]);
+            }
+
             changes.Add(Rewrite(inbox, id, messages.Skip(due).ToList()));
             break;
         }
@@ -212,10 +259,13 @@ public sealed partial class GatewayStore
     /// <summary>How many messages <paramref name="changes"/> remove; call before <see cref="ApplyInbox"/>.</summary>
     private long Removed(IEnumerable<InboxChange> changes) => changes.Sum(c => (long)inboxCommits[c.Id].Units - (c.Remaining?.Units ?? 0));
 
+    private long RemovedBytes(IEnumerable<InboxChange> changes) => changes.Sum(c => inboxCommits[c.Id].Bytes - (c.Remaining?.Bytes ?? 0));
+
     /// <summary>Updates the index after the transaction that made <paramref name="changes"/> committed; returns how many messages went.</summary>
     private long ApplyInbox(IReadOnlyList<InboxChange> changes)
     {
         var removed = Removed(changes);
+        inboxBytes -= RemovedBytes(changes);
         foreach (var change in changes)
         {
             if (change.Remaining is { } remaining)
@@ -240,6 +290,7 @@ public sealed partial class GatewayStore
             inboxCommitIds.Add(id);
             inboxCommits[id] = commit;
             inboxCount += commit.Units;
+            inboxBytes += commit.Bytes;
             lastInboxId = Math.Max(lastInboxId, commit.LastId);
         }
     }

@@ -2,7 +2,7 @@ using LiteDB;
 
 namespace MedTech.Edge.Buffer;
 
-/// <summary>Dead letters, capacity, time-to-live, space reclaim and statistics.</summary>
+/// <summary>Capacity, time-to-live, space reclaim and purging of delivered batches.</summary>
 public sealed partial class GatewayStore
 {
     /// <summary>Reason a drop is counted under: the buffer was full and the policy evicts.</summary>
@@ -20,68 +20,23 @@ public sealed partial class GatewayStore
     /// <summary>"Nearly drained": below this many undelivered messages, delivered batches are purged.</summary>
     private const long PurgeWhileUndeliveredBelow = 10_000;
 
-    /// <summary>Dead letters, oldest first, optionally only one reason code.</summary>
-    public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null)
-    {
-        lock (gate)
-        {
-            var dead = db.GetCollection(DeadLetters);
-            return (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).Select(BufferDocuments.ToDeadLetter).OrderBy(d => d.Id).ToList();
-        }
-    }
-
-    /// <summary>Moves dead letters (all, or one reason code) back to the inbox (device messages) or the outbox (groups), e.g. after a mapping fix; returns how many.</summary>
-    public int ReplayDeadLetters(string? code = null)
-    {
-        lock (gate)
-        {
-            var toInbox = new List<InboxMessage>();
-            var toOutbox = new List<long>();
-            var addedToInbox = new List<(long Id, InboxCommit Commit)>();
-            var replayedUtc = time.GetUtcNow().UtcDateTime;
-            Transaction(() =>
-            {
-                var dead = db.GetCollection(DeadLetters);
-                var outbox = Collection(Outbox);
-                foreach (var letter in (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).ToList())
-                {
-                    var message = BufferDocuments.ToDeadLetter(letter).Message;
-                    if (message.Topic == DeliveryTopic)
-                    {
-                        // A measurement group the FHIR writer could not deliver goes back to the outbox, not through normalization.
-                        var id = lastOutboxId + 1 + toOutbox.Count;
-                        outbox.Insert(id, BufferDocuments.ToOutboxBatch([new OutboxEntry(message.ClientId, message.Payload, replayedUtc)]));
-                        toOutbox.Add(id);
-                    }
-                    else
-                    {
-                        toInbox.Add(message);
-                    }
-
-                    dead.Delete(letter["_id"]);
-                }
-
-                addedToInbox = InsertInbox(Numbered(toInbox));
-            });
-            TrackInbox(addedToInbox);
-            foreach (var id in toOutbox)
-            {
-                lastOutboxId = id;
-                TrackUndelivered(id, 1, replayedUtc);
-            }
-
-            return toInbox.Count + toOutbox.Count;
-        }
-    }
-
-    /// <summary>Drops unsent data older than the time-to-live, oldest first, and counts it; returns how many.</summary>
+    /// <summary>
+    /// Drops unsent data older than the time-to-live, oldest first, and counts it; returns how many device messages.
+    /// Dead letters older than <see cref="BufferOptions.DeadLetterTimeToLive"/> go too, counted as <see cref="DroppedDeadLetterForTtl"/>.
+    /// </summary>
     public int ExpireOld()
     {
-        var cutoff = time.GetUtcNow().UtcDateTime - options.TimeToLive;
+        var now = time.GetUtcNow().UtcDateTime;
         lock (gate)
         {
             var dropped = NothingDropped;
-            Transaction(() => dropped = DropOldest(cutoff, long.MaxValue, DroppedForTtl));
+            var dead = DeadLetterChange.None;
+            Transaction(() =>
+            {
+                dropped = DropOldest(now - options.TimeToLive, long.MaxValue, long.MaxValue, DroppedForTtl);
+                dead = ExpireDeadLetters(now - options.DeadLetterTimeToLive);
+            });
+            ApplyDeadLetters(dead);
             return (int)Forget(dropped);
         }
     }
@@ -94,7 +49,7 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            var live = inboxCount + outboxCount + awaitingPurge + db.GetCollection(DeadLetters).LongCount();
+            var live = inboxCount + outboxCount + awaitingPurge + deadLetterCount;
             if (FileBytes() < minimumFileBytes || live * 2048 > FileBytes() / 4)
             {
                 return false;
@@ -102,17 +57,6 @@ public sealed partial class GatewayStore
 
             db.Rebuild();
             return true;
-        }
-    }
-
-    public BufferStats Stats()
-    {
-        lock (gate)
-        {
-            var oldest = new[] { OldestInInbox(), undelivered.Count == 0 ? null : undeliveredBatches[undelivered.Min].CreatedUtc }.Where(t => t is not null).Min();
-            var dropped = db.GetCollection(Counters).FindAll().ToDictionary(c => c["_id"].AsString, c => c["count"].AsInt64);
-            return new BufferStats(inboxCount, outboxCount, db.GetCollection(DeadLetters).LongCount(),
-                oldest is null ? null : time.GetUtcNow().UtcDateTime - oldest.Value, FileBytes(), dropped, awaitingPurge);
         }
     }
 
@@ -158,58 +102,62 @@ public sealed partial class GatewayStore
 
     /// <summary>
     /// Deletes unsent data from the oldest (outbox first: it is older) while it is from before <paramref name="cutoff"/>,
-    /// until at least <paramref name="max"/> messages are gone, and counts them under <paramref name="reason"/>. Runs
-    /// inside the caller's transaction; the caller passes the result to <see cref="Forget"/> once that has committed.
+    /// until at least <paramref name="max"/> device messages and <paramref name="maxBytes"/> bytes are gone, and counts
+    /// the messages under <paramref name="reason"/>. Runs inside the caller's transaction; the caller passes the result
+    /// to <see cref="Forget"/> once that has committed.
     /// </summary>
-    private (List<long> OutboxBatches, List<InboxChange> Inbox) DropOldest(DateTime cutoff, long max, string reason)
+    private (List<long> OutboxBatches, List<InboxChange> Inbox) DropOldest(DateTime cutoff, long max, long maxBytes, string reason)
     {
-        var batches = DeleteOldestUndelivered(cutoff, max);
-        var fromOutbox = batches.Sum(id => (long)undeliveredBatches[id].Units);
-        var inbox = DeleteOldestInInbox(cutoff, max - fromOutbox);
-        Count(reason, fromOutbox + Removed(inbox));
+        var batches = DeleteOldestUndelivered(cutoff, max, maxBytes);
+        var fromOutbox = batches.Sum(id => undeliveredBatches[id].Messages);
+        var fromOutboxBytes = batches.Sum(id => undeliveredBatches[id].Bytes);
+        var inbox = DeleteOldestInInbox(cutoff, max - fromOutbox, maxBytes - fromOutboxBytes);
+        var fromInbox = Removed(inbox);
+        Count(reason, fromOutbox + fromInbox);
+        Count(DroppedFromInboxCounter, fromInbox);
         return (batches, inbox);
     }
 
     private static (List<long> OutboxBatches, List<InboxChange> Inbox) NothingDropped => ([], []);
 
-    /// <summary>Updates the in-memory counts after a committed <see cref="DropOldest"/>; returns how many messages went.</summary>
-    private long Forget((List<long> OutboxBatches, List<InboxChange> Inbox) dropped) =>
-        ApplyInbox(dropped.Inbox) + dropped.OutboxBatches.Sum(id => (long)UntrackUndelivered(id));
+    /// <summary>Updates the in-memory counts after a committed <see cref="DropOldest"/>; returns how many device messages went.</summary>
+    private long Forget((List<long> OutboxBatches, List<InboxChange> Inbox) dropped)
+    {
+        var fromOutbox = dropped.OutboxBatches.Sum(id => undeliveredBatches[id].Messages);
+        foreach (var id in dropped.OutboxBatches)
+        {
+            UntrackUndelivered(id);
+        }
+
+        return ApplyInbox(dropped.Inbox) + fromOutbox;
+    }
 
     /// <summary>
     /// Deletes undelivered outbox batches from the oldest while created before <paramref name="cutoff"/>, until at
-    /// least <paramref name="max"/> messages are gone; returns their ids (the caller untracks them after its commit).
+    /// least <paramref name="max"/> device messages and <paramref name="maxBytes"/> bytes are gone; returns their ids
+    /// (the caller untracks them after its commit).
     /// </summary>
-    private List<long> DeleteOldestUndelivered(DateTime cutoff, long max)
+    private List<long> DeleteOldestUndelivered(DateTime cutoff, long max, long maxBytes)
     {
         var outbox = Collection(Outbox);
         var deleted = new List<long>();
-        long units = 0;
+        long messages = 0;
+        long bytes = 0;
         foreach (var id in undelivered)
         {
-            if (units >= max || undeliveredBatches[id].CreatedUtc >= cutoff)
+            var batch = undeliveredBatches[id];
+            if ((messages >= max && bytes >= maxBytes) || batch.CreatedUtc >= cutoff)
             {
                 break;
             }
 
             outbox.Delete(id);
             deleted.Add(id);
-            units += undeliveredBatches[id].Units;
+            messages += batch.Messages;
+            bytes += batch.Bytes;
         }
 
         return deleted;
-    }
-
-    private void Count(string reason, long count)
-    {
-        if (count == 0)
-        {
-            return;
-        }
-
-        var counters = db.GetCollection(Counters);
-        var current = counters.FindById(reason)?["count"].AsInt64 ?? 0;
-        counters.Upsert(new BsonDocument { ["_id"] = reason, ["count"] = current + count });
     }
 
     private long FileBytes() => new FileInfo(FilePath).Length + (File.Exists(LogPath) ? new FileInfo(LogPath).Length : 0);

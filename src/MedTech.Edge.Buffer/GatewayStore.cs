@@ -22,12 +22,15 @@ public sealed partial class GatewayStore : IDisposable
     private readonly TimeProvider time;
     private readonly Lock gate = new();
 
-    // The outbox in memory: batches not yet delivered, in id order, with their message count and time. A delivered
+    // The outbox in memory: batches not yet delivered, in id order, with their entry count (hub messages), the device
+    // messages they came from (what capacity counts), their bytes and time. A delivered
     // batch stays on disk until PurgeDelivered: LiteDB's delete costs as much disk I/O as the insert did, so it is
     // kept off the forwarding path and done when a backlog has drained.
     private readonly SortedSet<long> undelivered = [];
-    private readonly Dictionary<long, (int Units, DateTime CreatedUtc)> undeliveredBatches = [];
+    private readonly Dictionary<long, OutboxBatch> undeliveredBatches = [];
     private long outboxCount;
+    private long outboxMessages;
+    private long outboxBytes;
     private long awaitingPurge;
 
     // Every outbox batch with an id up to this was delivered. Written to the file at most once a second (and with
@@ -71,17 +74,23 @@ public sealed partial class GatewayStore : IDisposable
             }
             else
             {
-                TrackUndelivered(id, (int)BufferDocuments.Units(batch), batch["createdUtc"].AsDateTime.ToUniversalTime());
+                TrackUndelivered(id, new OutboxBatch((int)BufferDocuments.Units(batch), BufferDocuments.DeviceMessages(batch),
+                    BufferDocuments.Bytes(batch), batch["createdUtc"].AsDateTime.ToUniversalTime()));
             }
         }
 
         FilePath = path;
+        LoadAccounting();
     }
 
     public string FilePath { get; }
 
-    /// <summary>Normalize and Group in one step: the inbox messages leave in the transaction that stores their results.</summary>
-    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters)
+    /// <summary>
+    /// Normalize and Group in one step: the inbox messages leave in the transaction that stores their results, and the
+    /// counters (normalized, dead-lettered) move in it too. The outbox batch counts the device messages it came from:
+    /// <paramref name="deviceMessages"/>, or by default the messages removed from the inbox that are not dead letters.
+    /// </summary>
+    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters, long? deviceMessages = null)
     {
         ArgumentNullException.ThrowIfNull(inboxIds);
         ArgumentNullException.ThrowIfNull(entries);
@@ -89,28 +98,39 @@ public sealed partial class GatewayStore : IDisposable
         lock (gate)
         {
             // One document per round (more for a round over MaxDocumentBytes): draining costs one delete per batch, not per message.
-            var batches = BufferDocuments.ChunkBySize(entries, e => 8 + 3 * e.Key.Length + e.Payload.Length).ToList();
+            var batches = BufferDocuments.ChunkBySize(entries, e => 8 + (3L * e.Key.Length) + e.Payload.Length).ToList();
+            var tracked = new List<OutboxBatch>();
             var removed = new List<InboxChange>();
+            var dead = DeadLetterChange.None;
             Transaction(() =>
             {
+                var removedIds = new HashSet<long>();
+                removed = RemoveFromInbox(inboxIds, removedIds);
+                var deadLettered = deadLetters.Select(d => d.Message.Id).Where(removedIds.Contains).Distinct().Count();
+                var normalized = removedIds.Count - deadLettered;
+                Count(NormalizedCounter, normalized);
+                Count(DeadLetteredCounter, deadLettered);
+
                 var outbox = Collection(Outbox);
+                var messages = Math.Max(0, deviceMessages ?? normalized);
+                long given = 0;
                 for (var i = 0; i < batches.Count; i++)
                 {
-                    outbox.Insert(lastOutboxId + 1 + i, BufferDocuments.ToOutboxBatch(batches[i]));
+                    // A round over several documents shares its device messages out by entries (the rest to the last).
+                    var share = i == batches.Count - 1 ? messages - given : messages * batches[i].Count / entries.Count;
+                    given += share;
+                    var document = BufferDocuments.ToOutboxBatch(batches[i], share);
+                    outbox.Insert(lastOutboxId + 1 + i, document);
+                    tracked.Add(new OutboxBatch(batches[i].Count, share, BufferDocuments.Bytes(document), batches[i][0].CreatedUtc));
                 }
 
-                var dead = Collection(DeadLetters);
-                foreach (var deadLetter in deadLetters)
-                {
-                    dead.Insert(BufferDocuments.ToDocument(deadLetter));
-                }
-
-                removed = RemoveFromInbox(inboxIds);
+                dead = StoreDeadLetters(deadLetters);
             });
             ApplyInbox(removed);
-            foreach (var batch in batches)
+            ApplyDeadLetters(dead);
+            foreach (var batch in tracked)
             {
-                TrackUndelivered(++lastOutboxId, batch.Count, batch[0].CreatedUtc);
+                TrackUndelivered(++lastOutboxId, batch);
             }
         }
     }
@@ -154,14 +174,9 @@ public sealed partial class GatewayStore : IDisposable
             var upTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
             if (deadLetters is { Count: > 0 } || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
-                SaveMarker(upTo, () =>
-                {
-                    var dead = Collection(DeadLetters);
-                    foreach (var deadLetter in deadLetters ?? [])
-                    {
-                        dead.Insert(BufferDocuments.ToDocument(deadLetter));
-                    }
-                });
+                var dead = DeadLetterChange.None;
+                SaveMarker(upTo, () => dead = StoreDeadLetters(deadLetters ?? []));
+                ApplyDeadLetters(dead);
             }
             else
             {
@@ -190,19 +205,26 @@ public sealed partial class GatewayStore : IDisposable
         markerWrittenAt = time.GetTimestamp();
     }
 
-    private void TrackUndelivered(long id, int units, DateTime createdUtc)
+    /// <summary>An undelivered outbox batch as the index keeps it: entries (hub messages), the device messages behind them, bytes, time.</summary>
+    private readonly record struct OutboxBatch(int Units, long Messages, long Bytes, DateTime CreatedUtc);
+
+    private void TrackUndelivered(long id, OutboxBatch batch)
     {
         undelivered.Add(id);
-        undeliveredBatches[id] = (units, createdUtc);
-        outboxCount += units;
+        undeliveredBatches[id] = batch;
+        outboxCount += batch.Units;
+        outboxMessages += batch.Messages;
+        outboxBytes += batch.Bytes;
     }
 
-    /// <summary>Forgets an undelivered batch; returns its message count.</summary>
+    /// <summary>Forgets an undelivered batch; returns its entry count.</summary>
     private int UntrackUndelivered(long id)
     {
         undelivered.Remove(id);
         undeliveredBatches.Remove(id, out var batch);
         outboxCount -= batch.Units;
+        outboxMessages -= batch.Messages;
+        outboxBytes -= batch.Bytes;
         return batch.Units;
     }
 

@@ -1,0 +1,181 @@
+using LiteDB;
+
+namespace MedTech.Edge.Buffer;
+
+/// <summary>
+/// Dead letters: every producer's go through <see cref="StoreDeadLetters"/>, which bounds their text and keeps them to
+/// their own share of the file (<see cref="BufferOptions.MaxDeadLetters"/>, <see cref="BufferOptions.MaxDeadLetterBytes"/>,
+/// <see cref="BufferOptions.DeadLetterTimeToLive"/>): beyond it the oldest go, counted, so a device sending garbage
+/// cannot grow the file without end.
+/// </summary>
+public sealed partial class GatewayStore
+{
+    /// <summary>Reason a dropped dead letter is counted under: more than the dead letters' share.</summary>
+    public const string DroppedDeadLetterForCapacity = "deadletter_capacity";
+
+    /// <summary>Reason a dropped dead letter is counted under: older than <see cref="BufferOptions.DeadLetterTimeToLive"/>.</summary>
+    public const string DroppedDeadLetterForTtl = "deadletter_ttl";
+
+    // Dead letters are removed from the oldest a few at a time: each is read whole to learn its size.
+    private const int DeadLetterPage = 16;
+
+    private long deadLetterCount;
+    private long deadLetterBytes;
+
+    /// <summary>What a transaction did to the dead letters, applied to the in-memory totals once it committed.</summary>
+    private readonly record struct DeadLetterChange(long Count, long Bytes)
+    {
+        public static DeadLetterChange None => default;
+
+        public static DeadLetterChange operator +(DeadLetterChange a, DeadLetterChange b) => new(a.Count + b.Count, a.Bytes + b.Bytes);
+    }
+
+    /// <summary>Dead letters, oldest first, optionally only one reason code.</summary>
+    public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null)
+    {
+        lock (gate)
+        {
+            var dead = db.GetCollection(DeadLetters);
+            return (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).Select(BufferDocuments.ToDeadLetter).OrderBy(d => d.Id).ToList();
+        }
+    }
+
+    /// <summary>Moves dead letters (all, or one reason code) back to the inbox (device messages) or the outbox (groups), e.g. after a mapping fix; returns how many.</summary>
+    public int ReplayDeadLetters(string? code = null)
+    {
+        lock (gate)
+        {
+            var toInbox = new List<InboxMessage>();
+            var toOutbox = new List<(long Id, long Bytes)>();
+            var addedToInbox = new List<(long Id, InboxCommit Commit)>();
+            var removed = DeadLetterChange.None;
+            var replayedUtc = time.GetUtcNow().UtcDateTime;
+            Transaction(() =>
+            {
+                var dead = db.GetCollection(DeadLetters);
+                var outbox = Collection(Outbox);
+                foreach (var letter in (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).ToList())
+                {
+                    var message = BufferDocuments.ToDeadLetter(letter).Message;
+                    if (message.Topic == DeliveryTopic)
+                    {
+                        // A measurement group the FHIR writer could not deliver goes back to the outbox, not through
+                        // normalization; it counts as one device message against the capacity.
+                        var id = lastOutboxId + 1 + toOutbox.Count;
+                        var batch = BufferDocuments.ToOutboxBatch([new OutboxEntry(message.ClientId, message.Payload, replayedUtc)], 1);
+                        outbox.Insert(id, batch);
+                        toOutbox.Add((id, BufferDocuments.Bytes(batch)));
+                    }
+                    else
+                    {
+                        toInbox.Add(message);
+                    }
+
+                    removed += Delete(dead, letter);
+                }
+
+                addedToInbox = InsertInbox(Numbered(toInbox));
+                Count(ReplayedCounter, toInbox.Count);
+                Count(DeadLetterBytesCounter, -removed.Bytes);
+            });
+            TrackInbox(addedToInbox);
+            ApplyDeadLetters(new DeadLetterChange(-removed.Count, -removed.Bytes));
+            foreach (var (id, bytes) in toOutbox)
+            {
+                lastOutboxId = id;
+                TrackUndelivered(id, new OutboxBatch(1, 1, bytes, replayedUtc));
+            }
+
+            return toInbox.Count + toOutbox.Count;
+        }
+    }
+
+    /// <summary>
+    /// Inserts dead letters (code and reason bounded, the message byte for byte), then drops the oldest while the
+    /// dead letters are over their share, counting them; inside the caller's transaction. Returns the net change.
+    /// </summary>
+    private DeadLetterChange StoreDeadLetters(IReadOnlyList<DeadLetter> deadLetters)
+    {
+        if (deadLetters.Count == 0)
+        {
+            return DeadLetterChange.None;
+        }
+
+        var dead = Collection(DeadLetters);
+        var added = DeadLetterChange.None;
+        foreach (var deadLetter in deadLetters)
+        {
+            var document = BufferDocuments.ToDocument(deadLetter);
+            dead.Insert(document);
+            added += new DeadLetterChange(1, DeadLetterBytes(document));
+        }
+
+        var removed = DeadLetterChange.None;
+        while (deadLetterCount + added.Count - removed.Count > options.MaxDeadLetters
+            || deadLetterBytes + added.Bytes - removed.Bytes > options.MaxDeadLetterBytes)
+        {
+            var before = removed;
+            foreach (var oldest in dead.Find(Query.All(), 0, DeadLetterPage).ToList())
+            {
+                removed += Delete(dead, oldest);
+                if (deadLetterCount + added.Count - removed.Count <= options.MaxDeadLetters
+                    && deadLetterBytes + added.Bytes - removed.Bytes <= options.MaxDeadLetterBytes)
+                {
+                    break;
+                }
+            }
+
+            if (removed == before)
+            {
+                break;
+            }
+        }
+
+        Count(DroppedDeadLetterForCapacity, removed.Count);
+        Count(DeadLetterBytesCounter, added.Bytes - removed.Bytes);
+        return new DeadLetterChange(added.Count - removed.Count, added.Bytes - removed.Bytes);
+    }
+
+    /// <summary>Drops dead letters stored before <paramref name="cutoff"/>, oldest first, counting them; inside the caller's transaction.</summary>
+    private DeadLetterChange ExpireDeadLetters(DateTime cutoff)
+    {
+        var dead = Collection(DeadLetters);
+        var removed = DeadLetterChange.None;
+        var more = true;
+        while (more)
+        {
+            // By id, the order they were stored in: the first one not yet due ends it (a clock step back only delays some).
+            var page = dead.Find(Query.All(), 0, DeadLetterPage).ToList();
+            more = page.Count > 0;
+            foreach (var letter in page)
+            {
+                if (letter["deadLetteredUtc"].AsDateTime.ToUniversalTime() >= cutoff)
+                {
+                    more = false;
+                    break;
+                }
+
+                removed += Delete(dead, letter);
+            }
+        }
+
+        Count(DroppedDeadLetterForTtl, removed.Count);
+        Count(DeadLetterBytesCounter, -removed.Bytes);
+        return new DeadLetterChange(-removed.Count, -removed.Bytes);
+    }
+
+    private static DeadLetterChange Delete(ILiteCollection<BsonDocument> dead, BsonDocument letter)
+    {
+        dead.Delete(letter["_id"]);
+        return new DeadLetterChange(1, DeadLetterBytes(letter));
+    }
+
+    /// <summary>What a dead letter counts against <see cref="BufferOptions.MaxDeadLetterBytes"/>: its message record and its reason.</summary>
+    private static long DeadLetterBytes(BsonDocument letter) => BufferDocuments.Bytes(letter) + (2L * letter["reason"].AsString.Length);
+
+    private void ApplyDeadLetters(DeadLetterChange change)
+    {
+        deadLetterCount += change.Count;
+        deadLetterBytes += change.Bytes;
+    }
+}
