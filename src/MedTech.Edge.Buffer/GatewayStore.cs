@@ -80,8 +80,11 @@ public sealed partial class GatewayStore : IDisposable
 
     public string FilePath { get; }
 
-    /// <summary>Normalize and Group in one step: the inbox messages leave in the transaction that stores their results.</summary>
-    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters)
+    /// <summary>
+    /// Normalize and Group in one step: the inbox messages leave in the transaction that stores their results (and
+    /// clears the stage's in-hand record <paramref name="clearInHand"/>, see <see cref="SetInHand"/>).
+    /// </summary>
+    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters, string? clearInHand = null)
     {
         ArgumentNullException.ThrowIfNull(inboxIds);
         ArgumentNullException.ThrowIfNull(entries);
@@ -106,6 +109,7 @@ public sealed partial class GatewayStore : IDisposable
                 }
 
                 removed = RemoveFromInbox(inboxIds);
+                DeleteInHand(clearInHand);
             });
             ApplyInbox(removed);
             foreach (var batch in batches)
@@ -145,17 +149,18 @@ public sealed partial class GatewayStore : IDisposable
     /// Only a small marker is written; <see cref="PurgeDelivered"/> deletes the batches later. A batch delivered ahead
     /// of an older undelivered one is delivered again after a restart (duplicates are idempotent downstream).
     /// </summary>
-    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null)
+    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null, string? clearInHand = null)
     {
         ArgumentNullException.ThrowIfNull(batchIds);
         lock (gate)
         {
             var delivered = batchIds.Where(undelivered.Contains).ToHashSet();
             var upTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
-            if (deadLetters is { Count: > 0 } || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
+            if (deadLetters is { Count: > 0 } || clearInHand is not null || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
                 SaveMarker(upTo, () =>
                 {
+                    DeleteInHand(clearInHand);
                     var dead = Collection(DeadLetters);
                     foreach (var deadLetter in deadLetters ?? [])
                     {
