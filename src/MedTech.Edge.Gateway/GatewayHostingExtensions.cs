@@ -32,7 +32,8 @@ public static class GatewayHostingExtensions
         services.AddSingleton(sp => DeviceMappingSource.Load(sp.Value<GatewayOptions>().DeviceMappingPath,
             sp.GetRequiredService<ILogger<DeviceMappingSource>>(), sp.GetRequiredService<GatewayMetrics>()));
         services.AddSingleton(sp => new NormalizationStage(sp.GetRequiredService<GatewayStore>(), sp.GetRequiredService<DeviceMappingSource>(),
-            sp.GetRequiredService<ILogger<NormalizationStage>>(), sp.GetRequiredService<GatewayMetrics>(), sp.GetService<TimeProvider>(), TestFaults.FromEnvironment()));
+            sp.GetRequiredService<ILogger<NormalizationStage>>(), sp.GetRequiredService<GatewayMetrics>(), sp.GetService<TimeProvider>(),
+            sp.GetService<TestFaults>() ?? TestFaults.FromEnvironment()));
 
         services.AddHostedService<IngestWorker>();
         services.AddHostedService<NormalizationWorker>();
