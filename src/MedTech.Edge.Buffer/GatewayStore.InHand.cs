@@ -28,7 +28,7 @@ public sealed partial class GatewayStore
         lock (gate)
         {
             return db.GetCollection(State).FindById(stage) is { } doc
-                ? new InHand(doc["first"].AsInt64, doc["last"].AsInt64, doc["attempt"].AsInt32, doc["recoverUpTo"].AsInt64)
+                ? new InHand(doc["first"].AsInt64, doc["last"].AsInt64, doc["attempt"].AsInt32, doc["recoverUpTo"].AsInt64, doc["entry"].AsInt32)
                 : null;
         }
     }
@@ -47,6 +47,7 @@ public sealed partial class GatewayStore
                 ["last"] = inHand.LastId,
                 ["attempt"] = inHand.Attempt,
                 ["recoverUpTo"] = inHand.RecoverUpTo,
+                ["entry"] = inHand.Entry,
             }));
         }
     }
@@ -105,7 +106,8 @@ public sealed partial class GatewayStore
 }
 
 /// <summary>
-/// Ids a stage holds: <paramref name="Attempt"/> 0 for a normal round, 1 for a retry of one id alone after a death.
+/// Ids a stage holds: <paramref name="Attempt"/> 0 for a normal round, 1 for a retry of one alone after a death.
 /// <paramref name="RecoverUpTo"/> is the last id of the round that died, so a recovery goes on alone up to there.
+/// <paramref name="Entry"/> is the index of the one held alone within its id, where an id holds several (an outbox batch).
 /// </summary>
-public sealed record InHand(long FirstId, long LastId, int Attempt, long RecoverUpTo);
+public sealed record InHand(long FirstId, long LastId, int Attempt, long RecoverUpTo, int Entry = 0);
