@@ -87,10 +87,11 @@ public sealed partial class GatewayStore : IDisposable
 
     /// <summary>
     /// Normalize and Group in one step: the inbox messages leave in the transaction that stores their results, and the
-    /// counters (normalized, dead-lettered) move in it too. The outbox batch counts the device messages it came from:
+    /// counters (normalized, dead-lettered) move in it too, and the stage's in-hand record <paramref name="clearInHand"/>
+    /// is cleared in it (see <see cref="SetInHand"/>). The outbox batch counts the device messages it came from:
     /// <paramref name="deviceMessages"/>, or by default the messages removed from the inbox that are not dead letters.
     /// </summary>
-    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters, long? deviceMessages = null)
+    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters, string? clearInHand = null, long? deviceMessages = null)
     {
         ArgumentNullException.ThrowIfNull(inboxIds);
         ArgumentNullException.ThrowIfNull(entries);
@@ -125,6 +126,7 @@ public sealed partial class GatewayStore : IDisposable
                 }
 
                 dead = StoreDeadLetters(deadLetters);
+                DeleteInHand(clearInHand);
             });
             ApplyInbox(removed);
             ApplyDeadLetters(dead);
@@ -165,17 +167,21 @@ public sealed partial class GatewayStore : IDisposable
     /// Only a small marker is written; <see cref="PurgeDelivered"/> deletes the batches later. A batch delivered ahead
     /// of an older undelivered one is delivered again after a restart (duplicates are idempotent downstream).
     /// </summary>
-    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null)
+    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null, string? clearInHand = null)
     {
         ArgumentNullException.ThrowIfNull(batchIds);
         lock (gate)
         {
             var delivered = batchIds.Where(undelivered.Contains).ToHashSet();
             var upTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
-            if (deadLetters is { Count: > 0 } || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
+            if (deadLetters is { Count: > 0 } || clearInHand is not null || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
                 var dead = DeadLetterChange.None;
-                SaveMarker(upTo, () => dead = StoreDeadLetters(deadLetters ?? []));
+                SaveMarker(upTo, () =>
+                {
+                    DeleteInHand(clearInHand);
+                    dead = StoreDeadLetters(deadLetters ?? []);
+                });
                 ApplyDeadLetters(dead);
             }
             else

@@ -31,7 +31,9 @@ public static class GatewayHostingExtensions
         // An invalid mapping stops the module here, with every error and its line.
         services.AddSingleton(sp => DeviceMappingSource.Load(sp.Value<GatewayOptions>().DeviceMappingPath,
             sp.GetRequiredService<ILogger<DeviceMappingSource>>(), sp.GetRequiredService<GatewayMetrics>()));
-        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NormalizationStage>(sp));
+        services.AddSingleton(sp => new NormalizationStage(sp.GetRequiredService<GatewayStore>(), sp.GetRequiredService<DeviceMappingSource>(),
+            sp.GetRequiredService<ILogger<NormalizationStage>>(), sp.GetRequiredService<GatewayMetrics>(), sp.GetService<TimeProvider>(),
+            sp.GetService<TestFaults>() ?? TestFaults.FromEnvironment()));
 
         services.AddHostedService<IngestWorker>();
         services.AddHostedService<NormalizationWorker>();

@@ -5,11 +5,23 @@ namespace MedTech.Edge.Gateway;
 
 /// <summary>
 /// The gateway's pipeline metrics (meter <c>MedTech.Edge.Gateway</c>, beside the ingest counters): normalized,
-/// dead-lettered by reason, forwarded; and, read from the buffer at each scrape, its depth, the age of the oldest
-/// unsent data and the drops by reason. Labels never carry device or patient ids.
+/// dead-lettered by reason and stage, forwarded, worker faults; and, read from the buffer at each scrape, its depth,
+/// the age of the oldest unsent data and the drops by reason. Labels never carry device or patient ids.
 /// </summary>
+/// <remarks>
+/// Accounting, per process lifetime: messages.received = messages.committed (+ messages.refused), and
+/// messages.committed + messages.pending_at_start = messages.normalized + messages.deadlettered{stage="normalize"}
+/// + buffer.depth{collection="inbox"} (+ inbox drops, counted in messages.dropped). Dead letters of the forward stage
+/// (stage="forward") are measurement groups, not device messages, so they are labelled apart.
+/// </remarks>
 public sealed class GatewayMetrics : IDisposable
 {
+    /// <summary>The <c>stage</c> label of dead letters from Normalize and Group (device messages).</summary>
+    public static readonly KeyValuePair<string, object?> NormalizeStage = new("stage", "normalize");
+
+    /// <summary>The <c>stage</c> label of dead letters from Forward (measurement groups the hub refused).</summary>
+    public static readonly KeyValuePair<string, object?> ForwardStage = new("stage", "forward");
+
     private readonly Meter meter = new(Mqtt.IngestMetrics.MeterName);
 
     public GatewayMetrics(GatewayStore store)
@@ -19,6 +31,10 @@ public sealed class GatewayMetrics : IDisposable
         DeadLettered = meter.CreateCounter<long>("messages.deadlettered", description: "Messages dead-lettered, by reason code.");
         MappingReloads = meter.CreateCounter<long>("mapping.reloads", description: "Device mapping file changes, by result: applied, or rejected as invalid.");
         Forwarded = meter.CreateCounter<long>("groups.forwarded", description: "Measurement groups the hub acknowledged.");
+        WorkerFaults = meter.CreateCounter<long>("worker.faults", description: "Unexpected exceptions a worker caught and continued after, by worker.");
+        // The inbox as this process found it, so the counters (which start at zero) balance against the durable depth.
+        var pendingAtStart = store.Stats().Inbox;
+        meter.CreateObservableGauge("messages.pending_at_start", () => pendingAtStart, description: "Inbox messages waiting when the process started.");
         meter.CreateObservableGauge("buffer.depth", () =>
         {
             var stats = store.Stats();
@@ -43,6 +59,8 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> Forwarded { get; }
 
     public Counter<long> MappingReloads { get; }
+
+    public Counter<long> WorkerFaults { get; }
 
     public void Dispose() => meter.Dispose();
 }

@@ -29,14 +29,66 @@ public sealed class IngestWorker(InboxWriter inbox, IMqttIngest broker) : Backgr
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => inbox.RunAsync(stoppingToken);
 }
 
+/// <summary>
+/// Keeps a worker alive through an unexpected exception (data the code did not foresee, a bug): logs the exception's
+/// type (never its message, which may quote patient data), counts it, waits (1 s, doubling to 30 s while it keeps
+/// failing) and lets the worker go on. The failing item itself is contained by its stage (dead letters), so a
+/// repeated fault here is the store or the system, and the backoff keeps the log readable meanwhile.
+/// </summary>
+public sealed partial class WorkerGuard(string worker, GatewayMetrics metrics, ILogger logger)
+{
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+    private TimeSpan backoff = FirstBackoff;
+
+    /// <summary>Runs <paramref name="step"/>; returns its result, or <paramref name="onFault"/> after a contained fault and the backoff.</summary>
+    public async Task<T> RunAsync<T>(Func<Task<T>> step, T onFault, CancellationToken stoppingToken)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        try
+        {
+            var result = await step().ConfigureAwait(false);
+            backoff = FirstBackoff;
+            return result;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is not HubFatalException)
+        {
+            Log.Fault(logger, worker, ex.GetType().FullName ?? ex.GetType().Name, backoff);
+            metrics.WorkerFaults.Add(1, new KeyValuePair<string, object?>("worker", worker));
+            await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            return onFault;
+        }
+    }
+
+    public Task RunAsync(Action step, CancellationToken stoppingToken) => RunAsync(() =>
+    {
+        step();
+        return Task.FromResult(true);
+    }, false, stoppingToken);
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 4001, Level = LogLevel.Error, Message = "The {Worker} worker caught {Error}; it goes on after {Backoff}.")]
+        public static partial void Fault(ILogger logger, string worker, string error, TimeSpan backoff);
+    }
+}
+
 /// <summary>Normalize and Group: drains the inbox into the outbox; waits a little when it is empty.</summary>
-public sealed class NormalizationWorker(NormalizationStage stage, IOptions<GatewayOptions> options) : BackgroundService
+public sealed class NormalizationWorker(NormalizationStage stage, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<NormalizationWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var guard = new WorkerGuard("normalization", metrics, logger);
         while (!stoppingToken.IsCancellationRequested)
         {
-            if (stage.RunOnce(options.Value.NormalizationBatchSize) == 0)
+            // A fault already waited its backoff; -1 skips the idle wait.
+            var taken = await guard.RunAsync(() => Task.FromResult(stage.RunOnce(options.Value.NormalizationBatchSize)), -1, stoppingToken).ConfigureAwait(false);
+            if (taken == 0)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
             }
@@ -47,36 +99,50 @@ public sealed class NormalizationWorker(NormalizationStage stage, IOptions<Gatew
 /// <summary>
 /// Forward: drains the outbox to the hub, backing off (capped, exponential) while the hub is unreachable. A fatal
 /// producer error (<see cref="HubFatalException"/>) is not caught: it stops the module with exit code 1, so that the
-/// restart policy brings a new producer rather than this one failing every round for good.
+/// restart policy brings a new producer rather than this one failing every round for good. Any other exception is
+/// contained by a <see cref="WorkerGuard"/>.
 /// </summary>
 public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayMetrics metrics, ModuleHealth health, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var backoff = TimeSpan.FromMilliseconds(200);
+        var guard = new WorkerGuard("forwarding", metrics, logger);
         while (!stoppingToken.IsCancellationRequested)
         {
-            try
+            await guard.RunAsync(async () =>
             {
-                var forwarded = await forwarder.ForwardOnceAsync(stoppingToken).ConfigureAwait(false);
-                metrics.Forwarded.Add(forwarded.Acknowledged);
-                metrics.DeadLettered.Add(forwarded.Rejected, new KeyValuePair<string, object?>("reason", OutboxForwarder.RejectedCode));
-                if (forwarded == default)
-                {
-                    await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
-                }
-
-                backoff = TimeSpan.FromMilliseconds(200);
-                health.Healthy("hub");
-            }
-            catch (Exception ex) when (ex is HubUnavailableException or TimeoutException or Confluent.Kafka.KafkaException)
-            {
-                Log.HubUnavailable(logger, ex.GetType().Name, backoff);
-                health.Degraded("hub", $"unavailable ({ex.GetType().Name}); the outbox keeps everything");
-                await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks));
-            }
+                backoff = await ForwardOnceAsync(backoff, stoppingToken).ConfigureAwait(false);
+                return true;
+            }, false, stoppingToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>One round; returns the backoff for the next (reset after success, doubled while the hub is unavailable).</summary>
+    private async Task<TimeSpan> ForwardOnceAsync(TimeSpan backoff, CancellationToken stoppingToken)
+    {
+        try
+        {
+            var forwarded = await forwarder.ForwardOnceAsync(stoppingToken).ConfigureAwait(false);
+            metrics.Forwarded.Add(forwarded.Acknowledged);
+            metrics.DeadLettered.Add(forwarded.Rejected, new KeyValuePair<string, object?>("reason", OutboxForwarder.RejectedCode), GatewayMetrics.ForwardStage);
+            if (forwarded == default)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
+            }
+
+            backoff = TimeSpan.FromMilliseconds(200);
+            health.Healthy("hub");
+        }
+        catch (Exception ex) when (ex is HubUnavailableException or TimeoutException or Confluent.Kafka.KafkaException)
+        {
+            Log.HubUnavailable(logger, ex.GetType().Name, backoff);
+            health.Degraded("hub", $"unavailable ({ex.GetType().Name}); the outbox keeps everything");
+            await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks));
+        }
+
+        return backoff;
     }
 
     private static partial class Log
@@ -87,15 +153,19 @@ public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayM
 }
 
 /// <summary>Maintenance: drops unsent data past its time-to-live (counted) and gives disk space back after a drained backlog.</summary>
-public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOptions> options) : BackgroundService
+public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<MaintenanceWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var guard = new WorkerGuard("maintenance", metrics, logger);
         using var timer = new PeriodicTimer(options.Value.MaintenanceInterval);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            store.ExpireOld();
-            store.ReclaimSpace();
+            await guard.RunAsync(() =>
+            {
+                store.ExpireOld();
+                store.ReclaimSpace();
+            }, stoppingToken).ConfigureAwait(false);
         }
     }
 }
@@ -104,27 +174,29 @@ public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOption
 /// Deletes the outbox batches the hub (or the in-process writer) has, each second; the store purges only once a
 /// backlog has nearly drained, so a catch-up after an outage is not slowed by deletes.
 /// </summary>
-public sealed class PurgeWorker(GatewayStore store) : BackgroundService
+public sealed class PurgeWorker(GatewayStore store, GatewayMetrics metrics, ILogger<PurgeWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var guard = new WorkerGuard("purge", metrics, logger);
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            store.PurgeDelivered();
+            await guard.RunAsync(() => store.PurgeDelivered(), stoppingToken).ConfigureAwait(false);
         }
     }
 }
 
 /// <summary>Checks the device mapping file for changes; a valid update replaces the mapping in use, an invalid one is logged and ignored.</summary>
-public sealed class MappingReloadWorker(DeviceMappingSource mapping, IOptions<GatewayOptions> options) : BackgroundService
+public sealed class MappingReloadWorker(DeviceMappingSource mapping, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<MappingReloadWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var guard = new WorkerGuard("mapping_reload", metrics, logger);
         using var timer = new PeriodicTimer(options.Value.MappingReloadInterval);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            mapping.ReloadIfChanged();
+            await guard.RunAsync(() => mapping.ReloadIfChanged(), stoppingToken).ConfigureAwait(false);
         }
     }
 }

@@ -1,6 +1,7 @@
 using MedTech.Edge.Buffer;
 using MedTech.Edge.Fhir.Persistence;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace MedTech.Edge.Writer;
@@ -9,23 +10,186 @@ namespace MedTech.Edge.Writer;
 /// The in-process writer of the one-process run (no hub): the gateway's LiteDB outbox is the hub. A batch leaves the
 /// outbox in the transaction that stores its dead letters, after the FHIR store has the rest of it.
 /// </summary>
-public sealed class OutboxWriterWorker(GatewayStore store, MeasurementWriter writer, IOptions<PersistenceOptions> persistence) : BackgroundService
+/// <remarks>
+/// Containment: if writing a batch throws, its groups are written one at a time, and a group whose own write throws is
+/// a <see cref="ProcessingErrorCode"/> dead letter. No crash loop: the batch ids in hand are recorded before the write
+/// (<see cref="GatewayStore.SetInHand"/>) and cleared with the delivery; after a death each group of them is retried
+/// alone with its own record, and one found in hand alone at the next start becomes a <see cref="PoisonCode"/> dead
+/// letter without being written again. Any other fault is logged by type and retried after a backoff: never the end
+/// of the host.
+/// </remarks>
+public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWriter writer, IOptions<PersistenceOptions> persistence, WriterMetrics metrics,
+    ILogger<OutboxWriterWorker> logger, TimeProvider? timeProvider = null) : BackgroundService
 {
+    /// <summary>Dead-letter code: the process died twice with this group in hand.</summary>
+    public const string PoisonCode = "Poison";
+
+    /// <summary>Dead-letter code: an unexpected exception while writing this group (reason: exception type and bounded message).</summary>
+    public const string ProcessingErrorCode = "ProcessingError";
+
+    private const int MaxReasonChars = 1000;
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+    private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var backoff = FirstBackoff;
+        var recovered = false;
         while (!stoppingToken.IsCancellationRequested)
         {
-            var entries = store.ReadOutbox(persistence.Value.MaxBatchMeasurements);
-            if (entries.Count == 0)
+            try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
-                continue;
+                if (!recovered)
+                {
+                    await RecoverAsync(stoppingToken).ConfigureAwait(false);
+                    recovered = true;
+                }
+
+                if (!await WriteOnceAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
+                }
+
+                backoff = FirstBackoff;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // The store or the system (a group's own failure is a dead letter): the outbox keeps everything meanwhile.
+                Log.Fault(logger, ex.GetType().FullName ?? ex.GetType().Name, backoff);
+                await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+            }
+        }
+    }
+
+    /// <summary>Writes the oldest batches; false when the outbox is empty.</summary>
+    private async Task<bool> WriteOnceAsync(CancellationToken stoppingToken)
+    {
+        var entries = store.ReadOutbox(persistence.Value.MaxBatchMeasurements);
+        if (entries.Count == 0)
+        {
+            return false;
+        }
+
+        store.SetInHand(GatewayStore.WriterInHand, new InHand(entries[0].Id, entries[^1].Id, 0, entries[^1].Id));
+        List<DeadLetter> deadLetters;
+        try
+        {
+            deadLetters = ToDeadLetters(await writer.WriteAsync(entries.Select(e => (e.Key, e.Payload.ToArray())).ToList(), stoppingToken).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (OfTheData(ex, stoppingToken))
+        {
+            // Nothing was acknowledged; FHIR writes are idempotent, so writing the batch's groups again one by one is safe.
+            Log.BatchFailed(logger, entries.Count, ex.GetType().FullName ?? ex.GetType().Name);
+            deadLetters = [];
+            foreach (var entry in entries)
+            {
+                deadLetters.AddRange(await WriteAloneAsync(entry, stoppingToken).ConfigureAwait(false));
+            }
+        }
+
+        store.MarkDelivered(entries.Select(e => e.Id).Distinct().ToList(), deadLetters, GatewayStore.WriterInHand);
+        return true;
+    }
+
+    /// <summary>Finishes what the process had in hand when it died: each group alone, the one it died on alone a Poison dead letter.</summary>
+    private async Task RecoverAsync(CancellationToken stoppingToken)
+    {
+        if (store.ReadInHand(GatewayStore.WriterInHand) is not { } inHand)
+        {
+            return;
+        }
+
+        var entries = store.ReadOutboxRange(inHand.FirstId, inHand.RecoverUpTo);
+        Log.Recovering(logger, entries.Count);
+        foreach (var batch in entries.GroupBy(e => e.Id))
+        {
+            var deadLetters = new List<DeadLetter>();
+            var index = 0;
+            foreach (var entry in batch)
+            {
+                var position = (batch.Key, index++);
+                var heldAlone = (inHand.FirstId, inHand.Entry);
+                if (inHand.Attempt >= 1 && position == heldAlone)
+                {
+                    Log.Poisoned(logger, batch.Key);
+                    deadLetters.Add(DeadLetterOf(entry.Key, entry.Payload, PoisonCode, "The process died twice while writing this group (once in a batch, once alone)."));
+                    continue;
+                }
+
+                // Before the one held alone, a group was already written alone and survived: no record needed.
+                if (inHand.Attempt == 0 || position.CompareTo(heldAlone) > 0)
+                {
+                    store.SetInHand(GatewayStore.WriterInHand, new InHand(batch.Key, batch.Key, 1, inHand.RecoverUpTo, position.Item2));
+                }
+
+                deadLetters.AddRange(await WriteAloneAsync(entry, stoppingToken).ConfigureAwait(false));
             }
 
-            var deadLetters = await writer.WriteAsync(entries.Select(e => (e.Key, e.Payload.ToArray())).ToList(), stoppingToken).ConfigureAwait(false);
-            var now = DateTime.UtcNow;
-            store.MarkDelivered(entries.Select(e => e.Id).ToList(), deadLetters.Select(d => new DeadLetter(
-                new InboxMessage(d.Key, GatewayStore.DeliveryTopic, d.Payload, now, new Dictionary<string, string>()), d.Code, d.Reason, now)).ToList());
+            store.MarkDelivered([batch.Key], deadLetters, GatewayStore.WriterInHand);
         }
+
+        store.ClearInHand(GatewayStore.WriterInHand);
+    }
+
+    private async Task<IReadOnlyList<DeadLetter>> WriteAloneAsync(OutboxEntry entry, CancellationToken stoppingToken)
+    {
+        try
+        {
+            return ToDeadLetters(await writer.WriteAsync([(entry.Key, entry.Payload.ToArray())], stoppingToken).ConfigureAwait(false));
+        }
+        catch (Exception ex) when (OfTheData(ex, stoppingToken))
+        {
+            var type = ex.GetType().FullName ?? ex.GetType().Name;
+            Log.GroupFailed(logger, entry.Id, type);
+            var reason = $"Write: {type}: {ex.Message}";
+            return [DeadLetterOf(entry.Key, entry.Payload, ProcessingErrorCode, reason.Length <= MaxReasonChars ? reason : reason[..(MaxReasonChars - 1)] + "…")];
+        }
+    }
+
+    /// <summary>
+    /// An exception a group may cause. Not: the stop, or I/O and HTTP failures, which are the disk's or the network's
+    /// and would otherwise dead-letter every group while they last (the worker's backoff retries those).
+    /// </summary>
+    private static bool OfTheData(Exception ex, CancellationToken stoppingToken) =>
+        !(ex is OperationCanceledException && stoppingToken.IsCancellationRequested) && ex is not IOException and not HttpRequestException;
+
+    private List<DeadLetter> ToDeadLetters(IReadOnlyList<WriterDeadLetter> deadLetters) =>
+        deadLetters.Select(d => DeadLetterOf(d.Key, d.Payload, d.Code, d.Reason, count: false)).ToList();
+
+    /// <summary>A group's dead letter as the gateway keeps it: topic <see cref="GatewayStore.DeliveryTopic"/>, key in the client id, so replay puts it back in the outbox.</summary>
+    private DeadLetter DeadLetterOf(string key, ReadOnlyMemory<byte> payload, string code, string reason, bool count = true)
+    {
+        if (count)
+        {
+            // The writer counts its own dead letters; these are the worker's.
+            metrics.Errors.Add(1, new KeyValuePair<string, object?>("reason", code));
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        return new DeadLetter(new InboxMessage(key, GatewayStore.DeliveryTopic, payload, now, new Dictionary<string, string>()), code, reason, now);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 5101, Level = LogLevel.Error, Message = "The outbox writer caught {Error}; the outbox keeps everything, next try in {Backoff}.")]
+        public static partial void Fault(ILogger logger, string error, TimeSpan backoff);
+
+        [LoggerMessage(EventId = 5102, Level = LogLevel.Warning, Message = "Writing {Groups} outbox groups failed ({Error}); writing them one at a time.")]
+        public static partial void BatchFailed(ILogger logger, int groups, string error);
+
+        [LoggerMessage(EventId = 5103, Level = LogLevel.Warning, Message = "A group of outbox batch {BatchId} failed ({Error}); dead-lettered as ProcessingError.")]
+        public static partial void GroupFailed(ILogger logger, long batchId, string error);
+
+        [LoggerMessage(EventId = 5104, Level = LogLevel.Warning, Message = "The process died while writing; retrying the {Groups} groups it held one at a time.")]
+        public static partial void Recovering(ILogger logger, int groups);
+
+        [LoggerMessage(EventId = 5105, Level = LogLevel.Error, Message = "A group of outbox batch {BatchId} was in hand when the process died twice; dead-lettered as Poison.")]
+        public static partial void Poisoned(ILogger logger, long batchId);
     }
 }
