@@ -84,12 +84,14 @@ internal static class MeasurementExtractor
     private static Measurement Create(DeviceTemplate template, Scope scope)
     {
         var limits = scope.Message.Limits;
-        var deviceId = Bounded(Required(template, scope, template.DeviceId, "deviceIdExpression"), "deviceIdExpression", limits.MaxIdentifierLength, nameof(limits.MaxIdentifierLength));
+        string? Id(string? text, string field) => Bounded(text, field, limits.MaxIdentifierLength, nameof(limits.MaxIdentifierLength));
+
+        var deviceId = Id(Required(template, scope, template.DeviceId, "deviceIdExpression"), "deviceIdExpression")!;
         var occurrence = Plausible(Timestamp(template, scope), scope.Message);
         var correlationId = template.CorrelationId is null ? null
-            : Bounded(Required(template, scope, template.CorrelationId, "correlationIdExpression"), "correlationIdExpression", limits.MaxIdentifierLength, nameof(limits.MaxIdentifierLength));
-        var patientId = Bounded(Optional(scope, template.PatientId, "patientIdExpression"), "patientIdExpression", limits.MaxIdentifierLength, nameof(limits.MaxIdentifierLength));
-        var encounterId = Bounded(Optional(scope, template.EncounterId, "encounterIdExpression"), "encounterIdExpression", limits.MaxIdentifierLength, nameof(limits.MaxIdentifierLength));
+            : Id(Required(template, scope, template.CorrelationId, "correlationIdExpression"), "correlationIdExpression");
+        var patientId = Id(Optional(scope, template.PatientId, "patientIdExpression"), "patientIdExpression");
+        var encounterId = Id(Optional(scope, template.EncounterId, "encounterIdExpression"), "encounterIdExpression");
 
         var properties = new List<MeasurementProperty>(template.Values.Count);
         foreach (var value in template.Values)
@@ -99,7 +101,7 @@ internal static class MeasurementExtractor
                 : Optional(scope, value.ValueExpression, value.ValueName);
             if (text is not null)
             {
-                properties.Add(new MeasurementProperty(value.ValueName, Bounded(text, value.ValueName, limits.MaxValueLength, nameof(limits.MaxValueLength))));
+                properties.Add(new MeasurementProperty(value.ValueName, Bounded(text, value.ValueName, limits.MaxValueLength, nameof(limits.MaxValueLength))!));
             }
         }
 
@@ -117,10 +119,10 @@ internal static class MeasurementExtractor
     }
 
     /// <summary>
-    /// The text when it is within its length limit and valid Unicode. A lone surrogate (JSON allows "\ud800")
-    /// would be replaced by U+FFFD on the way to the hub, so the value would change without anyone knowing.
+    /// The text when it is within its length limit and valid Unicode. An unpaired surrogate (from an MQTT property,
+    /// or a JMESPath string function that splits a pair; Newtonsoft already replaces one escaped in JSON) would be
+    /// replaced by U+FFFD on the way to the hub, so the value would change without anyone knowing.
     /// </summary>
-    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(text))]
     private static string? Bounded(string? text, string field, int limit, string limitName)
     {
         if (text is null)
