@@ -14,25 +14,29 @@ public sealed partial class DeviceMappingSource
     private readonly string? path;
     private readonly ILogger? logger;
     private readonly GatewayMetrics? metrics;
+    private readonly NormalizationLimits? limits;
     private volatile Normalizer current;
     private (DateTime Written, long Length) stamp;
 
     /// <summary>A fixed mapping, never reloaded (tests, tools).</summary>
     public DeviceMappingSource(Normalizer normalizer) => current = normalizer;
 
-    private DeviceMappingSource(string path, ILogger logger, GatewayMetrics? metrics)
+    private DeviceMappingSource(string path, ILogger logger, GatewayMetrics? metrics, NormalizationLimits? limits)
     {
         this.path = path;
         this.logger = logger;
         this.metrics = metrics;
+        this.limits = limits;
         stamp = Stamp(path);
-        current = new Normalizer(DeviceMapping.Load(path).EnsureValid(path));
+        current = new Normalizer(DeviceMapping.Load(path).EnsureValid(path), limits);
     }
 
     public Normalizer Current => current;
 
     /// <exception cref="InvalidMappingException">The file's mapping has errors.</exception>
-    public static DeviceMappingSource Load(string path, ILogger<DeviceMappingSource> logger, GatewayMetrics? metrics = null) => new(path, logger, metrics);
+    /// <param name="limits">What one message may cost and produce; the defaults when not given.</param>
+    public static DeviceMappingSource Load(string path, ILogger<DeviceMappingSource> logger, GatewayMetrics? metrics = null, NormalizationLimits? limits = null) =>
+        new(path, logger, metrics, limits);
 
     /// <summary>Loads the file again if it changed; returns true when a new, valid mapping is now in use.</summary>
     public bool ReloadIfChanged()
@@ -64,7 +68,7 @@ public sealed partial class DeviceMappingSource
             return false;
         }
 
-        current = new Normalizer(mapping);
+        current = new Normalizer(mapping, limits);
         metrics?.MappingReloads.Add(1, new KeyValuePair<string, object?>("result", "applied"));
         Log.Applied(logger!, path, mapping.Templates.Count);
         return true;

@@ -30,7 +30,7 @@ public static class GatewayHostingExtensions
             : ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));
         // An invalid mapping stops the module here, with every error and its line.
         services.AddSingleton(sp => DeviceMappingSource.Load(sp.Value<GatewayOptions>().DeviceMappingPath,
-            sp.GetRequiredService<ILogger<DeviceMappingSource>>(), sp.GetRequiredService<GatewayMetrics>()));
+            sp.GetRequiredService<ILogger<DeviceMappingSource>>(), sp.GetRequiredService<GatewayMetrics>(), sp.Value<GatewayOptions>().Normalization));
         services.AddSingleton(sp => new NormalizationStage(sp.GetRequiredService<GatewayStore>(), sp.GetRequiredService<DeviceMappingSource>(),
             sp.GetRequiredService<ILogger<NormalizationStage>>(), sp.GetRequiredService<GatewayMetrics>(), sp.GetService<TimeProvider>(),
             sp.GetService<TestFaults>() ?? TestFaults.FromEnvironment()));

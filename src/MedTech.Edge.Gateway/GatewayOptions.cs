@@ -1,3 +1,5 @@
+using MedTech.Edge.Mapping.Normalization;
+
 namespace MedTech.Edge.Gateway;
 
 /// <summary>The gateway's own settings (configuration section <c>Gateway</c>).</summary>
@@ -17,6 +19,9 @@ public sealed class GatewayOptions
     /// <summary>How often unsent data past its time-to-live is dropped and disk space reclaimed.</summary>
     public TimeSpan MaintenanceInterval { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>What one device message may cost and produce in Normalize (<c>Gateway:Normalization:*</c>).</summary>
+    public NormalizationLimits Normalization { get; set; } = new();
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -30,6 +35,7 @@ public sealed class GatewayOptions
             errors.Add($"{SectionName}:NormalizationBatchSize, {SectionName}:MaintenanceInterval and {SectionName}:MappingReloadInterval must be positive.");
         }
 
+        errors.AddRange(Normalization.Validate($"{SectionName}:Normalization"));
         return errors;
     }
 }

@@ -1,5 +1,6 @@
 using DevLab.JmesPath;
 using MedTech.Edge.Mapping.Expressions.Functions;
+using MedTech.Edge.Mapping.Normalization;
 using Newtonsoft.Json.Linq;
 
 namespace MedTech.Edge.Mapping.Expressions;
@@ -26,7 +27,7 @@ public sealed class JmesPathExpression : TemplateExpression
     }
 
     /// <summary>A projection yields each element as a match; any other non-null result is one match.</summary>
-    protected override IReadOnlyList<JToken> EvaluateAll(JToken scope)
+    protected override IReadOnlyList<JToken> EvaluateAll(JToken scope, EvaluationBudget? budget)
     {
         var result = Transform(scope);
         if (result.IsProjection)
@@ -38,7 +39,7 @@ public sealed class JmesPathExpression : TemplateExpression
         return token.Type == JTokenType.Null ? [] : [token];
     }
 
-    protected override JToken? EvaluateSingle(JToken scope)
+    protected override JToken? EvaluateSingle(JToken scope, EvaluationBudget? budget)
     {
         var result = Transform(scope);
         if (result.IsProjection && result.Projection.Length > 1)
@@ -56,9 +57,10 @@ public sealed class JmesPathExpression : TemplateExpression
         {
             return compiled.Transform(scope);
         }
-        catch (Exception ex) when (ex is not TemplateExpressionException)
+        catch (Exception ex) when (ex is not TemplateExpressionException and not IncompatibleDataException)
         {
-            // JmesPath.Net reports function and type errors as plain exceptions; give them MedTech's name.
+            // JmesPath.Net reports function and type errors as plain exceptions; give them MedTech's name. Our
+            // functions report a number that cannot be a time (fromUnixTimestamp) as incompatible data, the implausible-time code.
             throw new TemplateExpressionException($"The expression '{Text}' failed: {ex.Message}", ex);
         }
     }

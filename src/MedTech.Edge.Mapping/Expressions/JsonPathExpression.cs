@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
@@ -7,6 +8,15 @@ namespace MedTech.Edge.Mapping.Expressions;
 /// JSONPath with exactly Newtonsoft.Json's semantics (<c>SelectToken</c>/<c>SelectTokens</c>), which is what
 /// MedTech and iomt-fhir use: e.g. <c>$..[?(@x)]</c> tests the token itself and all its descendants.
 /// </summary>
+/// <remarks>
+/// A <c>=~</c> filter runs a .NET regex from the mapping against device values; upstream gives it no time limit,
+/// so a backtracking pattern and a long value hang normalization. Every call here passes Newtonsoft's
+/// <see cref="JsonSelectSettings.RegexMatchTimeout"/>. We do not rely on the process-wide
+/// <c>REGEX_DEFAULT_MATCH_TIMEOUT</c>: it must be a <see cref="TimeSpan"/> set in code before the first
+/// <see cref="Regex"/> of the process is created (a runtimeconfig string breaks every regex), which a library
+/// cannot ensure; and it is not needed, since the only regexes that see device data are these (our own run on
+/// template text at load; JmesPath.Net's <c>replace</c> matches an escaped literal, in linear time).
+/// </remarks>
 public sealed class JsonPathExpression : TemplateExpression
 {
     public JsonPathExpression(string text)
@@ -15,7 +25,7 @@ public sealed class JsonPathExpression : TemplateExpression
         try
         {
             // Newtonsoft parses the whole path before evaluating, so a syntax error shows here, at template load.
-            _ = new JObject().SelectTokens(text).Any();
+            _ = new JObject().SelectTokens(text, EvaluationBudget.DefaultSelectSettings).Any();
         }
         catch (JsonException ex)
         {
@@ -23,21 +33,44 @@ public sealed class JsonPathExpression : TemplateExpression
         }
     }
 
-    protected override IReadOnlyList<JToken> EvaluateAll(JToken scope) => scope.SelectTokens(Text).ToList();
-
-    protected override JToken? EvaluateSingle(JToken scope)
+    protected override IReadOnlyList<JToken> EvaluateAll(JToken scope, EvaluationBudget? budget)
     {
-        JToken? found = null;
-        foreach (var token in scope.SelectTokens(Text))
+        try
         {
-            if (found is not null)
+            return scope.SelectTokens(Text, Settings(budget)).ToList();
+        }
+        catch (RegexMatchTimeoutException ex)
+        {
+            throw RegexTimeLimit(ex);
+        }
+    }
+
+    protected override JToken? EvaluateSingle(JToken scope, EvaluationBudget? budget)
+    {
+        try
+        {
+            JToken? found = null;
+            foreach (var token in scope.SelectTokens(Text, Settings(budget)))
             {
-                throw MultipleTokens();
+                if (found is not null)
+                {
+                    throw MultipleTokens();
+                }
+
+                found = token;
             }
 
-            found = token;
+            return found;
         }
-
-        return found;
+        catch (RegexMatchTimeoutException ex)
+        {
+            throw RegexTimeLimit(ex);
+        }
     }
+
+    private static JsonSelectSettings Settings(EvaluationBudget? budget) => budget?.SelectSettings() ?? EvaluationBudget.DefaultSelectSettings;
+
+    // The exception's own message and Input property hold the device value; neither goes further.
+    private TemplateExpressionException RegexTimeLimit(RegexMatchTimeoutException ex) => TemplateExpressionException.TimeLimit(
+        $"The expression '{Text}' stopped: its regular expression ran past its time limit of {ex.MatchTimeout.TotalMilliseconds:0} ms (RegexMatchTimeout).");
 }

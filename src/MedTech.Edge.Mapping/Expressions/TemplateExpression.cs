@@ -24,11 +24,13 @@ public abstract class TemplateExpression
     internal PropertyPath? MatchedTokenPath { get; }
 
     /// <summary>Every token the expression matches, in document order (used for <c>typeMatchExpression</c>).</summary>
-    public IReadOnlyList<JToken> SelectTokens(JToken scope)
+    /// <param name="scope">What the expression runs against.</param>
+    /// <param name="budget">The message's time; without one, regexes still get the default time-out.</param>
+    public IReadOnlyList<JToken> SelectTokens(JToken scope, EvaluationBudget? budget = null)
     {
         if (fastPath is null)
         {
-            return EvaluateAll(scope);
+            return EvaluateAll(scope, budget);
         }
 
         if (fastPath.IsExistenceScan)
@@ -46,11 +48,11 @@ public abstract class TemplateExpression
     }
 
     /// <summary>The single token the expression matches, or null; several matches are an error.</summary>
-    public JToken? SelectToken(JToken scope)
+    public JToken? SelectToken(JToken scope, EvaluationBudget? budget = null)
     {
         if (fastPath is null)
         {
-            return EvaluateSingle(scope);
+            return EvaluateSingle(scope, budget);
         }
 
         var found = SelectTokens(scope);
@@ -71,9 +73,9 @@ public abstract class TemplateExpression
 
     public override string ToString() => Text;
 
-    protected abstract IReadOnlyList<JToken> EvaluateAll(JToken scope);
+    protected abstract IReadOnlyList<JToken> EvaluateAll(JToken scope, EvaluationBudget? budget);
 
-    protected abstract JToken? EvaluateSingle(JToken scope);
+    protected abstract JToken? EvaluateSingle(JToken scope, EvaluationBudget? budget);
 
     protected TemplateExpressionException MultipleTokens() =>
         new($"The expression '{Text}' returned more than one token where one value is expected.");

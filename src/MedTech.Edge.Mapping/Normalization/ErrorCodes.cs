@@ -12,10 +12,18 @@ public static class ErrorCodes
     /// <summary>No template matched the message, so it produced no measurement (MedTech's "DroppedEvent").</summary>
     public const string DroppedEvent = "DroppedEvent";
 
-    /// <summary>A required value is missing or empty, or a value could not be converted (e.g. a timestamp).</summary>
+    /// <summary>
+    /// A required value is missing or empty, or a value could not be converted (e.g. a timestamp); also data our
+    /// limits refuse (<see cref="NormalizationLimits"/>): an implausible occurrence time, an id or value too long
+    /// or not valid Unicode, a number that is not finite, too many measurements in one message. The mapping is
+    /// fine and the data is not, which is what this code says to an operator.
+    /// </summary>
     public const string IncompatibleData = "IncompatibleDataException";
 
-    /// <summary>An expression returned several tokens where one is expected, or a function failed.</summary>
+    /// <summary>
+    /// An expression returned several tokens where one is expected, or a function failed; also a message that ran
+    /// out of time in its expressions (a regex time-out, or <see cref="NormalizationLimits.MaxTimePerMessage"/>).
+    /// </summary>
     public const string TemplateExpression = "TemplateExpressionException";
 
     /// <summary>Any other failure while applying the mapping.</summary>

@@ -4,21 +4,39 @@ using Newtonsoft.Json.Linq;
 
 namespace MedTech.Edge.Mapping.Normalization;
 
-/// <summary>Applies one template to one envelope: one measurement per token its type match finds.</summary>
+/// <summary>
+/// Applies one template to one envelope: one measurement per token its type match finds. An error in one match
+/// is recorded and the next match is tried; a limit of the message (time, measurements, errors) ends the message.
+/// </summary>
 internal static class MeasurementExtractor
 {
     private const string MatchedToken = "matchedToken";
 
-    public static void Extract(DeviceTemplate template, JObject envelope, DateTime? ingestionTimeUtc, List<Measurement> measurements, List<NormalizationError> errors)
+    /// <exception cref="MessageLimitException">The message reached one of its limits.</exception>
+    public static void Extract(DeviceTemplate template, MessageContext message)
     {
+        try
+        {
+            ExtractMatches(template, message);
+        }
+        catch (TemplateExpressionException ex) when (ex.IsTimeLimit)
+        {
+            throw new MessageLimitException(new NormalizationError(ErrorCodes.TemplateExpression, ex.Message, template.Index, template.TypeName));
+        }
+    }
+
+    private static void ExtractMatches(DeviceTemplate template, MessageContext message)
+    {
+        message.Budget.ThrowIfExceeded();
+        var envelope = message.Envelope;
         IReadOnlyList<JToken> matches;
         try
         {
-            matches = template.TypeMatch.SelectTokens(envelope);
+            matches = template.TypeMatch.SelectTokens(envelope, message.Budget);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!EndsMessage(ex))
         {
-            errors.Add(ToError(template, "typeMatchExpression", ex));
+            message.Add(ToError(template, "typeMatchExpression", ex));
             return;
         }
 
@@ -26,24 +44,31 @@ internal static class MeasurementExtractor
         {
             foreach (var match in matches)
             {
+                // Many matches times many expressions is where a message's time goes: check between matches.
+                message.Budget.ThrowIfExceeded();
+
                 // CalculatedContent: every expression sees the envelope plus the match as "matchedToken". Upstream
                 // deep-copies the whole envelope per match; setting the property on the envelope we own copies
                 // only the match (Newtonsoft clones a token that already has a parent) and reads the same, and
                 // when every expression is "matchedToken.…" we read the match directly and copy nothing.
-                var scope = new Scope(template.UsesMatchedToken ? envelope : match, template.UsesMatchedToken ? match : null);
+                var scope = new Scope(template.UsesMatchedToken ? envelope : match, template.UsesMatchedToken ? match : null, message);
                 if (template.NeedsMatchedTokenInEnvelope)
                 {
                     envelope[MatchedToken] = match;
                 }
 
+                Measurement measurement;
                 try
                 {
-                    measurements.Add(Create(template, scope, ingestionTimeUtc));
+                    measurement = Create(template, scope);
                 }
                 catch (FieldException ex)
                 {
-                    errors.Add(ToError(template, ex.Field, ex.InnerException!));
+                    message.Add(ToError(template, ex.Field, ex.InnerException!));
+                    continue;
                 }
+
+                message.Add(measurement);
             }
         }
         finally
@@ -52,14 +77,21 @@ internal static class MeasurementExtractor
         }
     }
 
+    /// <summary>What stops the whole message rather than one match: its time is up, or a limit was reached.</summary>
+    private static bool EndsMessage(Exception ex) => ex is MessageLimitException or TemplateExpressionException { IsTimeLimit: true };
+
     // Upstream's evaluation order: device, time, correlation id, patient, encounter, then values in order.
-    private static Measurement Create(DeviceTemplate template, Scope scope, DateTime? ingestionTimeUtc)
+    private static Measurement Create(DeviceTemplate template, Scope scope)
     {
-        var deviceId = Required(template, scope, template.DeviceId, "deviceIdExpression");
-        var occurrence = Timestamp(template, scope);
-        var correlationId = template.CorrelationId is null ? null : Required(template, scope, template.CorrelationId, "correlationIdExpression");
-        var patientId = Optional(scope, template.PatientId, "patientIdExpression");
-        var encounterId = Optional(scope, template.EncounterId, "encounterIdExpression");
+        var limits = scope.Message.Limits;
+        string? Id(string? text, string field) => Bounded(text, field, limits.MaxIdentifierLength, nameof(limits.MaxIdentifierLength));
+
+        var deviceId = Id(Required(template, scope, template.DeviceId, "deviceIdExpression"), "deviceIdExpression")!;
+        var occurrence = Plausible(Timestamp(template, scope), scope.Message);
+        var correlationId = template.CorrelationId is null ? null
+            : Id(Required(template, scope, template.CorrelationId, "correlationIdExpression"), "correlationIdExpression");
+        var patientId = Id(Optional(scope, template.PatientId, "patientIdExpression"), "patientIdExpression");
+        var encounterId = Id(Optional(scope, template.EncounterId, "encounterIdExpression"), "encounterIdExpression");
 
         var properties = new List<MeasurementProperty>(template.Values.Count);
         foreach (var value in template.Values)
@@ -69,7 +101,7 @@ internal static class MeasurementExtractor
                 : Optional(scope, value.ValueExpression, value.ValueName);
             if (text is not null)
             {
-                properties.Add(new MeasurementProperty(value.ValueName, text));
+                properties.Add(new MeasurementProperty(value.ValueName, Bounded(text, value.ValueName, limits.MaxValueLength, nameof(limits.MaxValueLength))!));
             }
         }
 
@@ -77,13 +109,70 @@ internal static class MeasurementExtractor
         {
             Type = template.TypeName,
             OccurrenceTimeUtc = occurrence,
-            IngestionTimeUtc = ingestionTimeUtc,
+            IngestionTimeUtc = scope.Message.IngestionTimeUtc,
             DeviceId = deviceId,
             PatientId = patientId,
             EncounterId = encounterId,
             CorrelationId = correlationId,
             Properties = properties,
         };
+    }
+
+    /// <summary>
+    /// The text when it is within its length limit and valid Unicode. An unpaired surrogate (from an MQTT property,
+    /// or a JMESPath string function that splits a pair; Newtonsoft already replaces one escaped in JSON) would be
+    /// replaced by U+FFFD on the way to the hub, so the value would change without anyone knowing.
+    /// </summary>
+    private static string? Bounded(string? text, string field, int limit, string limitName)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (text.Length > limit)
+        {
+            throw new FieldException(field, new IncompatibleDataException($"[{field}] is {text.Length} characters long; the limit is {limit} ({limitName})."));
+        }
+
+        if (text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') >= 0 && HasLoneSurrogate(text))
+        {
+            throw new FieldException(field, new IncompatibleDataException($"[{field}] is not valid Unicode: it holds an unpaired surrogate."));
+        }
+
+        return text;
+    }
+
+    private static bool HasLoneSurrogate(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The occurrence time when it lies in the plausible window around the message's receipt.</summary>
+    private static DateTime Plausible(DateTime occurrence, MessageContext message)
+    {
+        if (occurrence >= message.EarliestOccurrence && occurrence <= message.LatestOccurrence)
+        {
+            return occurrence;
+        }
+
+        // Says how far off, not the time itself: a reading's date belongs to the patient.
+        var reason = message.IngestionTimeUtc is not { } received ? "outside years 2 to 9998"
+            : occurrence < message.EarliestOccurrence ? $"more than {message.Limits.PlausiblePast.TotalDays:0.##} days before the message was received (PlausiblePast)"
+            : $"more than {message.Limits.PlausibleFuture.TotalDays:0.##} days after the message was received (PlausibleFuture)";
+        throw new FieldException("timestampExpression", new IncompatibleDataException($"The occurrence time is implausible: {reason}."));
     }
 
     private static string Required(DeviceTemplate template, Scope scope, TemplateExpression expression, string field)
@@ -127,7 +216,7 @@ internal static class MeasurementExtractor
             var token = scope.Select(expression);
             return token is null || (optional && token.Type is JTokenType.Object or JTokenType.Array) ? null : TokenValues.ToText(token);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!EndsMessage(ex))
         {
             throw new FieldException(field, ex);
         }
@@ -147,7 +236,7 @@ internal static class MeasurementExtractor
                     return TokenValues.ToUtc(token);
                 }
             }
-            catch (Exception ex)
+            catch (Exception ex) when (!EndsMessage(ex))
             {
                 failure ??= ex;
             }
@@ -173,10 +262,10 @@ internal static class MeasurementExtractor
     }
 
     /// <summary>What expressions run against: the envelope (or, legacy, the match) and, for CalculatedContent, the match.</summary>
-    private readonly record struct Scope(JToken Token, JToken? Match)
+    private readonly record struct Scope(JToken Token, JToken? Match, MessageContext Message)
     {
         public JToken? Select(TemplateExpression expression) =>
-            Match is not null && expression.MatchedTokenPath is { } path ? path.Select(Match) : expression.SelectToken(Token);
+            Match is not null && expression.MatchedTokenPath is { } path ? path.Select(Match) : expression.SelectToken(Token, Message.Budget);
     }
 
     /// <summary>Carries which field failed up to the per-match handler.</summary>

@@ -6,13 +6,17 @@ namespace MedTech.Edge.Mapping.Normalization;
 /// <summary>
 /// Turns device messages into measurements with a device mapping: every template is applied, one measurement
 /// per match. Never throws for a bad message: failures come back as errors with MedTech reason codes, so one
-/// bad message cannot affect the others. Thread-safe: templates are read-only, each call owns its envelope.
+/// bad message cannot affect the others, and <see cref="NormalizationLimits"/> bound the time a message may take
+/// and what it may produce. Thread-safe: templates are read-only, each call owns its envelope.
 /// </summary>
 public sealed class Normalizer
 {
     private readonly DeviceMapping mapping;
+    private readonly NormalizationLimits limits;
 
-    public Normalizer(DeviceMapping mapping)
+    /// <param name="mapping">A valid device mapping.</param>
+    /// <param name="limits">The limits per message; the defaults when not given.</param>
+    public Normalizer(DeviceMapping mapping, NormalizationLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(mapping);
         if (!mapping.IsValid)
@@ -20,7 +24,14 @@ public sealed class Normalizer
             throw new ArgumentException("A normalizer needs a valid device mapping; check Errors first.", nameof(mapping));
         }
 
+        limits ??= new NormalizationLimits();
+        if (limits.Validate(nameof(NormalizationLimits)) is { Count: > 0 } errors)
+        {
+            throw new ArgumentException(string.Join(" ", errors), nameof(limits));
+        }
+
         this.mapping = mapping;
+        this.limits = limits;
     }
 
     public NormalizationResult Normalize(DeviceMessage message)
@@ -35,34 +46,46 @@ public sealed class Normalizer
         {
             return NormalizationResult.Failed(ErrorCodes.InvalidDataFormat, ex.Message);
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Defensive, as below: no body may make the normalizer throw.
+            return NormalizationResult.Failed(ErrorCodes.InvalidDataFormat, $"The message body could not be read: {ex.GetType().Name}.");
+        }
 
         return Normalize(Envelope.Create(body, message.Properties, message.SystemProperties), message.IngestionTimeUtc);
     }
 
-    /// <summary>Normalizes an envelope that is already JSON (the mapping tester reads whole envelopes from files).</summary>
+    /// <summary>
+    /// Normalizes an envelope that is already JSON (the mapping tester reads whole envelopes from files). Without an
+    /// ingestion time, occurrence times are checked only against the ends of DateTime, not the plausible window.
+    /// </summary>
     public NormalizationResult Normalize(JObject envelope, DateTime? ingestionTimeUtc)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var measurements = new List<Measurement>();
-        var errors = new List<NormalizationError>();
+        var message = new MessageContext(envelope, ingestionTimeUtc, limits);
         try
         {
             foreach (var template in mapping.Templates)
             {
-                MeasurementExtractor.Extract(template, envelope, ingestionTimeUtc, measurements, errors);
+                MeasurementExtractor.Extract(template, message);
             }
+        }
+        catch (MessageLimitException ex)
+        {
+            // First, because the first error is the message's reason code: the limit is why it stopped.
+            message.Errors.Insert(0, ex.Error);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             // Defensive: the extractor handles expression errors itself; anything else must still not escape.
-            errors.Add(new NormalizationError(ErrorCodes.NormalizationDataMapping, $"Normalization failed: {ex.GetType().Name}."));
+            message.Errors.Add(new NormalizationError(ErrorCodes.NormalizationDataMapping, $"Normalization failed: {ex.GetType().Name}."));
         }
 
-        if (measurements.Count == 0 && errors.Count == 0)
+        if (message.Measurements.Count == 0 && message.Errors.Count == 0)
         {
-            errors.Add(new NormalizationError(ErrorCodes.DroppedEvent, "No template in the device mapping matched the message."));
+            message.Errors.Add(new NormalizationError(ErrorCodes.DroppedEvent, "No template in the device mapping matched the message."));
         }
 
-        return new NormalizationResult(measurements, errors);
+        return new NormalizationResult(message.Measurements, message.Errors);
     }
 }

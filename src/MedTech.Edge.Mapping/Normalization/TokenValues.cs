@@ -9,13 +9,16 @@ internal static class TokenValues
     /// <summary>
     /// The string MedTech stores for a value, or null for JSON null. Booleans are "True"/"False" and
     /// floating-point numbers have 15 significant digits, as the MedTech service writes them (its Mapping
-    /// debugger shows 30.6 / 1.0936 as "27.9809802487198"). Objects and arrays are not values.
+    /// debugger shows 30.6 / 1.0936 as "27.9809802487198"). Objects and arrays are not values, nor are the
+    /// infinities and NaN that Newtonsoft reads from 1e400 or its NaN / Infinity literals: no FHIR value holds them.
     /// </summary>
     public static string? ToText(JToken token) => token.Type switch
     {
         JTokenType.Null or JTokenType.Undefined => null,
         JTokenType.String => (string?)token,
-        JTokenType.Float => ((double)token).ToString("G15", CultureInfo.InvariantCulture),
+        JTokenType.Float => double.IsFinite((double)token)
+            ? ((double)token).ToString("G15", CultureInfo.InvariantCulture)
+            : throw new IncompatibleDataException("the number is not finite (beyond the range of a double, or NaN)"),
         JTokenType.Boolean => (bool)token ? "True" : "False",
         JTokenType.Date => UtcTime.ToText(ToUtc(token)),
         JTokenType.Object or JTokenType.Array => throw new IncompatibleDataException($"expected a single value but found a JSON {token.Type.ToString().ToLowerInvariant()}"),

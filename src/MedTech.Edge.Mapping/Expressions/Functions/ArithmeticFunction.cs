@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using Newtonsoft.Json.Linq;
 
 namespace MedTech.Edge.Mapping.Expressions.Functions;
@@ -43,7 +44,7 @@ internal sealed class ArithmeticFunction : MedTechFunction
                 return double.IsFinite(result) ? new JValue(result) : throw new OverflowException($"the result of {Name} is not a finite number");
             }
 
-            return onIntegers(Convert.ToInt64(args[0].Value, CultureInfo.InvariantCulture), Convert.ToInt64(args[1].Value, CultureInfo.InvariantCulture));
+            return onIntegers(ToInt64(args[0]), ToInt64(args[1]));
         }
         catch (OverflowException ex)
         {
@@ -51,7 +52,13 @@ internal sealed class ArithmeticFunction : MedTechFunction
         }
     }
 
-    private static double ToDouble(JValue value) => Convert.ToDouble(value.Value, CultureInfo.InvariantCulture);
+    // Newtonsoft reads integers beyond 64 bits as BigInteger, which Convert cannot handle: overflow as any other.
+    private static double ToDouble(JValue value) =>
+        value.Value is BigInteger big ? (double)big : Convert.ToDouble(value.Value, CultureInfo.InvariantCulture);
+
+    private static long ToInt64(JValue value) => value.Value is BigInteger
+        ? throw new OverflowException("an integer argument does not fit in 64 bits")
+        : Convert.ToInt64(value.Value, CultureInfo.InvariantCulture);
 
     private static JValue DivideIntegers(long a, long b)
     {
