@@ -27,6 +27,10 @@ public sealed class JmesPathExpression : TemplateExpression
     }
 
     /// <summary>A projection yields each element as a match; any other non-null result is one match.</summary>
+    /// <remarks>
+    /// The budget is not consulted here: JmesPath.Net has no hook to stop an evaluation and runs no regex on device
+    /// data (its <c>replace</c> matches an escaped literal), so the caller's checks between evaluations bound it.
+    /// </remarks>
     protected override IReadOnlyList<JToken> EvaluateAll(JToken scope, EvaluationBudget? budget)
     {
         var result = Transform(scope);
