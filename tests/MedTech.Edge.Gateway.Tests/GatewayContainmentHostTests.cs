@@ -14,7 +14,11 @@ namespace MedTech.Edge.Gateway.Tests;
 /// <summary>
 /// Containment through the whole gateway host (real MQTT client → embedded broker → LiteDB file → normalization →
 /// mock cluster): hostile messages are dead letters, the next good reading reaches the hub, and the metrics balance.
+/// The monitoring endpoint exports the process-wide prometheus-net registry, where counters add up over every gateway
+/// the process has run: the test takes the counters' deltas from a scrape before it publishes, and runs alone in its
+/// collection so no other test's gateway adds to them meanwhile.
 /// </summary>
+[Collection(ProcessMetricsGroup.Name)]
 public sealed class GatewayContainmentHostTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-contain-host-").FullName;
@@ -38,6 +42,8 @@ public sealed class GatewayContainmentHostTests : IDisposable
         var throwing = SeqMessages.Payload("bed-9", 999);
         using var host = Build(mapping, new TestFaults { ThrowOnPayloadSha256 = TestFaults.Sha256(Encoding.UTF8.GetBytes(throwing)) });
         await host.StartAsync();
+        using var http = new HttpClient();
+        var before = await http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics"));
         using var hostile = new MqttClientFactory().CreateMqttClient();
         using var good = new MqttClientFactory().CreateMqttClient();
         await hostile.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("bed-9")
@@ -68,7 +74,6 @@ public sealed class GatewayContainmentHostTests : IDisposable
 
         // received = committed = normalized + dead-lettered (by Normalize) + pending (+ what was pending at start: none).
         // The counters move just after the commit that empties the inbox, so the check waits for them to settle.
-        using var http = new HttpClient();
         var text = "";
         double received = 0, committed = 0, normalized = 0, deadLettered = 0, pending = 0, pendingAtStart = 0;
         bool Balanced()
@@ -76,8 +81,9 @@ public sealed class GatewayContainmentHostTests : IDisposable
             text = http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics")).GetAwaiter().GetResult();
             received = Sum(text, "medtech_edge_gateway_messages_received");
             committed = Sum(text, "medtech_edge_gateway_messages_committed");
-            normalized = Sum(text, "medtech_edge_gateway_messages_normalized");
-            deadLettered = Sum(text, "medtech_edge_gateway_messages_deadlettered", "stage=\"normalize\"");
+            normalized = Sum(text, "medtech_edge_gateway_messages_normalized") - Sum(before, "medtech_edge_gateway_messages_normalized");
+            deadLettered = Sum(text, "medtech_edge_gateway_messages_deadlettered", "stage=\"normalize\"")
+                - Sum(before, "medtech_edge_gateway_messages_deadlettered", "stage=\"normalize\"");
             pending = Sum(text, "medtech_edge_gateway_buffer_depth", "collection=\"inbox\"");
             pendingAtStart = Sum(text, "medtech_edge_gateway_messages_pending_at_start");
             return received == hostileMessages.Length + 1 && committed == received && committed + pendingAtStart == normalized + deadLettered + pending;
@@ -86,7 +92,7 @@ public sealed class GatewayContainmentHostTests : IDisposable
         await Eventually.HoldsAsync(Balanced, TimeSpan.FromSeconds(30), () =>
             $"received {received}, committed {committed}, pending at start {pendingAtStart}, normalized {normalized}, dead-lettered {deadLettered}, pending {pending}\n{text}");
         Assert.Equal(deadLetters.Count, (int)deadLettered);
-        Assert.Equal(0, Sum(text, "medtech_edge_gateway_worker_faults"));
+        Assert.Equal(0, Sum(text, "medtech_edge_gateway_worker_faults") - Sum(before, "medtech_edge_gateway_worker_faults"));
         Assert.DoesNotContain("bed-9", text);
         await host.StopAsync();
     }
@@ -121,4 +127,11 @@ public sealed class GatewayContainmentHostTests : IDisposable
         builder.AddEdgeGateway().AddHubForwarding();
         return builder.Build();
     }
+}
+
+/// <summary>Tests that read the process's metrics, run when no other test runs.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessMetricsGroup
+{
+    public const string Name = "Process metrics";
 }

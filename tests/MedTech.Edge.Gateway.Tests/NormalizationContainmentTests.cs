@@ -125,6 +125,19 @@ public sealed class NormalizationContainmentTests : IDisposable
     }
 
     [Fact]
+    public void GivenCommitsWithGaps_WhenReadByIdRange_ThenExactlyTheRemainingMessagesInTheRangeComeBackInOrder()
+    {
+        store.Append([Seq("bed-1", 0), Seq("bed-1", 1), Seq("bed-1", 2)]);
+        store.Append([Seq("bed-1", 3), Seq("bed-1", 4)]);
+        var all = store.ReadInbox(10);
+        store.CompleteNormalization([all[1].Id, all[3].Id], [], []);
+
+        Assert.Equal([all[2].Id, all[4].Id], store.ReadInboxRange(all[1].Id, all[4].Id).Select(m => m.Id));
+        Assert.Equal([all[0].Id], store.ReadInboxRange(0, all[0].Id).Select(m => m.Id));
+        Assert.Empty(store.ReadInboxRange(all[4].Id + 1, long.MaxValue));
+    }
+
+    [Fact]
     public void GivenAMessageFailingEveryTemplate_WhenDeadLettered_ThenItsReasonIsBounded()
     {
         var templates = string.Join(",", Enumerable.Range(0, 50).Select(i => $$$"""
