@@ -89,9 +89,9 @@ internal static class BufferDocuments
     /// The times of its oldest and newest message and its first and last message id are fields of their own, for a
     /// start-up that builds the in-memory index. Messages keep their own ids.
     /// </summary>
-    public static BsonDocument ToInboxCommit(IReadOnlyList<InboxMessage> messages)
+    public static BsonDocument ToInboxCommit(IReadOnlyList<InboxMessage> messages, long? bytes = null)
     {
-        using var data = new MemoryStream(checked((int)messages.Sum(Size)));
+        using var data = new MemoryStream(checked((int)(bytes ?? messages.Sum(Size))));
         using (var writer = new BinaryWriter(data, Encoding.UTF8, leaveOpen: true))
         {
             foreach (var message in messages)

@@ -19,17 +19,6 @@ public sealed partial class GatewayStore
     // Dead letters are removed from the oldest a few at a time: each is read whole to learn its size.
     private const int DeadLetterPage = 16;
 
-    private long deadLetterCount;
-    private long deadLetterBytes;
-
-    /// <summary>What a transaction did to the dead letters, applied to the in-memory totals once it committed.</summary>
-    private readonly record struct DeadLetterChange(long Count, long Bytes)
-    {
-        public static DeadLetterChange None => default;
-
-        public static DeadLetterChange operator +(DeadLetterChange a, DeadLetterChange b) => new(a.Count + b.Count, a.Bytes + b.Bytes);
-    }
-
     /// <summary>Dead letters, oldest first, optionally only one reason code.</summary>
     public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null)
     {
@@ -48,9 +37,8 @@ public sealed partial class GatewayStore
             var toInbox = new List<InboxMessage>();
             var toOutbox = new List<(long Id, long Bytes)>();
             var addedToInbox = new List<(long Id, InboxCommit Commit)>();
-            var removed = DeadLetterChange.None;
             var replayedUtc = time.GetUtcNow().UtcDateTime;
-            Transaction(() =>
+            Accounted(() =>
             {
                 var dead = db.GetCollection(DeadLetters);
                 var outbox = Collection(Outbox);
@@ -71,15 +59,13 @@ public sealed partial class GatewayStore
                         toInbox.Add(message);
                     }
 
-                    removed += Delete(dead, letter);
+                    Delete(dead, letter);
                 }
 
-                addedToInbox = InsertInbox(Numbered(toInbox));
-                Count(ReplayedCounter, toInbox.Count);
-                Count(DeadLetterBytesCounter, -removed.Bytes);
+                addedToInbox = InsertInbox(Numbered(toInbox).Select(m => (m, BufferDocuments.Size(m))).ToList());
+                pending.Replayed += toInbox.Count;
             });
             TrackInbox(addedToInbox);
-            ApplyDeadLetters(new DeadLetterChange(-removed.Count, -removed.Bytes));
             foreach (var (id, bytes) in toOutbox)
             {
                 lastOutboxId = id;
@@ -92,55 +78,50 @@ public sealed partial class GatewayStore
 
     /// <summary>
     /// Inserts dead letters (code and reason bounded, the message byte for byte), then drops the oldest while the
-    /// dead letters are over their share, counting them; inside the caller's transaction. Returns the net change.
+    /// dead letters are over their share, counting them; inside the caller's <see cref="Accounted"/> transaction.
     /// </summary>
-    private DeadLetterChange StoreDeadLetters(IReadOnlyList<DeadLetter> deadLetters)
+    private void StoreDeadLetters(IReadOnlyList<DeadLetter> deadLetters)
     {
         if (deadLetters.Count == 0)
         {
-            return DeadLetterChange.None;
+            return;
         }
 
         var dead = Collection(DeadLetters);
-        var added = DeadLetterChange.None;
         foreach (var deadLetter in deadLetters)
         {
             var document = BufferDocuments.ToDocument(deadLetter);
             dead.Insert(document);
-            added += new DeadLetterChange(1, DeadLetterBytes(document));
+            pending.DeadLetterCount++;
+            pending.DeadLetterBytes += DeadLetterBytes(document);
         }
 
-        var removed = DeadLetterChange.None;
-        while (deadLetterCount + added.Count - removed.Count > options.MaxDeadLetters
-            || deadLetterBytes + added.Bytes - removed.Bytes > options.MaxDeadLetterBytes)
+        long dropped = 0;
+        while (OverShare())
         {
-            var before = removed;
-            foreach (var oldest in dead.Find(Query.All(), 0, DeadLetterPage).ToList())
+            var page = dead.Find(Query.All(), 0, DeadLetterPage).ToList();
+            foreach (var oldest in page.TakeWhile(_ => OverShare()))
             {
-                removed += Delete(dead, oldest);
-                if (deadLetterCount + added.Count - removed.Count <= options.MaxDeadLetters
-                    && deadLetterBytes + added.Bytes - removed.Bytes <= options.MaxDeadLetterBytes)
-                {
-                    break;
-                }
+                Delete(dead, oldest);
+                dropped++;
             }
 
-            if (removed == before)
+            if (page.Count == 0)
             {
                 break;
             }
         }
 
-        Count(DroppedDeadLetterForCapacity, removed.Count);
-        Count(DeadLetterBytesCounter, added.Bytes - removed.Bytes);
-        return new DeadLetterChange(added.Count - removed.Count, added.Bytes - removed.Bytes);
+        Count(DroppedDeadLetterForCapacity, dropped);
     }
 
-    /// <summary>Drops dead letters stored before <paramref name="cutoff"/>, oldest first, counting them; inside the caller's transaction.</summary>
-    private DeadLetterChange ExpireDeadLetters(DateTime cutoff)
+    private bool OverShare() => pending.DeadLetterCount > options.MaxDeadLetters || pending.DeadLetterBytes > options.MaxDeadLetterBytes;
+
+    /// <summary>Drops dead letters stored before <paramref name="cutoff"/>, oldest first, counting them; inside the caller's <see cref="Accounted"/> transaction.</summary>
+    private void ExpireDeadLetters(DateTime cutoff)
     {
         var dead = Collection(DeadLetters);
-        var removed = DeadLetterChange.None;
+        long dropped = 0;
         var more = true;
         while (more)
         {
@@ -155,27 +136,21 @@ public sealed partial class GatewayStore
                     break;
                 }
 
-                removed += Delete(dead, letter);
+                Delete(dead, letter);
+                dropped++;
             }
         }
 
-        Count(DroppedDeadLetterForTtl, removed.Count);
-        Count(DeadLetterBytesCounter, -removed.Bytes);
-        return new DeadLetterChange(-removed.Count, -removed.Bytes);
+        Count(DroppedDeadLetterForTtl, dropped);
     }
 
-    private static DeadLetterChange Delete(ILiteCollection<BsonDocument> dead, BsonDocument letter)
+    private void Delete(ILiteCollection<BsonDocument> dead, BsonDocument letter)
     {
         dead.Delete(letter["_id"]);
-        return new DeadLetterChange(1, DeadLetterBytes(letter));
+        pending.DeadLetterCount--;
+        pending.DeadLetterBytes -= DeadLetterBytes(letter);
     }
 
     /// <summary>What a dead letter counts against <see cref="BufferOptions.MaxDeadLetterBytes"/>: its message record and its reason.</summary>
     private static long DeadLetterBytes(BsonDocument letter) => BufferDocuments.Bytes(letter) + (2L * letter["reason"].AsString.Length);
-
-    private void ApplyDeadLetters(DeadLetterChange change)
-    {
-        deadLetterCount += change.Count;
-        deadLetterBytes += change.Bytes;
-    }
 }

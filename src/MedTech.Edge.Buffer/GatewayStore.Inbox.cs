@@ -35,12 +35,11 @@ public sealed partial class GatewayStore
         ArgumentNullException.ThrowIfNull(messages);
         lock (gate)
         {
-            var numbered = Numbered(messages);
-            var sizes = numbered.Select(BufferDocuments.Size).ToList();
-            var storable = numbered.Where((_, i) => sizes[i] <= BufferDocuments.MaxRecordBytes).ToList();
-            var tooLarge = numbered.Select((m, i) => (Message: m, Size: sizes[i])).Where(m => m.Size > BufferDocuments.MaxRecordBytes).ToList();
+            var numbered = Numbered(messages).Select(m => (Message: m, Size: BufferDocuments.Size(m))).ToList();
+            var storable = numbered.Where(m => m.Size <= BufferDocuments.MaxRecordBytes).ToList();
+            var tooLarge = numbered.Where(m => m.Size > BufferDocuments.MaxRecordBytes).ToList();
             var excess = inboxCount + outboxMessages + storable.Count - options.MaxMessages;
-            var excessBytes = inboxBytes + outboxBytes + sizes.Where(s => s <= BufferDocuments.MaxRecordBytes).Sum() - options.MaxBytes;
+            var excessBytes = inboxBytes + outboxBytes + storable.Sum(m => m.Size) - options.MaxBytes;
             if (options.CapacityPolicy == CapacityPolicy.StopAccepting)
             {
                 if (excess > 0)
@@ -58,8 +57,8 @@ public sealed partial class GatewayStore
 
             var evicted = NothingDropped;
             var added = new List<(long Id, InboxCommit Commit)>();
-            var dead = DeadLetterChange.None;
             var now = time.GetUtcNow().UtcDateTime;
+            pending = accounting with { Committed = accounting.Committed + numbered.Count };
             Transaction(() =>
             {
                 if (excess > 0 || excessBytes > 0)
@@ -67,12 +66,17 @@ public sealed partial class GatewayStore
                     evicted = DropOldest(DateTime.MaxValue, Math.Max(0, excess), Math.Max(0, excessBytes), DroppedForCapacity);
                 }
 
-                added = InsertInbox(storable);
-                dead = StoreDeadLetters(tooLarge.Select(m => BufferDocuments.Oversized(m.Message, m.Size, DeviceMessageTooLarge, now)).ToList());
-                Count(CommittedCounter, numbered.Count);
-                Count(DeadLetteredCounter, tooLarge.Count);
+                // The new total rides in the commit's own documents; the accounting document is written only when
+                // something else changed too (or no document carries the total).
+                added = InsertInbox(storable, pending.Committed);
+                StoreDeadLetters(tooLarge.Select(m => BufferDocuments.Oversized(m.Message, m.Size, DeviceMessageTooLarge, now)).ToList());
+                pending.DeadLettered += tooLarge.Count;
+                if (storable.Count == 0 || pending with { Committed = accounting.Committed } != accounting)
+                {
+                    SaveAccounting();
+                }
             });
-            ApplyDeadLetters(dead);
+            accounting = pending;
             Forget(evicted);
             TrackInbox(added);
             if (options.ForceToDisk)
@@ -81,7 +85,7 @@ public sealed partial class GatewayStore
                 db.Checkpoint();
             }
 
-            return numbered.Select(m => m.Id).ToList();
+            return numbered.Select(m => m.Message.Id).ToList();
         }
     }
 
@@ -137,28 +141,46 @@ public sealed partial class GatewayStore
     /// <summary>What a transaction did to one commit: gone (<paramref name="Remaining"/> null) or rewritten with fewer messages.</summary>
     private readonly record struct InboxChange(long Id, InboxCommit? Remaining);
 
-    /// <summary>Builds the index from the file at start.</summary>
-    private void LoadInbox()
+    /// <summary>Builds the index from the file at start; returns the largest committed total a commit carries (<see cref="Append"/>).</summary>
+    private long LoadInbox()
     {
+        long committed = 0;
         foreach (var document in Collection(Inbox).FindAll())
         {
             TrackInbox([(document["_id"].AsInt64, InboxCommit.Of(document))]);
+            if (document.TryGetValue(CommittedField, out var total))
+            {
+                committed = Math.Max(committed, total.AsInt64);
+            }
         }
+
+        return committed;
     }
+
+    /// <summary>The field of an inbox document with the committed total after the commit that wrote it.</summary>
+    private const string CommittedField = "committed";
 
     /// <summary>The messages with the next ids; <see cref="TrackInbox"/> moves <see cref="lastInboxId"/> past them once stored.</summary>
     private List<InboxMessage> Numbered(IEnumerable<InboxMessage> messages) => messages.Select((m, i) => m with { Id = lastInboxId + 1 + i }).ToList();
 
-    /// <summary>Inserts numbered messages as commits of at most <see cref="BufferDocuments.MaxDocumentBytes"/>, inside the caller's transaction.</summary>
-    private List<(long Id, InboxCommit Commit)> InsertInbox(IReadOnlyList<InboxMessage> messages)
+    /// <summary>
+    /// Inserts numbered messages (with their <see cref="BufferDocuments.Size(InboxMessage)"/>) as commits of at most
+    /// <see cref="BufferDocuments.MaxDocumentBytes"/>, each carrying <paramref name="committed"/>, inside the caller's transaction.
+    /// </summary>
+    private List<(long Id, InboxCommit Commit)> InsertInbox(IReadOnlyList<(InboxMessage Message, long Size)> messages, long? committed = null)
     {
         var inbox = Collection(Inbox);
         var added = new List<(long, InboxCommit)>();
-        foreach (var chunk in BufferDocuments.ChunkBySize(messages, BufferDocuments.Size))
+        foreach (var chunk in BufferDocuments.ChunkBySize(messages, m => m.Size))
         {
-            var document = BufferDocuments.ToInboxCommit(chunk);
-            inbox.Insert(chunk[0].Id, document);
-            added.Add((chunk[0].Id, InboxCommit.Of(document)));
+            var document = BufferDocuments.ToInboxCommit(chunk.Select(m => m.Message).ToList(), chunk.Sum(m => m.Size));
+            if (committed is { } total)
+            {
+                document[CommittedField] = total;
+            }
+
+            inbox.Insert(chunk[0].Message.Id, document);
+            added.Add((chunk[0].Message.Id, InboxCommit.Of(document)));
         }
 
         return added;

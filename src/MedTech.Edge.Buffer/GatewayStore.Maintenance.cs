@@ -30,13 +30,11 @@ public sealed partial class GatewayStore
         lock (gate)
         {
             var dropped = NothingDropped;
-            var dead = DeadLetterChange.None;
-            Transaction(() =>
+            Accounted(() =>
             {
                 dropped = DropOldest(now - options.TimeToLive, long.MaxValue, long.MaxValue, DroppedForTtl);
-                dead = ExpireDeadLetters(now - options.DeadLetterTimeToLive);
+                ExpireDeadLetters(now - options.DeadLetterTimeToLive);
             });
-            ApplyDeadLetters(dead);
             return (int)Forget(dropped);
         }
     }
@@ -49,7 +47,7 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            var live = inboxCount + outboxCount + awaitingPurge + deadLetterCount;
+            var live = inboxCount + outboxCount + awaitingPurge + accounting.DeadLetterCount;
             if (FileBytes() < minimumFileBytes || live * 2048 > FileBytes() / 4)
             {
                 return false;
@@ -103,8 +101,8 @@ public sealed partial class GatewayStore
     /// <summary>
     /// Deletes unsent data from the oldest (outbox first: it is older) while it is from before <paramref name="cutoff"/>,
     /// until at least <paramref name="max"/> device messages and <paramref name="maxBytes"/> bytes are gone, and counts
-    /// the messages under <paramref name="reason"/>. Runs inside the caller's transaction; the caller passes the result
-    /// to <see cref="Forget"/> once that has committed.
+    /// the messages under <paramref name="reason"/>. Runs inside the caller's <see cref="Accounted"/> transaction; the
+    /// caller passes the result to <see cref="Forget"/> once that has committed.
     /// </summary>
     private (List<long> OutboxBatches, List<InboxChange> Inbox) DropOldest(DateTime cutoff, long max, long maxBytes, string reason)
     {
@@ -114,7 +112,7 @@ public sealed partial class GatewayStore
         var inbox = DeleteOldestInInbox(cutoff, max - fromOutbox, maxBytes - fromOutboxBytes);
         var fromInbox = Removed(inbox);
         Count(reason, fromOutbox + fromInbox);
-        Count(DroppedFromInboxCounter, fromInbox);
+        pending.DroppedFromInbox += fromInbox;
         return (batches, inbox);
     }
 

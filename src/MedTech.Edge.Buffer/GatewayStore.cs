@@ -60,7 +60,7 @@ public sealed partial class GatewayStore : IDisposable
         db = open(path);
         db.GetCollection(DeadLetters).EnsureIndex("code");
 
-        LoadInbox();
+        var committedInInbox = LoadInbox();
         deliveredUpTo = markerOnDisk = db.GetCollection(State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
         markerWrittenAt = time.GetTimestamp();
         lastOutboxId = deliveredUpTo;
@@ -80,7 +80,7 @@ public sealed partial class GatewayStore : IDisposable
         }
 
         FilePath = path;
-        LoadAccounting();
+        LoadAccounting(committedInInbox);
     }
 
     public string FilePath { get; }
@@ -102,15 +102,14 @@ public sealed partial class GatewayStore : IDisposable
             var batches = BufferDocuments.ChunkBySize(entries, e => 8 + (3L * e.Key.Length) + e.Payload.Length).ToList();
             var tracked = new List<OutboxBatch>();
             var removed = new List<InboxChange>();
-            var dead = DeadLetterChange.None;
-            Transaction(() =>
+            Accounted(() =>
             {
                 var removedIds = new HashSet<long>();
                 removed = RemoveFromInbox(inboxIds, removedIds);
                 var deadLettered = deadLetters.Select(d => d.Message.Id).Where(removedIds.Contains).Distinct().Count();
                 var normalized = removedIds.Count - deadLettered;
-                Count(NormalizedCounter, normalized);
-                Count(DeadLetteredCounter, deadLettered);
+                pending.Normalized += normalized;
+                pending.DeadLettered += deadLettered;
 
                 var outbox = Collection(Outbox);
                 var messages = Math.Max(0, deviceMessages ?? normalized);
@@ -125,11 +124,10 @@ public sealed partial class GatewayStore : IDisposable
                     tracked.Add(new OutboxBatch(batches[i].Count, share, BufferDocuments.Bytes(document), batches[i][0].CreatedUtc));
                 }
 
-                dead = StoreDeadLetters(deadLetters);
+                StoreDeadLetters(deadLetters);
                 DeleteInHand(clearInHand);
             });
             ApplyInbox(removed);
-            ApplyDeadLetters(dead);
             foreach (var batch in tracked)
             {
                 TrackUndelivered(++lastOutboxId, batch);
@@ -176,13 +174,11 @@ public sealed partial class GatewayStore : IDisposable
             var upTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
             if (deadLetters is { Count: > 0 } || clearInHand is not null || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
-                var dead = DeadLetterChange.None;
-                SaveMarker(upTo, () =>
+                Accounted(() =>
                 {
                     DeleteInHand(clearInHand);
-                    dead = StoreDeadLetters(deadLetters ?? []);
-                });
-                ApplyDeadLetters(dead);
+                    StoreDeadLetters(deadLetters ?? []);
+                }, work => SaveMarker(upTo, work));
             }
             else
             {
