@@ -109,9 +109,57 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         ?? Text(response, "etag")?.Replace("W/", "", StringComparison.Ordinal).Trim('"');
 
     private static string? OutcomeText(JsonElement response) =>
-        response.ValueKind == JsonValueKind.Object && response.TryGetProperty("outcome", out var outcome) && outcome.TryGetProperty("issue", out var issues)
-            ? string.Join("; ", issues.EnumerateArray().Select(i => Text(i, "diagnostics") ?? (i.TryGetProperty("details", out var d) ? Text(d, "text") : null) ?? Text(i, "code")))
-            : null;
+        response.ValueKind == JsonValueKind.Object && response.TryGetProperty("outcome", out var outcome) ? Summary(outcome) : null;
+
+    /// <summary>
+    /// A PHI-free summary of an OperationOutcome: each of the first few issues as <c>severity/code at expression</c>, and
+    /// how many there were. Diagnostics and details text are left out, since servers echo the offending values in
+    /// them; the element paths are enough to find what was wrong in the dead letter's payload. Null when the text is
+    /// not an OperationOutcome.
+    /// </summary>
+    public static string? SummarizeOutcome(string? json)
+    {
+        if (string.IsNullOrEmpty(json))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return Summary(document.RootElement);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private const int MaxIssues = 3;
+
+    private static string? Summary(JsonElement outcome)
+    {
+        if (outcome.ValueKind != JsonValueKind.Object || !outcome.TryGetProperty("issue", out var issues) || issues.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        var all = issues.EnumerateArray().ToList();
+        var shown = all.Take(MaxIssues).Select(i =>
+        {
+            var paths = Strings(i, "expression").Concat(Strings(i, "location")).Take(MaxIssues).Select(p => p.Length > 120 ? p[..120] : p).ToList();
+            return $"{Bounded(Text(i, "severity"))}/{Bounded(Text(i, "code"))}" + (paths.Count > 0 ? " at " + string.Join(", ", paths) : "");
+        });
+        return $"{all.Count} issue(s): {string.Join("; ", shown)}" + (all.Count > MaxIssues ? "; …" : "");
+    }
+
+    private static IEnumerable<string> Strings(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array
+            ? array.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!)
+            : [];
+
+    // Severity and code are FHIR codes; a server that puts anything else there is cut short.
+    private static string Bounded(string? code) => code is null ? "?" : code.Length > 40 ? code[..40] : code;
 
     private async Task<string> SendAsync(HttpMethod method, string path, byte[]? body, string? ifMatch, CancellationToken cancellationToken, bool minimal = false)
     {
