@@ -14,10 +14,10 @@ public sealed class FaultInjectingHandler : DelegatingHandler
 {
     private int entryFaults;
 
-    /// <summary>A request whose body holds this throws <see cref="InvalidOperationException"/>, as a bug in the client would.</summary>
+    /// <summary>A request whose URL or body holds this throws <see cref="InvalidOperationException"/>, as a bug in the client would.</summary>
     public string? ThrowOn { get; set; }
 
-    /// <summary>A request whose body holds this is refused as a whole with <see cref="RefuseStatus"/>.</summary>
+    /// <summary>A write bundle (one with PUT entries) whose body holds this is refused as a whole with <see cref="RefuseStatus"/>.</summary>
     public string? RefuseOn { get; set; }
 
     public HttpStatusCode RefuseStatus { get; set; } = HttpStatusCode.BadRequest;
@@ -41,12 +41,12 @@ public sealed class FaultInjectingHandler : DelegatingHandler
     {
         ArgumentNullException.ThrowIfNull(request);
         var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
-        if (ThrowOn is { } bug && body.Contains(bug, StringComparison.Ordinal))
+        if (ThrowOn is { } bug && (body.Contains(bug, StringComparison.Ordinal) || request.RequestUri!.OriginalString.Contains(bug, StringComparison.Ordinal)))
         {
             throw new InvalidOperationException("An injected bug.");
         }
 
-        if (RefuseOn is { } refused && body.Contains(refused, StringComparison.Ordinal))
+        if (RefuseOn is { } refused && body.Contains(refused, StringComparison.Ordinal) && body.Contains("\"PUT\"", StringComparison.Ordinal))
         {
             return Json(RefuseStatus, """{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"too-costly","diagnostics":"mrn-4711"}]}""");
         }
