@@ -114,6 +114,17 @@ public sealed class WriterContainmentTests(WriterFhirServer fhir) : IClassFixtur
         Assert.StartsWith("62 ", await HeartRateDataAsync(Good(1), "2026-11-24T09:00:00Z"));
     }
 
+    [Fact]
+    public async Task GivenHourlyDataInTheFirstHourOfTheCalendar_WhenWritten_ThenItIsWrittenAsAnyOtherHour()
+    {
+        var writer = await WriterAsync();
+
+        var deadLetters = await writer.WriteAsync([(Bad, Bytes(Bad, "00:00", "70")), (Good(1), Encoding.UTF8.GetBytes(Group(Good(1), "0001-01-01T00:00:00Z", "61")))], default);
+
+        Assert.Empty(deadLetters.Select(d => d.Code + ": " + d.Reason));
+        Assert.StartsWith("61 ", await HeartRateDataAsync(Good(1), "0001-01-01T00:00:00Z"));
+    }
+
     /// <summary>
     /// A bug in the identity search fails the group in hand (the transform contains it); one in writing the bundle
     /// fails the whole batch, which is halved until the group that causes it is alone.
