@@ -16,8 +16,9 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// and writes them with few requests: one batch bundle reads the Observations (by their deterministic ids; cached
 /// ones are not read), one batch bundle PUTs the changed ones, with If-Match on updates. 409/412 (another writer)
 /// and per-entry 429/5xx cause a re-read, re-merge and re-write of those entries. A re-delivered batch changes
-/// nothing, so nothing is written. Groups that cannot be transformed or that the server rejects are returned as
-/// errors; the rest of the batch is persisted.
+/// nothing, so nothing is written. Groups that cannot be transformed (any exception but the server's unavailability),
+/// that the server rejects, or whose entries still fail after <see cref="PersistenceOptions.MaxWriteRounds"/> while
+/// others were written, are returned as errors; the rest of the batch is persisted.
 /// </summary>
 public sealed partial class ObservationPersister : IDisposable
 {
@@ -143,7 +144,7 @@ public sealed partial class ObservationPersister : IDisposable
                 {
                     Log.ObservationGaveUp(logger, lastStatus[p], round);
                     ObservationPlan.Fail(p, FhirErrorCodes.FhirResourceRejected,
-                        $"The FHIR server answered HTTP {lastStatus[p]} to the Observation in each of {round} write rounds while it wrote others of the batch.", errors);
+                        $"The FHIR server failed the Observation in each of {round} write rounds (last with HTTP {lastStatus[p]}) while it wrote others of the batch.", errors);
                 }
 
                 break;
@@ -239,7 +240,7 @@ public sealed partial class ObservationPersister : IDisposable
         [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "The FHIR server rejected an Observation with HTTP {Status}; its measurement groups go to the error output.")]
         public static partial void ObservationRejected(ILogger logger, int status);
 
-        [LoggerMessage(EventId = 3104, Level = LogLevel.Warning, Message = "The FHIR server answered HTTP {Status} to an Observation in each of {Rounds} write rounds while it wrote others; its measurement groups go to the error output.")]
+        [LoggerMessage(EventId = 3104, Level = LogLevel.Warning, Message = "The FHIR server failed an Observation in each of {Rounds} write rounds (last with HTTP {Status}) while it wrote others; its measurement groups go to the error output.")]
         public static partial void ObservationGaveUp(ILogger logger, int status, int rounds);
 
         [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "{Count} Observations conflicted or failed transiently in write round {Round}; re-reading and retrying.")]

@@ -14,7 +14,11 @@ public sealed class PersistenceOptions
     /// <summary>Entries per FHIR batch bundle.</summary>
     public int MaxBundleEntries { get; set; } = 300;
 
-    /// <summary>Rounds of re-read, re-merge and re-write after 409/412 (another writer) or a per-entry 429/5xx.</summary>
+    /// <summary>
+    /// Rounds of re-read, re-merge and re-write after 409/412 (another writer) or a per-entry 429/5xx. An entry still
+    /// failing after them fails its groups when other entries of the batch were written (the server is up; the entry
+    /// is the problem); when none was, the whole batch is retried without limit (an outage loses nothing).
+    /// </summary>
     public int MaxWriteRounds { get; set; } = 8;
 
     /// <summary>Observations kept in memory with their version, so steady traffic needs no reads.</summary>
