@@ -50,4 +50,25 @@ public static class FhirErrorCodes
 
     /// <summary>The FHIR server rejected the Observation; the message carries the HTTP status and its OperationOutcome.</summary>
     public const string FhirResourceRejected = "FhirResourceRejected";
+
+    /// <summary>An Observation would exceed <see cref="Persistence.PersistenceOptions.MaxSampledDataSlots"/> or <see cref="Persistence.PersistenceOptions.MaxValueLength"/>.</summary>
+    public const string ObservationTooLarge = "ObservationTooLarge";
+
+    /// <summary>An occurrence time whose Observation window cannot be represented (the ends of the calendar), as upstream names data it cannot use.</summary>
+    public const string IncompatibleData = "IncompatibleDataException";
+
+    /// <summary>Any unexpected exception while transforming or persisting one group; the reason names the stage and the exception type.</summary>
+    public const string ProcessingError = "ProcessingError";
+
+    /// <summary>
+    /// The reason text of a <see cref="ProcessingError"/>: stage, exception type, and the message cut to a few hundred
+    /// characters (a dead letter's reason must stay small; the type is what an operator searches for).
+    /// </summary>
+    public static string Describe(string stage, Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        const int MaxMessage = 300;
+        var message = exception.Message.Length > MaxMessage ? exception.Message[..MaxMessage] + "…" : exception.Message;
+        return $"{stage}: {exception.GetType().Name}: {message}";
+    }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MedTech.Edge.Fhir;
 using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Hosting;
@@ -13,13 +14,22 @@ namespace MedTech.Edge.Writer;
 /// <summary>
 /// Transform and Persist for one batch of hub messages (a measurement group each, or a <see cref="PackedMessage"/> of
 /// several), whatever they came from: the batch is on the FHIR server when this returns, except the groups returned
-/// as dead letters (not a measurement group, a transform error, a FHIR 4xx), each with its reason code. While the FHIR server is unavailable or refuses the
-/// writer itself (401/403), it retries with capped backoff and never returns, so the caller never acknowledges
-/// what is not stored.
+/// as dead letters, each with its reason code and its original bytes. No group can hold the batch: one that is not a
+/// measurement group is refused on reading; one the transform or the server fails is failed alone by the persister;
+/// and an exception nobody expected from the whole batch splits it in halves, down to the one group that causes it.
+/// While the FHIR server is unavailable or refuses the writer itself (401/403), it retries with capped backoff and
+/// never returns, so the caller never acknowledges what is not stored.
 /// </summary>
 public sealed partial class MeasurementWriter(ObservationPersister persister, WriterMetrics metrics, ModuleHealth health,
     IOptions<WriterOptions> options, ILogger<MeasurementWriter> logger, TimeProvider? timeProvider = null)
 {
+    /// <summary>
+    /// Longest device, patient, encounter or correlation id (and type name) the writer writes. Ids go into search URLs
+    /// and the Observation identifier; IoT Hub device ids have at most 128 characters and record numbers fewer, so
+    /// anything near this is not an id, and a few hundred KB of one would only fail later, further from its cause.
+    /// </summary>
+    public const int MaxIdentifierLength = 1024;
+
     private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
 
     /// <param name="waitingOnServer">Called with true before each wait for the FHIR server and false after it: a caller that
@@ -29,35 +39,23 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     {
         ArgumentNullException.ThrowIfNull(messages);
         var deadLetters = new List<WriterDeadLetter>();
-        var measurements = new List<Measurement>();
-        var groups = 0;
+        var groups = new List<HubGroup>();
+        var count = 0;
         foreach (var (key, payload) in messages)
         {
-            foreach (var group in SplitOrDeadLetter(key, payload, deadLetters))
+            foreach (var bytes in SplitOrDeadLetter(key, payload, deadLetters))
             {
-                groups++;
-                try
+                count++;
+                if (Read(key, bytes, deadLetters) is { } group)
                 {
-                    measurements.AddRange(MeasurementGroupJson.Deserialize(group.Span).Measurements);
-                }
-                catch (JsonException ex)
-                {
-                    deadLetters.Add(new WriterDeadLetter(key, group.ToArray(), WriterErrorCodes.InvalidHubMessage, ex.Message));
+                    groups.Add(group);
                 }
             }
         }
 
-        metrics.Groups.Add(groups);
-        metrics.Consumed.Add(measurements.Count);
-        if (measurements.Count > 0)
-        {
-            var result = await PersistAsync(measurements, waitingOnServer, cancellationToken).ConfigureAwait(false);
-            metrics.Observations.Add(result.Created, new KeyValuePair<string, object?>("outcome", "created"));
-            metrics.Observations.Add(result.Updated, new KeyValuePair<string, object?>("outcome", "updated"));
-            metrics.Observations.Add(result.Unchanged, new KeyValuePair<string, object?>("outcome", "unchanged"));
-            deadLetters.AddRange(result.Errors.Select(e => new WriterDeadLetter(e.Group.Key.DeviceId, MeasurementGroupJson.Serialize(e.Group), e.Code, e.Message)));
-        }
-
+        metrics.Groups.Add(count);
+        metrics.Consumed.Add(groups.Sum(g => g.Measurements.Count));
+        await PersistContainedAsync(groups, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
         foreach (var deadLetter in deadLetters)
         {
             metrics.Errors.Add(1, new KeyValuePair<string, object?>("reason", deadLetter.Code));
@@ -66,6 +64,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         return deadLetters;
     }
 
+    /// <summary>One measurement group of a hub message: its bytes (what a dead letter keeps), its measurements and their group keys.</summary>
+    private sealed record HubGroup(string Key, byte[] Payload, IReadOnlyList<Measurement> Measurements, HashSet<MeasurementGroupKey> Keys);
+
     /// <summary>The groups a hub message packs; none, and the whole message as a dead letter, when it is not even valid JSON.</summary>
     private static IReadOnlyList<ReadOnlyMemory<byte>> SplitOrDeadLetter(string key, byte[] payload, List<WriterDeadLetter> deadLetters)
     {
@@ -73,10 +74,127 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         {
             return PackedMessage.Split(payload);
         }
-        catch (JsonException ex)
+        catch (Exception ex)
         {
-            deadLetters.Add(new WriterDeadLetter(key, payload, WriterErrorCodes.InvalidHubMessage, ex.Message));
+            // Whatever the splitter throws on these bytes (a JsonException for a broken array), they are not groups.
+            deadLetters.Add(new WriterDeadLetter(key, payload, WriterErrorCodes.InvalidHubMessage, FhirErrorCodes.Describe("read", ex)));
             return [];
+        }
+    }
+
+    /// <summary>The group, or null and a dead letter when the bytes are not a measurement group the writer can write.</summary>
+    private static HubGroup? Read(string key, ReadOnlyMemory<byte> bytes, List<WriterDeadLetter> deadLetters)
+    {
+        string problem;
+        try
+        {
+            var (_, measurements) = MeasurementGroupJson.Deserialize(bytes.Span);
+            if (Check(measurements) is not { } found)
+            {
+                var keys = measurements.Select(m => new MeasurementGroupKey(m.DeviceId, m.PatientId, m.EncounterId, m.CorrelationId, m.Type)).ToHashSet();
+                return new HubGroup(measurements[0].DeviceId, bytes.ToArray(), measurements, keys);
+            }
+
+            problem = found;
+        }
+        catch (Exception ex)
+        {
+            // Anything the reader throws on these bytes says they are not a group; the type and a bounded message say why.
+            problem = FhirErrorCodes.Describe("read", ex);
+        }
+
+        deadLetters.Add(new WriterDeadLetter(key, bytes.ToArray(), WriterErrorCodes.InvalidHubMessage, problem));
+        return null;
+    }
+
+    /// <summary>Why the group cannot be written (empty, an id that is empty or too long), or null.</summary>
+    private static string? Check(IReadOnlyList<Measurement> measurements)
+    {
+        if (measurements.Count == 0)
+        {
+            return "A measurement group without measurements.";
+        }
+
+        foreach (var m in measurements)
+        {
+            if (m.Type.Length == 0 || m.DeviceId.Length == 0)
+            {
+                return "A measurement with an empty Type or DeviceId.";
+            }
+
+            foreach (var (name, value) in new[] { ("Type", m.Type), ("DeviceId", m.DeviceId), ("PatientId", m.PatientId), ("EncounterId", m.EncounterId), ("CorrelationId", m.CorrelationId) })
+            {
+                if (value?.Length > MaxIdentifierLength)
+                {
+                    return $"A measurement's {name} has {value.Length} characters, more than the {MaxIdentifierLength} an identifier may have.";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Persists the groups; the persister returns the ones it failed. When the batch as a whole throws what no group
+    /// should cause (a bug, or a bundle the server refuses as a whole, 400/413), each half is tried on its own, down
+    /// to the single group, which is then a dead letter: whatever it is, it cannot hold the partition.
+    /// </summary>
+    private async Task PersistContainedAsync(List<HubGroup> groups, List<WriterDeadLetter> deadLetters, Action<bool>? waitingOnServer, CancellationToken cancellationToken)
+    {
+        var work = new Stack<List<HubGroup>>();
+        if (groups.Count > 0)
+        {
+            work.Push(groups);
+        }
+
+        while (work.TryPop(out var batch))
+        {
+            string code, reason;
+            try
+            {
+                var result = await PersistAsync(batch.SelectMany(g => g.Measurements).ToList(), waitingOnServer, cancellationToken).ConfigureAwait(false);
+                metrics.Observations.Add(result.Created, new KeyValuePair<string, object?>("outcome", "created"));
+                metrics.Observations.Add(result.Updated, new KeyValuePair<string, object?>("outcome", "updated"));
+                metrics.Observations.Add(result.Unchanged, new KeyValuePair<string, object?>("outcome", "unchanged"));
+                // A failed group key fails every hub group with a measurement of that key (the persister merges them).
+                var failed = new Dictionary<MeasurementGroupKey, PersistError>();
+                foreach (var error in result.Errors)
+                {
+                    failed.TryAdd(error.Group.Key, error);
+                }
+
+                foreach (var group in batch)
+                {
+                    if (group.Keys.Select(failed.GetValueOrDefault).FirstOrDefault(e => e is not null) is { } error)
+                    {
+                        deadLetters.Add(new WriterDeadLetter(group.Key, group.Payload, error.Code, error.Message));
+                    }
+                }
+
+                continue;
+            }
+            catch (FhirRequestException ex) when (ex.IsContentRefused)
+            {
+                code = FhirErrorCodes.FhirResourceRejected;
+                reason = $"The FHIR server refused a request for this group as a whole with HTTP {(int)ex.Status}: {FhirServerClient.SummarizeOutcome(ex.Outcome) ?? "(no OperationOutcome)"}";
+                Log.BatchRefused(logger, (int)ex.Status, batch.Count);
+            }
+            catch (Exception ex) when (ex is not (FhirServerUnavailableException or FhirRequestException) && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                code = FhirErrorCodes.ProcessingError;
+                reason = FhirErrorCodes.Describe("persist", ex);
+                Log.BatchFailed(logger, ex.GetType().Name, batch.Count);
+            }
+
+            if (batch.Count == 1)
+            {
+                deadLetters.Add(new WriterDeadLetter(batch[0].Key, batch[0].Payload, code, reason));
+            }
+            else
+            {
+                work.Push(batch[(batch.Count / 2)..]);
+                work.Push(batch[..(batch.Count / 2)]);
+            }
         }
     }
 
@@ -96,9 +214,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                 health.Degraded("fhir", "unavailable; the batch is kept and retried");
                 Log.Unavailable(logger, ex.Message, backoff);
             }
-            catch (FhirRequestException ex)
+            catch (FhirRequestException ex) when (!ex.IsContentRefused)
             {
-                // The server refused a whole request (401, 403, 404 on the base URL): configuration, not data.
+                // The server refused the writer (401, 403, 404 on the base URL): configuration, not data.
                 health.Unhealthy("fhir", $"the FHIR server refused the writer with HTTP {(int)ex.Status}");
                 Log.Refused(logger, (int)ex.Status, backoff);
             }
@@ -117,5 +235,11 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
 
         [LoggerMessage(EventId = 5002, Level = LogLevel.Error, Message = "The FHIR server refused the writer's request with HTTP {Status} (check the URL and credentials); nothing is acknowledged, next try in {Backoff}.")]
         public static partial void Refused(ILogger logger, int status, TimeSpan backoff);
+
+        [LoggerMessage(EventId = 5003, Level = LogLevel.Warning, Message = "The FHIR server refused a request of a batch of {Groups} groups as a whole with HTTP {Status}; halving the batch to isolate the group that causes it.")]
+        public static partial void BatchRefused(ILogger logger, int status, int groups);
+
+        [LoggerMessage(EventId = 5004, Level = LogLevel.Error, Message = "Persisting a batch of {Groups} groups failed with {Exception}; halving the batch to isolate the group that causes it.")]
+        public static partial void BatchFailed(ILogger logger, string exception, int groups);
     }
 }

@@ -53,6 +53,42 @@ public sealed class LocalFhirStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task GivenIdentifiersOfHalfAMegabyteThatDifferInTheirLastCharacter_WhenStoredAndSearched_ThenEachSearchFindsExactlyItsOwn()
+    {
+        // LiteDB refuses index keys of 1,023 bytes and more; a device can send an id of any length.
+        var prefix = new string('x', 500_000);
+        await client.PutAsync(new Device { Id = "d1", Identifier = [new Identifier("urn:sys", prefix + "1")] }, null, CancellationToken.None);
+        await client.PutAsync(new Device { Id = "d2", Identifier = [new Identifier("urn:sys", prefix + "2")] }, null, CancellationToken.None);
+
+        // In a batch bundle, as the writer's search-ahead sends it (a URL of 500 KB is more than System.Uri takes).
+        var searches = await client.GetBatchAsync([$"Device?identifier={Uri.EscapeDataString("urn:sys|" + prefix + "2")}", $"Device?identifier={Uri.EscapeDataString(prefix + "1")}", $"Device?identifier={Uri.EscapeDataString(prefix)}"], CancellationToken.None);
+
+        Assert.Equal([["d2"], ["d1"], []], searches.Select(e => ((Bundle)e!.Resource!).Entry.Select(x => x.Resource!.Id).ToArray()));
+    }
+
+    [Fact]
+    public async Task GivenAnIdLongerThanFhirAllows_WhenPut_ThenTheStoreRefusesItWith400AndKeepsWorking()
+    {
+        var refused = await Assert.ThrowsAsync<FhirRequestException>(() => client.PutAsync(new Device { Id = new string('a', 65) }, null, CancellationToken.None));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, refused.Status);
+
+        Assert.Equal("1", (await client.PutAsync(new Device { Id = new string('a', 64) }, null, CancellationToken.None)).Meta!.VersionId);
+    }
+
+    [Fact]
+    public async Task GivenAResourceLargerThanTheStoreKeeps_WhenWrittenInABatch_ThenThatEntryIs413AndTheOtherIsStored()
+    {
+        var writes = new Bundle { Type = Bundle.BundleType.Batch };
+        writes.Entry.Add(new Bundle.EntryComponent { Resource = new Observation { Id = "big", Status = ObservationStatus.Final, Value = new FhirString(new string('v', 9_000_000)) }, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.PUT, Url = "Observation/big" } });
+        writes.Entry.Add(new Bundle.EntryComponent { Resource = new Observation { Id = "small", Status = ObservationStatus.Final }, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.PUT, Url = "Observation/small" } });
+
+        var results = await client.WriteBatchAsync(writes, CancellationToken.None);
+
+        Assert.Equal([413, 201], results.Select(r => r.Status));
+        Assert.Equal(1, store.Count("Observation"));
+    }
+
+    [Fact]
     public async Task GivenABatch_WhenItReadsAndWrites_ThenEachEntryHasItsOwnStatusAndTheExportHasEveryResource()
     {
         await client.PutAsync(new Observation { Id = "o1", Status = ObservationStatus.Final }, null, CancellationToken.None);

@@ -103,8 +103,9 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         await writer.StartAsync();
         using (var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers }).Build())
         {
-            // Not JSON; a packed message whose two elements are not groups (each is a dead letter of its own); a broken array (one, whole).
-            foreach (var value in new[] { "not a group", """[{"id":"no measurements"},7]""", """[{"id":"cut off""" })
+            // Not JSON; a packed message whose two elements are not groups (each is a dead letter of its own); a broken array (one, whole);
+            // a group with null where its properties belong (a NullReferenceException in the writer once).
+            foreach (var value in new[] { "not a group", """[{"id":"no measurements"},7]""", """[{"id":"cut off""", NullProperties })
             {
                 await producer.ProduceAsync("measurements", new Message<string, byte[]> { Key = "monitor-1", Value = System.Text.Encoding.UTF8.GetBytes(value) });
             }
@@ -114,8 +115,8 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         await gateway.StartAsync();
         await PublishAsync(messages);
 
-        var deadLetters = HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Count >= 4, TimeSpan.FromSeconds(60));
-        Assert.Equal(["not a group", """{"id":"no measurements"}""", "7", """[{"id":"cut off"""], deadLetters.Select(d => System.Text.Encoding.UTF8.GetString(d.Value)));
+        var deadLetters = HubReader.Read(cluster.BootstrapServers, "fhir-writer-deadletter", received => received.Count >= 5, TimeSpan.FromSeconds(60));
+        Assert.Equal(["not a group", """{"id":"no measurements"}""", "7", """[{"id":"cut off""", NullProperties], deadLetters.Select(d => System.Text.Encoding.UTF8.GetString(d.Value)));
         Assert.All(deadLetters, d => Assert.Equal("InvalidHubMessage", System.Text.Encoding.UTF8.GetString(d.Headers.GetLastBytes("reason-code"))));
         var fhir = VitalSigns.Client(server.BaseUrl);
         await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count == messages.Count * VitalSigns.ObservationsPerMessage, TimeSpan.FromSeconds(60));
@@ -222,6 +223,8 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         await writer.StopAsync();
         await gateway.StopAsync();
     }
+
+    private const string NullProperties = """{"id":"g","measurements":[{"Type":"heartrate","OccurrenceTimeUtc":"2026-11-24T08:00:00Z","DeviceId":"monitor-1","Properties":null}]}""";
 
     private Task PublishAsync(IEnumerable<VitalSigns.Message> messages) => VitalSigns.PublishAsync(mqttPort, messages);
 

@@ -13,14 +13,14 @@ namespace MedTech.Edge.Fhir.Observations;
 /// </summary>
 internal static partial class FhirValues
 {
-    public static DataType Create(FhirValueTemplate template, IReadOnlyList<TimedValue> values, ObservationGroup group) => template switch
+    public static DataType Create(FhirValueTemplate template, IReadOnlyList<TimedValue> values, ObservationGroup group, ObservationLimits limits) => template switch
     {
         SampledDataValueTemplate sampled => new SampledData
         {
             Origin = new Quantity { Value = 0, Unit = sampled.Unit },
             Period = sampled.DefaultPeriodMs,
             Dimensions = 1,
-            Data = SampledDataCodec.Encode(CheckedSamples(values, template), group.Start, group.End, sampled.DefaultPeriodMs),
+            Data = SampledDataCodec.Encode(CheckedSamples(values, template), group.Start, group.End, sampled.DefaultPeriodMs, limits),
         },
         QuantityValueTemplate quantity => new Quantity
         {
@@ -29,7 +29,8 @@ internal static partial class FhirValues
             System = quantity.System,
             Code = quantity.Code,
         },
-        StringValueTemplate => new FhirString(values[^1].Value),
+        StringValueTemplate => new FhirString(values[^1].Value.Length <= limits.MaxValueLength ? values[^1].Value
+            : throw new TransformException(FhirErrorCodes.ObservationTooLarge, $"The value of '{template.ValueName}' has {values[^1].Value.Length} characters, more than the limit of {limits.MaxValueLength} (Persistence options).")),
         CodeableConceptValueTemplate concept => new CodeableConcept
         {
             Text = concept.Text,
@@ -42,7 +43,7 @@ internal static partial class FhirValues
     /// The existing value merged with the group's. SampledData merges slot by slot over both periods (a new value
     /// wins an exact tie); the other types are replaced, as upstream does.
     /// </summary>
-    public static DataType Merge(DataType existing, (DateTime Start, DateTime End) existingPeriod, FhirValueTemplate template, IReadOnlyList<TimedValue> values, ObservationGroup group)
+    public static DataType Merge(DataType existing, (DateTime Start, DateTime End) existingPeriod, FhirValueTemplate template, IReadOnlyList<TimedValue> values, ObservationGroup group, ObservationLimits limits)
     {
         var expected = template switch
         {
@@ -59,7 +60,7 @@ internal static partial class FhirValues
 
         if (existing is not SampledData stored || template is not SampledDataValueTemplate sampled)
         {
-            return Create(template, values, group);
+            return Create(template, values, group, limits);
         }
 
         if (stored.Dimensions is > 1)
@@ -85,7 +86,7 @@ internal static partial class FhirValues
         var result = (SampledData)stored.DeepCopy();
         result.Period = sampled.DefaultPeriodMs;
         result.Origin = new Quantity { Value = 0, Unit = sampled.Unit };
-        result.Data = SampledDataCodec.Encode(merged.Select(m => new TimedValue(m.Key, m.Value)), start, end, sampled.DefaultPeriodMs);
+        result.Data = SampledDataCodec.Encode(merged.Select(m => new TimedValue(m.Key, m.Value)), start, end, sampled.DefaultPeriodMs, limits);
         return result;
     }
 

@@ -9,8 +9,9 @@ namespace MedTech.Edge.Fhir.Observations;
 /// </summary>
 public static class ObservationFactory
 {
-    public static Observation Create(CodeValueFhirTemplate template, ObservationGroup group, ResourceIds ids, DateTimeOffset issued)
+    public static Observation Create(CodeValueFhirTemplate template, ObservationGroup group, ResourceIds ids, DateTimeOffset issued, ObservationLimits? limits = null)
     {
+        limits ??= ObservationLimits.None;
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(group);
         ArgumentNullException.ThrowIfNull(ids);
@@ -34,7 +35,7 @@ public static class ObservationFactory
 
         if (template.Value is { } value && group.ValuesOf(value.ValueName) is { Count: > 0 } values)
         {
-            observation.Value = FhirValues.Create(value, values, group);
+            observation.Value = FhirValues.Create(value, values, group, limits);
         }
 
         foreach (var component in template.Components)
@@ -44,7 +45,7 @@ public static class ObservationFactory
                 observation.Component.Add(new Observation.ComponentComponent
                 {
                     Code = Concept(component.Value.ValueName, component.Codes),
-                    Value = FhirValues.Create(component.Value, componentValues, group),
+                    Value = FhirValues.Create(component.Value, componentValues, group, limits),
                 });
             }
         }
@@ -56,8 +57,9 @@ public static class ObservationFactory
     /// The stored Observation with the group merged in, or null when that changes nothing (so nothing is written).
     /// A changed Observation gets status <c>amended</c>.
     /// </summary>
-    public static Observation? Merge(Observation existing, CodeValueFhirTemplate template, ObservationGroup group)
+    public static Observation? Merge(Observation existing, CodeValueFhirTemplate template, ObservationGroup group, ObservationLimits? limits = null)
     {
+        limits ??= ObservationLimits.None;
         ArgumentNullException.ThrowIfNull(existing);
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(group);
@@ -67,8 +69,8 @@ public static class ObservationFactory
         if (template.Value is { } value && group.ValuesOf(value.ValueName) is { Count: > 0 } values)
         {
             merged.Value = existing.Value is null
-                ? FhirValues.Create(value, values, group)
-                : FhirValues.Merge(existing.Value, period, value, values, group);
+                ? FhirValues.Create(value, values, group, limits)
+                : FhirValues.Merge(existing.Value, period, value, values, group, limits);
         }
 
         foreach (var component in template.Components)
@@ -85,14 +87,14 @@ public static class ObservationFactory
                 merged.Component.Add(new Observation.ComponentComponent
                 {
                     Code = Concept(component.Value.ValueName, component.Codes),
-                    Value = FhirValues.Create(component.Value, componentValues, group),
+                    Value = FhirValues.Create(component.Value, componentValues, group, limits),
                 });
             }
             else
             {
                 stored.Value = stored.Value is null
-                    ? FhirValues.Create(component.Value, componentValues, group)
-                    : FhirValues.Merge(stored.Value, period, component.Value, componentValues, group);
+                    ? FhirValues.Create(component.Value, componentValues, group, limits)
+                    : FhirValues.Merge(stored.Value, period, component.Value, componentValues, group, limits);
             }
         }
 

@@ -38,6 +38,20 @@ public static class ObservationGrouping
             .ToList();
     }
 
+    private static DateTime PeriodEnd(DateTime start, PeriodInterval interval)
+    {
+        try
+        {
+            return PeriodEndOf(start, interval);
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            // The last hour or day of year 9999: its end is past what a DateTime (and upstream) can represent.
+            throw new TransformException(FhirErrorCodes.IncompatibleData,
+                $"An occurrence time at the end of the calendar has a {interval} window that cannot be represented.");
+        }
+    }
+
     private static DateTime PeriodStart(DateTime time, PeriodInterval interval) => interval switch
     {
         PeriodInterval.Single => time,
@@ -46,7 +60,7 @@ public static class ObservationGrouping
         _ => throw new ArgumentOutOfRangeException(nameof(interval), interval, "Not a time period."),
     };
 
-    private static DateTime PeriodEnd(DateTime start, PeriodInterval interval) => interval switch
+    private static DateTime PeriodEndOf(DateTime start, PeriodInterval interval) => interval switch
     {
         PeriodInterval.Single => start,
         PeriodInterval.Hourly => start.AddHours(1).AddTicks(-1),

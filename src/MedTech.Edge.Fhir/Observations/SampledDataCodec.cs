@@ -9,13 +9,26 @@ public static class SampledDataCodec
 {
     public const string Empty = "E";
 
-    /// <summary>Slot k spans [start + k·P, start + (k+1)·P); slots are made while their start is not after <paramref name="end"/>.</summary>
-    public static string Encode(IEnumerable<TimedValue> values, DateTime start, DateTime end, decimal periodMs)
+    /// <summary>
+    /// Slot k spans [start + k·P, start + (k+1)·P); slots are made while their start is not after <paramref name="end"/>.
+    /// The slot count and the length are checked against <paramref name="limits"/> before anything that size is allocated.
+    /// </summary>
+    /// <exception cref="TransformException"><see cref="FhirErrorCodes.ObservationTooLarge"/>: over the limits.</exception>
+    public static string Encode(IEnumerable<TimedValue> values, DateTime start, DateTime end, decimal periodMs, ObservationLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(values);
+        limits ??= ObservationLimits.None;
         var periodTicks = PeriodTicks(periodMs);
-        var slots = new string?[SlotOf((end - start).Ticks, periodTicks) + 1];
-        var length = slots.Length * 2 - 1;
+        ArgumentOutOfRangeException.ThrowIfLessThan(end, start);
+        // In long arithmetic: a window of centuries at 1 ms is more slots than an int holds.
+        var count = SlotOf((end - start).Ticks, periodTicks) + 1;
+        if (count > limits.MaxSampledDataSlots)
+        {
+            throw TooLarge($"{count} SampledData slots", limits.MaxSampledDataSlots);
+        }
+
+        var slots = new string?[count];
+        var length = (long)slots.Length * 2 - 1;
         foreach (var value in values.OrderBy(v => v.Time))
         {
             if (value.Time >= start && value.Time <= end)
@@ -26,8 +39,13 @@ public static class SampledDataCodec
             }
         }
 
+        if (length > limits.MaxValueLength)
+        {
+            throw TooLarge($"SampledData data of {length} characters", limits.MaxValueLength);
+        }
+
         var empties = EmptyRun(slots.Length);
-        return string.Create(length, slots, (data, slots) =>
+        return string.Create((int)length, slots, (data, slots) =>
         {
             var position = 0;
             for (var k = 0; k < slots.Length;)
@@ -100,9 +118,12 @@ public static class SampledDataCodec
     }
 
     /// <summary>floor(ticks / period): whole-tick periods (any period with at most 4 decimals in ms) in integer arithmetic.</summary>
-    private static int SlotOf(long ticks, decimal periodTicks) => periodTicks == decimal.Truncate(periodTicks)
-        ? (int)(ticks / (long)periodTicks)
-        : (int)Math.Floor(ticks / periodTicks);
+    private static long SlotOf(long ticks, decimal periodTicks) => periodTicks == decimal.Truncate(periodTicks)
+        ? ticks / (long)periodTicks
+        : (long)Math.Floor(ticks / periodTicks);
+
+    private static TransformException TooLarge(string what, int limit) =>
+        new(FhirErrorCodes.ObservationTooLarge, $"The Observation would hold {what}, more than the limit of {limit} (Persistence options).");
 
     private static decimal PeriodTicks(decimal periodMs) =>
         periodMs > 0 ? periodMs * TimeSpan.TicksPerMillisecond : throw new ArgumentOutOfRangeException(nameof(periodMs), "The period must be positive.");

@@ -16,8 +16,9 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// and writes them with few requests: one batch bundle reads the Observations (by their deterministic ids; cached
 /// ones are not read), one batch bundle PUTs the changed ones, with If-Match on updates. 409/412 (another writer)
 /// and per-entry 429/5xx cause a re-read, re-merge and re-write of those entries. A re-delivered batch changes
-/// nothing, so nothing is written. Groups that cannot be transformed or that the server rejects are returned as
-/// errors; the rest of the batch is persisted.
+/// nothing, so nothing is written. Groups that cannot be transformed (any exception but the server's unavailability),
+/// that the server rejects, or whose entries still fail after <see cref="PersistenceOptions.MaxWriteRounds"/> while
+/// others were written, are returned as errors; the rest of the batch is persisted.
 /// </summary>
 public sealed partial class ObservationPersister : IDisposable
 {
@@ -66,6 +67,8 @@ public sealed partial class ObservationPersister : IDisposable
             }
         }
 
+        var limits = options.Limits;
+        var lastStatus = new Dictionary<PendingObservation, int>();
         for (var round = 1; pending.Count > 0; round++)
         {
             var writes = new List<(PendingObservation Pending, Observation Observation, bool IsCreate)>();
@@ -74,7 +77,7 @@ public sealed partial class ObservationPersister : IDisposable
                 try
                 {
                     var existing = stored.GetValueOrDefault(p.Id);
-                    if (p.Build(existing, time.GetUtcNow()) is { } observation)
+                    if (p.Build(existing, time.GetUtcNow(), limits) is { } observation)
                     {
                         writes.Add((p, observation, existing is null));
                     }
@@ -86,6 +89,10 @@ public sealed partial class ObservationPersister : IDisposable
                 catch (TransformException ex)
                 {
                     ObservationPlan.Fail(p, ex.Code, ex.Message, errors);
+                }
+                catch (Exception ex) when (ObservationPlan.IsContained(ex, cancellationToken))
+                {
+                    ObservationPlan.Fail(p, FhirErrorCodes.ProcessingError, FhirErrorCodes.Describe("transform", ex), errors);
                 }
             }
 
@@ -107,12 +114,14 @@ public sealed partial class ObservationPersister : IDisposable
                     {
                         transient |= result.Status is not (409 or 412);
                         observations.Remove(p.Id);
+                        lastStatus[p] = result.Status;
                         retry.Add(p);
                     }
                     else
                     {
+                        // The outcome summary carries no diagnostics (servers echo values there), so it may go with the group.
                         Log.ObservationRejected(logger, result.Status);
-                        ObservationPlan.Fail(p, FhirErrorCodes.FhirResourceRejected, $"The FHIR server rejected the Observation with HTTP {result.Status}: {result.Outcome ?? "(no OperationOutcome)"}", errors);
+                        ObservationPlan.Fail(p, FhirErrorCodes.FhirResourceRejected, $"The FHIR server refused the Observation with HTTP {result.Status}: {result.Outcome ?? "(no OperationOutcome)"}", errors);
                     }
                 }
             }
@@ -124,7 +133,21 @@ public sealed partial class ObservationPersister : IDisposable
 
             if (round >= options.MaxWriteRounds)
             {
-                throw new FhirServerUnavailableException($"{retry.Count} Observation(s) still conflicted or failed after {round} write rounds; the batch must be retried.");
+                if (created + updated == 0)
+                {
+                    // Nothing of the batch was written: the server is in trouble, not these entries. Retried without limit.
+                    throw new FhirServerUnavailableException($"{retry.Count} Observation(s) still conflicted or failed after {round} write rounds; the batch must be retried.");
+                }
+
+                // The server wrote other Observations of this batch meanwhile: it is up, and these entries are the problem.
+                foreach (var p in retry)
+                {
+                    Log.ObservationGaveUp(logger, lastStatus[p], round);
+                    ObservationPlan.Fail(p, FhirErrorCodes.FhirResourceRejected,
+                        $"The FHIR server failed the Observation in each of {round} write rounds (last with HTTP {lastStatus[p]}) while it wrote others of the batch.", errors);
+                }
+
+                break;
             }
 
             // Back off exponentially after server trouble; after a conflict only a little, with jitter, so writers
@@ -216,6 +239,9 @@ public sealed partial class ObservationPersister : IDisposable
 
         [LoggerMessage(EventId = 3102, Level = LogLevel.Warning, Message = "The FHIR server rejected an Observation with HTTP {Status}; its measurement groups go to the error output.")]
         public static partial void ObservationRejected(ILogger logger, int status);
+
+        [LoggerMessage(EventId = 3104, Level = LogLevel.Warning, Message = "The FHIR server failed an Observation in each of {Rounds} write rounds (last with HTTP {Status}) while it wrote others; its measurement groups go to the error output.")]
+        public static partial void ObservationGaveUp(ILogger logger, int status, int rounds);
 
         [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "{Count} Observations conflicted or failed transiently in write round {Round}; re-reading and retrying.")]
         public static partial void Retrying(ILogger logger, int count, int round);

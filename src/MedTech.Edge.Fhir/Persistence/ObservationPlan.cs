@@ -1,4 +1,5 @@
 using MedTech.Edge.Fhir.Observations;
+using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Mapping.Grouping;
 
@@ -41,10 +42,31 @@ internal static class ObservationPlan
             {
                 errors.TryAdd(group, new PersistError(group, ex.Code, ex.Message));
             }
+            catch (FhirRequestException ex) when (ex.IsContentRefused)
+            {
+                // An identity search this group's ids made the server refuse (e.g. an identifier too long for a URL).
+                errors.TryAdd(group, new PersistError(group, FhirErrorCodes.FhirResourceRejected, Refused((int)ex.Status, "the identity search", ex.Outcome)));
+            }
+            catch (Exception ex) when (IsContained(ex, cancellationToken))
+            {
+                errors.TryAdd(group, new PersistError(group, FhirErrorCodes.ProcessingError, FhirErrorCodes.Describe("transform", ex)));
+            }
         }
 
         return (pending.Values.ToList(), errors);
     }
+
+    /// <summary>
+    /// An exception that fails the one group in hand: anything but the server being unavailable or refusing the
+    /// writer (those hold the whole batch until the server is back) and cancellation (stopping).
+    /// </summary>
+    public static bool IsContained(Exception exception, CancellationToken cancellationToken) =>
+        exception is not (FhirServerUnavailableException or FhirRequestException)
+        && !(exception is OperationCanceledException && cancellationToken.IsCancellationRequested);
+
+    /// <summary>The reason of a group the server refused: the status, what was refused, and the PHI-free outcome summary.</summary>
+    public static string Refused(int status, string what, string? outcome) =>
+        $"The FHIR server refused {what} with HTTP {status}: {FhirServerClient.SummarizeOutcome(outcome) ?? "(no OperationOutcome)"}";
 
     /// <summary>Records a failure for every measurement group that went into the Observation.</summary>
     public static void Fail(PendingObservation pending, string code, string message, Dictionary<MeasurementGroup, PersistError> errors)

@@ -12,6 +12,9 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// </summary>
 public static class ObservationPreview
 {
+    // The writer's default limits, so a mapping test shows the ObservationTooLarge the writer would give.
+    private static readonly Observations.ObservationLimits Limits = new PersistenceOptions().Limits;
+
     public static (IReadOnlyList<Observation> Observations, IReadOnlyList<PersistError> Errors) Create(
         IReadOnlyList<Measurement> measurements, FhirMapping mapping, string? deviceIdentifierSystem, DateTimeOffset now)
     {
@@ -26,11 +29,15 @@ public static class ObservationPreview
         {
             try
             {
-                observations.AddRange(p.Build(null, now) is { } observation ? [observation] : []);
+                observations.AddRange(p.Build(null, now, Limits) is { } observation ? [observation] : []);
             }
             catch (TransformException ex)
             {
                 ObservationPlan.Fail(p, ex.Code, ex.Message, errors);
+            }
+            catch (Exception ex) when (ObservationPlan.IsContained(ex, default))
+            {
+                ObservationPlan.Fail(p, FhirErrorCodes.ProcessingError, FhirErrorCodes.Describe("transform", ex), errors);
             }
         }
 

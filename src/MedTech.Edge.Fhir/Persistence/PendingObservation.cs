@@ -27,13 +27,13 @@ internal sealed class PendingObservation(string id, CodeValueFhirTemplate templa
     /// The Observation to write, built from <paramref name="stored"/> (null when the server has none), or null when
     /// the batch changes nothing. New Observations are <c>final</c>; changed stored ones are <c>amended</c>.
     /// </summary>
-    public Observation? Build(Observation? stored, DateTimeOffset now)
+    public Observation? Build(Observation? stored, DateTimeOffset now, ObservationLimits limits)
     {
         var current = stored;
         var changed = false;
         foreach (var group in Groups)
         {
-            var next = current is null ? ObservationFactory.Create(template, group, ids, now) : ObservationFactory.Merge(current, template, group);
+            var next = current is null ? ObservationFactory.Create(template, group, ids, now, limits) : ObservationFactory.Merge(current, template, group, limits);
             changed |= next is not null;
             current = next ?? current;
         }

@@ -14,7 +14,11 @@ public sealed class PersistenceOptions
     /// <summary>Entries per FHIR batch bundle.</summary>
     public int MaxBundleEntries { get; set; } = 300;
 
-    /// <summary>Rounds of re-read, re-merge and re-write after 409/412 (another writer) or a per-entry 429/5xx.</summary>
+    /// <summary>
+    /// Rounds of re-read, re-merge and re-write after 409/412 (another writer) or a per-entry 429/5xx. An entry still
+    /// failing after them fails its groups when other entries of the batch were written (the server is up; the entry
+    /// is the problem); when none was, the whole batch is retried without limit (an outage loses nothing).
+    /// </summary>
     public int MaxWriteRounds { get; set; } = 8;
 
     /// <summary>Observations kept in memory with their version, so steady traffic needs no reads.</summary>
@@ -23,11 +27,29 @@ public sealed class PersistenceOptions
     /// <summary>Absolute expiry of a cached Observation (a stale one only costs a 412 and a re-read).</summary>
     public TimeSpan ObservationCacheExpiry { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Slots of one SampledData window (<c>period</c> steps); a group over it is an <c>ObservationTooLarge</c> dead letter.
+    /// 172,800 holds two days at 1 s: a daily window at the densest period in common use fits, and so does a correlation
+    /// window of a day and more. Upstream has no limit and builds whatever the window needs (a correlation window of
+    /// years at 1 s is a 200 MB string that no FHIR server accepts, so the group could never be written).
+    /// </summary>
+    public int MaxSampledDataSlots { get; set; } = 172_800;
+
+    /// <summary>
+    /// Characters of one SampledData <c>data</c> or one string value; over it, an <c>ObservationTooLarge</c> dead letter.
+    /// 4,000,000 holds a full day of 1 s samples of up to 45 characters each, and stays under the request limits FHIR
+    /// servers commonly set (a few MB per resource). Upstream: no limit.
+    /// </summary>
+    public int MaxValueLength { get; set; } = 4_000_000;
+
+    /// <summary>The two limits above, as the Observation builder takes them.</summary>
+    public Observations.ObservationLimits Limits => new(MaxSampledDataSlots, MaxValueLength);
+
     /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        foreach (var (name, value) in new[] { ("MaxBatchMeasurements", MaxBatchMeasurements), ("MaxBundleEntries", MaxBundleEntries), ("MaxWriteRounds", MaxWriteRounds), ("ObservationCacheSize", ObservationCacheSize) })
+        foreach (var (name, value) in new[] { ("MaxBatchMeasurements", MaxBatchMeasurements), ("MaxBundleEntries", MaxBundleEntries), ("MaxWriteRounds", MaxWriteRounds), ("ObservationCacheSize", ObservationCacheSize), ("MaxSampledDataSlots", MaxSampledDataSlots), ("MaxValueLength", MaxValueLength) })
         {
             if (value < 1)
             {

@@ -1,8 +1,8 @@
 namespace MedTech.Edge.Fhir.Server;
 
 /// <summary>
-/// One entry of a batch response to writes: its HTTP status, the new version on success, and on failure the
-/// OperationOutcome text (which may echo resource content: never log it).
+/// One entry of a batch response to writes: its HTTP status, the new version on success, and on failure a PHI-free
+/// summary of its OperationOutcome (<see cref="FhirServerClient.SummarizeOutcome"/>).
 /// </summary>
 public sealed record BatchEntryResult(int Status, string? VersionId, string? Outcome)
 {

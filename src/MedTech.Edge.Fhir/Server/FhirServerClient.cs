@@ -42,7 +42,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         var found = new List<T>();
         for (var next = query; next is not null;)
         {
-            var page = FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Get, next, null, null, cancellationToken).ConfigureAwait(false));
+            var page = Read<Bundle>(await SendAsync(HttpMethod.Get, next, null, null, cancellationToken).ConfigureAwait(false));
             found.AddRange(page.Entry.Select(e => e.Resource).OfType<T>());
             next = page.NextLink?.ToString();
         }
@@ -56,12 +56,12 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     {
         ArgumentNullException.ThrowIfNull(resource);
         var json = await SendAsync(HttpMethod.Put, $"{resource.TypeName}/{resource.Id}", FhirJson.SerializeToUtf8Bytes(resource), ifMatch, cancellationToken).ConfigureAwait(false);
-        return FhirJson.Deserialize<T>(json);
+        return Read<T>(json);
     }
 
     /// <summary>Sends a batch (or transaction) bundle; each entry's own status is in the response bundle.</summary>
     public async Task<Bundle> BatchAsync(Bundle bundle, CancellationToken cancellationToken) =>
-        FhirJson.Deserialize<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.SerializeToUtf8Bytes(bundle), null, cancellationToken).ConfigureAwait(false));
+        Read<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.SerializeToUtf8Bytes(bundle), null, cancellationToken).ConfigureAwait(false));
 
     /// <summary>GETs the URLs (reads or searches) with one batch bundle; each URL's response entry, in order (null if the server left it out).</summary>
     public async Task<IReadOnlyList<Bundle.EntryComponent?>> GetBatchAsync(IReadOnlyList<string> urls, CancellationToken cancellationToken)
@@ -82,7 +82,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     {
         ArgumentNullException.ThrowIfNull(bundle);
         var text = await SendAsync(HttpMethod.Post, "", FhirJson.SerializeToUtf8Bytes(bundle), null, cancellationToken, minimal: true).ConfigureAwait(false);
-        using var json = JsonDocument.Parse(text);
+        using var json = IsJson(text) is { } document ? document : throw NotJson();
         var results = new List<BatchEntryResult>();
         if (json.RootElement.TryGetProperty("entry", out var entries))
         {
@@ -95,6 +95,45 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
 
         return results;
     }
+
+    /// <summary>
+    /// The resource in a success response. A body that is not JSON at all (a proxy's or gateway's HTML page with 200)
+    /// says nothing about the data sent: it counts as the server being unavailable, so the batch is kept and retried
+    /// instead of its groups being failed one by one. A JSON body Firely cannot read stays the caller's error.
+    /// </summary>
+    private static T Read<T>(string text)
+        where T : Resource
+    {
+        try
+        {
+            return FhirJson.Deserialize<T>(text);
+        }
+        catch (Exception ex) when (!LooksLikeJson(text))
+        {
+            throw NotJson(ex);
+        }
+    }
+
+    private static bool LooksLikeJson(string text)
+    {
+        using var document = IsJson(text);
+        return document is not null;
+    }
+
+    private static JsonDocument? IsJson(string text)
+    {
+        try
+        {
+            return JsonDocument.Parse(text);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static FhirServerUnavailableException NotJson(Exception? inner = null) =>
+        new("The FHIR server answered with a body that is not JSON; the batch must be retried.", inner);
 
     private static string? Text(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
@@ -109,9 +148,57 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         ?? Text(response, "etag")?.Replace("W/", "", StringComparison.Ordinal).Trim('"');
 
     private static string? OutcomeText(JsonElement response) =>
-        response.ValueKind == JsonValueKind.Object && response.TryGetProperty("outcome", out var outcome) && outcome.TryGetProperty("issue", out var issues)
-            ? string.Join("; ", issues.EnumerateArray().Select(i => Text(i, "diagnostics") ?? (i.TryGetProperty("details", out var d) ? Text(d, "text") : null) ?? Text(i, "code")))
-            : null;
+        response.ValueKind == JsonValueKind.Object && response.TryGetProperty("outcome", out var outcome) ? Summary(outcome) : null;
+
+    /// <summary>
+    /// A PHI-free summary of an OperationOutcome: each of the first few issues as <c>severity/code at expression</c>, and
+    /// how many there were. Diagnostics and details text are left out, since servers echo the offending values in
+    /// them; the element paths are enough to find what was wrong in the dead letter's payload. Null when the text is
+    /// not an OperationOutcome.
+    /// </summary>
+    public static string? SummarizeOutcome(string? json)
+    {
+        if (string.IsNullOrEmpty(json))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            return Summary(document.RootElement);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private const int MaxIssues = 3;
+
+    private static string? Summary(JsonElement outcome)
+    {
+        if (outcome.ValueKind != JsonValueKind.Object || !outcome.TryGetProperty("issue", out var issues) || issues.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        var all = issues.EnumerateArray().ToList();
+        var shown = all.Take(MaxIssues).Select(i =>
+        {
+            var paths = Strings(i, "expression").Concat(Strings(i, "location")).Take(MaxIssues).Select(p => p.Length > 120 ? p[..120] : p).ToList();
+            return $"{Bounded(Text(i, "severity"))}/{Bounded(Text(i, "code"))}" + (paths.Count > 0 ? " at " + string.Join(", ", paths) : "");
+        });
+        return $"{all.Count} issue(s): {string.Join("; ", shown)}" + (all.Count > MaxIssues ? "; …" : "");
+    }
+
+    private static IEnumerable<string> Strings(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array
+            ? array.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!)
+            : [];
+
+    // Severity and code are FHIR codes; a server that puts anything else there is cut short.
+    private static string Bounded(string? code) => code is null ? "?" : code.Length > 40 ? code[..40] : code;
 
     private async Task<string> SendAsync(HttpMethod method, string path, byte[]? body, string? ifMatch, CancellationToken cancellationToken, bool minimal = false)
     {

@@ -24,13 +24,16 @@ public static class MeasurementGroupJson
             m.Properties.Select(p => new WireProperty(p.Name, p.Value)).ToList())).ToList()), Options);
     }
 
-    /// <exception cref="JsonException">The bytes are not such a message.</exception>
+    /// <exception cref="JsonException">The bytes are not such a message, or hold <c>null</c> where a value is required.</exception>
     public static (string Id, IReadOnlyList<Measurement> Measurements) Deserialize(ReadOnlySpan<byte> json)
     {
         var wire = JsonSerializer.Deserialize<Wire>(json, Options) ?? throw new JsonException("Empty measurement group message.");
-        if (wire.Id is null || wire.Measurements is null || wire.Measurements.Any(m => m is null || m.Type is null || m.DeviceId is null || m.Properties is null))
+        // Valid JSON of the wrong shape deserializes with nulls where the types say there are none; each would be a
+        // NullReferenceException further on, so it is refused here, where the reader expects a refusal.
+        if (wire.Id is null || wire.Measurements is null || wire.Measurements.Any(m => m is null || m.Type is null || m.DeviceId is null || m.Properties is null
+            || m.Properties.Any(p => p is null || p.Name is null || p.Value is null)))
         {
-            throw new JsonException("Not a measurement group: id, measurements, and each measurement's Type, DeviceId and Properties are required.");
+            throw new JsonException("Not a measurement group: id, measurements, each measurement's Type, DeviceId and Properties, and each property's Name and Value are required.");
         }
 
         return (wire.Id, wire.Measurements.Select(m => new Measurement

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using LiteDB;
@@ -15,6 +16,16 @@ public sealed class LocalFhirStore : HttpMessageHandler
 {
     /// <summary>The base address clients of this store use.</summary>
     public static readonly Uri BaseAddress = new("http://localhost/local-fhir/");
+
+    /// <summary>
+    /// Longest identifier key indexed as it is. LiteDB refuses index keys of 1,023 bytes and more, and a device can
+    /// send an id of any length: longer keys are indexed by their SHA-256, and a search compares the stored
+    /// identifiers exactly, so lookups stay exact.
+    /// </summary>
+    private const int MaxPlainKeyBytes = 256;
+
+    /// <summary>Largest resource stored: LiteDB documents end at about 16 MB; a larger one is refused with 413, as a server would.</summary>
+    private const int MaxResourceBytes = 8 * 1024 * 1024;
 
     private readonly LiteDatabase db;
     private readonly ILiteCollection<BsonDocument> resources;
@@ -64,12 +75,23 @@ public sealed class LocalFhirStore : HttpMessageHandler
         var minimal = request.Headers.TryGetValues("Prefer", out var prefer) && prefer.Contains("return=minimal");
         lock (gate)
         {
-            var (status, resource, version) = request.Method.Method switch
+            HttpStatusCode status;
+            JsonObject? resource;
+            string? version;
+            try
             {
-                "POST" when path.Length == 0 && body is not null => (HttpStatusCode.OK, Batch(JsonNode.Parse(body)!.AsObject(), minimal), null),
-                "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, body is null ? null : JsonNode.Parse(body)!.AsObject(), ifMatch),
-                _ => (HttpStatusCode.MethodNotAllowed, Outcome("Not supported by the local store."), null),
-            };
+                (status, resource, version) = request.Method.Method switch
+                {
+                    "POST" when path.Length == 0 && body is not null => (HttpStatusCode.OK, Batch(JsonNode.Parse(body)!.AsObject(), minimal), null),
+                    "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, body is null ? null : JsonNode.Parse(body)!.AsObject(), ifMatch),
+                    _ => (HttpStatusCode.MethodNotAllowed, Outcome("Not supported by the local store."), null),
+                };
+            }
+            catch (IOException)
+            {
+                // A full disk, say: the store is unavailable, not the data wrong, so the writer keeps the batch and retries.
+                (status, resource, version) = (HttpStatusCode.ServiceUnavailable, Outcome("The local store cannot write its file."), null);
+            }
             var response = new HttpResponseMessage(status)
             {
                 Content = new StringContent(resource?.ToJsonString() ?? "", Encoding.UTF8, "application/fhir+json"),
@@ -123,9 +145,10 @@ public sealed class LocalFhirStore : HttpMessageHandler
         }
 
         var parts = url.Split('/');
-        if (parts.Length != 2)
+        // FHIR ids have at most 64 characters; the store's primary key is built from them.
+        if (parts.Length != 2 || parts[0].Length is 0 or > 64 || parts[1].Length is 0 or > 64)
         {
-            return (HttpStatusCode.BadRequest, Outcome("Expected {type}/{id}."), null);
+            return (HttpStatusCode.BadRequest, Outcome("Expected {type}/{id} with an id of at most 64 characters."), null);
         }
 
         var stored = resources.FindById($"{parts[0]}/{parts[1]}");
@@ -150,12 +173,18 @@ public sealed class LocalFhirStore : HttpMessageHandler
         var version = (current + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
         resource["id"] = parts[1];
         resource["meta"] = new JsonObject { ["versionId"] = version, ["lastUpdated"] = DateTimeOffset.UtcNow.ToString("o", System.Globalization.CultureInfo.InvariantCulture) };
+        var json = resource.ToJsonString();
+        if (Encoding.UTF8.GetByteCount(json) > MaxResourceBytes)
+        {
+            return (HttpStatusCode.RequestEntityTooLarge, Outcome("The resource is larger than the local store keeps."), null);
+        }
+
         resources.Upsert(new BsonDocument
         {
             ["_id"] = $"{parts[0]}/{parts[1]}",
             ["version"] = current + 1,
-            ["json"] = resource.ToJsonString(),
-            ["identifiers"] = new BsonArray(Identifiers(parts[0], resource).Select(i => new BsonValue(i))),
+            ["json"] = json,
+            ["identifiers"] = new BsonArray(Identifiers(parts[0], resource).Select(i => new BsonValue(IndexKey(i))).Distinct()),
         });
         return (stored is null ? HttpStatusCode.Created : HttpStatusCode.OK, resource, version);
     }
@@ -169,9 +198,14 @@ public sealed class LocalFhirStore : HttpMessageHandler
         {
             var separator = UnescapedBar(token);
             var key = separator < 0 ? $"{type}|*|{Unescape(token)}" : $"{type}|{Unescape(token[..separator])}|{Unescape(token[(separator + 1)..])}";
-            foreach (var document in resources.Find(BsonExpression.Create("$.identifiers[*] ANY = @0", new BsonValue(key))))
+            foreach (var document in resources.Find(BsonExpression.Create("$.identifiers[*] ANY = @0", new BsonValue(IndexKey(key)))))
             {
-                entries.Add(new JsonObject { ["resource"] = JsonNode.Parse(document["json"].AsString) });
+                // A hashed key matched: compare the identifiers themselves, so the search stays exact.
+                var found = JsonNode.Parse(document["json"].AsString)!.AsObject();
+                if (Identifiers(type, found).Contains(key))
+                {
+                    entries.Add(new JsonObject { ["resource"] = found });
+                }
             }
         }
 
@@ -190,6 +224,10 @@ public sealed class LocalFhirStore : HttpMessageHandler
             }
         }
     }
+
+    private static string IndexKey(string key) => Encoding.UTF8.GetByteCount(key) <= MaxPlainKeyBytes
+        ? key
+        : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
     private static int UnescapedBar(string token)
     {

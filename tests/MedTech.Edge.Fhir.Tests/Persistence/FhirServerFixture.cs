@@ -15,6 +15,9 @@ public sealed class FhirServerFixture : IAsyncLifetime
           {"templateType": "CodeValueFhir", "template": {"typeName": "heartrate", "periodInterval": 60,
             "codes": [{"code": "8867-4", "system": "http://loinc.org", "display": "Heart rate"}],
             "value": {"valueName": "hr", "valueType": "SampledData", "defaultPeriod": 1000, "unit": "count/min"}}},
+          {"templateType": "CodeValueFhir", "template": {"typeName": "ecg", "periodInterval": -1,
+            "codes": [{"code": "131328", "system": "urn:oid:2.16.840.1.113883.6.24", "display": "ECG"}],
+            "value": {"valueName": "mv", "valueType": "SampledData", "defaultPeriod": 1000, "unit": "mV"}}},
           {"templateType": "CodeValueFhir", "template": {"typeName": "weight",
             "codes": [{"code": "29463-7", "system": "http://loinc.org", "display": "Body weight"}],
             "value": {"valueName": "kg", "valueType": "Quantity", "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}}
@@ -35,11 +38,20 @@ public sealed class FhirServerFixture : IAsyncLifetime
         return new FhirServerClient(FhirServerClient.CreateHttpClient(options), options, NullLogger<FhirServerClient>.Instance);
     }
 
-    public static ObservationPersister Persister(FhirServerClient client, ResourceIdentityMode mode = ResourceIdentityMode.Lookup) => new(
+    /// <summary>A client whose requests pass <paramref name="faults"/> on their way to the real server.</summary>
+    public FhirServerClient Client(FaultInjectingHandler faults)
+    {
+        ArgumentNullException.ThrowIfNull(faults);
+        var options = new FhirServerOptions { Url = Server.BaseUrl, InitialBackoff = TimeSpan.FromMilliseconds(10), MaxBackoff = TimeSpan.FromMilliseconds(200) };
+        faults.InnerHandler ??= new SocketsHttpHandler();
+        return new FhirServerClient(new HttpClient(faults) { BaseAddress = Server.BaseUrl }, options, NullLogger<FhirServerClient>.Instance);
+    }
+
+    public static ObservationPersister Persister(FhirServerClient client, ResourceIdentityMode mode = ResourceIdentityMode.Lookup, PersistenceOptions? options = null) => new(
         client,
         new IdentityResolver(client, new ResourceIdentityOptions { ResourceIdentityServiceType = mode.ToString() }),
         FhirMapping.Parse(Mapping).EnsureValid("test mapping"),
-        new PersistenceOptions(),
+        options ?? new PersistenceOptions(),
         NullLogger<ObservationPersister>.Instance);
 
     /// <summary>A Patient and a Device linked to it, as a hospital's registration would have made them.</summary>
