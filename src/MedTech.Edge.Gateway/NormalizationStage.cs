@@ -71,7 +71,7 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
         {
             round = Complete(messages, GatewayStore.NormalizationInHand, ref step);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (OfTheData(ex))
         {
             // Nothing of the round was stored (one transaction). Redo it one message at a time; the record stays until
             // the last one, so a death on one of them is found at the next start.
@@ -137,7 +137,7 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
         {
             Count(Complete([message], clearInHand ? GatewayStore.NormalizationInHand : null, ref step), 1);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (OfTheData(ex))
         {
             Log.MessageFailed(logger, message.Id, step.ToString(), ex.GetType().Name);
             var reason = Bounded($"{step}: {ex.GetType().FullName}: {ex.Message}");
@@ -157,7 +157,7 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
         {
             store.CompleteNormalization([deadLetter.Message.Id], [], [deadLetter], clear);
         }
-        catch (Exception ex) when (ex is not IOException and not ObjectDisposedException)
+        catch (Exception ex) when (OfTheData(ex))
         {
             Log.EnvelopeRefused(logger, deadLetter.Message.Id, ex.GetType().Name);
             var message = deadLetter.Message;
@@ -203,6 +203,12 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
         store.CompleteNormalization(messages.Select(m => m.Id).ToList(), entries, deadLetters, clearInHand);
         return new Round(measurements.Count, entries.Count, deadLetters);
     }
+
+    /// <summary>
+    /// An exception one message may cause. Not: I/O failures (a full or failing disk) and a closed store, which would
+    /// fail every message alike; they go up to the worker, which backs off and retries with nothing dead-lettered.
+    /// </summary>
+    private static bool OfTheData(Exception ex) => ex is not IOException and not ObjectDisposedException;
 
     private void Count(Round round, int messages)
     {
