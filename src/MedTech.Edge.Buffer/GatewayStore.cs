@@ -17,7 +17,7 @@ public sealed partial class GatewayStore : IDisposable
     private const string State = "state";
     private const string DeliveredUpToKey = "outboxDeliveredUpTo";
 
-    private readonly LiteDatabase db;
+    private LiteDatabase db;
     private readonly BufferOptions options;
     private readonly TimeProvider time;
     private readonly Lock gate = new();
@@ -47,35 +47,21 @@ public sealed partial class GatewayStore : IDisposable
     }
 
     /// <summary>With LiteDB opened by the caller on the full path of <see cref="BufferOptions.Path"/> (the power-cut test gives it its own streams).</summary>
-    internal GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, LiteDatabase> open)
+    internal GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, LiteDatabase> open, bool readOnly = false)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
+        this.open = open;
+        this.readOnly = readOnly;
         time = timeProvider ?? TimeProvider.System;
         var path = System.IO.Path.GetFullPath(options.Path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        db = open(path);
-        db.GetCollection(DeadLetters).EnsureIndex("code");
-
-        LoadInbox();
-        deliveredUpTo = markerOnDisk = db.GetCollection(State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
-        markerWrittenAt = time.GetTimestamp();
-        lastOutboxId = deliveredUpTo;
-        foreach (var batch in Collection(Outbox).FindAll())
+        FilePath = path;
+        if (!readOnly)
         {
-            var id = batch["_id"].AsInt64;
-            lastOutboxId = Math.Max(lastOutboxId, id);
-            if (id <= deliveredUpTo)
-            {
-                awaitingPurge += BufferDocuments.Units(batch);
-            }
-            else
-            {
-                TrackUndelivered(id, (int)BufferDocuments.Units(batch), batch["createdUtc"].AsDateTime.ToUniversalTime());
-            }
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         }
 
-        FilePath = path;
+        db = OpenAndLoad();
     }
 
     public string FilePath { get; }
@@ -217,9 +203,9 @@ public sealed partial class GatewayStore : IDisposable
             work();
             db.Commit();
         }
-        catch
+        catch (Exception ex)
         {
-            db.Rollback();
+            RollbackAfter(ex);
             throw;
         }
     }
@@ -233,7 +219,10 @@ public sealed partial class GatewayStore : IDisposable
                 disposed = true;
                 try
                 {
-                    SaveMarker(deliveredUpTo);
+                    if (!readOnly)
+                    {
+                        SaveMarker(deliveredUpTo);
+                    }
                 }
                 catch (Exception ex) when (ex is LiteException or IOException)
                 {
