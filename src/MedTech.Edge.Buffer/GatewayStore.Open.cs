@@ -37,8 +37,37 @@ public sealed partial class GatewayStore
             throw new BufferFileDamagedException(full, "it is not a LiteDB file");
         }
 
-        return new GatewayStore(new BufferOptions { Path = full }, timeProvider,
+        var store = new GatewayStore(new BufferOptions { Path = full }, timeProvider,
             p => new LiteDatabase(new ConnectionString { Filename = p, Connection = ConnectionType.Direct, ReadOnly = true }), readOnly: true);
+        if (store.db.GetCollectionNames().Except(CollectionNames, StringComparer.Ordinal).FirstOrDefault() is { } other)
+        {
+            // Only for inspection: the gateway's own start does not refuse a collection a newer release added.
+            store.Dispose();
+            throw new BufferFileDamagedException(full, $"it is a LiteDB file but not a gateway buffer (collection '{Bounded(other)}')");
+        }
+
+        return store;
+    }
+
+    /// <summary>
+    /// Opens the file for writing once a read-only open and read of it worked: on a damaged file LiteDB's writable open
+    /// changes it (it marks the header for an automatic rebuild that drops what it cannot read), and the operator's
+    /// salvage needs the file as it was.
+    /// </summary>
+    private static LiteDatabase OpenChecked(string path)
+    {
+        if (File.Exists(path) && new FileInfo(path).Length > 0)
+        {
+            if (!HasLiteDbHeader(path))
+            {
+                throw new BufferFileDamagedException(path, new InvalidDataException("not a LiteDB file"));
+            }
+
+            new GatewayStore(new BufferOptions { Path = path }, null,
+                p => new LiteDatabase(new ConnectionString { Filename = p, Connection = ConnectionType.Direct, ReadOnly = true }), readOnly: true).Dispose();
+        }
+
+        return new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
     }
 
     /// <summary>The file starts with LiteDB's header page (a text file or random bytes do not).</summary>
@@ -77,6 +106,12 @@ public sealed partial class GatewayStore
     /// <summary>Opens LiteDB and builds the in-memory indexes; an unreadable file becomes <see cref="BufferFileDamagedException"/>.</summary>
     private LiteDatabase OpenAndLoad()
     {
+        if (File.Exists(FilePath) && new FileInfo(FilePath).Length > 0 && !HasLiteDbHeader(FilePath))
+        {
+            // LiteDB would start a new database over it; the file may be a damaged buffer an operator can still salvage.
+            throw new BufferFileDamagedException(FilePath, new InvalidDataException("not a LiteDB file"));
+        }
+
         LiteDatabase? opened = null;
         try
         {
@@ -134,10 +169,6 @@ public sealed partial class GatewayStore
             }
         }
 
-        if (readOnly && db.GetCollectionNames().Except(CollectionNames, StringComparer.Ordinal).FirstOrDefault() is { } other)
-        {
-            throw new BufferFileDamagedException(FilePath, $"it is a LiteDB file but not a gateway buffer (collection '{Bounded(other)}')");
-        }
     }
 
     /// <summary>Forgets everything <see cref="Load"/> builds, before a reload.</summary>

@@ -42,7 +42,7 @@ public sealed partial class GatewayStore : IDisposable
     private bool disposed;
 
     public GatewayStore(BufferOptions options, TimeProvider? timeProvider = null)
-        : this(options, timeProvider, path => new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }))
+        : this(options, timeProvider, OpenChecked)
     {
     }
 

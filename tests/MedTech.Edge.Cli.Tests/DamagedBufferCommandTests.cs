@@ -123,6 +123,34 @@ public sealed class DamagedBufferCommandTests : IDisposable
         Assert.Equal("keep", File.ReadAllText(to));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void GivenADamagedBufferFile_WhenRunStarts_ThenItStopsWithExit2NamingTheFileAndTheSalvageAndLeavesTheFileAsItWas(bool truncated)
+    {
+        var data = Path.Combine(folder, "data");
+        Directory.CreateDirectory(data);
+        var path = Path.Combine(data, "gateway.db");
+        if (truncated)
+        {
+            var bytes = File.ReadAllBytes(Buffer("healthy.db"));
+            File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+        }
+        else
+        {
+            File.WriteAllText(path, "not a buffer");
+        }
+
+        var before = Sha(path);
+
+        var (exit, _, error) = Run("run", "--data", data, "--mqtt-port", MedTech.Edge.Testing.Ports.Free().ToString(), "--metrics-port", "0");
+
+        Assert.Equal(2, exit);
+        Assert.Contains(path, error, StringComparison.Ordinal);
+        Assert.Contains("medtech buffer salvage", error, StringComparison.Ordinal);
+        Assert.Equal(before, Sha(path));
+    }
+
     private static (int Exit, string Output, string Error) Inspect(string command, string path) =>
         command == "list" ? Run("deadletter", "list", "--buffer", path) : Run("buffer", "stats", "--buffer", path);
 
