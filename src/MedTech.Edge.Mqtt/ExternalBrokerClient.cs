@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -31,10 +32,14 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
     private readonly TimeProvider time;
     private readonly IMqttClient client;
     private readonly CancellationTokenSource stopping = new();
+    private readonly ModuleHealth? health;
     private Task? connecting;
+    private volatile bool storeFailing;
 
-    public ExternalBrokerClient(MqttIngestOptions options, InboxWriter inbox, GatewayStore store, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger, TimeProvider? timeProvider = null)
+    public ExternalBrokerClient(MqttIngestOptions options, InboxWriter inbox, GatewayStore store, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger,
+        TimeProvider? timeProvider = null, ModuleHealth? health = null)
     {
+        this.health = health;
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
         broker = options.External;
@@ -148,6 +153,12 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
         {
             await inbox.AppendAsync(message, stopping.Token).ConfigureAwait(false);
             metrics.OnCommitted();
+            if (storeFailing)
+            {
+                storeFailing = false;
+                health?.Healthy("buffer");
+            }
+
             await e.AcknowledgeAsync(stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -161,6 +172,12 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
     {
         metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", ex is BufferFullException ? "buffer_full" : "store_failed"));
         Log.NotStored(logger, ex.GetType().Name);
+        if (ex is not (BufferFullException or OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationException))
+        {
+            storeFailing = true;
+            health?.Unhealthy("buffer", $"the buffer cannot write ({ex.GetType().Name}, e.g. a full disk); messages stay unacknowledged in the broker's session");
+        }
+
         try
         {
             if (!stopping.IsCancellationRequested && client.IsConnected)
