@@ -96,6 +96,16 @@ public sealed partial class GatewayStore
         });
     }
 
+    /// <summary>As <see cref="LoadAccounting"/>, for a store opened read-only: nothing is written.</summary>
+    private void LoadAccountingReadOnly(long committedInInbox)
+    {
+        var count = db.GetCollection(DeadLetters).LongCount();
+        accounting = db.GetCollection(Counters).FindById(AccountingId) is { } stored
+            ? new Accounting(Math.Max(stored["committed"].AsInt64, committedInInbox), stored["replayed"].AsInt64, stored["normalized"].AsInt64,
+                stored["deadLettered"].AsInt64, stored["droppedFromInbox"].AsInt64, stored["deadLetterBytes"].AsInt64, count)
+            : new Accounting { Committed = inboxCount, DeadLetterCount = count };
+    }
+
     /// <summary>Adds <paramref name="count"/> to the drop counter of <paramref name="reason"/>, inside the caller's transaction.</summary>
     private void Count(string reason, long count)
     {

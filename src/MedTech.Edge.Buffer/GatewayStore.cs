@@ -17,7 +17,7 @@ public sealed partial class GatewayStore : IDisposable
     private const string State = "state";
     private const string DeliveredUpToKey = "outboxDeliveredUpTo";
 
-    private readonly LiteDatabase db;
+    private LiteDatabase db;
     private readonly BufferOptions options;
     private readonly TimeProvider time;
     private readonly Lock gate = new();
@@ -45,42 +45,26 @@ public sealed partial class GatewayStore : IDisposable
     private bool disposed;
 
     public GatewayStore(BufferOptions options, TimeProvider? timeProvider = null)
-        : this(options, timeProvider, path => new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct }))
+        : this(options, timeProvider, OpenChecked)
     {
     }
 
     /// <summary>With LiteDB opened by the caller on the full path of <see cref="BufferOptions.Path"/> (the power-cut test gives it its own streams).</summary>
-    internal GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, LiteDatabase> open)
+    internal GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, LiteDatabase> open, bool readOnly = false)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
+        this.open = open;
+        this.readOnly = readOnly;
         time = timeProvider ?? TimeProvider.System;
         var path = System.IO.Path.GetFullPath(options.Path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        db = open(path);
-        db.GetCollection(DeadLetters).EnsureIndex("code");
-
-        var committedInInbox = LoadInbox();
-        deliveredUpTo = markerOnDisk = db.GetCollection(State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
-        markerWrittenAt = time.GetTimestamp();
-        lastOutboxId = deliveredUpTo;
-        foreach (var batch in Collection(Outbox).FindAll())
+        FilePath = path;
+        if (!readOnly)
         {
-            var id = batch["_id"].AsInt64;
-            lastOutboxId = Math.Max(lastOutboxId, id);
-            if (id <= deliveredUpTo)
-            {
-                awaitingPurge += BufferDocuments.Units(batch);
-            }
-            else
-            {
-                TrackUndelivered(id, new OutboxBatch((int)BufferDocuments.Units(batch), BufferDocuments.DeviceMessages(batch),
-                    BufferDocuments.Bytes(batch), batch["createdUtc"].AsDateTime.ToUniversalTime()));
-            }
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         }
 
-        FilePath = path;
-        LoadAccounting(committedInInbox);
+        db = OpenAndLoad();
     }
 
     public string FilePath { get; }
@@ -241,9 +225,9 @@ public sealed partial class GatewayStore : IDisposable
             work();
             db.Commit();
         }
-        catch
+        catch (Exception ex)
         {
-            db.Rollback();
+            RollbackAfter(ex);
             throw;
         }
     }
@@ -257,7 +241,10 @@ public sealed partial class GatewayStore : IDisposable
                 disposed = true;
                 try
                 {
-                    SaveMarker(deliveredUpTo);
+                    if (!readOnly)
+                    {
+                        SaveMarker(deliveredUpTo);
+                    }
                 }
                 catch (Exception ex) when (ex is LiteException or IOException)
                 {

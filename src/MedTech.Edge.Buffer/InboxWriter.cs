@@ -6,10 +6,22 @@ namespace MedTech.Edge.Buffer;
 /// Group commit for the inbox: messages from every connection are gathered for up to
 /// <see cref="BufferOptions.CommitWindow"/> (or <see cref="BufferOptions.CommitBatchSize"/> messages) and stored with
 /// one commit, so throughput does not hinge on one flush per message. <see cref="AppendAsync"/> completes only when
-/// the message is durable; only then may the device be acknowledged.
+/// the message is durable; only then may the device be acknowledged. After a failed commit (a full disk) the next
+/// commit first reopens the store, at most once per <see cref="ReopenInterval"/>: LiteDB does not write again on the
+/// engine that failed, and the gateway must take messages again once space is back, without a restart.
 /// </summary>
 public sealed class InboxWriter(GatewayStore store, BufferOptions options)
 {
+    private bool reopen;
+    private long lastReopen;
+    private volatile string? fault;
+
+    /// <summary>The error type of the last commit when it failed (nothing is acknowledged meanwhile); null once one succeeds.</summary>
+    public string? Fault => fault;
+
+    /// <summary>The least time between two reopen attempts while the store keeps failing (an open reads the whole index).</summary>
+    internal TimeSpan ReopenInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     private readonly Channel<(InboxMessage Message, TaskCompletionSource<long> Stored)> pending =
         Channel.CreateBounded<(InboxMessage, TaskCompletionSource<long>)>(new BoundedChannelOptions(options.CommitBatchSize * 4)
         {
@@ -60,7 +72,13 @@ public sealed class InboxWriter(GatewayStore store, BufferOptions options)
 
         try
         {
+            if (reopen)
+            {
+                ReopenStore();
+            }
+
             var ids = store.Append(batch.Select(b => b.Message).ToList());
+            fault = null;
             for (var i = 0; i < batch.Count; i++)
             {
                 batch[i].Stored.TrySetResult(ids[i]);
@@ -68,11 +86,29 @@ public sealed class InboxWriter(GatewayStore store, BufferOptions options)
         }
         catch (Exception ex)
         {
+            if (ex is not BufferFullException)
+            {
+                reopen = true;
+                fault = ex.GetType().Name;
+            }
+
             // Nothing of the batch was stored (one transaction): no message of it may be acknowledged.
             foreach (var item in batch)
             {
                 item.Stored.TrySetException(ex);
             }
         }
+    }
+
+    private void ReopenStore()
+    {
+        if (lastReopen != 0 && TimeSpan.FromMilliseconds(Environment.TickCount64 - lastReopen) < ReopenInterval)
+        {
+            throw new IOException($"The buffer failed to write ({fault}); the next reopen is due within {ReopenInterval}.");
+        }
+
+        lastReopen = Environment.TickCount64;
+        store.Reopen();
+        reopen = false;
     }
 }

@@ -1,3 +1,4 @@
+using MedTech.Edge.Buffer;
 using MedTech.Edge.Mapping.Templates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -8,7 +9,10 @@ namespace MedTech.Edge.Hosting;
 /// <summary>Runs a module's host to its end and turns how it ended into the process exit code.</summary>
 public static class ModuleRunner
 {
-    /// <summary>Exit codes: 0 stopped cleanly, 1 a worker failed (IoT Edge restarts the module), 2 invalid configuration or mapping, or a port in use.</summary>
+    /// <summary>
+    /// Exit codes: 0 stopped cleanly, 1 a worker failed (IoT Edge restarts the module), 2 invalid configuration or
+    /// mapping, a port in use, or a damaged buffer file (a restart cannot help: the message names the file and the salvage).
+    /// </summary>
     public static async Task<int> RunModuleAsync(this IHost host, TextWriter error, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(host);
@@ -31,6 +35,12 @@ public static class ModuleRunner
             await error.WriteLineAsync($"Cannot listen: {ex.Message}. Is another program using the port? Choose another (Mqtt__Port, Monitoring__Port; medtech run: --mqtt-port, --metrics-port).").ConfigureAwait(false);
             return 2;
         }
+        catch (Exception ex) when (Damaged(ex) is { } damaged)
+        {
+            // Once, with the way out, instead of a crash loop of the same unhandled exception on every restart.
+            await error.WriteLineAsync(damaged.Message).ConfigureAwait(false);
+            return 2;
+        }
         catch (InvalidMappingException ex)
         {
             await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
@@ -40,6 +50,15 @@ public static class ModuleRunner
         // A worker that died stopped the host; exit non-zero so the logs and the restart policy show it.
         return host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Any(s => s.ExecuteTask?.IsFaulted == true) ? 1 : 0;
     }
+
+    /// <summary>The damaged-buffer error, also when the host or the container wrapped it; else null.</summary>
+    private static BufferFileDamagedException? Damaged(Exception? ex) => ex switch
+    {
+        null => null,
+        BufferFileDamagedException damaged => damaged,
+        AggregateException many => many.InnerExceptions.Select(Damaged).FirstOrDefault(d => d is not null),
+        _ => Damaged(ex.InnerException),
+    };
 
     /// <summary>The failures of one options class, or of several at once (an AggregateException of them); else null.</summary>
     private static IEnumerable<string>? ValidationFailures(Exception ex) => ex switch

@@ -1,8 +1,12 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
+using System.Reflection;
 using System.Security.Cryptography.X509Certificates;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hosting;
 using Microsoft.Extensions.Logging;
+using MQTTnet.Formatter;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
@@ -12,7 +16,10 @@ namespace MedTech.Edge.Mqtt;
 /// <summary>
 /// The gateway's own MQTT broker (MQTTnet.Server): every QoS 0/1 publish is stored in the inbox, and a QoS 1 publish
 /// is acknowledged only after its commit reached the disk (MQTTnet sends the PUBACK when the interceptor returns).
-/// When the buffer refuses a message the connection is closed without a PUBACK, so the device sends it again.
+/// When the buffer refuses a message the connection is closed without a PUBACK, so the device sends it again. A
+/// publish the gateway will never take (oversized, another device's topic) gets a negative PUBACK on MQTT 5; MQTT 3.1.1
+/// has no negative PUBACK (MQTTnet would send a plain one, which the device reads as stored), so there the connection
+/// is closed without one.
 /// </summary>
 public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 {
@@ -22,19 +29,26 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
     private readonly ILogger logger;
     private readonly TimeProvider time;
     private readonly MqttServer server;
-    private int stopped;
+    private readonly ModuleHealth? health;
 
-    public EmbeddedBroker(MqttIngestOptions options, InboxWriter inbox, IngestMetrics metrics, ILogger<EmbeddedBroker> logger, TimeProvider? timeProvider = null)
+    // The protocol of each connected client, by client id (the newest connection of an id wins, as in MQTTnet's sessions).
+    private readonly ConcurrentDictionary<string, MqttProtocolVersion> protocols = new(StringComparer.Ordinal);
+    private int stopped;
+    private volatile bool storeFailing;
+
+    public EmbeddedBroker(MqttIngestOptions options, InboxWriter inbox, IngestMetrics metrics, ILogger<EmbeddedBroker> logger, TimeProvider? timeProvider = null, ModuleHealth? health = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
         this.inbox = inbox;
         this.metrics = metrics;
         this.logger = logger;
+        this.health = health;
         time = timeProvider ?? TimeProvider.System;
         server = new MqttServerFactory().CreateMqttServer(ServerOptions(options));
         server.ValidatingConnectionAsync += ValidateConnectionAsync;
         server.InterceptingPublishAsync += StorePublishAsync;
+        server.ClientDisconnectedAsync += ForgetClientAsync;
     }
 
     public Task StartAsync() => server.StartAsync();
@@ -87,8 +101,14 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 
     private Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
+        var clientId = e.ClientId;
+        if (string.IsNullOrEmpty(clientId) && AssignClientId(e) is { } assigned)
+        {
+            clientId = assigned;
+        }
+
         var known = e.UserName is { } user && options.Devices.TryGetValue(user, out var password) && password == e.Password;
-        if (known && e.ClientId != e.UserName)
+        if (string.IsNullOrEmpty(clientId) || (known && clientId != e.UserName))
         {
             e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
         }
@@ -100,6 +120,51 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         if (e.ReasonCode != MqttConnectReasonCode.Success)
         {
             Log.ConnectionRefused(logger, e.ReasonCode);
+        }
+        else
+        {
+            protocols[clientId] = e.ProtocolVersion;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A client id for a client that sent none, where MQTT allows the server to assign one: MQTT 5 (the assigned client
+    /// identifier property) and MQTT 3.1.1 with a clean session (§3.1.3.1). A known device gets its user name (its
+    /// client id must equal it anyway); an anonymous one a fresh unique id. Null where the client id stays empty.
+    /// </summary>
+    private static string? AssignClientId(ValidatingConnectionEventArgs e)
+    {
+        var assigned = e.UserName is { Length: > 0 } user ? user : "auto-" + Guid.NewGuid().ToString("N");
+        if (e.ProtocolVersion == MqttProtocolVersion.V500)
+        {
+            // MQTTnet takes it as the session's client id after this handler and sends it in the CONNACK.
+            e.AssignedClientIdentifier = assigned;
+            return assigned;
+        }
+
+        if (e.CleanSession == true && ConnectPacketField?.GetValue(e) is MqttConnectPacket packet)
+        {
+            // MQTTnet.Server 5.2 assigns ids only for MQTT 5 and offers no setter for 3.1.1: the connect packet it
+            // validates next is the one this event reads, so its client id is set there (pinned by a test with
+            // Debian's mosquitto_pub -V mqttv311).
+            packet.ClientId = assigned;
+            return assigned;
+        }
+
+        return null;
+    }
+
+    private static readonly FieldInfo? ConnectPacketField =
+        typeof(ValidatingConnectionEventArgs).GetField("_connectPacket", BindingFlags.Instance | BindingFlags.NonPublic);
+
+    private Task ForgetClientAsync(ClientDisconnectedEventArgs e)
+    {
+        // A takeover's new connection has already recorded its protocol under the same id.
+        if (e.DisconnectType != MqttClientDisconnectType.Takeover && e.ClientId is { } clientId)
+        {
+            protocols.TryRemove(clientId, out _);
         }
 
         return Task.CompletedTask;
@@ -116,10 +181,18 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
             : null;
         if (refusal is not null)
         {
-            // Not retried by the device: a v5 client gets the reason, a v3.1.1 client a plain PUBACK (MQTT 3 has no negative ack).
+            // Never stored, never acknowledged as stored. A client whose protocol is not known is treated as 3.1.1.
             metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", refusal));
-            e.Response.ReasonCode = refusal == "oversized" ? MqttPubAckReasonCode.PayloadFormatInvalid : MqttPubAckReasonCode.NotAuthorized;
-            Log.Refused(logger, refusal);
+            if (protocols.TryGetValue(e.ClientId, out var protocol) && protocol == MqttProtocolVersion.V500)
+            {
+                e.Response.ReasonCode = refusal == "oversized" ? MqttPubAckReasonCode.PayloadFormatInvalid : MqttPubAckReasonCode.NotAuthorized;
+            }
+            else
+            {
+                e.CloseConnection = true;
+            }
+
+            Log.Refused(logger, refusal, e.CloseConnection);
             return;
         }
 
@@ -128,13 +201,24 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         {
             await inbox.AppendAsync(new InboxMessage(e.ClientId, message.Topic, System.Buffers.BuffersExtensions.ToArray(message.Payload), time.GetUtcNow().UtcDateTime, properties), e.CancellationToken).ConfigureAwait(false);
             metrics.OnCommitted();
+            if (storeFailing)
+            {
+                storeFailing = false;
+                health?.Healthy("buffer");
+            }
         }
-        catch (Exception ex) when (ex is BufferFullException or OperationCanceledException or IOException or LiteDB.LiteException)
+        catch (Exception ex)
         {
-            // Not stored, so not acknowledged: closing the connection makes the device send it again later.
-            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", ex is BufferFullException ? "buffer_full" : "store_failed"));
+            // Not stored, so not acknowledged, whatever failed: closing the connection makes the device send it again later.
+            var full = ex is BufferFullException;
+            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", full ? "buffer_full" : "store_failed"));
             e.CloseConnection = true;
             Log.NotStored(logger, ex.GetType().Name);
+            if (!full && ex is not OperationCanceledException)
+            {
+                storeFailing = true;
+                health?.Unhealthy("buffer", $"the buffer cannot write ({ex.GetType().Name}, e.g. a full disk); publishes are not acknowledged and devices retry");
+            }
         }
     }
 
@@ -143,8 +227,8 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "MQTT connection refused: {Reason}.")]
         public static partial void ConnectionRefused(ILogger logger, MqttConnectReasonCode reason);
 
-        [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "MQTT publish refused: {Reason}.")]
-        public static partial void Refused(ILogger logger, string reason);
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "MQTT publish refused: {Reason} (connection closed without PUBACK: {Closed}).")]
+        public static partial void Refused(ILogger logger, string reason, bool closed);
 
         [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "MQTT publish not stored ({Error}); closing the connection without acknowledging, the device will resend.")]
         public static partial void NotStored(ILogger logger, string error);

@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Net.Security;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -15,26 +17,34 @@ namespace MedTech.Edge.Mqtt;
 /// subscribed with QoS 1, and manual acknowledgement: a message is acknowledged to the broker only after its commit,
 /// so whatever the gateway had not committed when it died is delivered again from the broker's session. The device
 /// id in the envelope is taken from the topic (<see cref="MqttIngestOptions.DeviceTopicPattern"/>), since the broker
-/// authenticated the device, not the gateway.
+/// authenticated the device, not the gateway. A message too large to store becomes a dead letter of its size, hash and
+/// first bytes (<see cref="IngestErrorCodes.DeviceMessageTooLarge"/>), acknowledged once that is committed: nothing the
+/// broker hands over is acknowledged and then dropped.
 /// </summary>
 public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
 {
     private readonly MqttIngestOptions options;
     private readonly ExternalBrokerOptions broker;
     private readonly InboxWriter inbox;
+    private readonly GatewayStore store;
     private readonly IngestMetrics metrics;
     private readonly ILogger logger;
     private readonly TimeProvider time;
     private readonly IMqttClient client;
     private readonly CancellationTokenSource stopping = new();
+    private readonly ModuleHealth? health;
     private Task? connecting;
+    private volatile bool storeFailing;
 
-    public ExternalBrokerClient(MqttIngestOptions options, InboxWriter inbox, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger, TimeProvider? timeProvider = null)
+    public ExternalBrokerClient(MqttIngestOptions options, InboxWriter inbox, GatewayStore store, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger,
+        TimeProvider? timeProvider = null, ModuleHealth? health = null)
     {
+        this.health = health;
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
         broker = options.External;
         this.inbox = inbox;
+        this.store = store;
         this.metrics = metrics;
         this.logger = logger;
         time = timeProvider ?? TimeProvider.System;
@@ -121,10 +131,12 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
         var message = e.ApplicationMessage;
         if (message.Payload.Length > options.MaxMessageBytes)
         {
-            // Acknowledged and counted, not stored: resending it would never fit.
+            // Resending it would never fit: kept as a dead letter of what it was, then acknowledged.
             metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", "oversized"));
             Log.Refused(logger, "oversized");
-            return e.AcknowledgeAsync(CancellationToken.None);
+            var letter = TooLarge(message, DeviceOf(message.Topic), time.GetUtcNow().UtcDateTime, options.MaxMessageBytes);
+            _ = DeadLetterThenAcknowledgeAsync(e, letter);
+            return Task.CompletedTask;
         }
 
         var properties = message.UserProperties?.GroupBy(p => p.Name).ToDictionary(g => g.Key, g => g.Last().ReadValueAsString()) ?? [];
@@ -141,19 +153,77 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
         {
             await inbox.AppendAsync(message, stopping.Token).ConfigureAwait(false);
             metrics.OnCommitted();
+            if (storeFailing)
+            {
+                storeFailing = false;
+                health?.Healthy("buffer");
+            }
+
             await e.AcknowledgeAsync(stopping.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is BufferFullException or OperationCanceledException or IOException or LiteDB.LiteException or MQTTnet.Exceptions.MqttCommunicationException)
+        catch (Exception ex)
         {
-            // Not acknowledged: the broker keeps it in the session and delivers it again after a reconnect.
-            metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", ex is BufferFullException ? "buffer_full" : "store_failed"));
-            var error = ex.GetType().Name;
-            Log.NotStored(logger, error);
+            await NotStoredAsync(ex).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Not acknowledged, whatever failed: the broker keeps it in the session and delivers it again after a reconnect.</summary>
+    private async Task NotStoredAsync(Exception ex)
+    {
+        metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", ex is BufferFullException ? "buffer_full" : "store_failed"));
+        Log.NotStored(logger, ex.GetType().Name);
+        if (ex is not (BufferFullException or OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationException))
+        {
+            storeFailing = true;
+            health?.Unhealthy("buffer", $"the buffer cannot write ({ex.GetType().Name}, e.g. a full disk); messages stay unacknowledged in the broker's session");
+        }
+
+        try
+        {
             if (!stopping.IsCancellationRequested && client.IsConnected)
             {
                 await client.DisconnectAsync().ConfigureAwait(false);
             }
         }
+        catch (Exception disconnect) when (disconnect is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Already gone: the reconnect loop takes over.
+        }
+    }
+
+    private async Task DeadLetterThenAcknowledgeAsync(MqttApplicationMessageReceivedEventArgs e, DeadLetter letter)
+    {
+        try
+        {
+            // Off the receive loop: the commit forces the disk.
+            await Task.Run(() => store.AddDeadLetter(letter), stopping.Token).ConfigureAwait(false);
+            metrics.OnDeadLettered();
+            await e.AcknowledgeAsync(stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await NotStoredAsync(ex).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The dead letter of an oversized message: no payload (it may be 256 MB), and a reason with its size, SHA-256 and
+    /// first 64 bytes in hex, enough to find the sender and the kind of content; user properties are left out too.
+    /// </summary>
+    internal static DeadLetter TooLarge(MqttApplicationMessage message, string device, DateTime receivedUtc, int maxMessageBytes)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var segment in message.Payload)
+        {
+            sha.AppendData(segment.Span);
+        }
+
+        var length = message.Payload.Length;
+        var head = message.Payload.Slice(0, Math.Min(64, length)).ToArray();
+        var reason = $"{length} bytes, over Mqtt:MaxMessageBytes ({maxMessageBytes}); SHA-256 {Convert.ToHexStringLower(sha.GetHashAndReset())}; " +
+            $"first {head.Length} bytes {Convert.ToHexStringLower(head)}; {message.UserProperties?.Count ?? 0} user properties not kept.";
+        var kept = new InboxMessage(device, message.Topic, ReadOnlyMemory<byte>.Empty, receivedUtc, new Dictionary<string, string>());
+        return new DeadLetter(kept, IngestErrorCodes.DeviceMessageTooLarge, reason, receivedUtc);
     }
 
     /// <summary>The device id the topic names under <see cref="MqttIngestOptions.DeviceTopicPattern"/> (<c>devices/{clientId}/</c>), else empty.</summary>

@@ -95,6 +95,96 @@ public sealed class EmbeddedBrokerTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("devices/monitor-1/v", 2000)]
+    [InlineData("devices/monitor-2/v", 10)]
+    public async Task GivenAnMqtt311Client_WhenItsPublishIsRefused_ThenTheConnectionClosesWithoutPubAckAndAnotherDevicesMessageIsStored(string topic, int size)
+    {
+        using var client = await ConnectAsync("monitor-1", "pw-1", MqttProtocolVersion.V311);
+
+        // MQTT 3.1.1 has no negative PUBACK: a PUBACK would tell the device the message is stored.
+        await Assert.ThrowsAnyAsync<Exception>(() => client.PublishAsync(Message(topic, new string('x', size))));
+        using var other = await ConnectAsync("monitor-2", "pw-2", MqttProtocolVersion.V311);
+        Assert.True((await other.PublishAsync(Message("devices/monitor-2/v", "good"))).IsSuccess);
+
+        Assert.Equal("good", Encoding.UTF8.GetString(Assert.Single(store.ReadInbox(10)).Payload.Span));
+        Assert.Equal((2, 1), (metrics.Received, metrics.Committed));
+    }
+
+    [Theory]
+    [InlineData("mqttv311", true)]
+    [InlineData("mqttv5", false)]
+    public async Task GivenMosquittoPubWithQos1_WhenItsMessageIsOversized_ThenItIsNotAcknowledgedAsStored(string version, bool connectionLost)
+    {
+        var (exit, _) = await MosquittoPubAsync(version, "monitor-1", "devices/monitor-1/v", new string('x', 2000));
+
+        // 3.1.1: the connection is lost before a PUBACK (mosquitto_pub fails); 5.0: a negative PUBACK, after which
+        // mosquitto_pub 2.0.11 still exits 0.
+        Assert.Equal(connectionLost, exit != 0);
+        Assert.Empty(store.ReadInbox(10));
+        Assert.Equal((1, 0), (metrics.Received, metrics.Committed));
+    }
+
+    [Theory]
+    [InlineData("mqttv311")]
+    [InlineData("mqttv5")]
+    public async Task GivenMosquittoPubWithAnEmptyClientId_WhenItPublishes_ThenTheBrokerAssignsOneAndStoresTheMessage(string version)
+    {
+        var (exit, error) = await MosquittoPubAsync(version, "", "devices/monitor-1/v", "{\"hr\":72}");
+
+        Assert.True(exit == 0, error);
+        var stored = Assert.Single(store.ReadInbox(10));
+        Assert.Equal(("monitor-1", "{\"hr\":72}"), (stored.ClientId, Encoding.UTF8.GetString(stored.Payload.Span)));
+    }
+
+    [Fact]
+    public async Task GivenAnAnonymousMqtt311ClientWithAnEmptyClientId_WhenItPublishes_ThenItGetsAUniqueAssignedId()
+    {
+        await StopAsync();
+        await StartAsync(new MqttIngestOptions { Port = Ports.Free(), AllowAnonymous = true, MaxMessageBytes = 1024 }, maxMessages: 1000);
+
+        var (exit, error) = await MosquittoPubAsync("mqttv311", "", "ward/x", "a", credentials: false);
+        var (again, _) = await MosquittoPubAsync("mqttv311", "", "ward/x", "b", credentials: false);
+
+        Assert.True(exit == 0 && again == 0, error);
+        var stored = store.ReadInbox(10);
+        Assert.Equal(2, stored.Count);
+        Assert.All(stored, m => Assert.StartsWith("auto-", m.ClientId, StringComparison.Ordinal));
+        Assert.NotEqual(stored[0].ClientId, stored[1].ClientId);
+    }
+
+    /// <summary>Debian's mosquitto_pub (package mosquitto-clients), QoS 1, as monitor-1; returns its exit code and stderr.</summary>
+    private async Task<(int Exit, string Error)> MosquittoPubAsync(string version, string clientId, string topic, string payload, bool credentials = true)
+    {
+        Assert.True(File.Exists("/usr/bin/mosquitto_pub"), "mosquitto_pub is not installed: apt-get install mosquitto-clients.");
+        var start = new System.Diagnostics.ProcessStartInfo("/usr/bin/mosquitto_pub") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { "-h", "127.0.0.1", "-p", $"{options.Port}", "-V", version, "-q", "1", "-t", topic, "-m", payload })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        if (clientId.Length > 0)
+        {
+            // Without -i, mosquitto_pub 2.0 sends an empty client id (-i "" is refused by mosquitto_pub itself).
+            start.ArgumentList.Add("-i");
+            start.ArgumentList.Add(clientId);
+        }
+
+        if (credentials)
+        {
+            foreach (var arg in new[] { "-u", "monitor-1", "-P", "pw-1" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var error = await process.StandardError.ReadToEndAsync(timeout.Token);
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, error);
+    }
+
+    [Theory]
     [InlineData("monitor-1", "wrong")]
     [InlineData("monitor-1", null)]
     [InlineData("someone-else", "pw-1")]

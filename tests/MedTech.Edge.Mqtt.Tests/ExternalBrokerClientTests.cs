@@ -55,16 +55,35 @@ public sealed class ExternalBrokerClientTests : IDisposable
     }
 
     [Fact]
-    public async Task GivenAnOversizedMessage_WhenItArrives_ThenItIsRefusedAndCountedAndTheNextOneIsStored()
+    public async Task GivenAnOversizedMessage_WhenItArrives_ThenItIsADeadLetterOfItsSizeHashAndFirstBytesAndTheNextOneIsStored()
     {
-        await using var gateway = await StartAsync(maxMessageBytes: 100);
-        using var device = await ConnectDeviceAsync();
-        await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/bed-1/x").WithPayload(new string('x', 500)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/bed-1/x").WithPayload("small").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        var payload = Encoding.UTF8.GetBytes("{\"hr\":" + new string('9', 200_000) + "}");
+        await using (var gateway = await StartAsync(maxMessageBytes: 100))
+        {
+            using var device = await ConnectDeviceAsync();
+            await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/bed-1/x").WithPayload(payload)
+                .WithUserProperty("ward", "v"u8.ToArray().AsMemory()).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            using var other = await ConnectDeviceAsync("bed-2");
+            await other.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/bed-2/x").WithPayload("small").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
-        var stored = await Eventually(gateway.Store, 1);
-        Assert.Equal("small", Encoding.UTF8.GetString(Assert.Single(stored).Payload.Span));
-        Assert.Equal(2, metrics.Received);
+            var stored = await Eventually(gateway.Store, 1);
+            Assert.Equal("small", Encoding.UTF8.GetString(Assert.Single(stored).Payload.Span));
+            var letter = Assert.Single(gateway.Store.ListDeadLetters());
+            Assert.Equal(IngestErrorCodes.DeviceMessageTooLarge, letter.Code);
+            Assert.Equal(("bed-1", "devices/bed-1/x", 0), (letter.Message.ClientId, letter.Message.Topic, letter.Message.Payload.Length));
+            Assert.Contains($"{payload.Length} bytes", letter.Reason, StringComparison.Ordinal);
+            Assert.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(payload)), letter.Reason, StringComparison.Ordinal);
+            Assert.Contains(Convert.ToHexStringLower(payload.AsSpan(0, 64)), letter.Reason, StringComparison.Ordinal);
+            Assert.True(letter.Reason.Length < 400);
+            Assert.Equal((2, 1, 1), (metrics.Received, metrics.Committed, metrics.DeadLettered));
+        }
+
+        // Acknowledged to Mosquitto once the dead letter was committed: the session does not deliver it again.
+        await using var restarted = await StartAsync(maxMessageBytes: 100);
+        using var probe = await ConnectDeviceAsync("bed-3");
+        await probe.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/bed-3/x").WithPayload("probe").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await Eventually(restarted.Store, 2);
+        Assert.Single(restarted.Store.ListDeadLetters());
     }
 
     private async Task<Gateway> StartAsync(int maxMessageBytes = 256 * 1024)
@@ -79,7 +98,7 @@ public sealed class ExternalBrokerClientTests : IDisposable
         };
         Assert.Empty(options.Validate());
         var gateway = new Gateway(new GatewayStore(buffer), buffer);
-        gateway.Client = new ExternalBrokerClient(options, gateway.Writer, metrics, NullLogger<ExternalBrokerClient>.Instance);
+        gateway.Client = new ExternalBrokerClient(options, gateway.Writer, gateway.Store, metrics, NullLogger<ExternalBrokerClient>.Instance);
         await gateway.Client.StartAsync();
         for (var deadline = DateTime.UtcNow.AddSeconds(10); !gateway.Client.IsSubscribed; await Task.Delay(50))
         {
@@ -89,10 +108,10 @@ public sealed class ExternalBrokerClientTests : IDisposable
         return gateway;
     }
 
-    private async Task<IMqttClient> ConnectDeviceAsync()
+    private async Task<IMqttClient> ConnectDeviceAsync(string clientId = "bed-1")
     {
         var client = new MqttClientFactory().CreateMqttClient();
-        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mosquitto.Port).WithClientId("bed-1").WithProtocolVersion(MqttProtocolVersion.V500).Build());
+        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", mosquitto.Port).WithClientId(clientId).WithProtocolVersion(MqttProtocolVersion.V500).Build());
         return client;
     }
 

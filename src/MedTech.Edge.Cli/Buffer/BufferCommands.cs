@@ -5,8 +5,10 @@ using MedTech.Edge.Buffer;
 namespace MedTech.Edge.Cli.Buffer;
 
 /// <summary>
-/// <c>medtech deadletter list|replay</c> and <c>medtech buffer stats</c> on a gateway's LiteDB file. The file belongs
-/// to one process: stop the gateway module first. Payloads are never printed (they can hold patient data).
+/// <c>medtech deadletter list|replay</c> and <c>medtech buffer stats|salvage</c> on a gateway's LiteDB file. The file
+/// belongs to one process: stop the gateway module first. Payloads are never printed (they can hold patient data).
+/// <c>list</c> and <c>stats</c> open the file read-only and change no byte of it; a file that is missing, not a
+/// buffer, or unreadable is refused with exit code 2.
 /// </summary>
 internal static class BufferCommands
 {
@@ -15,7 +17,7 @@ internal static class BufferCommands
         var listReason = ReasonOption();
         var listBuffer = BufferOption();
         var list = new Command("list", "List dead letters (time, reason code and text, device, topic; never the payload).") { listBuffer, listReason };
-        list.SetAction(parsed => Run(parsed.GetValue(listBuffer)!, error, store =>
+        list.SetAction(parsed => Inspect(parsed.GetValue(listBuffer)!, error, store =>
         {
             WriteJson(output, store.ListDeadLetters(parsed.GetValue(listReason)).Select(d => new
             {
@@ -38,10 +40,10 @@ internal static class BufferCommands
 
         var statsBuffer = BufferOption();
         var stats = new Command("stats", "Counts per collection, oldest unsent age, file size, drops by reason.") { statsBuffer };
-        stats.SetAction(parsed => Run(parsed.GetValue(statsBuffer)!, error, store => WriteJson(output, store.Stats())));
+        stats.SetAction(parsed => Inspect(parsed.GetValue(statsBuffer)!, error, store => WriteJson(output, store.Stats())));
 
         yield return new Command("deadletter", "List and replay the gateway's dead letters.") { list, replay };
-        yield return new Command("buffer", "Inspect the gateway's durable buffer.") { stats };
+        yield return new Command("buffer", "Inspect the gateway's durable buffer, or salvage a damaged one.") { stats, BufferSalvage.Create(output, error) };
     }
 
     private static Option<string> BufferOption() => new("--buffer")
@@ -52,23 +54,42 @@ internal static class BufferCommands
 
     private static Option<string?> ReasonOption() => new("--reason") { Description = "Only this reason code, e.g. DroppedEvent." };
 
-    private static int Run(string path, TextWriter error, Action<GatewayStore> action)
+    /// <summary>Runs <paramref name="action"/> on the file opened read-only.</summary>
+    private static int Inspect(string path, TextWriter error, Action<GatewayStore> action) => Guarded(path, error, () =>
     {
-        if (!File.Exists(path))
-        {
-            error.WriteLine($"{path}: no buffer file there (give --buffer).");
-            return MedTechCommand.UsageError;
-        }
+        using var store = GatewayStore.OpenReadOnly(path);
+        action(store);
+    });
 
+    /// <summary>Runs <paramref name="action"/> on the file opened for writing, once a read-only open showed it is a readable buffer.</summary>
+    private static int Run(string path, TextWriter error, Action<GatewayStore> action) => Guarded(path, error, () =>
+    {
+        GatewayStore.OpenReadOnly(path).Dispose();
+        using var store = new GatewayStore(new BufferOptions { Path = path });
+        action(store);
+    });
+
+    private static int Guarded(string path, TextWriter error, Action work)
+    {
         try
         {
-            using var store = new GatewayStore(new BufferOptions { Path = path });
-            action(store);
+            work();
             return MedTechCommand.Success;
         }
-        catch (IOException ex)
+        catch (BufferFileDamagedException ex)
+        {
+            error.WriteLine(ex.Message);
+            return MedTechCommand.UsageError;
+        }
+        catch (IOException ex) when (ex.GetType() == typeof(IOException))
         {
             error.WriteLine($"{path}: cannot open the buffer ({ex.Message}); stop the gateway module first, the file belongs to one process.");
+            return MedTechCommand.UsageError;
+        }
+        catch (Exception ex) when (ex is LiteDB.LiteException or InvalidCastException or IOException or InvalidOperationException or ArgumentException or IndexOutOfRangeException or OverflowException)
+        {
+            // Read-only, so nothing was changed; the document the error came from is damaged.
+            error.WriteLine($"{path}: the buffer is damaged ({ex.GetType().Name}); copy what is readable with 'medtech buffer salvage --from {path} --to <new file>'.");
             return MedTechCommand.UsageError;
         }
     }
