@@ -38,7 +38,7 @@ public sealed partial class GatewayStore
         }
 
         var store = new GatewayStore(new BufferOptions { Path = full }, timeProvider,
-            p => new LiteDatabase(new ConnectionString { Filename = p, Connection = ConnectionType.Direct, ReadOnly = true }), readOnly: true);
+            OpenForReading, readOnly: true);
         if (store.db.GetCollectionNames().Except(CollectionNames, StringComparer.Ordinal).FirstOrDefault() is { } other)
         {
             // Only for inspection: the gateway's own start does not refuse a collection a newer release added.
@@ -64,10 +64,48 @@ public sealed partial class GatewayStore
             }
 
             new GatewayStore(new BufferOptions { Path = path }, null,
-                p => new LiteDatabase(new ConnectionString { Filename = p, Connection = ConnectionType.Direct, ReadOnly = true }), readOnly: true).Dispose();
+                OpenForReading, readOnly: true).Dispose();
         }
 
         return new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+    }
+
+    /// <summary>
+    /// LiteDB on streams the OS opened for reading: its own read-only connection is not enough, since on a damaged file
+    /// LiteDB 5.0.20 still changed it (a truncated buffer of 45,056 bytes was cut to 40,960 by a read-only open). Here it
+    /// cannot change a byte whatever it tries. The log beside the file (commits not yet in it) is read too.
+    /// </summary>
+    private static ReadingDatabase OpenForReading(string path)
+    {
+        var data = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        FileStream? log = null;
+        try
+        {
+            var logPath = System.IO.Path.ChangeExtension(path, null) + "-log" + System.IO.Path.GetExtension(path);
+            log = File.Exists(logPath) ? new FileStream(logPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite) : null;
+            var engine = new LiteDB.Engine.LiteEngine(new LiteDB.Engine.EngineSettings { DataStream = data, LogStream = log, ReadOnly = true, AutoRebuild = false });
+            return new ReadingDatabase(engine, data, log);
+        }
+        catch
+        {
+            data.Dispose();
+            log?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A database that closes the streams it was opened on.</summary>
+    private sealed class ReadingDatabase(LiteDB.Engine.ILiteEngine engine, Stream data, Stream? log) : LiteDatabase(engine, null, disposeOnClose: true)
+    {
+        protected override void Dispose(bool disposing)
+        {
+            base.Dispose(disposing);
+            if (disposing)
+            {
+                data.Dispose();
+                log?.Dispose();
+            }
+        }
     }
 
     /// <summary>The file starts with LiteDB's header page (a text file or random bytes do not).</summary>

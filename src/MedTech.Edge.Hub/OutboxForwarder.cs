@@ -151,16 +151,20 @@ public sealed partial class OutboxForwarder(
         var round = new Round(entries, messages.Count);
         foreach (var indices in messages)
         {
-            var value = PackedMessage.Pack(indices.ConvertAll(i => entries[i].Payload));
-            var message = new Message<string, byte[]> { Key = entries[indices[0]].Key, Value = value };
             try
             {
-                Produce(message, report => round.Report(indices, report.Error), cancellationToken);
+                var value = PackedMessage.Pack(indices.ConvertAll(i => entries[i].Payload));
+                Produce(new Message<string, byte[]> { Key = entries[indices[0]].Key, Value = value }, report => round.Report(indices, report.Error), cancellationToken);
             }
             catch (ProduceException<string, byte[]> ex)
             {
                 // Refused locally (e.g. too large): the others go on.
                 round.Report(indices, ex.Error);
+            }
+            catch (Exception ex) when (ex is not (KafkaException or OperationCanceledException or ObjectDisposedException))
+            {
+                // Anything else these entries cause (a bug not met yet) makes them a dead letter, not a stalled outbox.
+                round.Report(indices, new Error(ErrorCode.InvalidRecord, $"not sendable ({ex.GetType().Name})"));
             }
         }
 

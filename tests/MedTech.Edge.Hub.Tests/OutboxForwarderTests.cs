@@ -141,6 +141,55 @@ public sealed class OutboxForwarderTests : IDisposable
         Assert.Equal(1_500_000, Assert.Single(store.ReadOutbox(10)).Payload.Length);
     }
 
+    [Fact]
+    public async Task GivenAnEntryWhoseSendThrowsWhatNoEntryShould_WhenForwarded_ThenItIsADeadLetterAndTheRestArrives()
+    {
+        store.CompleteNormalization([], [Entry("device-1", "0"), Entry("bug-trigger", "1"), Entry("device-2", "2")], []);
+        using var real = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(options)).Build();
+        var forwarder = new OutboxForwarder(store, ThrowingProducer.For(real, "bug-trigger"), options, NullLogger<OutboxForwarder>.Instance);
+
+        var result = await forwarder.ForwardOnceAsync(default);
+
+        Assert.Equal(new ForwardResult(Acknowledged: 2, Rejected: 1), result);
+        Assert.Equal(0, store.Stats().Outbox);
+        Assert.Equal(["0", "2"], Consume(2).Select(m => m.Value).Order());
+        var deadLetter = Assert.Single(store.ListDeadLetters(OutboxForwarder.RejectedCode));
+        Assert.Equal("bug-trigger", deadLetter.Message.ClientId);
+        Assert.Contains(nameof(InvalidOperationException), deadLetter.Reason, StringComparison.Ordinal);
+    }
+
+    /// <summary>A real producer whose Produce throws an unexpected exception for one key (a bug not met yet, simulated).</summary>
+    public class ThrowingProducer : System.Reflection.DispatchProxy
+    {
+        private IProducer<string, byte[]> real = null!;
+        private string key = "";
+
+        public static IProducer<string, byte[]> For(IProducer<string, byte[]> real, string key)
+        {
+            var proxy = Create<IProducer<string, byte[]>, ThrowingProducer>();
+            ((ThrowingProducer)(object)proxy).real = real;
+            ((ThrowingProducer)(object)proxy).key = key;
+            return proxy;
+        }
+
+        protected override object? Invoke(System.Reflection.MethodInfo? targetMethod, object?[]? args)
+        {
+            if (targetMethod!.Name == nameof(IProducer<string, byte[]>.Produce) && args is [_, Message<string, byte[]> message, ..] && message.Key == key)
+            {
+                throw new InvalidOperationException("simulated bug");
+            }
+
+            try
+            {
+                return targetMethod.Invoke(real, args);
+            }
+            catch (System.Reflection.TargetInvocationException ex) when (ex.InnerException is not null)
+            {
+                throw ex.InnerException;
+            }
+        }
+    }
+
     [Theory]
     [InlineData(1000, 15)]
     [InlineData(0, 120)]
