@@ -19,10 +19,11 @@ public sealed class BufferOptions
     /// Bytes of unsent data held (inbox records and outbox groups as stored) before <see cref="CapacityPolicy"/>
     /// applies. 8 GiB: for vital signs (about 600 bytes a message) <see cref="MaxMessages"/> binds long before; for
     /// large waveform messages this does. Set it to half the disk given to the buffer (a rebuild needs the same again).
-    /// At least <see cref="MinimumMaxBytes"/>: a largest message must always fit, or it would be refused for ever.
+    /// At least <see cref="MinimumMaxBytes"/>.
     /// </summary>
     public long MaxBytes { get; set; } = 8L << 30;
 
+    /// <summary>The least <see cref="MaxBytes"/> and <see cref="MaxDeadLetterBytes"/> may be: several of the largest records (12 MiB).</summary>
     public const long MinimumMaxBytes = 64L << 20;
 
     /// <summary>

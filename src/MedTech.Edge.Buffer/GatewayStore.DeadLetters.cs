@@ -16,9 +16,6 @@ public sealed partial class GatewayStore
     /// <summary>Reason a dropped dead letter is counted under: older than <see cref="BufferOptions.DeadLetterTimeToLive"/>.</summary>
     public const string DroppedDeadLetterForTtl = "deadletter_ttl";
 
-    // Dead letters are removed from the oldest a few at a time: each is read whole to learn its size.
-    private const int DeadLetterPage = 16;
-
     /// <summary>Dead letters, oldest first, optionally only one reason code.</summary>
     public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null)
     {
@@ -97,19 +94,10 @@ public sealed partial class GatewayStore
         }
 
         long dropped = 0;
-        while (OverShare())
+        while (OverShare() && Oldest(dead) is { } oldest)
         {
-            var page = dead.Find(Query.All(), 0, DeadLetterPage).ToList();
-            foreach (var oldest in page.TakeWhile(_ => OverShare()))
-            {
-                Delete(dead, oldest);
-                dropped++;
-            }
-
-            if (page.Count == 0)
-            {
-                break;
-            }
+            Delete(dead, oldest);
+            dropped++;
         }
 
         Count(DroppedDeadLetterForCapacity, dropped);
@@ -122,27 +110,19 @@ public sealed partial class GatewayStore
     {
         var dead = Collection(DeadLetters);
         long dropped = 0;
-        var more = true;
-        while (more)
-        {
-            // By id, the order they were stored in: the first one not yet due ends it (a clock step back only delays some).
-            var page = dead.Find(Query.All(), 0, DeadLetterPage).ToList();
-            more = page.Count > 0;
-            foreach (var letter in page)
-            {
-                if (letter["deadLetteredUtc"].AsDateTime.ToUniversalTime() >= cutoff)
-                {
-                    more = false;
-                    break;
-                }
 
-                Delete(dead, letter);
-                dropped++;
-            }
+        // By id, the order they were stored in: the first one not yet due ends it (a clock step back only delays some).
+        while (Oldest(dead) is { } oldest && oldest["deadLetteredUtc"].AsDateTime.ToUniversalTime() < cutoff)
+        {
+            Delete(dead, oldest);
+            dropped++;
         }
 
         Count(DroppedDeadLetterForTtl, dropped);
     }
+
+    /// <summary>The oldest dead letter, one at a time: each is read whole (a payload of up to megabytes), so none more than needed.</summary>
+    private static BsonDocument? Oldest(ILiteCollection<BsonDocument> dead) => dead.Find(Query.All(), 0, 1).FirstOrDefault();
 
     private void Delete(ILiteCollection<BsonDocument> dead, BsonDocument letter)
     {
