@@ -17,8 +17,9 @@ public sealed partial class GatewayStore
     private long lastInboxId;
 
     /// <summary>
-    /// The dead-letter code of a message too large to store as one record (<see cref="BufferDocuments.MaxRecordBytes"/>:
-    /// megabytes of MQTT user properties, or a client id or topic that big): its size, payload hash and first bytes are kept.
+    /// The dead-letter code of a device message too large to keep: too large for one buffer record
+    /// (<see cref="BufferDocuments.MaxRecordBytes"/>: megabytes of MQTT user properties, or a client id or topic that big),
+    /// or, in external-broker mode, over the MQTT size limit; its size, payload hash and first bytes are kept.
     /// </summary>
     public const string DeviceMessageTooLarge = "DeviceMessageTooLarge";
 

@@ -1,3 +1,5 @@
+using MedTech.Edge.Mapping.Normalization;
+
 namespace MedTech.Edge.Fhir;
 
 /// <summary>
@@ -57,8 +59,8 @@ public static class FhirErrorCodes
     /// <summary>An occurrence time whose Observation window cannot be represented (the ends of the calendar), as upstream names data it cannot use.</summary>
     public const string IncompatibleData = "IncompatibleDataException";
 
-    /// <summary>Any unexpected exception while transforming or persisting one group; the reason names the stage and the exception type.</summary>
-    public const string ProcessingError = "ProcessingError";
+    /// <summary>Any unexpected exception while transforming or persisting one group (the pipeline-wide code).</summary>
+    public const string ProcessingError = ErrorCodes.ProcessingError;
 
     /// <summary>
     /// The reason text of a <see cref="ProcessingError"/>: stage, exception type, and the message cut to a few hundred

@@ -14,11 +14,11 @@ namespace MedTech.Edge.Gateway;
 /// </summary>
 /// <remarks>
 /// Containment: if anything throws for a round (normalizer, grouping, serialization, the store's transaction), the
-/// round is redone one message at a time, and a message whose own round throws becomes a <see cref="ProcessingErrorCode"/>
+/// round is redone one message at a time, and a message whose own round throws becomes a <see cref="ErrorCodes.ProcessingError"/>
 /// dead letter, so one message can never stop the rest. No crash loop: before a round the stage records the ids in
 /// hand (<see cref="GatewayStore.SetInHand"/>, one small commit) and the round's transaction clears it. A record
 /// found at start-up means the process died holding those messages: each is retried alone once, with its own record,
-/// and one found in hand alone at the next start (it killed the process twice) becomes a <see cref="PoisonCode"/>
+/// and one found in hand alone at the next start (it killed the process twice) becomes a <see cref="ErrorCodes.Poison"/>
 /// dead letter without being normalized again.
 /// </remarks>
 public sealed partial class NormalizationStage(GatewayStore store, DeviceMappingSource mapping, ILogger<NormalizationStage> logger, GatewayMetrics? metrics = null,
@@ -26,12 +26,6 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
 {
     /// <summary>Event Hubs' limit is 1 MB per event; a group bigger than this is split.</summary>
     public const int MaxMessageBytes = 900_000;
-
-    /// <summary>Dead-letter code: the process died twice with this message in hand.</summary>
-    public const string PoisonCode = "Poison";
-
-    /// <summary>Dead-letter code: an unexpected exception while handling this message (reason: step, exception type, bounded message).</summary>
-    public const string ProcessingErrorCode = "ProcessingError";
 
     /// <summary>Dead-letter reason texts are cut to this many characters (a reason is stored with the payload; a document must stay far below LiteDB's limit).</summary>
     public const int MaxReasonChars = 1000;
@@ -104,7 +98,7 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
             foreach (var message in store.ReadInboxRange(inHand.FirstId, inHand.LastId))
             {
                 var now = time.GetUtcNow().UtcDateTime;
-                StoreDeadLetter(new DeadLetter(message, PoisonCode, "The process died twice while normalizing this message (once in a batch, once alone).", now), clearInHand: false);
+                StoreDeadLetter(new DeadLetter(message, ErrorCodes.Poison, "The process died twice while normalizing this message (once in a batch, once alone).", now), clearInHand: false);
                 Log.Poisoned(logger, message.Id);
                 handled++;
             }
@@ -129,7 +123,7 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
         return handled;
     }
 
-    /// <summary>One message in a round of its own; if that throws, it becomes a <see cref="ProcessingErrorCode"/> dead letter.</summary>
+    /// <summary>One message in a round of its own; if that throws, it becomes a <see cref="ErrorCodes.ProcessingError"/> dead letter.</summary>
     private void CompleteAlone(InboxMessage message, bool clearInHand)
     {
         var step = Step.Normalize;
@@ -141,7 +135,7 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
         {
             Log.MessageFailed(logger, message.Id, step.ToString(), ex.GetType().Name);
             var reason = Bounded($"{step}: {ex.GetType().FullName}: {ex.Message}");
-            StoreDeadLetter(new DeadLetter(message, ProcessingErrorCode, reason, time.GetUtcNow().UtcDateTime), clearInHand);
+            StoreDeadLetter(new DeadLetter(message, ErrorCodes.ProcessingError, reason, time.GetUtcNow().UtcDateTime), clearInHand);
         }
     }
 

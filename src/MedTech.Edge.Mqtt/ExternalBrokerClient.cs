@@ -18,7 +18,7 @@ namespace MedTech.Edge.Mqtt;
 /// so whatever the gateway had not committed when it died is delivered again from the broker's session. The device
 /// id in the envelope is taken from the topic (<see cref="MqttIngestOptions.DeviceTopicPattern"/>), since the broker
 /// authenticated the device, not the gateway. A message too large to store becomes a dead letter of its size, hash and
-/// first bytes (<see cref="IngestErrorCodes.DeviceMessageTooLarge"/>), acknowledged once that is committed: nothing the
+/// first bytes (<see cref="GatewayStore.DeviceMessageTooLarge"/>), acknowledged once that is committed: nothing the
 /// broker hands over is acknowledged and then dropped.
 /// </summary>
 public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
@@ -223,7 +223,7 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
         var reason = $"{length} bytes, over Mqtt:MaxMessageBytes ({maxMessageBytes}); SHA-256 {Convert.ToHexStringLower(sha.GetHashAndReset())}; " +
             $"first {head.Length} bytes {Convert.ToHexStringLower(head)}; {message.UserProperties?.Count ?? 0} user properties not kept.";
         var kept = new InboxMessage(device, message.Topic, ReadOnlyMemory<byte>.Empty, receivedUtc, new Dictionary<string, string>());
-        return new DeadLetter(kept, IngestErrorCodes.DeviceMessageTooLarge, reason, receivedUtc);
+        return new DeadLetter(kept, GatewayStore.DeviceMessageTooLarge, reason, receivedUtc);
     }
 
     /// <summary>The device id the topic names under <see cref="MqttIngestOptions.DeviceTopicPattern"/> (<c>devices/{clientId}/</c>), else empty.</summary>

@@ -6,6 +6,7 @@ using MedTech.Edge.Hub;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Writer;
 
@@ -86,8 +87,8 @@ public sealed partial class HubWriterWorker(
         if (poison.Count > 0)
         {
             Log.Quarantined(logger, poison.Count);
-            metrics.Errors.Add(poison.Count, new KeyValuePair<string, object?>("reason", WriterErrorCodes.Poison));
-            await DeadLetterAsync(poison.Select(r => new WriterDeadLetter(r.Message.Key ?? "", r.Message.Value, WriterErrorCodes.Poison,
+            metrics.Errors.Add(poison.Count, new KeyValuePair<string, object?>("reason", ErrorCodes.Poison));
+            await DeadLetterAsync(poison.Select(r => new WriterDeadLetter(r.Message.Key ?? "", r.Message.Value, ErrorCodes.Poison,
                 "The writer process died twice while this hub message was in hand, the second time with it alone; it was quarantined without another attempt.")).ToList(),
                 stoppingToken).ConfigureAwait(false);
         }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Confluent.Kafka;
+using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Writer;
 
@@ -8,7 +9,7 @@ namespace MedTech.Edge.Writer;
 /// small file written before it starts on them and cleared when their offsets are stored. If the process dies with
 /// messages in hand (an out-of-memory, a native fault, a bug not met yet), the next start knows: it handles each of
 /// those messages alone, once more, and a message that was in hand alone when the process died is quarantined
-/// (<see cref="WriterErrorCodes.Poison"/>) without another attempt. Kafka offset commits cannot carry this (the .NET
+/// (<see cref="ErrorCodes.Poison"/>) without another attempt. Kafka offset commits cannot carry this (the .NET
 /// client has no commit metadata), so it lives beside the process: a file that survives a container restart.
 /// Written with a rename, never fsynced: it guards against process death, not power loss.
 /// </summary>

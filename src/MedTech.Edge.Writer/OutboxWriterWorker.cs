@@ -3,6 +3,7 @@ using MedTech.Edge.Fhir.Persistence;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Writer;
 
@@ -12,21 +13,15 @@ namespace MedTech.Edge.Writer;
 /// </summary>
 /// <remarks>
 /// Containment: if writing a batch throws, its groups are written one at a time, and a group whose own write throws is
-/// a <see cref="ProcessingErrorCode"/> dead letter. No crash loop: the batch ids in hand are recorded before the write
+/// a <see cref="ErrorCodes.ProcessingError"/> dead letter. No crash loop: the batch ids in hand are recorded before the write
 /// (<see cref="GatewayStore.SetInHand"/>) and cleared with the delivery; after a death each group of them is retried
-/// alone with its own record, and one found in hand alone at the next start becomes a <see cref="PoisonCode"/> dead
+/// alone with its own record, and one found in hand alone at the next start becomes a <see cref="ErrorCodes.Poison"/> dead
 /// letter without being written again. Any other fault is logged by type and retried after a backoff: never the end
 /// of the host.
 /// </remarks>
 public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWriter writer, IOptions<PersistenceOptions> persistence, WriterMetrics metrics,
     ILogger<OutboxWriterWorker> logger, TimeProvider? timeProvider = null) : BackgroundService
 {
-    /// <summary>Dead-letter code: the process died twice with this group in hand.</summary>
-    public const string PoisonCode = "Poison";
-
-    /// <summary>Dead-letter code: an unexpected exception while writing this group (reason: exception type and bounded message).</summary>
-    public const string ProcessingErrorCode = "ProcessingError";
-
     private const int MaxReasonChars = 1000;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
@@ -118,7 +113,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
                 if (inHand.Attempt >= 1 && position == heldAlone)
                 {
                     Log.Poisoned(logger, batch.Key);
-                    deadLetters.Add(DeadLetterOf(entry.Key, entry.Payload, PoisonCode, "The process died twice while writing this group (once in a batch, once alone)."));
+                    deadLetters.Add(DeadLetterOf(entry.Key, entry.Payload, ErrorCodes.Poison, "The process died twice while writing this group (once in a batch, once alone)."));
                     continue;
                 }
 
@@ -148,7 +143,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
             var type = ex.GetType().FullName ?? ex.GetType().Name;
             Log.GroupFailed(logger, entry.Id, type);
             var reason = $"Write: {type}: {ex.Message}";
-            return [DeadLetterOf(entry.Key, entry.Payload, ProcessingErrorCode, reason.Length <= MaxReasonChars ? reason : reason[..(MaxReasonChars - 1)] + "…")];
+            return [DeadLetterOf(entry.Key, entry.Payload, ErrorCodes.ProcessingError, reason.Length <= MaxReasonChars ? reason : reason[..(MaxReasonChars - 1)] + "…")];
         }
     }
 

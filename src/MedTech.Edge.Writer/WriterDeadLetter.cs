@@ -8,7 +8,4 @@ public static class WriterErrorCodes
 {
     /// <summary>A hub message, or an element of a packed one, that is not a measurement group (<c>{"id", "measurements"}</c>).</summary>
     public const string InvalidHubMessage = "InvalidHubMessage";
-
-    /// <summary>A hub message the writer process died holding twice, the second time alone (<see cref="InHandJournal"/>).</summary>
-    public const string Poison = "Poison";
 }

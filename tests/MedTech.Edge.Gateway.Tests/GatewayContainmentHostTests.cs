@@ -1,3 +1,4 @@
+using MedTech.Edge.Mapping.Normalization;
 using System.Globalization;
 using System.Text;
 using MedTech.Edge.Buffer;
@@ -69,7 +70,7 @@ public sealed class GatewayContainmentHostTests : IDisposable
         var store = host.Services.GetRequiredService<GatewayStore>();
         await Eventually.HoldsAsync(() => store.Stats().Inbox == 0, TimeSpan.FromSeconds(60));
         var deadLetters = store.ListDeadLetters();
-        Assert.Contains(deadLetters, d => d.Code == NormalizationStage.ProcessingErrorCode && Encoding.UTF8.GetString(d.Message.Payload.Span) == throwing);
+        Assert.Contains(deadLetters, d => d.Code == ErrorCodes.ProcessingError && Encoding.UTF8.GetString(d.Message.Payload.Span) == throwing);
         Assert.Contains(deadLetters, d => d.Message.Payload.Span.SequenceEqual("not json"u8));
 
         // received = committed = normalized + dead-lettered (by Normalize) + pending (+ what was pending at start: none).

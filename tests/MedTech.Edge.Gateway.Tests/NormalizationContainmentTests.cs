@@ -40,7 +40,7 @@ public sealed class NormalizationContainmentTests : IDisposable
         Assert.Empty(store.ReadInbox(10));
         Assert.Equal([0, 2], OutboxSeqs());
         var deadLetter = Assert.Single(store.ListDeadLetters());
-        Assert.Equal(NormalizationStage.ProcessingErrorCode, deadLetter.Code);
+        Assert.Equal(ErrorCodes.ProcessingError, deadLetter.Code);
         Assert.StartsWith("Normalize: System.InvalidOperationException: ", deadLetter.Reason, StringComparison.Ordinal);
         Assert.Equal(bad.Payload.ToArray(), deadLetter.Message.Payload.ToArray());
         Assert.Null(store.ReadInHand(GatewayStore.NormalizationInHand));
@@ -61,7 +61,7 @@ public sealed class NormalizationContainmentTests : IDisposable
         var deadLetter = Assert.Single(store.ListDeadLetters());
         // InvalidDataFormatException once the buffer stores any property name; until then the store refuses the
         // envelope and the message is contained as a ProcessingError with its payload kept.
-        Assert.Contains(deadLetter.Code, new[] { "InvalidDataFormatException", NormalizationStage.ProcessingErrorCode });
+        Assert.Contains(deadLetter.Code, new[] { "InvalidDataFormatException", ErrorCodes.ProcessingError });
         Assert.Equal(hostile.Payload.ToArray(), deadLetter.Message.Payload.ToArray());
     }
 
@@ -97,7 +97,7 @@ public sealed class NormalizationContainmentTests : IDisposable
 
         Assert.Equal(3, first);
         Assert.Equal([0, 2], OutboxSeqs());
-        Assert.Equal(NormalizationStage.ProcessingErrorCode, Assert.Single(store.ListDeadLetters()).Code);
+        Assert.Equal(ErrorCodes.ProcessingError, Assert.Single(store.ListDeadLetters()).Code);
         Assert.Single(store.ReadInbox(10));
         Assert.Equal(1, stage.RunOnce(100));
         Assert.Equal([0, 2, 3], OutboxSeqs());
@@ -117,7 +117,7 @@ public sealed class NormalizationContainmentTests : IDisposable
         Stage().RunOnce(100);
 
         var poison = Assert.Single(store.ListDeadLetters());
-        Assert.Equal(NormalizationStage.PoisonCode, poison.Code);
+        Assert.Equal(ErrorCodes.Poison, poison.Code);
         Assert.Equal(held[1].Payload.ToArray(), poison.Message.Payload.ToArray());
         Assert.Equal([2], OutboxSeqs());
         Assert.Empty(store.ReadInbox(10));

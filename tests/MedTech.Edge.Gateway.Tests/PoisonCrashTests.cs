@@ -1,3 +1,4 @@
+using MedTech.Edge.Mapping.Normalization;
 using System.Text;
 using MedTech.Edge.Buffer;
 using MedTech.Edge.Hub;
@@ -57,7 +58,7 @@ public sealed class PoisonCrashTests : IDisposable
         Assert.Contains(third.Output, line => line.Contains("dead-lettered as Poison", StringComparison.Ordinal));
         using var store = new GatewayStore(new BufferOptions { Path = Path.Combine(folder, "gateway.db") });
         var deadLetter = Assert.Single(store.ListDeadLetters());
-        Assert.Equal(NormalizationStage.PoisonCode, deadLetter.Code);
+        Assert.Equal(ErrorCodes.Poison, deadLetter.Code);
         Assert.Equal(poison, Encoding.UTF8.GetString(deadLetter.Message.Payload.Span));
         Assert.Equal(0, store.Stats().Inbox);
         Assert.Null(store.ReadInHand(GatewayStore.NormalizationInHand));

@@ -69,7 +69,7 @@ public sealed class ExternalBrokerClientTests : IDisposable
             var stored = await Eventually(gateway.Store, 1);
             Assert.Equal("small", Encoding.UTF8.GetString(Assert.Single(stored).Payload.Span));
             var letter = Assert.Single(gateway.Store.ListDeadLetters());
-            Assert.Equal(IngestErrorCodes.DeviceMessageTooLarge, letter.Code);
+            Assert.Equal(GatewayStore.DeviceMessageTooLarge, letter.Code);
             Assert.Equal(("bed-1", "devices/bed-1/x", 0), (letter.Message.ClientId, letter.Message.Topic, letter.Message.Payload.Length));
             Assert.Contains($"{payload.Length} bytes", letter.Reason, StringComparison.Ordinal);
             Assert.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(payload)), letter.Reason, StringComparison.Ordinal);

@@ -41,7 +41,7 @@ public sealed class OutboxWriterContainmentTests : IDisposable
         var observations = await RunWriterUntilDrainedAsync();
 
         var poison = Assert.Single(store.ListDeadLetters());
-        Assert.Equal((OutboxWriterWorker.PoisonCode, GatewayStore.DeliveryTopic, entries[1].Key), (poison.Code, poison.Message.Topic, poison.Message.ClientId));
+        Assert.Equal((ErrorCodes.Poison, GatewayStore.DeliveryTopic, entries[1].Key), (poison.Code, poison.Message.Topic, poison.Message.ClientId));
         Assert.Equal(entries[1].Payload.ToArray(), poison.Message.Payload.ToArray());
         // One message per monitor: each group is one Observation.
         Assert.Equal(entries.Count - 1, observations);
@@ -63,7 +63,7 @@ public sealed class OutboxWriterContainmentTests : IDisposable
 
         var deadLetter = Assert.Single(store.ListDeadLetters());
         // ProcessingError while the writer lets the NullReferenceException out; InvalidHubMessage once it checks the shape.
-        Assert.Contains(deadLetter.Code, new[] { OutboxWriterWorker.ProcessingErrorCode, WriterErrorCodes.InvalidHubMessage });
+        Assert.Contains(deadLetter.Code, new[] { ErrorCodes.ProcessingError, WriterErrorCodes.InvalidHubMessage });
         Assert.Equal(bad, deadLetter.Message.Payload.ToArray());
         Assert.Equal(good.Count, observations);
         Assert.Null(store.ReadInHand(GatewayStore.WriterInHand));

@@ -28,4 +28,13 @@ public static class ErrorCodes
 
     /// <summary>Any other failure while applying the mapping.</summary>
     public const string NormalizationDataMapping = "NormalizationDataMappingException";
+
+    /// <summary>
+    /// Every stage: an exception no message should cause (a bug not met yet) while handling this one; the reason names
+    /// the stage and the exception type. The message is dead-lettered and the stage moves on.
+    /// </summary>
+    public const string ProcessingError = "ProcessingError";
+
+    /// <summary>Every stage: the process died twice with this message in hand, the second time with it alone; it is not tried again.</summary>
+    public const string Poison = "Poison";
 }
