@@ -73,7 +73,7 @@ public sealed partial class WorkerGuard(string worker, GatewayMetrics metrics, I
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4001, Level = LogLevel.Error, Message = "The {Worker} worker caught {Error}; it goes on after {Backoff}.")]
+        [LoggerMessage(EventId = 4102, Level = LogLevel.Error, Message = "The {Worker} worker caught {Error}; it goes on after {Backoff}.")]
         public static partial void Fault(ILogger logger, string worker, string error, TimeSpan backoff);
     }
 }

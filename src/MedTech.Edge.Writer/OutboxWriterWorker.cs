@@ -172,19 +172,19 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 5101, Level = LogLevel.Error, Message = "The outbox writer caught {Error}; the outbox keeps everything, next try in {Backoff}.")]
+        [LoggerMessage(EventId = 5201, Level = LogLevel.Error, Message = "The outbox writer caught {Error}; the outbox keeps everything, next try in {Backoff}.")]
         public static partial void Fault(ILogger logger, string error, TimeSpan backoff);
 
-        [LoggerMessage(EventId = 5102, Level = LogLevel.Warning, Message = "Writing {Groups} outbox groups failed ({Error}); writing them one at a time.")]
+        [LoggerMessage(EventId = 5202, Level = LogLevel.Warning, Message = "Writing {Groups} outbox groups failed ({Error}); writing them one at a time.")]
         public static partial void BatchFailed(ILogger logger, int groups, string error);
 
-        [LoggerMessage(EventId = 5103, Level = LogLevel.Warning, Message = "A group of outbox batch {BatchId} failed ({Error}); dead-lettered as ProcessingError.")]
+        [LoggerMessage(EventId = 5203, Level = LogLevel.Warning, Message = "A group of outbox batch {BatchId} failed ({Error}); dead-lettered as ProcessingError.")]
         public static partial void GroupFailed(ILogger logger, long batchId, string error);
 
-        [LoggerMessage(EventId = 5104, Level = LogLevel.Warning, Message = "The process died while writing; retrying the {Groups} groups it held one at a time.")]
+        [LoggerMessage(EventId = 5204, Level = LogLevel.Warning, Message = "The process died while writing; retrying the {Groups} groups it held one at a time.")]
         public static partial void Recovering(ILogger logger, int groups);
 
-        [LoggerMessage(EventId = 5105, Level = LogLevel.Error, Message = "A group of outbox batch {BatchId} was in hand when the process died twice; dead-lettered as Poison.")]
+        [LoggerMessage(EventId = 5205, Level = LogLevel.Error, Message = "A group of outbox batch {BatchId} was in hand when the process died twice; dead-lettered as Poison.")]
         public static partial void Poisoned(ILogger logger, long batchId);
     }
 }
