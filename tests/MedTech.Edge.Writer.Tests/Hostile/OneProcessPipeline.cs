@@ -114,8 +114,17 @@ internal sealed class OneProcessPipeline : IAsyncDisposable
         Assert.True(Running);
     }
 
-    /// <summary>Waits until the inbox and outbox are empty (everything normalized or dead-lettered, written or dead-lettered).</summary>
-    public Task DrainedAsync() => Eventually.HoldsAsync(() => Store.Stats() is { Inbox: 0, Outbox: 0 }, TimeSpan.FromSeconds(60), () => $"the buffer to drain: {Store.Stats()}");
+    /// <summary>
+    /// Waits until the inbox and outbox are empty (everything normalized or dead-lettered, written or dead-lettered),
+    /// then checks the buffer's accounting: every message committed is normalized, dead-lettered or dropped.
+    /// </summary>
+    public async Task<BufferStats> DrainedAsync()
+    {
+        await Eventually.HoldsAsync(() => Store.Stats() is { Inbox: 0, Outbox: 0 }, TimeSpan.FromSeconds(60), () => $"the buffer to drain: {Store.Stats()}");
+        var stats = Store.Stats();
+        Assert.True(stats.Unaccounted == 0, $"unaccounted messages: {stats}");
+        return stats;
+    }
 
     /// <summary>The one dead letter whose message came from <paramref name="clientId"/>, once there is one.</summary>
     public async Task<DeadLetter> DeadLetterOfAsync(string clientId)

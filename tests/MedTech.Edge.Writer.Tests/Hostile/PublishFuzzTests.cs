@@ -64,7 +64,11 @@ public sealed class PublishFuzzTests(ITestOutputHelper output) : IDisposable
 
             output.WriteLine($"{acknowledged} acknowledged, {refused} refused, {closed} closed or not sendable");
             await pipeline.AssertGoodReadingIsChartedAsync();
-            await pipeline.DrainedAsync();
+            var stats = await pipeline.DrainedAsync();
+
+            // Every acknowledged publish (and the good reading) was committed, and ended normalized or dead-lettered.
+            Assert.Equal(acknowledged + 1, stats.Committed);
+            Assert.Equal(stats.Committed, stats.Normalized + stats.DeadLettered);
             Assert.True(acknowledged > cases.Count / 2, $"only {acknowledged} of {cases.Count} acknowledged: the generator makes too few valid publishes");
         }
         finally
