@@ -1,5 +1,6 @@
 using MedTech.Edge.Buffer;
 using MedTech.Edge.Gateway;
+using MedTech.Edge.Hosting;
 using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Mapping.Templates;
 using MedTech.Edge.Writer.LocalStore;
@@ -54,11 +55,10 @@ public sealed class OutboxWriterStopTests : IDisposable
         });
         builder.AddOutboxWriter(Path.Combine(folder, "unused.db"));
         using var host = builder.Build();
-        var before = store.ReadInHand(GatewayStore.WriterInHand);
         await host.StartAsync();
-        // The writer took a new record (a batch, or one group alone during a recovery) and then only waits on the server.
-        await Eventually.HoldsAsync(() => store.ReadInHand(GatewayStore.WriterInHand) is { } now && now != before, TimeSpan.FromSeconds(30));
-        await Task.Delay(TimeSpan.FromSeconds(1));
+        // The writer took the batch (or, recovering, one group alone), failed to reach the server and now only waits on it.
+        var health = host.Services.GetRequiredService<ModuleHealth>();
+        await Eventually.HoldsAsync(() => health.Snapshot().TryGetValue("fhir", out var fhir) && fhir.Status == HealthStatus.Degraded, TimeSpan.FromSeconds(30));
         await host.StopAsync();
     }
 
