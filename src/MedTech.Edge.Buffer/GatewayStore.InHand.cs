@@ -49,6 +49,10 @@ public sealed partial class GatewayStore
                 ["recoverUpTo"] = inHand.RecoverUpTo,
                 ["entry"] = inHand.Entry,
             }));
+
+            // LiteDB 5.0.20 returns from a commit before its disk writer has written it: a message that kills the
+            // process at once would die before its record is anywhere the restart looks. The checkpoint writes it out.
+            db.Checkpoint();
         }
     }
 

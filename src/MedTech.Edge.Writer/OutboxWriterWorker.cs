@@ -26,6 +26,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
     private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+    private InHand? inHandNow;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -50,6 +51,8 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
+                // A stop is not a death: what was in hand did not kill the process, so it must not count towards Poison.
+                ClearInHandQuietly();
                 return;
             }
             catch (Exception ex)
@@ -71,11 +74,11 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
             return false;
         }
 
-        store.SetInHand(GatewayStore.WriterInHand, new InHand(entries[0].Id, entries[^1].Id, 0, entries[^1].Id));
+        SetInHand(new InHand(entries[0].Id, entries[^1].Id, 0, entries[^1].Id));
         List<DeadLetter> deadLetters;
         try
         {
-            deadLetters = ToDeadLetters(await writer.WriteAsync(entries.Select(e => (e.Key, e.Payload.ToArray())).ToList(), stoppingToken).ConfigureAwait(false));
+            deadLetters = ToDeadLetters(await writer.WriteAsync(entries.Select(e => (e.Key, e.Payload.ToArray())).ToList(), stoppingToken, WaitingOnServer).ConfigureAwait(false));
         }
         catch (Exception ex) when (OfTheData(ex, stoppingToken))
         {
@@ -100,6 +103,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
             return;
         }
 
+        inHandNow = inHand;
         var entries = store.ReadOutboxRange(inHand.FirstId, inHand.RecoverUpTo);
         Log.Recovering(logger, entries.Count);
         foreach (var batch in entries.GroupBy(e => e.Id))
@@ -120,7 +124,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
                 // Before the one held alone, a group was already written alone and survived: no record needed.
                 if (inHand.Attempt == 0 || position.CompareTo(heldAlone) > 0)
                 {
-                    store.SetInHand(GatewayStore.WriterInHand, new InHand(batch.Key, batch.Key, 1, inHand.RecoverUpTo, position.Item2));
+                    SetInHand(new InHand(batch.Key, batch.Key, 1, inHand.RecoverUpTo, position.Item2));
                 }
 
                 deadLetters.AddRange(await WriteAloneAsync(entry, stoppingToken).ConfigureAwait(false));
@@ -136,7 +140,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
     {
         try
         {
-            return ToDeadLetters(await writer.WriteAsync([(entry.Key, entry.Payload.ToArray())], stoppingToken).ConfigureAwait(false));
+            return ToDeadLetters(await writer.WriteAsync([(entry.Key, entry.Payload.ToArray())], stoppingToken, WaitingOnServer).ConfigureAwait(false));
         }
         catch (Exception ex) when (OfTheData(ex, stoppingToken))
         {
@@ -144,6 +148,41 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
             Log.GroupFailed(logger, entry.Id, type);
             var reason = $"Write: {type}: {ex.Message}";
             return [DeadLetterOf(entry.Key, entry.Payload, ErrorCodes.ProcessingError, reason.Length <= MaxReasonChars ? reason : reason[..(MaxReasonChars - 1)] + "…")];
+        }
+    }
+
+    /// <summary>Records <paramref name="record"/> in hand and remembers it, so a wait on the server can lift it and put it back.</summary>
+    private void SetInHand(InHand record)
+    {
+        inHandNow = record;
+        store.SetInHand(GatewayStore.WriterInHand, record);
+    }
+
+    /// <summary>
+    /// While the writer only waits out a FHIR outage nothing is in hand (as in the hub writer): a host killed or stopped
+    /// twice during one outage must not make a good group Poison.
+    /// </summary>
+    private void WaitingOnServer(bool waiting)
+    {
+        if (waiting)
+        {
+            store.ClearInHand(GatewayStore.WriterInHand);
+        }
+        else if (inHandNow is { } record)
+        {
+            store.SetInHand(GatewayStore.WriterInHand, record);
+        }
+    }
+
+    private void ClearInHandQuietly()
+    {
+        try
+        {
+            store.ClearInHand(GatewayStore.WriterInHand);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or LiteDB.LiteException)
+        {
+            // Left in hand: the next start retries its groups alone, which is safe (FHIR writes are idempotent).
         }
     }
 
