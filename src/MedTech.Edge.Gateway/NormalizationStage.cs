@@ -82,6 +82,9 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
         return messages.Count;
     }
 
+    // The message this process last recorded in hand alone (see Recover).
+    private long? retriedAloneHere;
+
     /// <summary>Finishes what the process had in hand when it died; returns how many messages it took.</summary>
     private int Recover()
     {
@@ -92,7 +95,10 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
 
         var handled = 0;
         var from = inHand.FirstId;
-        if (inHand.Attempt >= 1)
+
+        // A record of one message alone means a death only if this process did not write it: when a retry alone failed
+        // on storage (a full disk) and Recover runs again, that message did not kill anything and is retried again.
+        if (inHand.Attempt >= 1 && inHand.FirstId != retriedAloneHere)
         {
             // It died again with this one alone in hand: quarantine it without normalizing it again.
             foreach (var message in store.ReadInboxRange(inHand.FirstId, inHand.LastId))
@@ -114,6 +120,7 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
 
         foreach (var message in retry)
         {
+            retriedAloneHere = message.Id;
             store.SetInHand(GatewayStore.NormalizationInHand, new InHand(message.Id, message.Id, 1, inHand.RecoverUpTo));
             CompleteAlone(message, clearInHand: true);
             handled++;
