@@ -109,8 +109,8 @@ public sealed partial class GatewayStore : IDisposable
                 }
 
                 StoreDeadLetters(deadLetters);
-                DeleteInHand(clearInHand);
             });
+            ClearInHandAfterCommit(clearInHand);
             ApplyInbox(removed);
             foreach (var batch in tracked)
             {
@@ -158,11 +158,8 @@ public sealed partial class GatewayStore : IDisposable
             var upTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
             if (deadLetters is { Count: > 0 } || clearInHand is not null || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
-                Accounted(() =>
-                {
-                    DeleteInHand(clearInHand);
-                    StoreDeadLetters(deadLetters ?? []);
-                }, work => SaveMarker(upTo, work));
+                Accounted(() => StoreDeadLetters(deadLetters ?? []), work => SaveMarker(upTo, work));
+                ClearInHandAfterCommit(clearInHand);
             }
             else
             {
