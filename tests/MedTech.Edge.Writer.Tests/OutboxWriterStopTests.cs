@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace MedTech.Edge.Writer.Tests;
 
 /// <summary>
-/// Review finding: the in-process writer left its in-hand record behind when the host stopped (or was killed) while it
+/// The in-process writer once left its in-hand record behind when the host stopped (or was killed) while it
 /// only waited out a FHIR server outage, so two restarts during one outage made a good group Poison. No process died on
 /// the data; the hub writer already clears its journal while waiting.
 /// </summary>

@@ -1,13 +1,13 @@
 namespace MedTech.Edge.Buffer.Tests;
 
 /// <summary>
-/// Review: the in-hand record is the whole crash-loop guard, and "it must be on disk before the work starts". LiteDB
-/// 5.0.20 hands a commit to a background disk writer and returns, so a message that kills the process at once (a native
-/// fault, a stack overflow) can die before its record is anywhere a restart would find it: a crash loop again.
+/// The in-hand record is the whole crash-loop guard, so it must be where a restart looks before the work starts: a
+/// message that kills the process at once (a native fault, a stack overflow) must not die before its record exists.
+/// (A LiteDB commit was not enough: 5.0.20 hands it to a background disk writer and returns.)
 /// </summary>
-public sealed class ReviewInHandDurabilityTests : IDisposable
+public sealed class InHandDurabilityTests : IDisposable
 {
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-review-inhand-").FullName;
+    private readonly string folder = Directory.CreateTempSubdirectory("medtech-inhand-durable-").FullName;
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 

@@ -3,12 +3,12 @@ using System.Text;
 namespace MedTech.Edge.Buffer.Tests;
 
 /// <summary>
-/// Review: what a process kill leaves is what the OS has. A message is acknowledged as soon as Append returns, so at
+/// What a process kill leaves is what the OS has. A message is acknowledged as soon as Append returns, so at
 /// that moment its commit must be in the file or its log as another process reads them, not in LiteDB's writer queue.
 /// </summary>
-public sealed class ReviewDurabilityTests : IDisposable
+public sealed class KillDurabilityTests : IDisposable
 {
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-review-durable-").FullName;
+    private readonly string folder = Directory.CreateTempSubdirectory("medtech-kill-durable-").FullName;
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 

@@ -3,11 +3,11 @@ using MQTTnet.Formatter;
 namespace MedTech.Edge.Writer.Tests.Hostile;
 
 /// <summary>
-/// Review: ids a JSON escape can carry but UTF-8 cannot (unpaired surrogates), NUL, and FHIR search syntax, through the
+/// Ids a JSON escape can carry but UTF-8 cannot (unpaired surrogates), NUL, and FHIR search syntax, through the
 /// whole one-process pipeline: the pipeline stays up, the reading is charted or a dead letter, the good reading after it
 /// is charted, and the accounting balances.
 /// </summary>
-public sealed class ReviewHostileIdTests : IDisposable
+public sealed class HostileIdTests : IDisposable
 {
     private const string Attacker = "attacker-2";
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-review-").FullName;
