@@ -31,8 +31,6 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
     public const int MaxReasonChars = 1000;
 
     /// <summary>At most this many normalization errors are spelled out in a reason, then their total count.</summary>
-    private const int ReasonErrors = 3;
-
     private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
     private bool recovered;
 
@@ -223,8 +221,7 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
     }
 
     /// <summary>The first few errors and the total count, cut to <see cref="MaxReasonChars"/>: a message can fail every template.</summary>
-    private static string Reason(IReadOnlyList<NormalizationError> errors) => Bounded(string.Join(" | ", errors.Take(ReasonErrors).Select(e => e.Message))
-        + (errors.Count > ReasonErrors ? $" | ({errors.Count} errors in all)" : ""));
+    private static string Reason(IReadOnlyList<NormalizationError> errors) => Bounded(DeadLetter.Summarize(errors.Select(e => e.Message).ToList()));
 
     internal static string Bounded(string text) => text.Length <= MaxReasonChars ? text : string.Concat(text.AsSpan(0, MaxReasonChars - 1), "…");
 

@@ -22,7 +22,6 @@ namespace MedTech.Edge.Writer;
 public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWriter writer, IOptions<PersistenceOptions> persistence, WriterMetrics metrics,
     ILogger<OutboxWriterWorker> logger, TimeProvider? timeProvider = null) : BackgroundService
 {
-    private const int MaxReasonChars = 1000;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
     private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
@@ -146,8 +145,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
         {
             var type = ex.GetType().FullName ?? ex.GetType().Name;
             Log.GroupFailed(logger, entry.Id, type);
-            var reason = $"Write: {type}: {ex.Message}";
-            return [DeadLetterOf(entry.Key, entry.Payload, ErrorCodes.ProcessingError, reason.Length <= MaxReasonChars ? reason : reason[..(MaxReasonChars - 1)] + "…")];
+            return [DeadLetterOf(entry.Key, entry.Payload, ErrorCodes.ProcessingError, Fhir.FhirErrorCodes.Describe("write", ex))];
         }
     }
 
