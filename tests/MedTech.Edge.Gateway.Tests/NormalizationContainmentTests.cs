@@ -155,6 +155,27 @@ public sealed class NormalizationContainmentTests : IDisposable
         Assert.Contains("errors in all", deadLetter.Reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void GivenAKillBetweenTheCommitAndTheRecordsDelete_WhenTheDrainedInboxReusesTheIdAfterTheRestart_ThenTheNewGoodMessageIsNotPoison()
+    {
+        // A round died holding id 1; the restart retries it alone (record 1..1, attempt 1), which commits.
+        store.Append([Seq("bed-1", 0)]);
+        store.SetInHand(GatewayStore.NormalizationInHand, new InHand(1, 1, 0, 1));
+        Reopen();
+        Stage().RunOnce(100);
+        Assert.Equal([0], OutboxSeqs());
+        // The process is killed after the LiteDB commit and before the record's delete: the file is as SetInHand left it.
+        store.SetInHand(GatewayStore.NormalizationInHand, new InHand(1, 1, 1, 1));
+        Reopen();
+
+        // The inbox is empty, so the next message a device sends gets id 1 again, before the stage's first round.
+        store.Append([Seq("bed-1", 1)]);
+        Stage().RunOnce(100);
+
+        Assert.Empty(store.ListDeadLetters());
+        Assert.Equal([0, 1], OutboxSeqs());
+    }
+
     private NormalizationStage Stage(TestFaults? faults = null) =>
         new(store, new DeviceMappingSource(SeqNormalizer), NullLogger<NormalizationStage>.Instance, faults: faults);
 
