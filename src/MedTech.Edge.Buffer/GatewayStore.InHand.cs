@@ -101,7 +101,15 @@ public sealed partial class GatewayStore
     {
         if (stage is not null && !readOnly)
         {
-            ClearInHand(stage);
+            try
+            {
+                ClearInHand(stage);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // The round has committed: a caller told it failed would redo it. The record stays and names ids that
+                // have left the buffer (new ones never get them again, see Load); the next SetInHand replaces it.
+            }
         }
     }
 

@@ -190,6 +190,24 @@ public sealed partial class GatewayStore
     private void Load()
     {
         var committedInInbox = LoadInbox();
+
+        // A record left by a kill between a round's commit and its delete names ids that may have left the inbox:
+        // new messages must not get them again (an emptied inbox would restart at 1), or Recover takes them for the
+        // ones the dead process held.
+        // An unreadable record fails the stage's Recover, not the opening of the buffer (intake goes on).
+        InHand? inHand = null;
+        try
+        {
+            inHand = ReadInHand(NormalizationInHand);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        if (inHand is not null)
+        {
+            lastInboxId = Math.Max(lastInboxId, Math.Max(inHand.LastId, inHand.RecoverUpTo));
+        }
         deliveredUpTo = markerOnDisk = db.GetCollection(State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
         markerWrittenAt = time.GetTimestamp();
         lastOutboxId = deliveredUpTo;

@@ -110,12 +110,13 @@ public sealed partial class GatewayStore : IDisposable
 
                 StoreDeadLetters(deadLetters);
             });
-            ClearInHandAfterCommit(clearInHand);
             ApplyInbox(removed);
             foreach (var batch in tracked)
             {
                 TrackUndelivered(++lastOutboxId, batch);
             }
+
+            ClearInHandAfterCommit(clearInHand);
         }
     }
 
@@ -159,7 +160,6 @@ public sealed partial class GatewayStore : IDisposable
             if (deadLetters is { Count: > 0 } || clearInHand is not null || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
                 Accounted(() => StoreDeadLetters(deadLetters ?? []), work => SaveMarker(upTo, work));
-                ClearInHandAfterCommit(clearInHand);
             }
             else
             {
@@ -170,6 +170,8 @@ public sealed partial class GatewayStore : IDisposable
             {
                 awaitingPurge += UntrackUndelivered(id);
             }
+
+            ClearInHandAfterCommit(clearInHand);
         }
     }
 

@@ -155,6 +155,83 @@ public sealed class NormalizationContainmentTests : IDisposable
         Assert.Contains("errors in all", deadLetter.Reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void GivenAKillBetweenTheCommitAndTheRecordsDelete_WhenTheDrainedInboxReusesTheIdAfterTheRestart_ThenTheNewGoodMessageIsNotPoison()
+    {
+        // A round died holding id 1; the restart retries it alone (record 1..1, attempt 1), which commits.
+        store.Append([Seq("bed-1", 0)]);
+        store.SetInHand(GatewayStore.NormalizationInHand, new InHand(1, 1, 0, 1));
+        Reopen();
+        Stage().RunOnce(100);
+        Assert.Equal([0], OutboxSeqs());
+        // The process is killed after the LiteDB commit and before the record's delete: the file is as SetInHand left it.
+        store.SetInHand(GatewayStore.NormalizationInHand, new InHand(1, 1, 1, 1));
+        Reopen();
+
+        // The inbox is empty, so the next message a device sends gets id 1 again, before the stage's first round.
+        store.Append([Seq("bed-1", 1)]);
+        Stage().RunOnce(100);
+
+        Assert.Empty(store.ListDeadLetters());
+        Assert.Equal([0, 1], OutboxSeqs());
+    }
+
+    [Fact]
+    public void GivenAFolderThatRefusesTheInHandRecordsDeleteAfterTheCommit_WhenARoundCompletes_ThenTheStoreStaysConsistentAndNoGoodMessageIsADeadLetter()
+    {
+        // The folder refuses changes to its entries (chattr +i as root; a read-only folder otherwise) from the round's
+        // normalization on: the record is written, the round's LiteDB commit succeeds, and only the record's delete fails.
+        store.Append([Seq("bed-1", 0)]);
+        Stage().RunOnce(100);
+        store.Append([Seq("bed-1", 1), Seq("bed-2", 2)]);
+        var freeze = new FreezingClock(folder);
+        var stage = new NormalizationStage(store, new DeviceMappingSource(SeqNormalizer), NullLogger<NormalizationStage>.Instance, timeProvider: freeze);
+        try
+        {
+            try
+            {
+                stage.RunOnce(100);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // A storage failure going up to the worker is fine; a dead letter, or a data error, is not.
+            }
+        }
+        finally
+        {
+            freeze.Thaw();
+        }
+
+        Assert.True(freeze.Frozen, "chattr +i did not take on this filesystem");
+        Assert.Empty(store.ListDeadLetters());
+        Assert.Empty(store.ReadInbox(10));
+        Assert.Equal([0, 1, 2], OutboxSeqs());
+    }
+
+    private sealed class FreezingClock(string folder) : TimeProvider
+    {
+        public bool Frozen { get; private set; }
+
+        public override DateTimeOffset GetUtcNow()
+        {
+            if (!Frozen)
+            {
+                Frozen = Chattr("+i");
+            }
+
+            return base.GetUtcNow();
+        }
+
+        public void Thaw() => Chattr("-i");
+
+        private bool Chattr(string flag)
+        {
+            using var process = global::System.Diagnostics.Process.Start("chattr", [flag, folder]);
+            process.WaitForExit();
+            return process.ExitCode == 0;
+        }
+    }
+
     private NormalizationStage Stage(TestFaults? faults = null) =>
         new(store, new DeviceMappingSource(SeqNormalizer), NullLogger<NormalizationStage>.Instance, faults: faults);
 
