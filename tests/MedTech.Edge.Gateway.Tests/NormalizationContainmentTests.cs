@@ -179,56 +179,44 @@ public sealed class NormalizationContainmentTests : IDisposable
     [Fact]
     public void GivenAFolderThatRefusesTheInHandRecordsDeleteAfterTheCommit_WhenARoundCompletes_ThenTheStoreStaysConsistentAndNoGoodMessageIsADeadLetter()
     {
-        // The folder refuses changes to its entries (chattr +i as root; a read-only folder otherwise) from the round's
-        // normalization on: the record is written, the round's LiteDB commit succeeds, and only the record's delete fails.
+        // From the round's normalization on, the record's path is a folder (a delete the file system refuses, as a
+        // read-only or locked folder would): the record is written, the round's LiteDB commit succeeds, and only the
+        // record's delete fails.
         store.Append([Seq("bed-1", 0)]);
         Stage().RunOnce(100);
         store.Append([Seq("bed-1", 1), Seq("bed-2", 2)]);
-        var freeze = new FreezingClock(folder);
-        var stage = new NormalizationStage(store, new DeviceMappingSource(SeqNormalizer), NullLogger<NormalizationStage>.Instance, timeProvider: freeze);
+        var block = new BlockingClock(folder);
+        var stage = new NormalizationStage(store, new DeviceMappingSource(SeqNormalizer), NullLogger<NormalizationStage>.Instance, timeProvider: block);
         try
         {
-            try
-            {
-                stage.RunOnce(100);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // A storage failure going up to the worker is fine; a dead letter, or a data error, is not.
-            }
+            stage.RunOnce(100);
         }
-        finally
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            freeze.Thaw();
+            // A storage failure going up to the worker is fine; a dead letter, or a data error, is not.
         }
 
-        Assert.True(freeze.Frozen, "chattr +i did not take on this filesystem");
+        Assert.True(block.Blocked, "the record was not there to block");
         Assert.Empty(store.ListDeadLetters());
         Assert.Empty(store.ReadInbox(10));
         Assert.Equal([0, 1, 2], OutboxSeqs());
     }
 
-    private sealed class FreezingClock(string folder) : TimeProvider
+    /// <summary>Swaps the in-hand record for a non-empty folder of the same name the first time the stage reads the clock.</summary>
+    private sealed class BlockingClock(string folder) : TimeProvider
     {
-        public bool Frozen { get; private set; }
+        public bool Blocked { get; private set; }
 
         public override DateTimeOffset GetUtcNow()
         {
-            if (!Frozen)
+            if (!Blocked && Directory.GetFiles(folder, "*-inhand-normalize.json").FirstOrDefault() is { } record)
             {
-                Frozen = Chattr("+i");
+                File.Delete(record);
+                Directory.CreateDirectory(Path.Combine(record, "blocker"));
+                Blocked = true;
             }
 
             return base.GetUtcNow();
-        }
-
-        public void Thaw() => Chattr("-i");
-
-        private bool Chattr(string flag)
-        {
-            using var process = global::System.Diagnostics.Process.Start("chattr", [flag, folder]);
-            process.WaitForExit();
-            return process.ExitCode == 0;
         }
     }
 
