@@ -54,7 +54,7 @@ public class ConformanceTests
         // A renamed message would silently drop its case from the theory above.
         Assert.All(Corpus.Examples(), e => Assert.True(File.Exists(Corpus.PathOf(e.Message)), e.Message));
         Assert.All(Directory.GetDirectories(Corpus.PathOf("cases")), d => Assert.True(File.Exists(Path.Combine(d, "device-mapping.json")), d));
-        Assert.True(Corpus.Examples().Count() >= 17);
+        Assert.True(Corpus.Examples().Count() >= 15);
     }
 
     [Fact]
