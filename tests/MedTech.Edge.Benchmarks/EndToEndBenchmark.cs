@@ -164,7 +164,7 @@ internal static class EndToEndBenchmark
         return builder.Build();
     }
 
-    private static string Mapping(string kind) => Path.Combine(ReferenceDirectory.RepositoryRoot(), "src", "MedTech.Edge.Cli", "Mappings", $"vital-signs.{kind}.json");
+    private static string Mapping(string kind) => Path.Combine(Repository.Root, "src", "MedTech.Edge.Cli", "Mappings", $"vital-signs.{kind}.json");
 
     /// <summary>Records, for each heart-rate Observation in a batch the server answered with success, when that answer came.</summary>
     private sealed class CreationClock(ConcurrentDictionary<string, long> written) : DelegatingHandler

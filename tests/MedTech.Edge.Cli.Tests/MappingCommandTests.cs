@@ -6,10 +6,10 @@ namespace MedTech.Edge.Cli.Tests;
 
 public sealed class MappingCommandTests : IDisposable
 {
-    private static readonly string Reference = Testing.ReferenceDirectory.Locate();
-    private static readonly string Samples = Path.Combine(Reference, "azure-health-data-and-ai-samples", "samples", "medtech-service-mappings");
-    private static readonly string Extracts = Path.Combine(Reference, "azure-health-data-and-ai-samples", "readme-extracts");
-    private static readonly string TestInput = Path.Combine(Reference, "iomt-fhir", "test", "Microsoft.Health.Fhir.Ingest.Template.UnitTests", "TestInput");
+    private static readonly string Cases = Testing.Repository.PathOf("tests", "Conformance", "cases");
+    private static readonly string TestInput = Testing.Repository.PathOf("tests", "Conformance", "templates", "template-tests");
+    private static readonly string Validation = Testing.Repository.PathOf("tests", "Conformance", "templates", "validation-tests");
+    private static readonly string Bench = Testing.Repository.PathOf("tests", "MedTech.Edge.Benchmarks", "Inputs");
 
     private readonly string temp = Directory.CreateTempSubdirectory("medtech-cli-").FullName;
 
@@ -18,7 +18,7 @@ public sealed class MappingCommandTests : IDisposable
     [Fact]
     public void GivenValidMapping_WhenValidated_ThenExitZeroAndTheTemplatesAreListed()
     {
-        var (exit, output, _) = Run("mapping", "validate", "--device-mapping", Path.Combine(Reference, "bench", "device-mapping-calculated-jmespath.json"));
+        var (exit, output, _) = Run("mapping", "validate", "--device-mapping", Path.Combine(Bench, "device-mapping-calculated-jmespath.json"));
 
         Assert.Equal(0, exit);
         Assert.Contains("valid device mapping, 5 template(s)", output);
@@ -39,12 +39,12 @@ public sealed class MappingCommandTests : IDisposable
     public void GivenEnvelopeMessage_WhenTested_ThenNormalizedMatchesTheDocumentedDebuggerOutput()
     {
         var (exit, output, _) = Run("mapping", "test",
-            "--device-mapping", Path.Combine(Samples, "iotjsonpathcontent", "single-device-message-into-multiple-resources", "deviceMapping.json"),
-            "--message", Path.Combine(Extracts, "iotjsonpathcontent", "single-device-message-into-multiple-resources", "eventhub-message-as-routed-by-iothub.json"));
+            "--device-mapping", Path.Combine(Cases, "sample-iothub-single-message-into-multiple-resources", "device-mapping.json"),
+            "--message", Path.Combine(Cases, "sample-iothub-single-message-into-multiple-resources", "message.json"));
 
         Assert.Equal(0, exit);
         using var actual = JsonDocument.Parse(output);
-        using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(Extracts, "iotjsonpathcontent", "single-device-message-into-multiple-resources", "expected-normalized.json")));
+        using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(Cases, "sample-iothub-single-message-into-multiple-resources", "expected-normalized.json")));
         var normalized = actual.RootElement.GetProperty("normalized");
         Assert.Equal(expected.RootElement.GetArrayLength(), normalized.GetArrayLength());
         foreach (var (want, got) in expected.RootElement.EnumerateArray().Zip(normalized.EnumerateArray()))
@@ -90,7 +90,7 @@ public sealed class MappingCommandTests : IDisposable
         File.WriteAllText(message, """{"heartRate": "78", "deviceId": "device01"}""");
 
         var (exit, output, _) = Run("mapping", "test",
-            "--device-mapping", Path.Combine(Samples, "calculatedcontent", "single-fhir-observation", "device-mapping.json"), "--message", message);
+            "--device-mapping", Path.Combine(Cases, "sample-calculated-single-fhir-observation", "device-mapping.json"), "--message", message);
 
         Assert.Equal(1, exit);
         using var result = JsonDocument.Parse(output);
@@ -104,11 +104,11 @@ public sealed class MappingCommandTests : IDisposable
     [Fact]
     public void GivenInvalidMappingOrMissingFile_WhenTested_ThenExitTwo()
     {
-        var message = Path.Combine(Samples, "calculatedcontent", "single-fhir-observation", "test-device-message.json");
+        var message = Path.Combine(Cases, "sample-calculated-single-fhir-observation", "message.json");
 
         Assert.Equal(2, Run("mapping", "test", "--device-mapping", Path.Combine(TestInput, "data_InvalidJson.txt"), "--message", message).Exit);
         Assert.Equal(2, Run("mapping", "test", "--device-mapping", Path.Combine(temp, "missing.json"), "--message", message).Exit);
-        Assert.Equal(2, Run("mapping", "test", "--device-mapping", Path.Combine(Reference, "bench", "device-mapping-jsonpathcontent.json")).Exit);
+        Assert.Equal(2, Run("mapping", "test", "--device-mapping", Path.Combine(Bench, "device-mapping-jsonpathcontent.json")).Exit);
         Assert.Equal(2, Run("mapping", "frobnicate").Exit);
     }
 
@@ -118,8 +118,8 @@ public sealed class MappingCommandTests : IDisposable
         var dll = Path.Combine(AppContext.BaseDirectory, "medtech.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[] { dll, "mapping", "test",
-            "--device-mapping", Path.Combine(Samples, "calculatedcontent", "conversions-using-functions", "deviceMapping.json"),
-            "--message", Path.Combine(Samples, "calculatedcontent", "conversions-using-functions", "testMessageB.json") })
+            "--device-mapping", Path.Combine(Cases, "sample-calculated-conversions-using-functions", "device-mapping.json"),
+            "--message", Path.Combine(Cases, "sample-calculated-conversions-using-functions", "message-device-b.json") })
         {
             start.ArgumentList.Add(arg);
         }
@@ -136,12 +136,12 @@ public sealed class MappingCommandTests : IDisposable
     [Fact]
     public void GivenDeviceAndFhirMappings_WhenTested_ThenObservationsAreBuiltAsCreateModeWouldBuildThem()
     {
-        var basic = Path.Combine(Reference, "iomt-fhir", "sample", "templates", "basic");
+        var basic = Path.Combine(Cases, "sample-basic");
         var message = Path.Combine(temp, "hr.json");
         File.WriteAllText(message, """{"heartrate": 78, "deviceid": "device1", "patientid": "patient1", "measurementdatetime": "2019-02-01T22:46:01.875Z"}""");
 
-        var (exit, output, _) = Run("mapping", "test", "--device-mapping", Path.Combine(basic, "devicecontent.json"),
-            "--fhir-mapping", Path.Combine(basic, "fhirmapping.json"), "--message", message);
+        var (exit, output, _) = Run("mapping", "test", "--device-mapping", Path.Combine(basic, "device-mapping.json"),
+            "--fhir-mapping", Path.Combine(basic, "fhir-mapping.json"), "--message", message);
 
         Assert.Equal(0, exit);
         using var result = JsonDocument.Parse(output);
@@ -159,13 +159,13 @@ public sealed class MappingCommandTests : IDisposable
     [Fact]
     public void GivenAMessageTypeTheFhirMappingLacks_WhenTested_ThenExitOneWithTemplateNotFound()
     {
-        var basic = Path.Combine(Reference, "iomt-fhir", "sample", "templates", "basic");
+        var basic = Path.Combine(Cases, "sample-basic");
         var fhir = Path.Combine(temp, "fhir.json");
         File.WriteAllText(fhir, """{"templateType": "CollectionFhir", "template": []}""");
         var message = Path.Combine(temp, "hr.json");
         File.WriteAllText(message, """{"heartrate": 78, "deviceid": "device1", "patientid": "patient1", "measurementdatetime": "2019-02-01T22:46:01Z"}""");
 
-        var (exit, output, _) = Run("mapping", "test", "--device-mapping", Path.Combine(basic, "devicecontent.json"), "--fhir-mapping", fhir, "--message", message);
+        var (exit, output, _) = Run("mapping", "test", "--device-mapping", Path.Combine(basic, "device-mapping.json"), "--fhir-mapping", fhir, "--message", message);
 
         Assert.Equal(1, exit);
         using var result = JsonDocument.Parse(output);
@@ -175,13 +175,12 @@ public sealed class MappingCommandTests : IDisposable
     [Fact]
     public void GivenMappingsThatDoNotFit_WhenValidatedTogether_ThenExitZeroWithAWarningForEachGap()
     {
-        var validation = Path.Combine(Reference, "iomt-fhir", "test", "Microsoft.Health.Fhir.Ingest.Validation.UnitTests", "TestInput");
-        var device = Path.Combine(validation, "data_CollectionContentTemplateHrAndBloodPressureValid.json");
+        var device = Path.Combine(Validation, "data_CollectionContentTemplateHrAndBloodPressureValid.json");
 
         var (exitType, outputType, _) = Run("mapping", "validate", "--device-mapping", device,
-            "--fhir-mapping", Path.Combine(validation, "data_CollectionFhirTemplateMissingTypeInvalid.json"));
+            "--fhir-mapping", Path.Combine(Validation, "data_CollectionFhirTemplateMissingTypeInvalid.json"));
         var (exitValue, outputValue, _) = Run("mapping", "validate", "--device-mapping", device,
-            "--fhir-mapping", Path.Combine(validation, "data_CollectionFhirTemplateIncorrectValueNameInvalid.json"));
+            "--fhir-mapping", Path.Combine(Validation, "data_CollectionFhirTemplateIncorrectValueNameInvalid.json"));
 
         Assert.Equal((0, 0), (exitType, exitValue));
         Assert.Contains($"{device}: warning: template[1]: Type 'bloodpressure' has no CodeValueFhir template", outputType);

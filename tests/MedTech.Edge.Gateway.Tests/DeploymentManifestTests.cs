@@ -12,7 +12,7 @@ namespace MedTech.Edge.Gateway.Tests;
 /// <summary>The IoT Edge deployment manifest and module folders are what the runtime and the module expect.</summary>
 public sealed partial class DeploymentManifestTests
 {
-    private static readonly string Root = ReferenceDirectory.RepositoryRoot();
+    private static readonly string Root = Repository.Root;
 
     // The options classes the gateway module binds, by configuration section.
     private static readonly Dictionary<string, Type> Sections = new()

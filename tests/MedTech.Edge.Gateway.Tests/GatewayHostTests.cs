@@ -17,7 +17,7 @@ namespace MedTech.Edge.Gateway.Tests;
 /// <summary>The whole gateway host: a real MQTT client → embedded broker → LiteDB file → normalization → librdkafka's mock cluster.</summary>
 public sealed class GatewayHostTests : IDisposable
 {
-    private const string Mapping = "bench/device-mapping-calculated-jsonpath.json";
+    private static readonly string Mapping = Corpus.Bench("device-mapping-calculated-jsonpath.json");
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-host-").FullName;
     private readonly MockCluster cluster = new();
     private readonly int port = Ports.Free();
@@ -36,7 +36,7 @@ public sealed class GatewayHostTests : IDisposable
     {
         using var host = Build(Config());
         await host.StartAsync();
-        var message = await File.ReadAllBytesAsync(Reference.PathOf("bench/message-bedside-monitor.json"));
+        var message = await File.ReadAllBytesAsync(Corpus.Bench("message-bedside-monitor.json"));
         using var client = new MqttClientFactory().CreateMqttClient();
         await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("monitor-1").WithCredentials("monitor-1", "pw").Build());
 
@@ -44,7 +44,7 @@ public sealed class GatewayHostTests : IDisposable
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
         Assert.True(ack.IsSuccess);
-        var expected = new Normalizer(Reference.Mapping(Mapping)).Normalize(new DeviceMessage(message, DateTime.UtcNow)).Measurements.Count;
+        var expected = new Normalizer(Corpus.Mapping(Mapping)).Normalize(new DeviceMessage(message, DateTime.UtcNow)).Measurements.Count;
         var received = Consume(TimeSpan.FromSeconds(30), expected);
         Assert.Equal(expected, received.Sum(m => MeasurementGroupJson.Deserialize(m).Measurements.Count));
         // The message's groups (one per type) went out together, as one hub message: one event for Event Hubs.
@@ -168,7 +168,7 @@ public sealed class GatewayHostTests : IDisposable
         await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("monitor-1").WithCredentials("monitor-1", "pw").Build());
 
         var ack = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/monitor-1/vitals")
-            .WithPayload(await File.ReadAllBytesAsync(Reference.PathOf("bench/message-bedside-monitor.json"))).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            .WithPayload(await File.ReadAllBytesAsync(Corpus.Bench("message-bedside-monitor.json"))).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
         Assert.True(ack.IsSuccess);
         MockCluster.TriggerFatalError(host.Services.GetRequiredService<Confluent.Kafka.IProducer<string, byte[]>>(), Confluent.Kafka.ErrorCode.ClusterAuthorizationFailed);
@@ -205,7 +205,7 @@ public sealed class GatewayHostTests : IDisposable
     public async Task GivenAnInvalidDeviceMapping_WhenTheGatewayStarts_ThenStartUpStopsWithEveryErrorAndItsLine()
     {
         var config = Config();
-        config["Gateway:DeviceMappingPath"] = Reference.PathOf($"{Reference.IomtTestInput}/data_CollectionContentTemplateMixedValidity.json");
+        config["Gateway:DeviceMappingPath"] = Corpus.PathOf($"{Corpus.TemplateTests}/data_CollectionContentTemplateMixedValidity.json");
         using var host = Build(config);
 
         var ex = await Assert.ThrowsAsync<MedTech.Edge.Mapping.Templates.InvalidMappingException>(() => host.StartAsync());
@@ -227,7 +227,7 @@ public sealed class GatewayHostTests : IDisposable
 
     private Dictionary<string, string?> Config() => new()
     {
-        ["Gateway:DeviceMappingPath"] = Reference.PathOf(Mapping),
+        ["Gateway:DeviceMappingPath"] = Mapping,
         ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
         ["Mqtt:Port"] = port.ToString(),
         ["Mqtt:Devices:monitor-1"] = "pw",

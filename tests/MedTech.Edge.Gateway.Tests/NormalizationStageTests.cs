@@ -10,7 +10,7 @@ namespace MedTech.Edge.Gateway.Tests;
 /// <summary>Normalize and Group at the edge, on a real LiteDB buffer.</summary>
 public sealed class NormalizationStageTests : IDisposable
 {
-    private const string BenchMapping = "bench/device-mapping-calculated-jsonpath.json";
+    private static readonly string BenchMapping = Corpus.Bench("device-mapping-calculated-jsonpath.json");
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-gateway-").FullName;
     private readonly GatewayStore store;
 
@@ -25,7 +25,7 @@ public sealed class NormalizationStageTests : IDisposable
     [Fact]
     public void GivenGoodAndBadMessages_WhenNormalized_ThenGroupsGoToTheOutboxAndEachBadMessageIsDeadLetteredWithItsReason()
     {
-        var bedside = File.ReadAllBytes(Reference.PathOf("bench/message-bedside-monitor.json"));
+        var bedside = File.ReadAllBytes(Corpus.Bench("message-bedside-monitor.json"));
         store.Append([Message("monitor-1", bedside), Message("monitor-1", "not json"u8.ToArray()), Message("monitor-1", "{\"unrelated\": 1}"u8.ToArray())]);
 
         var taken = Stage(BenchMapping).RunOnce(100);
@@ -33,7 +33,7 @@ public sealed class NormalizationStageTests : IDisposable
         Assert.Equal(3, taken);
         Assert.Empty(store.ReadInbox(10));
         var groups = store.ReadOutbox(100).Select(e => MeasurementGroupJson.Deserialize(e.Payload.Span)).ToList();
-        var expected = new Normalizer(Reference.Mapping(BenchMapping)).Normalize(new DeviceMessage(bedside, DateTime.UtcNow)).Measurements;
+        var expected = new Normalizer(Corpus.Mapping(BenchMapping)).Normalize(new DeviceMessage(bedside, DateTime.UtcNow)).Measurements;
         Assert.Equal(expected.Count, groups.Sum(g => g.Measurements.Count));
         Assert.Equal(["DroppedEvent", "InvalidDataFormatException"], store.ListDeadLetters().Select(d => d.Code).Order());
     }
@@ -80,7 +80,7 @@ public sealed class NormalizationStageTests : IDisposable
     private static readonly DateTime Received = new(2026, 11, 24, 8, 30, 0, DateTimeKind.Utc);
 
     private NormalizationStage Stage(string mapping) =>
-        new(store, new DeviceMappingSource(new Normalizer(Reference.Mapping(mapping))), NullLogger<NormalizationStage>.Instance);
+        new(store, new DeviceMappingSource(new Normalizer(Corpus.Mapping(mapping))), NullLogger<NormalizationStage>.Instance);
 
     private static InboxMessage Message(string client, byte[] payload) =>
         new(client, $"ward/icu/{client}", payload, Received, new Dictionary<string, string>());

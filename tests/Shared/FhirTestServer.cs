@@ -103,7 +103,7 @@ internal sealed class FhirTestServer : IAsyncDisposable
 
     private static string Locate()
     {
-        return Path.Combine(ReferenceDirectory.RepositoryRoot(), "tests", "fhir-test-server");
+        return Path.Combine(Repository.Root, "tests", "fhir-test-server");
     }
 
     /// <summary><c>npm ci</c> once; a lock file keeps test processes running in parallel from installing together.</summary>

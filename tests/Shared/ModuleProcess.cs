@@ -76,6 +76,6 @@ internal sealed class ModuleProcess : IDisposable
     private static string Folder(string module)
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        return Path.Combine(ReferenceDirectory.RepositoryRoot(), "modules", module, "bin", configuration, "net10.0");
+        return Path.Combine(Repository.Root, "modules", module, "bin", configuration, "net10.0");
     }
 }

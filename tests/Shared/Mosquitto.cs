@@ -16,7 +16,7 @@ internal sealed class Mosquitto : IDisposable
         var binary = new[] { "/usr/sbin/mosquitto", "/usr/bin/mosquitto" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("Mosquitto is not installed: run .ci/run, or apt-get install mosquitto.");
         Port = Ports.Free();
-        var shipped = File.ReadAllLines(Path.Combine(ReferenceDirectory.RepositoryRoot(), "edge-deployment", "mosquitto", "mosquitto.conf"))
+        var shipped = File.ReadAllLines(Path.Combine(Repository.Root, "edge-deployment", "mosquitto", "mosquitto.conf"))
             .Where(line => line.StartsWith("persistence ", StringComparison.Ordinal) || line.StartsWith("autosave_interval", StringComparison.Ordinal)
                 || line.StartsWith("max_", StringComparison.Ordinal));
         var config = Path.Combine(folder, "mosquitto.conf");

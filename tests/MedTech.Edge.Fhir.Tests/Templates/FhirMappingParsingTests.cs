@@ -4,25 +4,22 @@ namespace MedTech.Edge.Fhir.Tests.Templates;
 
 public class FhirMappingParsingTests
 {
-    private const string Validation = "iomt-fhir/test/Microsoft.Health.Fhir.Ingest.Validation.UnitTests/TestInput";
-
     public static TheoryData<string> ValidFixtures() => new(
-        Directory.GetFiles(Reference.PathOf(Reference.IomtTestInput), "data_CodeValueFhirTemplate_*.json")
-            .Append(Reference.PathOf($"{Reference.IomtTestInput}/data_CollectionFhirTemplateValid.json"))
-            .Append(Reference.PathOf($"{Reference.IomtTestInput}/data_CollectionFhirTemplateEmptyWithType.json"))
-            .Append(Reference.PathOf($"{Validation}/data_CollectionFhirTemplateValid.json"))
-            .Append(Reference.PathOf($"{Validation}/data_CollectionFhirTemplateIncorrectValueNameInvalid.json"))
-            .Append(Reference.PathOf($"{Validation}/data_CollectionFhirTemplateMissingTypeInvalid.json"))
-            .Concat(Directory.GetFiles(Reference.Root, "fhirmapping.json", SearchOption.AllDirectories))
-            .Concat(Directory.GetFiles(Reference.PathOf(Reference.Samples), "fhir*apping.json", SearchOption.AllDirectories))
-            .Concat(Directory.GetFiles(Reference.Root, "fhirMapping_*.json", SearchOption.AllDirectories))
-            .Select(f => Path.GetRelativePath(Reference.Root, f)));
+        Corpus.Files(Corpus.TemplateTests, "data_CodeValueFhirTemplate_*.json")
+            .Append($"{Corpus.TemplateTests}/data_CollectionFhirTemplateValid.json")
+            .Append($"{Corpus.TemplateTests}/data_CollectionFhirTemplateEmptyWithType.json")
+            .Append($"{Corpus.ValidationTests}/data_CollectionFhirTemplateValid.json")
+            .Append($"{Corpus.ValidationTests}/data_CollectionFhirTemplateIncorrectValueNameInvalid.json")
+            .Append($"{Corpus.ValidationTests}/data_CollectionFhirTemplateMissingTypeInvalid.json")
+            .Concat(Corpus.Files("templates", "fhirmapping.json"))
+            .Concat(Corpus.Files("templates", "fhirMapping_*.json"))
+            .Concat(Corpus.Files("cases", "fhir-mapping.json")));
 
     [Theory]
     [MemberData(nameof(ValidFixtures))]
-    public void GivenValidReferenceMapping_WhenParsed_ThenNoErrorsAndEveryTemplateBuilt(string file)
+    public void GivenValidCorpusMapping_WhenParsed_ThenNoErrorsAndEveryTemplateBuilt(string file)
     {
-        var text = Reference.Text(file);
+        var text = Corpus.Text(file);
         var json = Wrapped(text);
 
         var mapping = FhirMapping.Parse(json);
@@ -34,7 +31,7 @@ public class FhirMappingParsingTests
     [Fact]
     public void GivenTheSampleCollection_WhenParsed_ThenEveryFieldIsRead()
     {
-        var mapping = FhirMapping.Parse(Reference.Text($"{Reference.IomtTestInput}/data_CollectionFhirTemplateValid.json"));
+        var mapping = FhirMapping.Parse(Corpus.Text($"{Corpus.TemplateTests}/data_CollectionFhirTemplateValid.json"));
 
         var heartRate = mapping.Find("HEARTRATE")!;
         Assert.Equal(PeriodInterval.Hourly, heartRate.PeriodInterval);
@@ -50,7 +47,7 @@ public class FhirMappingParsingTests
     [Fact]
     public void GivenTheUpstreamInvalidCollection_WhenParsed_ThenEveryProblemIsReportedWithItsLine()
     {
-        var mapping = FhirMapping.Parse(Reference.Text($"{Reference.IomtTestInput}/data_CollectionFhirTemplateInvalid.json"));
+        var mapping = FhirMapping.Parse(Corpus.Text($"{Corpus.TemplateTests}/data_CollectionFhirTemplateInvalid.json"));
 
         Assert.Equal(["steps"], mapping.Templates.Select(t => t.TypeName));
         Assert.Contains(mapping.Errors, e => e.TemplateIndex == 0 && e.Message.Contains("'typeName' is missing") && e.Line == 6);
@@ -71,7 +68,7 @@ public class FhirMappingParsingTests
     [InlineData("data_CodeValueFhirTemplateInvalid_MissingFields.json", "Required member 'typeName' is missing")]
     public void GivenUpstreamInvalidFixture_WhenParsed_ThenTheErrorSaysWhy(string file, string expected)
     {
-        var mapping = FhirMapping.Parse(Wrapped(Reference.Text($"{Reference.IomtTestInput}/{file}")));
+        var mapping = FhirMapping.Parse(Wrapped(Corpus.Text($"{Corpus.TemplateTests}/{file}")));
 
         Assert.False(mapping.IsValid);
         Assert.Contains(mapping.Errors, e => e.Message.Contains(expected));
@@ -117,7 +114,7 @@ public class FhirMappingParsingTests
     [Fact]
     public void GivenAnInvalidMapping_WhenEnsuredValid_ThenTheExceptionNamesTheSourceAndEveryError()
     {
-        var mapping = FhirMapping.Parse(Reference.Text($"{Reference.IomtTestInput}/data_CollectionFhirTemplateInvalid.json"));
+        var mapping = FhirMapping.Parse(Corpus.Text($"{Corpus.TemplateTests}/data_CollectionFhirTemplateInvalid.json"));
 
         var ex = Assert.Throws<MedTech.Edge.Mapping.Templates.InvalidMappingException>(() => mapping.EnsureValid("fhirmapping.json"));
 

@@ -11,19 +11,17 @@ namespace MedTech.Edge.Mapping.Tests.Normalization;
 public class FuzzTests
 {
     public static TheoryData<string> Mappings() => new(
-        Directory.GetFiles(Reference.PathOf("bench"), "device-mapping-*.json")
-            .Concat(Directory.GetFiles(Reference.PathOf(Reference.Samples), "device*apping.json", SearchOption.AllDirectories))
-            .Select(f => Path.GetRelativePath(Reference.Root, f)));
+        Corpus.BenchMappings().Concat(Corpus.Files("cases", "device-mapping.json")));
 
     [Theory]
     [MemberData(nameof(Mappings))]
     public void GivenArbitraryJson_WhenNormalized_ThenNeverThrowsAndAlwaysAnswers(string mapping)
     {
-        var normalizer = new Normalizer(DeviceMapping.Load(Reference.PathOf(mapping)));
+        var normalizer = new Normalizer(DeviceMapping.Load(Corpus.PathOf(mapping)));
         var random = new Random(20261124);
         for (var i = 0; i < 2000; i++)
         {
-            AssertAnswers(normalizer.Normalize(new DeviceMessage(Encoding.UTF8.GetBytes(RandomJson.Next(random)), Reference.Ingested)));
+            AssertAnswers(normalizer.Normalize(new DeviceMessage(Encoding.UTF8.GetBytes(RandomJson.Next(random)), Corpus.Ingested)));
         }
     }
 
@@ -31,9 +29,9 @@ public class FuzzTests
     [MemberData(nameof(Mappings))]
     public void GivenArbitraryBytes_WhenNormalized_ThenNeverThrowsAndAlwaysAnswers(string mapping)
     {
-        var normalizer = new Normalizer(DeviceMapping.Load(Reference.PathOf(mapping)));
+        var normalizer = new Normalizer(DeviceMapping.Load(Corpus.PathOf(mapping)));
         var random = new Random(42);
-        var valid = File.ReadAllBytes(Reference.PathOf("bench/message-bedside-monitor.json"));
+        var valid = File.ReadAllBytes(Corpus.Bench("message-bedside-monitor.json"));
         for (var i = 0; i < 2000; i++)
         {
             // Half pure noise, half a valid message with a few bytes flipped.
@@ -50,7 +48,7 @@ public class FuzzTests
                 }
             }
 
-            AssertAnswers(normalizer.Normalize(new DeviceMessage(bytes, Reference.Ingested)));
+            AssertAnswers(normalizer.Normalize(new DeviceMessage(bytes, Corpus.Ingested)));
         }
     }
 

@@ -37,7 +37,7 @@ public class HostileFuzzTests(ITestOutputHelper output)
     public static TheoryData<string, int> Cases()
     {
         var fresh = int.TryParse(Environment.GetEnvironmentVariable("MEDTECH_FUZZ_SEED"), CultureInfo.InvariantCulture, out var s) ? s : Environment.TickCount;
-        var mappings = Directory.GetFiles(Reference.PathOf("bench"), "device-mapping-*.json").Select(f => Path.GetRelativePath(Reference.Root, f)).Append("regex");
+        var mappings = Corpus.BenchMappings().Append("regex");
         var data = new TheoryData<string, int>();
         foreach (var mapping in mappings)
         {
@@ -53,21 +53,21 @@ public class HostileFuzzTests(ITestOutputHelper output)
     public void GivenHostilePayloads_WhenNormalized_ThenNothingEscapesEveryErrorIsKnownAndEachMessageStaysInItsTime(string mapping, int seed)
     {
         output.WriteLine($"seed {seed} (replay: MEDTECH_FUZZ_SEED={seed})");
-        var normalizer = new Normalizer(mapping == "regex" ? RegexMapping() : Reference.Mapping(mapping), Limits);
-        var valid = File.ReadAllBytes(Reference.PathOf("bench/message-bedside-monitor.json"));
+        var normalizer = new Normalizer(mapping == "regex" ? RegexMapping() : Corpus.Mapping(mapping), Limits);
+        var valid = File.ReadAllBytes(Corpus.Bench("message-bedside-monitor.json"));
         var random = new Random(seed);
         var slowest = TimeSpan.Zero;
         for (var i = 0; i < 1500; i++)
         {
             var body = (i % 3) switch
             {
-                0 => Reference.Utf8(HostileJson(random)),
+                0 => Corpus.Utf8(HostileJson(random)),
                 1 => Mutate(valid, random),
                 _ => Noise(random),
             };
             var clock = Stopwatch.StartNew();
 
-            var result = normalizer.Normalize(new DeviceMessage(body, Reference.Ingested));
+            var result = normalizer.Normalize(new DeviceMessage(body, Corpus.Ingested));
 
             slowest = clock.Elapsed > slowest ? clock.Elapsed : slowest;
             Assert.True(result.Measurements.Count + result.Errors.Count > 0);
@@ -86,7 +86,7 @@ public class HostileFuzzTests(ITestOutputHelper output)
         Assert.InRange(m.DeviceId.Length, 1, Limits.MaxIdentifierLength);
         Assert.InRange(m.PatientId?.Length ?? 0, 0, Limits.MaxIdentifierLength);
         Assert.All(m.Properties, p => Assert.InRange(p.Value.Length, 0, Limits.MaxValueLength));
-        Assert.InRange(m.OccurrenceTimeUtc, Reference.Ingested - Limits.PlausiblePast, Reference.Ingested + Limits.PlausibleFuture);
+        Assert.InRange(m.OccurrenceTimeUtc, Corpus.Ingested - Limits.PlausiblePast, Corpus.Ingested + Limits.PlausibleFuture);
     }
 
     /// <summary>A bedside-like document whose values come from the hostile pool, or are long, deep or regex bait.</summary>
@@ -131,7 +131,7 @@ public class HostileFuzzTests(ITestOutputHelper output)
             switch (random.Next(3))
             {
                 case 0: bytes[at] = (byte)random.Next(256); break;
-                case 1: bytes.InsertRange(at, Reference.Utf8(HostileValues[random.Next(HostileValues.Length)])); break;
+                case 1: bytes.InsertRange(at, Corpus.Utf8(HostileValues[random.Next(HostileValues.Length)])); break;
                 default: bytes.RemoveAt(at); break;
             }
         }

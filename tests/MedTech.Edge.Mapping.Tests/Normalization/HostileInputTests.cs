@@ -21,7 +21,7 @@ public class HostileInputTests
     [Fact]
     public void GivenNulCharactersInValuesAndPropertyNames_WhenNormalized_ThenKeptExactly()
     {
-        var message = new DeviceMessage(Reference.Utf8("""{"hr": 60, "device": "d\u0000x", "note": "a\u0000b", "time": "2026-11-23T09:00:00Z"}"""), Reference.Ingested)
+        var message = new DeviceMessage(Corpus.Utf8("""{"hr": 60, "device": "d\u0000x", "note": "a\u0000b", "time": "2026-11-23T09:00:00Z"}"""), Corpus.Ingested)
         {
             Properties = new Dictionary<string, string> { ["ses\0sion"] = "other", ["session"] = "s\0" },
         };
@@ -142,15 +142,15 @@ public class HostileInputTests
     [InlineData(new byte[] { 0xFE, 0xFF, 0x00, 0x7B, 0x00, 0x7D })] // UTF-16
     public void GivenInvalidUtf8_WhenNormalized_ThenInvalidDataFormat(byte[] body)
     {
-        Assert.Equal(ErrorCodes.InvalidDataFormat, Assert.Single(Readings.Normalize(new DeviceMessage(body, Reference.Ingested)).Errors).Code);
+        Assert.Equal(ErrorCodes.InvalidDataFormat, Assert.Single(Readings.Normalize(new DeviceMessage(body, Corpus.Ingested)).Errors).Code);
     }
 
     [Fact]
     public void GivenAByteOrderMark_WhenNormalized_ThenTheMessageReadsAsWithout()
     {
-        var body = Encoding.UTF8.GetPreamble().Concat(Reference.Utf8(Reading("2026-11-23T09:00:00Z"))).ToArray();
+        var body = Encoding.UTF8.GetPreamble().Concat(Corpus.Utf8(Reading("2026-11-23T09:00:00Z"))).ToArray();
 
-        Assert.True(Readings.Normalize(new DeviceMessage(body, Reference.Ingested)).IsSuccess);
+        Assert.True(Readings.Normalize(new DeviceMessage(body, Corpus.Ingested)).IsSuccess);
     }
 
     [Fact]
@@ -164,7 +164,7 @@ public class HostileInputTests
     [Fact]
     public void GivenAnUnpairedSurrogateInAnEnvelopeProperty_WhenExtracted_ThenIncompatibleDataNamingTheField()
     {
-        var message = new DeviceMessage(Reference.Utf8(Reading("2026-11-23T09:00:00Z")), Reference.Ingested)
+        var message = new DeviceMessage(Corpus.Utf8(Reading("2026-11-23T09:00:00Z")), Corpus.Ingested)
         {
             Properties = new Dictionary<string, string> { ["session"] = "s\ud800" },
         };

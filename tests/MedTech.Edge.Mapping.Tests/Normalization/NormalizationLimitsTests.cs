@@ -91,7 +91,7 @@ public class NormalizationLimitsTests
         {
             foreach (var limits in new[] { new NormalizationLimits(), widest })
             {
-                var result = new Normalizer(ReadingsMapping, limits).Normalize(new DeviceMessage(Reference.Utf8(Reading("2026-11-23T09:00:00Z")), ingested));
+                var result = new Normalizer(ReadingsMapping, limits).Normalize(new DeviceMessage(Corpus.Utf8(Reading("2026-11-23T09:00:00Z")), ingested));
                 Assert.True(result.IsSuccess || result.Errors.All(e => e.Code == ErrorCodes.IncompatibleData));
             }
         }
@@ -217,7 +217,7 @@ public class NormalizationLimitsTests
         return json.Append("]}").ToString();
     }
 
-    internal static DeviceMessage Message(string body) => new(Encoding.UTF8.GetBytes(body), Reference.Ingested);
+    internal static DeviceMessage Message(string body) => new(Encoding.UTF8.GetBytes(body), Corpus.Ingested);
 
     private static Newtonsoft.Json.Linq.JObject EnvelopeOf(string body) =>
         Envelope.Create(Envelope.ParseText(body), new Dictionary<string, string>(), new Dictionary<string, string>());

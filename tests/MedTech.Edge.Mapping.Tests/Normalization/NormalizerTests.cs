@@ -29,7 +29,7 @@ public class NormalizerTests
     [Fact]
     public void GivenInvalidUtf8_WhenNormalized_ThenInvalidDataFormat()
     {
-        var result = HeartRate.Normalize(new DeviceMessage(new byte[] { 0x7B, 0xFF, 0xFE, 0x7D }, Reference.Ingested));
+        var result = HeartRate.Normalize(new DeviceMessage(new byte[] { 0x7B, 0xFF, 0xFE, 0x7D }, Corpus.Ingested));
 
         Assert.Equal(ErrorCodes.InvalidDataFormat, Assert.Single(result.Errors).Code);
     }
@@ -142,12 +142,12 @@ public class NormalizerTests
         var m = Assert.Single(HeartRate.Normalize(Message("""{"hr": 60, "device": "d", "time": "2024-01-01T00:00:00Z"}""", "s")).Measurements);
 
         Assert.Equal("s", m.CorrelationId);
-        Assert.Equal(Reference.Ingested, m.IngestionTimeUtc);
+        Assert.Equal(Corpus.Ingested, m.IngestionTimeUtc);
     }
 
     private static NormalizationResult Normalize(string body, string? session = "s") => HeartRate.Normalize(Message(body, session));
 
-    private static DeviceMessage Message(string body, string? session = null) => new(Reference.Utf8(body), Reference.Ingested)
+    private static DeviceMessage Message(string body, string? session = null) => new(Corpus.Utf8(body), Corpus.Ingested)
     {
         Properties = session is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["session"] = session },
     };

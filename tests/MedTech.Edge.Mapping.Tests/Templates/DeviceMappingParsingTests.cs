@@ -6,21 +6,21 @@ namespace MedTech.Edge.Mapping.Tests.Templates;
 public class DeviceMappingParsingTests
 {
     public static TheoryData<string> ValidFixtures() => new(
-        Directory.GetFiles(Reference.PathOf(Reference.IomtTestInput), "data_*ContentTemplateValid*.json")
+        Corpus.Files(Corpus.TemplateTests, "data_*ContentTemplateValid*.json")
             .Where(f => !f.Contains("InvalidAndMissingMembers", StringComparison.Ordinal))
-            .Concat(Directory.GetFiles(Reference.PathOf(Reference.IomtTestInput), "data_CollectionContentTemplate*.json")
+            .Concat(Corpus.Files(Corpus.TemplateTests, "data_CollectionContentTemplate*.json")
                 .Where(f => !f.Contains("Invalid", StringComparison.Ordinal) && !f.Contains("Mixed", StringComparison.Ordinal)
-                    && !f.EndsWith("Empty.json", StringComparison.Ordinal) && !f.Contains("MultipleMocks", StringComparison.Ordinal)))
-            .Concat(Directory.GetFiles(Reference.Root, "devicecontent.json", SearchOption.AllDirectories))
-            .Concat(Directory.GetFiles(Reference.PathOf(Reference.Samples), "device*apping.json", SearchOption.AllDirectories))
-            .Concat(Directory.GetFiles(Reference.PathOf("bench"), "device-mapping-*.json"))
-            .Select(f => Path.GetRelativePath(Reference.Root, f)));
+                    && !f.EndsWith("Empty.json", StringComparison.Ordinal)))
+            .Concat(Corpus.Files(Corpus.ValidationTests, "data_CollectionContentTemplate*Valid.json"))
+            .Concat(Corpus.Files("templates", "devicecontent.json"))
+            .Concat(Corpus.Files("cases", "device-mapping.json"))
+            .Concat(Corpus.BenchMappings()));
 
     [Theory]
     [MemberData(nameof(ValidFixtures))]
-    public void GivenValidReferenceMapping_WhenParsed_ThenNoErrorsAndEveryTemplateBuilt(string file)
+    public void GivenValidCorpusMapping_WhenParsed_ThenNoErrorsAndEveryTemplateBuilt(string file)
     {
-        var text = Reference.Text(file);
+        var text = Corpus.Text(file);
         var single = !text.Contains("CollectionContent", StringComparison.OrdinalIgnoreCase);
         var mapping = DeviceMapping.Parse(single ? Wrap(text) : text);
 
@@ -36,7 +36,7 @@ public class DeviceMappingParsingTests
     [InlineData("data_JsonPathContentTemplateInvalidMissingExpression.json")]
     public void GivenInvalidSingleTemplate_WhenParsed_ThenErrorsNameTheMissingMemberWithItsLine(string file)
     {
-        var mapping = DeviceMapping.Parse(Wrap(Reference.Text($"{Reference.IomtTestInput}/{file}")));
+        var mapping = DeviceMapping.Parse(Wrap(Corpus.Text($"{Corpus.TemplateTests}/{file}")));
 
         Assert.False(mapping.IsValid);
         Assert.Empty(mapping.Templates);
@@ -47,7 +47,7 @@ public class DeviceMappingParsingTests
     [Fact]
     public void GivenTwoUnknownAndTwoMissingMembers_WhenParsed_ThenFourErrorsEachWithItsOwnLine()
     {
-        var mapping = DeviceMapping.Parse(Wrap(Reference.Text($"{Reference.IomtTestInput}/data_CalculatedFunctionContentTemplateValidInvalidAndMissingMembers.json")));
+        var mapping = DeviceMapping.Parse(Wrap(Corpus.Text($"{Corpus.TemplateTests}/data_CalculatedFunctionContentTemplateValidInvalidAndMissingMembers.json")));
 
         Assert.Equal(4, mapping.Errors.Count);
         Assert.Equal(2, mapping.Errors.Count(e => e.Message.StartsWith("Unknown member", StringComparison.Ordinal)));
@@ -57,7 +57,7 @@ public class DeviceMappingParsingTests
     [Fact]
     public void GivenMixedValidity_WhenParsed_ThenValidSiblingsAreBuiltAndErrorsCarryTheirTemplateIndex()
     {
-        var mapping = DeviceMapping.Parse(Reference.Text($"{Reference.IomtTestInput}/data_CollectionContentTemplateMixedValidity.json"));
+        var mapping = DeviceMapping.Parse(Corpus.Text($"{Corpus.TemplateTests}/data_CollectionContentTemplateMixedValidity.json"));
 
         Assert.False(mapping.IsValid);
         Assert.NotEmpty(mapping.Templates);
@@ -73,7 +73,7 @@ public class DeviceMappingParsingTests
     [InlineData("data_InvalidJson.txt", "not valid JSON")]
     public void GivenInvalidCollection_WhenParsed_ThenRejectedWithAReadableError(string file, string? mentions)
     {
-        var mapping = DeviceMapping.Parse(Reference.Text($"{Reference.IomtTestInput}/{file}"));
+        var mapping = DeviceMapping.Parse(Corpus.Text($"{Corpus.TemplateTests}/{file}"));
 
         Assert.False(mapping.IsValid);
         Assert.All(mapping.Errors, e => Assert.NotNull(e.Line));
@@ -86,7 +86,7 @@ public class DeviceMappingParsingTests
     [Fact]
     public void GivenEmptyTemplateArray_WhenParsed_ThenValidAndEmpty()
     {
-        var mapping = DeviceMapping.Parse(Reference.Text($"{Reference.IomtTestInput}/data_CollectionContentTemplateEmptyWithType.json"));
+        var mapping = DeviceMapping.Parse(Corpus.Text($"{Corpus.TemplateTests}/data_CollectionContentTemplateEmptyWithType.json"));
 
         Assert.True(mapping.IsValid);
         Assert.Empty(mapping.Templates);
@@ -158,7 +158,7 @@ public class DeviceMappingParsingTests
     [Fact]
     public void GivenInvalidMapping_WhenEnsureValid_ThenExceptionListsEveryError()
     {
-        var mapping = DeviceMapping.Parse(Reference.Text($"{Reference.IomtTestInput}/data_CollectionContentTemplateMixedValidity.json"));
+        var mapping = DeviceMapping.Parse(Corpus.Text($"{Corpus.TemplateTests}/data_CollectionContentTemplateMixedValidity.json"));
 
         var ex = Assert.Throws<InvalidMappingException>(() => mapping.EnsureValid("devicecontent.json"));
         Assert.Equal(mapping.Errors, ex.Errors);
