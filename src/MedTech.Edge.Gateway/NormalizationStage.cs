@@ -166,6 +166,9 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
                 "sha256:" + TestFaults.Sha256(System.Text.Encoding.UTF8.GetBytes(message.Topic)), message.Payload, message.ReceivedUtc, new Dictionary<string, string>())
             {
                 Id = message.Id,
+
+                // Still bound: a replay of it must not chart readings an authenticated device had no right to send.
+                Authenticated = message.Authenticated,
             };
             var reason = Bounded($"{deadLetter.Reason} | stored without its MQTT envelope ({message.Properties.Count} properties), which the buffer refused: {ex.GetType().FullName}");
             store.CompleteNormalization([message.Id], [], [deadLetter with { Message = stripped, Reason = reason }], clear);

@@ -1,5 +1,6 @@
 using System.Text;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Formatter;

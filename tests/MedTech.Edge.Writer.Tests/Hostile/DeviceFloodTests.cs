@@ -20,13 +20,19 @@ public sealed class DeviceFloodTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task GivenADeviceFloodingAtItsRateLimit_WhenAnotherDevicePublishesOnceASecond_ThenItsReadingsAreNotDelayedByMoreThanASecond()
     {
-        await using var pipeline = await OneProcessPipeline.StartAsync(folder, DeviceIdentityPipelineTests.Secured(("flooder", "pw-f"), ("steady", "pw-s")));
+        var settings = DeviceIdentityPipelineTests.Secured(("flooder", "pw-f"), ("steady", "pw-s"));
+
+        // Without the flush to disk per commit: on a busy test machine a flush takes tens of milliseconds, and a
+        // device's publishes are handled one after another, so it could not even reach 20/s.
+        settings["Buffer:ForceToDisk"] = "false";
+        await using var pipeline = await OneProcessPipeline.StartAsync(folder, settings);
         using var flooder = await pipeline.ConnectAsync("flooder", password: "pw-f");
         using var steady = await pipeline.ConnectAsync("steady", password: "pw-s");
 
-        // Alone first: the steady device's own latency on this machine, the baseline for the flood.
+        // Alone first: the steady device's own latency on this machine, the baseline for the flood (the first reading
+        // also creates the Device and Patient, so it is left out).
         var alone = new List<(TimeSpan Ack, TimeSpan Charted)>();
-        for (var second = 1; second <= 3; second++)
+        for (var second = 0; second <= 3; second++)
         {
             alone.Add(await TimedReadingAsync(pipeline, steady, second));
         }
@@ -57,7 +63,7 @@ public sealed class DeviceFloodTests(ITestOutputHelper output) : IDisposable
         await stop.CancelAsync();
         await Task.WhenAll(floods);
         var elapsed = clock.Elapsed;
-        var baseline = alone.Max(r => r.Charted);
+        var baseline = alone.Skip(1).Max(r => r.Charted);
         output.WriteLine($"flooder: {acknowledged} acknowledged ({acknowledged / elapsed.TotalSeconds:F1}/s), {refused} refused with QuotaExceeded ({refused / elapsed.TotalSeconds:F0}/s) in {elapsed.TotalSeconds:F1} s");
         output.WriteLine($"steady: {flooded.Count} acknowledged ({flooded.Count / elapsed.TotalSeconds:F2}/s); PUBACK max {flooded.Max(r => r.Ack).TotalMilliseconds:F0} ms; " +
             $"charted max {flooded.Max(r => r.Charted).TotalMilliseconds:F0} ms under the flood, {baseline.TotalMilliseconds:F0} ms alone");
