@@ -53,6 +53,24 @@ public sealed class DeviceQuotaTests : IAsyncLifetime
         Assert.Equal([null, null, null, DeviceQuota.RateLimited], afterAnHour);
     }
 
+    [Theory]
+    [InlineData(-1, 100, 0.05)]
+    [InlineData(double.NaN, 100, 0.05)]
+    [InlineData(20, 0, 0.05)]
+    [InlineData(20, 100, 0)]
+    [InlineData(20, 100, 1.5)]
+    [InlineData(20, 100, double.PositiveInfinity)]
+    public void GivenAQuotaThatCannotWork_WhenTheOptionsAreValidated_ThenTheErrorNamesItsKey(double rate, int burst, double share)
+    {
+        var ingest = new MqttIngestOptions { AllowAnonymous = true, DeviceQuota = new DeviceQuotaOptions { RatePerSecond = rate, Burst = burst, BufferShare = share } };
+
+        var error = Assert.Single(ingest.Validate());
+
+        Assert.StartsWith("Mqtt:DeviceQuota:", error, StringComparison.Ordinal);
+        Assert.Empty(new MqttIngestOptions { AllowAnonymous = true }.Validate());
+        Assert.Empty(new MqttIngestOptions { AllowAnonymous = true, DeviceQuota = new DeviceQuotaOptions { RatePerSecond = 0, Burst = 0, BufferShare = 1 } }.Validate());
+    }
+
     [Fact]
     public async Task GivenAnMqtt5DeviceOverItsRate_WhenItPublishes_ThenItGetsQuotaExceededAndAnotherDeviceIsStillAcknowledged()
     {
