@@ -68,7 +68,7 @@ internal static class BufferDocuments
     /// <summary>The bytes an inbox message takes in an inbox commit or a dead letter (<see cref="WriteMessage"/>), exactly.</summary>
     public static long Size(InboxMessage message)
     {
-        var size = 8 + BufferStrings.Size(message.ClientId) + BufferStrings.Size(message.Topic) + 8 + 4 + 4 + message.Payload.Length;
+        var size = 8 + BufferStrings.Size(message.ClientId) + BufferStrings.Size(message.Topic) + 8 + 1 + 4 + 4 + message.Payload.Length;
         foreach (var (key, value) in message.Properties)
         {
             size += BufferStrings.Size(key) + BufferStrings.Size(value);
@@ -78,10 +78,17 @@ internal static class BufferDocuments
     }
 
     /// <summary>
-    /// The record format of inbox commits and dead letters written since strings round-trip exactly
-    /// (<see cref="BufferStrings"/>); documents without it hold <see cref="BinaryWriter.Write(string)"/> strings.
+    /// The record format of inbox commits and dead letters written now: 3 adds a flags byte after the receive time
+    /// (<see cref="AuthenticatedFlag"/>). Format 2 (<see cref="ExactStrings"/>) has no flags byte; documents without a
+    /// format hold <see cref="BinaryWriter.Write(string)"/> strings.
     /// </summary>
-    private const int RecordFormat = 2;
+    private const int RecordFormat = 3;
+
+    /// <summary>The first record format whose strings round-trip exactly (<see cref="BufferStrings"/>).</summary>
+    private const int ExactStrings = 2;
+
+    /// <summary>Bit of the flags byte: <see cref="InboxMessage.Authenticated"/>.</summary>
+    private const byte AuthenticatedFlag = 1;
 
     /// <summary>
     /// One inbox document per group commit (the messages stored together), their fields in one binary field: a commit
@@ -121,24 +128,25 @@ internal static class BufferDocuments
         }
 
         var data = field.AsBinary;
-        var exact = IsExact(document);
+        var format = Format(document);
         var messages = new List<InboxMessage>(document["count"].AsInt32);
         using var reader = new BinaryReader(new MemoryStream(data, writable: false), Encoding.UTF8);
         while (reader.BaseStream.Position < data.Length)
         {
-            messages.Add(ReadMessage(reader, data, exact));
+            messages.Add(ReadMessage(reader, data, format));
         }
 
         return messages;
     }
 
-    /// <summary>One message of a binary record: id, client id, topic, receive time, properties, payload.</summary>
+    /// <summary>One message of a binary record: id, client id, topic, receive time, flags, properties, payload.</summary>
     private static void WriteMessage(BinaryWriter writer, InboxMessage message)
     {
         writer.Write(message.Id);
         BufferStrings.Write(writer, message.ClientId);
         BufferStrings.Write(writer, message.Topic);
         writer.Write(message.ReceivedUtc.Ticks);
+        writer.Write(message.Authenticated ? AuthenticatedFlag : (byte)0);
         writer.Write(message.Properties.Count);
         foreach (var (key, value) in message.Properties)
         {
@@ -151,13 +159,14 @@ internal static class BufferDocuments
     }
 
     /// <summary>Reads what <see cref="WriteMessage"/> wrote; the payload is a slice of <paramref name="data"/>, not a copy.</summary>
-    private static InboxMessage ReadMessage(BinaryReader reader, byte[] data, bool exact)
+    private static InboxMessage ReadMessage(BinaryReader reader, byte[] data, int format)
     {
-        var read = exact ? (Func<BinaryReader, string>)BufferStrings.Read : static r => r.ReadString();
+        var read = format >= ExactStrings ? (Func<BinaryReader, string>)BufferStrings.Read : static r => r.ReadString();
         var id = reader.ReadInt64();
         var clientId = read(reader);
         var topic = read(reader);
         var received = new DateTime(reader.ReadInt64(), DateTimeKind.Utc);
+        var flags = format >= RecordFormat ? reader.ReadByte() : 0;
         var count = reader.ReadInt32();
 
         // Ordinal: property names that differ only in case are different properties (MQTT compares bytes).
@@ -170,10 +179,11 @@ internal static class BufferDocuments
         var length = reader.ReadInt32();
         var payload = new ReadOnlyMemory<byte>(data, (int)reader.BaseStream.Position, length);
         reader.BaseStream.Position += length;
-        return new InboxMessage(clientId, topic, payload, received, properties) { Id = id };
+        return new InboxMessage(clientId, topic, payload, received, properties) { Id = id, Authenticated = (flags & AuthenticatedFlag) != 0 };
     }
 
-    private static bool IsExact(BsonDocument document) => document.TryGetValue("v", out var format) && format.AsInt32 >= RecordFormat;
+    /// <summary>The record format of an inbox commit or dead letter (0 for the first release's).</summary>
+    private static int Format(BsonDocument document) => document.TryGetValue("v", out var format) ? format.AsInt32 : 0;
 
     public static InboxMessage ToInboxMessage(BsonDocument document) => new(
         document["clientId"].AsString,
@@ -301,7 +311,7 @@ internal static class BufferDocuments
         {
             var data = field.AsBinary;
             using var reader = new BinaryReader(new MemoryStream(data, writable: false), Encoding.UTF8);
-            message = ReadMessage(reader, data, IsExact(document));
+            message = ReadMessage(reader, data, Format(document));
         }
         else
         {

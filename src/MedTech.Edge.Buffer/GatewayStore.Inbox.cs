@@ -116,26 +116,33 @@ public sealed partial class GatewayStore
 
     /// <summary>
     /// A commit as the index keeps it, read from its document's own fields (as at start-up): its first and last message
-    /// id, how many it holds, its oldest and newest receive time, its bytes.
+    /// id, how many it holds, its oldest and newest receive time, its bytes, and its messages and bytes by client id
+    /// (<see cref="InboxHeldBy"/>).
     /// </summary>
-    private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc, long Bytes)
+    private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc, long Bytes, SenderShare[] Senders)
     {
         /// <summary>Its ids have no gaps (only a completion of part of a commit leaves some).</summary>
         public bool Contiguous => LastId - FirstId + 1 == Units;
 
-        public static InboxCommit Of(BsonDocument document)
+        /// <summary>From the document alone (start-up, a rewrite); reads its messages for the client ids.</summary>
+        public static InboxCommit Of(BsonDocument document) => Of(document, BufferDocuments.ToInboxMessages(document).Select(m => (m, BufferDocuments.Size(m))));
+
+        /// <summary>From the document and the messages it was written from (with their sizes), without reading it back.</summary>
+        public static InboxCommit Of(BsonDocument document, IEnumerable<(InboxMessage Message, long Size)> messages)
         {
+            var senders = SenderShare.Of(messages);
             if (!document.TryGetValue("data", out _))
             {
                 // One message, as the first release stored it.
                 var id = document["_id"].AsInt64;
                 var received = document["receivedUtc"].AsDateTime.ToUniversalTime();
-                return new(id, id, 1, received, received, BufferDocuments.Bytes(document));
+                var bytes = BufferDocuments.Bytes(document);
+                return new(id, id, 1, received, received, bytes, [.. senders.Select(s => s with { Bytes = bytes })]);
             }
 
             return new(document["firstId"].AsInt64, document["lastId"].AsInt64, document["count"].AsInt32,
                 document["receivedUtc"].AsDateTime.ToUniversalTime(), document["lastReceivedUtc"].AsDateTime.ToUniversalTime(),
-                BufferDocuments.Bytes(document));
+                BufferDocuments.Bytes(document), senders);
         }
     }
 
@@ -181,7 +188,7 @@ public sealed partial class GatewayStore
             }
 
             inbox.Insert(chunk[0].Message.Id, document);
-            added.Add((chunk[0].Message.Id, InboxCommit.Of(document)));
+            added.Add((chunk[0].Message.Id, InboxCommit.Of(document, chunk)));
         }
 
         return added;
@@ -276,7 +283,7 @@ public sealed partial class GatewayStore
 
         var document = BufferDocuments.ToInboxCommit(remaining);
         inbox.Update(id, document);
-        return new InboxChange(id, InboxCommit.Of(document));
+        return new InboxChange(id, InboxCommit.Of(document, remaining.Select(m => (m, BufferDocuments.Size(m)))));
     }
 
     /// <summary>How many messages <paramref name="changes"/> remove; call before <see cref="ApplyInbox"/>.</summary>
@@ -291,9 +298,11 @@ public sealed partial class GatewayStore
         inboxBytes -= RemovedBytes(changes);
         foreach (var change in changes)
         {
+            UntrackSenders(inboxCommits[change.Id].Senders);
             if (change.Remaining is { } remaining)
             {
                 inboxCommits[change.Id] = remaining;
+                TrackSenders(remaining.Senders);
             }
             else
             {
@@ -315,6 +324,7 @@ public sealed partial class GatewayStore
             inboxCount += commit.Units;
             inboxBytes += commit.Bytes;
             lastInboxId = Math.Max(lastInboxId, commit.LastId);
+            TrackSenders(commit.Senders);
         }
     }
 

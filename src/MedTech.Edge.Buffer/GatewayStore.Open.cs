@@ -244,6 +244,7 @@ public sealed partial class GatewayStore
         inboxCommits.Clear();
         inboxCount = 0;
         inboxBytes = 0;
+        inboxBySender.Clear();
         lastInboxId = 0;
         undelivered.Clear();
         undeliveredBatches.Clear();

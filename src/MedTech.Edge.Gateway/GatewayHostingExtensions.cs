@@ -25,6 +25,8 @@ public static class GatewayHostingExtensions
         services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<GatewayStore>(), sp.Value<BufferOptions>()));
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<GatewayMetrics>();
+        services.AddSingleton(sp => new DeviceQuota(sp.Value<MqttIngestOptions>().DeviceQuota, sp.GetRequiredService<GatewayStore>(), sp.Value<BufferOptions>(),
+            sp.GetRequiredService<ILogger<DeviceQuota>>(), sp.GetService<TimeProvider>()));
         services.AddSingleton<IMqttIngest>(sp => sp.Value<MqttIngestOptions>() is { Mode: IngestMode.External } mqtt
             ? ActivatorUtilities.CreateInstance<ExternalBrokerClient>(sp, mqtt)
             : ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));
@@ -33,7 +35,7 @@ public static class GatewayHostingExtensions
             sp.GetRequiredService<ILogger<DeviceMappingSource>>(), sp.GetRequiredService<GatewayMetrics>(), sp.Value<GatewayOptions>().Normalization));
         services.AddSingleton(sp => new NormalizationStage(sp.GetRequiredService<GatewayStore>(), sp.GetRequiredService<DeviceMappingSource>(),
             sp.GetRequiredService<ILogger<NormalizationStage>>(), sp.GetRequiredService<GatewayMetrics>(), sp.GetService<TimeProvider>(),
-            sp.GetService<TestFaults>() ?? TestFaults.FromEnvironment()));
+            sp.GetService<TestFaults>() ?? TestFaults.FromEnvironment(), new DeviceIdentityBinding(sp.Value<GatewayOptions>().Identity)));
 
         services.AddHostedService<IngestWorker>();
         services.AddHostedService<NormalizationWorker>();

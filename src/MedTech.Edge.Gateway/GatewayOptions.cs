@@ -22,6 +22,9 @@ public sealed class GatewayOptions
     /// <summary>What one device message may cost and produce in Normalize (<c>Gateway:Normalization:*</c>).</summary>
     public NormalizationLimits Normalization { get; set; } = new();
 
+    /// <summary>Which devices an authenticated device may report for besides itself (<c>Gateway:Identity:*</c>).</summary>
+    public DeviceIdentityOptions Identity { get; set; } = new();
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -36,6 +39,7 @@ public sealed class GatewayOptions
         }
 
         errors.AddRange(Normalization.Validate($"{SectionName}:Normalization"));
+        errors.AddRange(Identity.Validate($"{SectionName}:Identity"));
         return errors;
     }
 }

@@ -10,7 +10,9 @@ namespace MedTech.Edge.Gateway;
 /// Normalize and Group at the edge: takes the oldest inbox messages, normalizes each against MedTech's envelope,
 /// groups the batch's measurements, and in one transaction stores the groups in the outbox, the failed messages as
 /// dead letters, and removes the messages from the inbox. A message with any error is dead-lettered whole, so a
-/// replay after a mapping fix gives a complete result.
+/// replay after a mapping fix gives a complete result. With <paramref name="identity"/>, a message from an
+/// authenticated device with a measurement of a device it may not report for is dead-lettered whole
+/// (<see cref="ErrorCodes.DeviceIdentityMismatch"/>, see <see cref="DeviceIdentityBinding"/>).
 /// </summary>
 /// <remarks>
 /// Containment: if anything throws for a round (normalizer, grouping, serialization, the store's transaction), the
@@ -22,7 +24,7 @@ namespace MedTech.Edge.Gateway;
 /// dead letter without being normalized again.
 /// </remarks>
 public sealed partial class NormalizationStage(GatewayStore store, DeviceMappingSource mapping, ILogger<NormalizationStage> logger, GatewayMetrics? metrics = null,
-    TimeProvider? timeProvider = null, TestFaults? faults = null)
+    TimeProvider? timeProvider = null, TestFaults? faults = null, DeviceIdentityBinding? identity = null)
 {
     /// <summary>Event Hubs' limit is 1 MB per event; a group bigger than this is split.</summary>
     public const int MaxMessageBytes = 900_000;
@@ -164,6 +166,9 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
                 "sha256:" + TestFaults.Sha256(System.Text.Encoding.UTF8.GetBytes(message.Topic)), message.Payload, message.ReceivedUtc, new Dictionary<string, string>())
             {
                 Id = message.Id,
+
+                // Still bound: a replay of it must not chart readings an authenticated device had no right to send.
+                Authenticated = message.Authenticated,
             };
             var reason = Bounded($"{deadLetter.Reason} | stored without its MQTT envelope ({message.Properties.Count} properties), which the buffer refused: {ex.GetType().FullName}");
             store.CompleteNormalization([message.Id], [], [deadLetter with { Message = stripped, Reason = reason }], clear);
@@ -184,7 +189,11 @@ public sealed partial class NormalizationStage(GatewayStore store, DeviceMapping
         {
             faults?.OnNormalizing(message);
             var result = normalizer.Normalize(ToDeviceMessage(message));
-            if (result.IsSuccess)
+            if (result.IsSuccess && identity?.Mismatch(message, result.Measurements) is { } mismatch)
+            {
+                deadLetters.Add(new DeadLetter(message, ErrorCodes.DeviceIdentityMismatch, mismatch, now));
+            }
+            else if (result.IsSuccess)
             {
                 measurements.AddRange(result.Measurements);
             }

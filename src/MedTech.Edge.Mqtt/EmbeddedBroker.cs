@@ -19,7 +19,9 @@ namespace MedTech.Edge.Mqtt;
 /// When the buffer refuses a message the connection is closed without a PUBACK, so the device sends it again. A
 /// publish the gateway will never take (oversized, another device's topic) gets a negative PUBACK on MQTT 5; MQTT 3.1.1
 /// has no negative PUBACK (MQTTnet would send a plain one, which the device reads as stored), so there the connection
-/// is closed without one.
+/// is closed without one. A device over its quota (<see cref="DeviceQuota"/>: publish rate, share of the buffer) is
+/// refused the same way (MQTT 5: QuotaExceeded). Each stored message records whether its client logged in with a
+/// password or certificate (<see cref="InboxMessage.Authenticated"/>), which binds its readings to that identity.
 /// </summary>
 public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 {
@@ -30,16 +32,22 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
     private readonly TimeProvider time;
     private readonly MqttServer server;
     private readonly ModuleHealth? health;
+    private readonly DeviceQuota? quota;
 
     // The protocol of each connected client, by client id (the newest connection of an id wins, as in MQTTnet's sessions).
     private readonly ConcurrentDictionary<string, MqttProtocolVersion> protocols = new(StringComparer.Ordinal);
+
+    // Whether each connected client id logged in with a device password or a client certificate (else anonymous).
+    private readonly ConcurrentDictionary<string, bool> authenticated = new(StringComparer.Ordinal);
     private int stopped;
     private volatile bool storeFailing;
 
-    public EmbeddedBroker(MqttIngestOptions options, InboxWriter inbox, IngestMetrics metrics, ILogger<EmbeddedBroker> logger, TimeProvider? timeProvider = null, ModuleHealth? health = null)
+    public EmbeddedBroker(MqttIngestOptions options, InboxWriter inbox, IngestMetrics metrics, ILogger<EmbeddedBroker> logger, TimeProvider? timeProvider = null, ModuleHealth? health = null,
+        DeviceQuota? quota = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
+        this.quota = quota;
         this.inbox = inbox;
         this.metrics = metrics;
         this.logger = logger;
@@ -51,7 +59,20 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         server.ClientDisconnectedAsync += ForgetClientAsync;
     }
 
-    public Task StartAsync() => server.StartAsync();
+    public async Task StartAsync()
+    {
+        await server.StartAsync().ConfigureAwait(false);
+        if (options.AllowAnonymous)
+        {
+            Log.StartedAnonymous(logger, options.Port, options.TlsPort, options.Devices.Count > 0 || options.RequireClientCertificate
+                ? "bound only for devices that log in; anonymous clients are accepted and not bound"
+                : "not bound: anonymous clients are accepted and may report any device id");
+        }
+        else
+        {
+            Log.Started(logger, options.Port, options.TlsPort);
+        }
+    }
 
     /// <summary>Stops accepting and closes every connection; safe to call more than once (MQTTnet's own stop is not).</summary>
     public async Task StopAsync()
@@ -124,6 +145,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         else
         {
             protocols[clientId] = e.ProtocolVersion;
+            authenticated[clientId] = known || (options.RequireClientCertificate && e.ClientCertificate is not null);
         }
 
         return Task.CompletedTask;
@@ -165,6 +187,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         if (e.DisconnectType != MqttClientDisconnectType.Takeover && e.ClientId is { } clientId)
         {
             protocols.TryRemove(clientId, out _);
+            authenticated.TryRemove(clientId, out _);
         }
 
         return Task.CompletedTask;
@@ -178,28 +201,42 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         var message = e.ApplicationMessage;
         var refusal = message.Payload.Length > options.MaxMessageBytes ? "oversized"
             : options.DeviceTopicPattern is { } pattern && !message.Topic.StartsWith(pattern.Replace("{clientId}", e.ClientId, StringComparison.Ordinal), StringComparison.Ordinal) ? "topic_not_allowed"
-            : null;
+            : quota?.Admit(e.ClientId);
         if (refusal is not null)
         {
             // Never stored, never acknowledged as stored. A client whose protocol is not known is treated as 3.1.1.
             metrics.Refused.Add(1, new KeyValuePair<string, object?>("reason", refusal));
             if (protocols.TryGetValue(e.ClientId, out var protocol) && protocol == MqttProtocolVersion.V500)
             {
-                e.Response.ReasonCode = refusal == "oversized" ? MqttPubAckReasonCode.PayloadFormatInvalid : MqttPubAckReasonCode.NotAuthorized;
+                e.Response.ReasonCode = refusal switch
+                {
+                    "oversized" => MqttPubAckReasonCode.PayloadFormatInvalid,
+                    DeviceQuota.RateLimited or DeviceQuota.OverBufferShare => MqttPubAckReasonCode.QuotaExceeded,
+                    _ => MqttPubAckReasonCode.NotAuthorized,
+                };
             }
             else
             {
                 e.CloseConnection = true;
             }
 
-            Log.Refused(logger, refusal, e.CloseConnection);
+            if (refusal is not (DeviceQuota.RateLimited or DeviceQuota.OverBufferShare))
+            {
+                // Quota refusals come many a second from a flooding device; DeviceQuota logs them as a count.
+                Log.Refused(logger, refusal, e.CloseConnection);
+            }
+
             return;
         }
 
         var properties = message.UserProperties?.GroupBy(p => p.Name).ToDictionary(g => g.Key, g => g.Last().ReadValueAsString()) ?? [];
         try
         {
-            await inbox.AppendAsync(new InboxMessage(e.ClientId, message.Topic, System.Buffers.BuffersExtensions.ToArray(message.Payload), time.GetUtcNow().UtcDateTime, properties), e.CancellationToken).ConfigureAwait(false);
+            var received = new InboxMessage(e.ClientId, message.Topic, System.Buffers.BuffersExtensions.ToArray(message.Payload), time.GetUtcNow().UtcDateTime, properties)
+            {
+                Authenticated = authenticated.TryGetValue(e.ClientId, out var loggedIn) && loggedIn,
+            };
+            await inbox.AppendAsync(received, e.CancellationToken).ConfigureAwait(false);
             metrics.OnCommitted();
             if (storeFailing)
             {
@@ -229,6 +266,12 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 
         [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "MQTT publish refused: {Reason} (connection closed without PUBACK: {Closed}).")]
         public static partial void Refused(ILogger logger, string reason, bool closed);
+
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Information, Message = "Embedded MQTT broker started (port {Port}, TLS port {TlsPort}); device identities are bound: each device reports only its own readings (or those Gateway:Identity:ReportsFor allows it).")]
+        public static partial void Started(ILogger logger, int port, int tlsPort);
+
+        [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Embedded MQTT broker started (port {Port}, TLS port {TlsPort}) with Mqtt:AllowAnonymous; device identities are {Binding}.")]
+        public static partial void StartedAnonymous(ILogger logger, int port, int tlsPort, string binding);
 
         [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "MQTT publish not stored ({Error}); closing the connection without acknowledging, the device will resend.")]
         public static partial void NotStored(ILogger logger, string error);

@@ -140,7 +140,11 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
         }
 
         var properties = message.UserProperties?.GroupBy(p => p.Name).ToDictionary(g => g.Key, g => g.Last().ReadValueAsString()) ?? [];
-        var received = new InboxMessage(DeviceOf(message.Topic), message.Topic, message.Payload.ToArray(), time.GetUtcNow().UtcDateTime, properties);
+        var received = new InboxMessage(DeviceOf(message.Topic), message.Topic, message.Payload.ToArray(), time.GetUtcNow().UtcDateTime, properties)
+        {
+            // The broker's ACLs pin each device to its topic, so the topic's device id is the identity readings are bound to.
+            Authenticated = options.DeviceTopicPattern is not null,
+        };
 
         // Not awaited here: the next message is taken while this one waits for its group commit.
         _ = StoreThenAcknowledgeAsync(e, received);

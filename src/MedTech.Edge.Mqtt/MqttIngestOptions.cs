@@ -47,6 +47,9 @@ public sealed class MqttIngestOptions
     /// <summary>Larger payloads are refused and counted (<c>oversized</c>).</summary>
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
+    /// <summary>What one device may take of the embedded broker: publish rate, share of the buffer (<c>Mqtt:DeviceQuota:*</c>).</summary>
+    public DeviceQuotaOptions DeviceQuota { get; set; } = new();
+
     /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -61,6 +64,7 @@ public sealed class MqttIngestOptions
             errors.Add($"{SectionName}:DeviceTopicPattern must contain {{clientId}}.");
         }
 
+        errors.AddRange(DeviceQuota.Validate($"{SectionName}:DeviceQuota"));
         if (Mode == IngestMode.External)
         {
             ValidateExternal(errors);

@@ -89,6 +89,9 @@ public sealed class GatewayCrashTests : IDisposable
         ["Buffer__Path"] = Path.Combine(folder, "gateway.db"),
         ["Mqtt__Port"] = port.ToString(),
         ["Mqtt__AllowAnonymous"] = "true",
+
+        // The publisher sends as fast as it can (a flood by the quota's measure); this test is about durability.
+        ["Mqtt__DeviceQuota__RatePerSecond"] = "0",
         ["Hub__BootstrapServers"] = cluster.BootstrapServers,
         ["Hub__Topic"] = "measurements",
         ["Logging__LogLevel__Default"] = "Warning",

@@ -232,6 +232,9 @@ public sealed class GatewayHostTests : IDisposable
         ["Mqtt:Port"] = port.ToString(),
         ["Mqtt:Devices:monitor-1"] = "pw",
         ["Mqtt:DeviceTopicPattern"] = "devices/{clientId}/",
+
+        // The bench message is monitor-12's; monitor-1 logs in and relays it (identity binding would dead-letter it otherwise).
+        ["Gateway:Identity:ReportsFor:monitor-1:0"] = "monitor-12",
         ["Hub:BootstrapServers"] = cluster.BootstrapServers,
         ["Hub:Topic"] = "measurements",
         ["Monitoring:Port"] = metricsPort.ToString(),

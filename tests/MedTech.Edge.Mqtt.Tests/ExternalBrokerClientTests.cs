@@ -33,6 +33,7 @@ public sealed class ExternalBrokerClientTests : IDisposable
 
         var stored = await Eventually(gateway.Store, 1);
         Assert.Equal("bed-7", stored[0].ClientId);
+        Assert.True(stored[0].Authenticated);
         Assert.Equal("devices/bed-7/vitals", stored[0].Topic);
         Assert.Equal("icu", stored[0].Properties["ward"]);
         Assert.Equal("{\"hr\":72}", Encoding.UTF8.GetString(stored[0].Payload.Span));

@@ -35,6 +35,12 @@ public static class ErrorCodes
     /// </summary>
     public const string ProcessingError = "ProcessingError";
 
+    /// <summary>
+    /// The gateway: a message from an authenticated device (or, from an external broker, a device's own topic) has a
+    /// measurement of a device it is not allowed to report for. The whole message is dead-lettered, never written.
+    /// </summary>
+    public const string DeviceIdentityMismatch = "DeviceIdentityMismatch";
+
     /// <summary>Every stage: the process died twice with this message in hand, the second time with it alone; it is not tried again.</summary>
     public const string Poison = "Poison";
 }

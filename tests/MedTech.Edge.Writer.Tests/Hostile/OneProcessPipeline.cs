@@ -76,11 +76,17 @@ internal sealed class OneProcessPipeline : IAsyncDisposable
     }
 
     /// <summary>A connected device client (MQTT 5 unless told otherwise).</summary>
-    public async Task<IMqttClient> ConnectAsync(string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500)
+    public async Task<IMqttClient> ConnectAsync(string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500, string? password = null)
     {
         var client = new MqttClientFactory().CreateMqttClient();
-        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Port).WithClientId(clientId).WithProtocolVersion(version)
-            .WithTimeout(TimeSpan.FromSeconds(10)).Build());
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", Port).WithClientId(clientId).WithProtocolVersion(version)
+            .WithTimeout(TimeSpan.FromSeconds(10));
+        if (password is not null)
+        {
+            options = options.WithCredentials(clientId, password);
+        }
+
+        await client.ConnectAsync(options.Build());
         return client;
     }
 
