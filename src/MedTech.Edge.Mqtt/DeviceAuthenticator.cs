@@ -50,7 +50,7 @@ public sealed partial class DeviceAuthenticator : IDisposable
 
         refused = meter.CreateCounter<long>("devices.auth_refused", description: "Device logins refused, by reason (TLS handshake or CONNECT).");
         var server = options.TlsPort != 0 && options.CertificatePath is { } pfx ? ServerNotAfter(pfx, options.CertificatePassword) : (DateTime?)null;
-        meter.CreateObservableGauge("certificate.days_left", () => DaysLeft(server), unit: "d",
+        meter.CreateObservableGauge("certificate.days_left", () => DaysLeft(server),
             description: "Days until the gateway's TLS certificate (server), the first device CA (device_ca) or the first CRL's next update (device_crl) expire.");
     }
 

@@ -156,6 +156,56 @@ public sealed class DeviceCertificateTests : IDisposable
         Assert.Equal(["revoked"], broker.Refusals);
     }
 
+    [Theory]
+    [InlineData("revokes nothing", null)]
+    [InlineData("revokes the device", "revoked")]
+    [InlineData("is unreachable", "revocation_unknown")]
+    public async Task GivenOnlineRevocation_WhenTheDeviceCertificatesDistributionPointIsAsked_ThenItsAnswerDecides(string crl, string? reason)
+    {
+        // A fresh URL per run: .NET keeps downloaded CRLs in a cache of its own, keyed by URL.
+        using var http = new System.Net.HttpListener();
+        var port = Ports.Free();
+        http.Prefixes.Add($"http://127.0.0.1:{port}/");
+        var url = $"http://127.0.0.1:{(crl == "is unreachable" ? Ports.Free() : port)}/{Guid.NewGuid():N}.crl";
+        using var device = TestPki.CreateDevice(ca, "CN=monitor-1", Now.AddDays(-1), Now.AddDays(30), crlUrl: url);
+        var builder = new CertificateRevocationListBuilder();
+        if (reason == "revoked")
+        {
+            builder.AddEntry(device, Now.AddMinutes(-1));
+        }
+
+        var list = builder.Build(ca, BigInteger.One, Now.AddDays(7), HashAlgorithmName.SHA256, thisUpdate: Now.AddMinutes(-1));
+        http.Start();
+        var serving = Task.Run(async () =>
+        {
+            while (http.IsListening)
+            {
+                var context = await http.GetContextAsync();
+                context.Response.ContentType = "application/pkix-crl";
+                await context.Response.OutputStream.WriteAsync(list);
+                context.Response.Close();
+            }
+        });
+        await using var broker = await StartAsync(o => o.ClientCertificates.Revocation = RevocationCheck.Online);
+
+        var connect = broker.ConnectAsync("monitor-1", certificate: device);
+
+        if (reason is null)
+        {
+            using var client = await connect;
+            Assert.Empty(broker.Refusals);
+        }
+        else
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => connect);
+            Assert.Equal([reason], broker.Refusals);
+        }
+
+        // Stopping ends the serving loop's wait with an exception, which is all it can end with.
+        http.Stop();
+        await serving.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
     [Fact]
     public async Task GivenNoRevocationCheck_WhenADeviceWithoutACrlConnects_ThenItIsAccepted()
     {
@@ -268,13 +318,18 @@ internal static class TestPki
     }
 
     public static X509Certificate2 CreateDevice(X509Certificate2 ca, string subject, DateTimeOffset notBefore, DateTimeOffset notAfter,
-        string usage = "1.3.6.1.5.5.7.3.2", Action<SubjectAlternativeNameBuilder>? san = null)
+        string usage = "1.3.6.1.5.5.7.3.2", Action<SubjectAlternativeNameBuilder>? san = null, string? crlUrl = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(usage)], false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        if (crlUrl is not null)
+        {
+            request.CertificateExtensions.Add(CertificateRevocationListBuilder.BuildCrlDistributionPointExtension([crlUrl]));
+        }
+
         if (san is not null)
         {
             var names = new SubjectAlternativeNameBuilder();
