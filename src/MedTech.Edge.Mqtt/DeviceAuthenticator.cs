@@ -72,7 +72,18 @@ public sealed partial class DeviceAuthenticator : IDisposable
         var typed = certificate as X509Certificate2;
         using var copy = typed is null ? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()) : null;
         var leaf = typed ?? copy!;
-        var verdict = certificates.Check(leaf, chain?.ChainPolicy.ExtraStore);
+        CertificateVerdict verdict;
+        try
+        {
+            verdict = certificates.Check(leaf, chain?.ChainPolicy.ExtraStore);
+        }
+        catch (Exception ex) when (ex is CryptographicException or System.Formats.Asn1.AsnContentException or ArgumentException)
+        {
+            // A certificate the platform cannot even build a chain for is refused like any other, not a failed handshake.
+            verdict = CertificateVerdict.Refused("invalid");
+            Log.CertificateUnreadable(logger, ex.GetType().Name);
+        }
+
         if (verdict.Refusal is { } reason)
         {
             refused.Add(1, new KeyValuePair<string, object?>("reason", reason));
@@ -153,6 +164,9 @@ public sealed partial class DeviceAuthenticator : IDisposable
     {
         [LoggerMessage(EventId = 1011, Level = LogLevel.Warning, Message = "Device certificate refused at the TLS handshake: {Reason} (device {Device}, certificate SHA-256 {Sha256}).")]
         public static partial void CertificateRefused(ILogger logger, string reason, string device, string sha256);
+
+        [LoggerMessage(EventId = 1016, Level = LogLevel.Warning, Message = "Device certificate could not be checked ({Error}).")]
+        public static partial void CertificateUnreadable(ILogger logger, string error);
 
         [LoggerMessage(EventId = 1012, Level = LogLevel.Warning, Message = "MQTT CONNECT refused: {Reason}.")]
         public static partial void LoginRefused(ILogger logger, string reason);

@@ -207,6 +207,22 @@ public sealed class DeviceCertificateTests : IDisposable
     }
 
     [Fact]
+    public async Task GivenJunkBesideTheCrlInTheFolder_WhenADeviceConnects_ThenTheJunkIsSkippedAndLoggedAndTheCrlStillCounts()
+    {
+        using var device = TestPki.CreateDevice(ca, "CN=monitor-1", Now.AddDays(-1), Now.AddDays(30));
+        WriteCrl(ca);
+        await File.WriteAllBytesAsync(Path.Combine(crls, "junk.crl"), [0x30, 0x82, 0xff, 0xff, 0x00]);
+        await File.WriteAllTextAsync(Path.Combine(crls, "readme.txt"), "CRLs of ward 7\0" + new string('x', 100_000));
+        await using var broker = await StartAsync();
+
+        using var client = await broker.ConnectAsync("monitor-1", certificate: device);
+
+        Assert.Empty(broker.Refusals);
+        Assert.Contains(broker.Log.Lines, l => l.Contains("CRL file junk.crl skipped", StringComparison.Ordinal));
+        Assert.Contains(broker.Log.Lines, l => l.Contains("CRL file readme.txt skipped", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task GivenNoRevocationCheck_WhenADeviceWithoutACrlConnects_ThenItIsAccepted()
     {
         using var device = TestPki.CreateDevice(ca, "CN=monitor-1", Now.AddDays(-1), Now.AddDays(30));
