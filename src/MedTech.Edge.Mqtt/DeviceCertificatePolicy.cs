@@ -16,6 +16,7 @@ public sealed class DeviceCertificatePolicy
     private readonly ClientCertificateOptions options;
     private readonly TimeProvider time;
     private readonly X509Certificate2Collection bundle;
+    private readonly X509Certificate2Collection roots;
     private readonly CertificateRevocationLists? crls;
 
     public DeviceCertificatePolicy(ClientCertificateOptions options, TimeProvider? timeProvider = null)
@@ -24,6 +25,7 @@ public sealed class DeviceCertificatePolicy
         this.options = options;
         time = timeProvider ?? TimeProvider.System;
         bundle = LoadBundle(options.CaBundlePath ?? throw new ArgumentException("CaBundlePath is required.", nameof(options)));
+        roots = new X509Certificate2Collection(bundle.Where(IsRoot).ToArray());
         crls = options.Revocation == RevocationCheck.Offline ? new CertificateRevocationLists(options.CrlFolder!) : null;
     }
 
@@ -59,7 +61,9 @@ public sealed class DeviceCertificatePolicy
         using var chain = new X509Chain();
         var policy = chain.ChainPolicy;
         policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        policy.CustomTrustStore.AddRange(bundle);
+        // Roots are the anchors; an intermediate in the bundle only helps to build the chain up to one (whether a
+        // platform would stop at an intermediate in the trust store differs, so it is never put there).
+        policy.CustomTrustStore.AddRange(roots);
         policy.ExtraStore.AddRange(bundle);
         if (presented is not null)
         {
@@ -201,8 +205,12 @@ public sealed class DeviceCertificatePolicy
     {
         var collection = new X509Certificate2Collection();
         collection.ImportFromPemFile(path);
-        return collection.Count > 0 ? collection : throw new InvalidDataException($"'{path}' holds no PEM certificate.");
+        return collection.Count == 0 ? throw new InvalidDataException($"'{path}' holds no PEM certificate.")
+            : !collection.Any(IsRoot) ? throw new InvalidDataException($"'{path}' holds no root (self-signed) CA certificate; add the root above the issuing CA.")
+            : collection;
     }
+
+    private static bool IsRoot(X509Certificate2 certificate) => certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData);
 }
 
 /// <summary>A device certificate's verdict: the device id it names, or the reason it is refused.</summary>

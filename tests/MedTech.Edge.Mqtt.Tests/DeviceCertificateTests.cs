@@ -222,6 +222,40 @@ public sealed class DeviceCertificateTests : IDisposable
         Assert.Contains(broker.Log.Lines, l => l.Contains("CRL file readme.txt skipped", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(true, true, null)]
+    [InlineData(false, true, "revocation_unknown")]
+    [InlineData(true, false, "revocation_unknown")]
+    public async Task GivenAnIssuingCaUnderTheRoot_WhenADeviceConnects_ThenBothCasListsAreNeededOffline(bool rootList, bool issuingList, string? reason)
+    {
+        using var issuing = TestPki.CreateIntermediate(ca, "Ward 7 Issuing CA");
+        using var device = TestPki.CreateDevice(issuing, "CN=monitor-1", Now.AddDays(-1), Now.AddDays(30));
+        if (rootList)
+        {
+            WriteCrl(ca);
+        }
+
+        if (issuingList)
+        {
+            WriteCrl(issuing, file: "issuing.crl");
+        }
+
+        await using var broker = await StartAsync(bundle: [ca, issuing]);
+
+        var connect = broker.ConnectAsync("monitor-1", certificate: device);
+
+        if (reason is null)
+        {
+            using var client = await connect;
+            Assert.Empty(broker.Refusals);
+        }
+        else
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => connect);
+            Assert.Equal([reason], broker.Refusals);
+        }
+    }
+
     [Fact]
     public async Task GivenNoRevocationCheck_WhenADeviceWithoutACrlConnects_ThenItIsAccepted()
     {
@@ -266,10 +300,16 @@ public sealed class DeviceCertificateTests : IDisposable
     [InlineData(null, RevocationCheck.NoCheck, "CaBundlePath is required")]
     [InlineData("bundle", RevocationCheck.Offline, "CrlFolder is not an existing folder")]
     [InlineData("empty", RevocationCheck.NoCheck, "holds no PEM certificate")]
+    [InlineData("intermediate", RevocationCheck.NoCheck, "holds no root")]
     public void GivenRequiredClientCertificates_WhenTheCaBundleOrCrlFolderIsMissing_ThenTheStartIsRefused(string? bundle, RevocationCheck revocation, string expected)
     {
         File.WriteAllText(Path.Combine(folder, "bundle"), ca.ExportCertificatePem());
         File.WriteAllText(Path.Combine(folder, "empty"), "not a certificate");
+        using (var issuing = TestPki.CreateIntermediate(ca, "Ward 7 Issuing CA"))
+        {
+            File.WriteAllText(Path.Combine(folder, "intermediate"), issuing.ExportCertificatePem());
+        }
+
         var options = new MqttIngestOptions
         {
             Port = 0,
@@ -282,10 +322,10 @@ public sealed class DeviceCertificateTests : IDisposable
         Assert.Contains(options.Validate(), e => e.Contains(expected, StringComparison.Ordinal));
     }
 
-    private async Task<BrokerHarness> StartAsync(Action<MqttIngestOptions>? configure = null)
+    private async Task<BrokerHarness> StartAsync(Action<MqttIngestOptions>? configure = null, X509Certificate2[]? bundle = null)
     {
-        var bundle = Path.Combine(folder, "device-ca.pem");
-        await File.WriteAllTextAsync(bundle, ca.ExportCertificatePem());
+        var bundlePath = Path.Combine(folder, "device-ca.pem");
+        await File.WriteAllTextAsync(bundlePath, string.Join('\n', (bundle ?? [ca]).Select(c => c.ExportCertificatePem())));
         var pfx = Path.Combine(folder, "broker.pfx");
         using (var server = TestPki.CreateServer(Now.AddDays(30)))
         {
@@ -299,7 +339,7 @@ public sealed class DeviceCertificateTests : IDisposable
             CertificatePath = pfx,
             CertificatePassword = "test",
             RequireClientCertificate = true,
-            ClientCertificates = { CaBundlePath = bundle, CrlFolder = crls },
+            ClientCertificates = { CaBundlePath = bundlePath, CrlFolder = crls },
         };
         configure?.Invoke(options);
         Assert.Empty(options.Validate());
@@ -307,7 +347,7 @@ public sealed class DeviceCertificateTests : IDisposable
     }
 
     /// <summary>The CA's CRL in the folder (replacing the previous one), revoking <paramref name="revoked"/>.</summary>
-    private void WriteCrl(X509Certificate2 issuer, X509Certificate2? revoked = null, DateTimeOffset? nextUpdate = null)
+    private void WriteCrl(X509Certificate2 issuer, X509Certificate2? revoked = null, DateTimeOffset? nextUpdate = null, string file = "ward7.crl")
     {
         var builder = new CertificateRevocationListBuilder();
         if (revoked is not null)
@@ -316,7 +356,7 @@ public sealed class DeviceCertificateTests : IDisposable
         }
 
         var crl = builder.Build(issuer, BigInteger.One, nextUpdate ?? Now.AddDays(7), HashAlgorithmName.SHA256, thisUpdate: Now.AddMinutes(-1));
-        File.WriteAllText(Path.Combine(crls, "ward7.crl"), PemEncoding.WriteString("X509 CRL", crl));
+        File.WriteAllText(Path.Combine(crls, file), PemEncoding.WriteString("X509 CRL", crl));
     }
 }
 
@@ -331,6 +371,22 @@ internal static class TestPki
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         return request.CreateSelfSigned(notBefore, notAfter);
+    }
+
+    /// <summary>An issuing CA under <paramref name="root"/>, as wards run them (the root kept offline).</summary>
+    public static X509Certificate2 CreateIntermediate(X509Certificate2 root, string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        var serial = RandomNumberGenerator.GetBytes(8);
+        serial[0] &= 0x7f;
+        using var issued = request.Create(root, root.NotBefore.AddDays(1), root.NotAfter.AddDays(-1), serial);
+        using var withKey = issued.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pfx), null);
     }
 
     public static X509Certificate2 CreateDevice(X509Certificate2 ca, string subject, DateTimeOffset notBefore, DateTimeOffset notAfter,
