@@ -33,6 +33,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
     private readonly MqttServer server;
     private readonly ModuleHealth? health;
     private readonly DeviceQuota? quota;
+    private readonly DeviceAuthenticator authenticator;
 
     // The protocol of each connected client, by client id (the newest connection of an id wins, as in MQTTnet's sessions).
     private readonly ConcurrentDictionary<string, MqttProtocolVersion> protocols = new(StringComparer.Ordinal);
@@ -53,7 +54,8 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         this.logger = logger;
         this.health = health;
         time = timeProvider ?? TimeProvider.System;
-        server = new MqttServerFactory().CreateMqttServer(ServerOptions(options));
+        authenticator = new DeviceAuthenticator(options, logger, time);
+        server = new MqttServerFactory().CreateMqttServer(ServerOptions(options, authenticator));
         server.ValidatingConnectionAsync += ValidateConnectionAsync;
         server.InterceptingPublishAsync += StorePublishAsync;
         server.ClientDisconnectedAsync += ForgetClientAsync;
@@ -64,7 +66,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         await server.StartAsync().ConfigureAwait(false);
         if (options.AllowAnonymous)
         {
-            Log.StartedAnonymous(logger, options.Port, options.TlsPort, options.Devices.Count > 0 || options.RequireClientCertificate
+            Log.StartedAnonymous(logger, options.Port, options.TlsPort, options.PasswordFile is not null || options.RequireClientCertificate
                 ? "bound only for devices that log in; anonymous clients are accepted and not bound"
                 : "not bound: anonymous clients are accepted and may report any device id");
         }
@@ -87,9 +89,10 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         server.Dispose();
+        authenticator.Dispose();
     }
 
-    private static MqttServerOptions ServerOptions(MqttIngestOptions options)
+    private static MqttServerOptions ServerOptions(MqttIngestOptions options, DeviceAuthenticator authenticator)
     {
         var builder = new MqttServerFactory().CreateServerOptionsBuilder()
             .WithDefaultEndpointBoundIPV6Address(IPAddress.None)
@@ -113,7 +116,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
             if (options.RequireClientCertificate)
             {
                 // Only with a callback: MQTTnet.Server 5.2.0.1603 breaks every TLS connection when it is given none.
-                builder = builder.WithClientCertificate((_, _, _, errors) => errors == SslPolicyErrors.None, true);
+                builder = builder.WithClientCertificate(authenticator.ValidateTlsCertificate, true);
             }
         }
 
@@ -122,20 +125,26 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 
     private Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
+        // Who the device proved to be (certificate, else password, else anonymous); a failed proof is refused, not anonymous.
+        var login = authenticator.Authenticate(e.UserName, e.RawPassword, e.ClientCertificate);
         var clientId = e.ClientId;
-        if (string.IsNullOrEmpty(clientId) && AssignClientId(e) is { } assigned)
+        if (string.IsNullOrEmpty(clientId) && AssignClientId(e, login.DeviceId) is { } assigned)
         {
             clientId = assigned;
         }
 
-        var known = e.UserName is { } user && options.Devices.TryGetValue(user, out var password) && password == e.Password;
-        if (string.IsNullOrEmpty(clientId) || (known && clientId != e.UserName))
+        if (login.Refused)
+        {
+            e.ReasonCode = login.Refusal;
+        }
+        else if (string.IsNullOrEmpty(clientId))
         {
             e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
         }
-        else if (!known && !options.AllowAnonymous && !(options.RequireClientCertificate && e.ClientCertificate is not null))
+        else if (login.DeviceId is { } device && clientId != device)
         {
-            e.ReasonCode = MqttConnectReasonCode.BadUserNameOrPassword;
+            authenticator.IdMismatch(login);
+            e.ReasonCode = login.ViaCertificate ? MqttConnectReasonCode.NotAuthorized : MqttConnectReasonCode.ClientIdentifierNotValid;
         }
 
         if (e.ReasonCode != MqttConnectReasonCode.Success)
@@ -145,7 +154,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         else
         {
             protocols[clientId] = e.ProtocolVersion;
-            authenticated[clientId] = known || (options.RequireClientCertificate && e.ClientCertificate is not null);
+            authenticated[clientId] = login.DeviceId is not null;
         }
 
         return Task.CompletedTask;
@@ -153,12 +162,12 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 
     /// <summary>
     /// A client id for a client that sent none, where MQTT allows the server to assign one: MQTT 5 (the assigned client
-    /// identifier property) and MQTT 3.1.1 with a clean session (§3.1.3.1). A known device gets its user name (its
-    /// client id must equal it anyway); an anonymous one a fresh unique id. Null where the client id stays empty.
+    /// identifier property) and MQTT 3.1.1 with a clean session (§3.1.3.1). An authenticated device gets the id it proved
+    /// (its client id must equal it anyway); an anonymous one a fresh unique id. Null where the client id stays empty.
     /// </summary>
-    private static string? AssignClientId(ValidatingConnectionEventArgs e)
+    private static string? AssignClientId(ValidatingConnectionEventArgs e, string? device)
     {
-        var assigned = e.UserName is { Length: > 0 } user ? user : "auto-" + Guid.NewGuid().ToString("N");
+        var assigned = device ?? "auto-" + Guid.NewGuid().ToString("N");
         if (e.ProtocolVersion == MqttProtocolVersion.V500)
         {
             // MQTTnet takes it as the session's client id after this handler and sends it in the CONNACK.

@@ -1,8 +1,9 @@
 namespace MedTech.Edge.Mqtt;
 
 /// <summary>
-/// The gateway's MQTT side (configuration section <c>Mqtt</c>). Device credentials and the certificate password are
-/// secrets: environment variables at deployment, never twin properties; <see cref="ToString"/> leaves them out.
+/// The gateway's MQTT side (configuration section <c>Mqtt</c>). The certificate password is a secret: a secret file at
+/// deployment, never a twin property; <see cref="ToString"/> leaves it out. Device passwords are only ever hashed, in
+/// <see cref="PasswordFile"/>.
 /// </summary>
 public sealed class MqttIngestOptions
 {
@@ -26,11 +27,28 @@ public sealed class MqttIngestOptions
 
     public string? CertificatePassword { get; set; }
 
-    /// <summary>Ask devices for a client certificate (validated against the machine's trust store) on the TLS port.</summary>
+    /// <summary>Require a device certificate on the TLS port, checked as <see cref="ClientCertificates"/> says.</summary>
     public bool RequireClientCertificate { get; set; }
 
-    /// <summary>Username → password of each device; a device's MQTT client id must equal its username.</summary>
+    public ClientCertificateOptions ClientCertificates { get; set; } = new();
+
+    /// <summary>
+    /// Device passwords in Mosquitto's password-file format (<c>mosquitto_passwd</c>); a device's MQTT client id must
+    /// equal its user name. The file is read again when it changes.
+    /// </summary>
+    public string? PasswordFile { get; set; }
+
+    /// <summary>
+    /// No longer accepted: plain-text passwords (user → password). Bound only so that a configuration still holding
+    /// them stops the start with the way to a password file, instead of leaving the devices locked out unexplained.
+    /// </summary>
     public Dictionary<string, string> Devices { get; set; } = [];
+
+    /// <summary>
+    /// Let the plain-text <see cref="Port"/> listen on a non-loopback <see cref="BindAddress"/> while device passwords are
+    /// on (they would cross the network readable). Off by default; for a closed device network only.
+    /// </summary>
+    public bool AllowPlainTextOnNetwork { get; set; }
 
     /// <summary>Accept devices without credentials. Off by default; for a closed test network only.</summary>
     public bool AllowAnonymous { get; set; }
@@ -81,12 +99,44 @@ public sealed class MqttIngestOptions
             errors.Add($"{SectionName}:CertificatePath is required for {SectionName}:TlsPort.");
         }
 
-        if (!AllowAnonymous && Devices.Count == 0 && !RequireClientCertificate)
+        ValidateDeviceAuthentication(errors);
+        return errors;
+    }
+
+    private void ValidateDeviceAuthentication(List<string> errors)
+    {
+        if (Devices.Count > 0)
         {
-            errors.Add($"{SectionName}:Devices is empty and {SectionName}:AllowAnonymous is false: no device could connect.");
+            errors.Add($"{SectionName}:Devices holds plain-text device passwords, which are no longer accepted. Put them in a Mosquitto password file "
+                + "(mosquitto_passwd -c FILE <clientId>, then mosquitto_passwd FILE <clientId> for each further device; or write 'clientId:password' lines "
+                + $"and hash them in place with mosquitto_passwd -U FILE), set {SectionName}:PasswordFile to it, and remove the {SectionName}__Devices__* settings.");
         }
 
-        return errors;
+        if (PasswordFile is { } file && MosquittoPasswordFile.Problem(file) is { } problem)
+        {
+            errors.Add($"{SectionName}:PasswordFile: {problem}");
+        }
+
+        if (RequireClientCertificate)
+        {
+            if (TlsPort == 0)
+            {
+                errors.Add($"{SectionName}:RequireClientCertificate needs {SectionName}:TlsPort.");
+            }
+
+            ClientCertificates.Validate(errors, $"{SectionName}:ClientCertificates");
+        }
+
+        if (!AllowAnonymous && PasswordFile is null && !RequireClientCertificate)
+        {
+            errors.Add($"{SectionName}:PasswordFile is not set, {SectionName}:RequireClientCertificate and {SectionName}:AllowAnonymous are false: no device could connect.");
+        }
+
+        if (Port != 0 && PasswordFile is not null && !AllowPlainTextOnNetwork && !(System.Net.IPAddress.TryParse(BindAddress, out var address) && System.Net.IPAddress.IsLoopback(address)))
+        {
+            errors.Add($"{SectionName}:Port would take device passwords in plain text on {SectionName}:BindAddress, which is not loopback: use {SectionName}:TlsPort "
+                + $"(and {SectionName}:Port 0), bind to 127.0.0.1, or set {SectionName}:AllowPlainTextOnNetwork to true on a closed device network.");
+        }
     }
 
     private void ValidateExternal(List<string> errors)
@@ -113,7 +163,7 @@ public sealed class MqttIngestOptions
     }
 
     public override string ToString() =>
-        $"Mode={Mode}, Port={Port}, TlsPort={TlsPort}, BindAddress={BindAddress}, Devices={Devices.Count} (passwords not shown), AllowAnonymous={AllowAnonymous}";
+        $"Mode={Mode}, Port={Port}, TlsPort={TlsPort}, BindAddress={BindAddress}, PasswordFile={PasswordFile}, RequireClientCertificate={RequireClientCertificate}, AllowAnonymous={AllowAnonymous}";
 }
 
 /// <summary>Where device messages arrive: at the gateway's own broker, or at an external broker it subscribes to.</summary>

@@ -96,6 +96,7 @@ public sealed partial class DeploymentManifestTests
     [GeneratedRegex(@"^\$\{MODULES\.([A-Za-z0-9]+)\}$")]
     private static partial Regex ModuleImage();
 
-    [GeneratedRegex("(?i)(password|secret|connectionstring|key$)")]
+    // The last word decides: Mqtt__CertificatePassword holds a secret, Mqtt__PasswordFile names a file of hashes.
+    [GeneratedRegex("(?i)(password|secret|connectionstring|key)$")]
     private static partial Regex SecretName();
 }

@@ -179,7 +179,9 @@ public sealed class GatewayHostTests : IDisposable
 
     [Theory]
     [InlineData("Hub:BootstrapServers", "kafka.hospital.example:9092", "Hub:BootstrapServers without a connection string")]
-    [InlineData("Mqtt:Devices:monitor-1", null, "Mqtt:Devices is empty and Mqtt:AllowAnonymous is false")]
+    [InlineData("Mqtt:PasswordFile", null, "no device could connect")]
+    [InlineData("Mqtt:Devices:monitor-1", "pw", "Mqtt:Devices holds plain-text device passwords")]
+    [InlineData("Mqtt:BindAddress", "0.0.0.0", "Mqtt:AllowPlainTextOnNetwork")]
     [InlineData("Buffer:MaxMessages", "0", "Buffer:MaxMessages")]
     [InlineData("Mqtt:MaxMessageBytes", "20000000", "Mqtt:MaxMessageBytes must be between 1 and 8388608")]
     public async Task GivenInvalidConfiguration_WhenTheGatewayStarts_ThenStartUpStopsNamingTheField(string key, string? value, string expected)
@@ -225,20 +227,25 @@ public sealed class GatewayHostTests : IDisposable
         return config;
     }
 
-    private Dictionary<string, string?> Config() => new()
+    private Dictionary<string, string?> Config()
     {
-        ["Gateway:DeviceMappingPath"] = Mapping,
-        ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
-        ["Mqtt:Port"] = port.ToString(),
-        ["Mqtt:Devices:monitor-1"] = "pw",
-        ["Mqtt:DeviceTopicPattern"] = "devices/{clientId}/",
+        var passwords = Path.Combine(folder, "mqtt-passwords");
+        MosquittoPasswd.Add(passwords, "monitor-1", "pw", create: true);
+        return new()
+        {
+            ["Gateway:DeviceMappingPath"] = Mapping,
+            ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
+            ["Mqtt:Port"] = port.ToString(),
+            ["Mqtt:PasswordFile"] = passwords,
+            ["Mqtt:DeviceTopicPattern"] = "devices/{clientId}/",
 
-        // The bench message is monitor-12's; monitor-1 logs in and relays it (identity binding would dead-letter it otherwise).
-        ["Gateway:Identity:ReportsFor:monitor-1:0"] = "monitor-12",
-        ["Hub:BootstrapServers"] = cluster.BootstrapServers,
-        ["Hub:Topic"] = "measurements",
-        ["Monitoring:Port"] = metricsPort.ToString(),
-    };
+            // The bench message is monitor-12's; monitor-1 logs in and relays it (identity binding would dead-letter it otherwise).
+            ["Gateway:Identity:ReportsFor:monitor-1:0"] = "monitor-12",
+            ["Hub:BootstrapServers"] = cluster.BootstrapServers,
+            ["Hub:Topic"] = "measurements",
+            ["Monitoring:Port"] = metricsPort.ToString(),
+        };
+    }
 
     private static IHost Build(Dictionary<string, string?> config)
     {

@@ -157,10 +157,13 @@ public sealed class DeviceQuotaTests : IAsyncLifetime
 
     private async Task StartAsync(DeviceQuotaOptions quota, long maxMessages = 1000, bool allowAnonymous = false, bool sameFile = false)
     {
+        var passwords = Path.Combine(folder, "mqtt-passwords");
+        MosquittoPasswd.Add(passwords, "monitor-1", "pw-1", create: true);
+        MosquittoPasswd.Add(passwords, "monitor-2", "pw-2");
         options = new MqttIngestOptions
         {
             Port = sameFile ? options.Port : Ports.Free(),
-            Devices = { ["monitor-1"] = "pw-1", ["monitor-2"] = "pw-2" },
+            PasswordFile = passwords,
             DeviceTopicPattern = "devices/{clientId}/",
             AllowAnonymous = allowAnonymous,
             DeviceQuota = quota,

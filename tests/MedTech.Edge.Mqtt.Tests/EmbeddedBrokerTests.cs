@@ -13,6 +13,7 @@ namespace MedTech.Edge.Mqtt.Tests;
 
 /// <summary>The embedded broker with real MQTTnet clients and a real LiteDB buffer.</summary>
 #pragma warning disable CA1001 // Disposed in DisposeAsync (IAsyncLifetime).
+[Collection(EmbeddedBrokerTestGroup.Name)]
 public sealed class EmbeddedBrokerTests : IAsyncLifetime
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-mqtt-").FullName;
@@ -23,13 +24,19 @@ public sealed class EmbeddedBrokerTests : IAsyncLifetime
     private Task commits = Task.CompletedTask;
     private MqttIngestOptions options = null!;
 
-    public Task InitializeAsync() => StartAsync(new MqttIngestOptions
+    public Task InitializeAsync()
     {
-        Port = Ports.Free(),
-        Devices = { ["monitor-1"] = "pw-1", ["monitor-2"] = "pw-2" },
-        DeviceTopicPattern = "devices/{clientId}/",
-        MaxMessageBytes = 1024,
-    }, maxMessages: 1000);
+        var passwords = Path.Combine(folder, "passwords");
+        MosquittoPasswd.Add(passwords, "monitor-1", "pw-1", create: true);
+        MosquittoPasswd.Add(passwords, "monitor-2", "pw-2");
+        return StartAsync(new MqttIngestOptions
+        {
+            Port = Ports.Free(),
+            PasswordFile = passwords,
+            DeviceTopicPattern = "devices/{clientId}/",
+            MaxMessageBytes = 1024,
+        }, maxMessages: 1000);
+    }
 
     public async Task DisposeAsync()
     {

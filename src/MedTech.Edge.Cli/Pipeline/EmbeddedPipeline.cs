@@ -22,15 +22,19 @@ internal static class EmbeddedPipeline
     public static IHost Build(RunSettings settings)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        var secured = builder.Configuration.GetSection("Mqtt:Devices").GetChildren().Any() || builder.Configuration["Mqtt:CertificatePath"] is not null;
+        var mqtt = builder.Configuration.GetSection("Mqtt");
+        var secured = mqtt["PasswordFile"] is not null || IsTrue(mqtt["RequireClientCertificate"]) || mqtt.GetSection("Devices").GetChildren().Any();
+        // Devices on the network only over TLS, or when told so: device passwords on the plain port would cross it readable.
+        // (Unparsable values are left to the options' validation, which names them.)
+        var network = (int.TryParse(mqtt["TlsPort"], out var tlsPort) && tlsPort != 0) || IsTrue(mqtt["AllowPlainTextOnNetwork"]);
         var defaults = new Dictionary<string, string?>
         {
             ["Logging:LogLevel:Default"] = "Warning",
             ["Buffer:Path"] = Path.Combine(settings.Data, "gateway.db"),
             ["Mqtt:Port"] = settings.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            // With no device credentials or certificate, as Mosquitto 2: anonymous clients, on this machine only.
+            // With no device passwords or certificates, as Mosquitto 2: anonymous clients, on this machine only.
             ["Mqtt:AllowAnonymous"] = secured ? "false" : "true",
-            ["Mqtt:BindAddress"] = secured ? "0.0.0.0" : "127.0.0.1",
+            ["Mqtt:BindAddress"] = secured && network ? "0.0.0.0" : "127.0.0.1",
             ["Gateway:DeviceMappingPath"] = settings.DeviceMapping,
             ["Writer:FhirMappingPath"] = settings.FhirMapping,
             ["ResourceIdentity:ResourceIdentityServiceType"] = "Create",
@@ -44,6 +48,8 @@ internal static class EmbeddedPipeline
         builder.AddEdgeGateway().AddOutboxWriter(settings.FhirStorePath);
         return builder.Build();
     }
+
+    private static bool IsTrue(string? value) => bool.TryParse(value, out var flag) && flag;
 
     /// <summary>Where the bundled vital-signs mappings are (next to the tool).</summary>
     public static string BundledMapping(string name) => Path.Combine(AppContext.BaseDirectory, "Mappings", $"vital-signs.{name}.json");

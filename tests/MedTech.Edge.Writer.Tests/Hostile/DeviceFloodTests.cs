@@ -20,7 +20,7 @@ public sealed class DeviceFloodTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task GivenADeviceFloodingAtItsRateLimit_WhenAnotherDevicePublishesOnceASecond_ThenItsReadingsAreNotDelayedByMoreThanASecond()
     {
-        var settings = DeviceIdentityPipelineTests.Secured(("flooder", "pw-f"), ("steady", "pw-s"));
+        var settings = DeviceIdentityPipelineTests.Secured(folder, ("flooder", "pw-f"), ("steady", "pw-s"));
 
         // Half the default rate: a device's publishes are handled one after another, each waiting for its commit's
         // flush to disk, and on a busy two-core test machine one device reaches only about 20-25/s; at 10/s it floods

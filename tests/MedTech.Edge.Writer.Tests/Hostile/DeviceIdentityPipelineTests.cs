@@ -24,7 +24,7 @@ public sealed class DeviceIdentityPipelineTests : IDisposable
     [Fact]
     public async Task GivenDevicePasswords_WhenADevicePublishesInAnotherDevicesName_ThenItIsADeviceIdentityMismatchAndNoObservationOfTheOtherDeviceAppears()
     {
-        await using var pipeline = await OneProcessPipeline.StartAsync(folder, Secured(("monitor-01", "pw-1"), ("monitor-02", "pw-2")));
+        await using var pipeline = await OneProcessPipeline.StartAsync(folder, Secured(folder, ("monitor-01", "pw-1"), ("monitor-02", "pw-2")));
         using var liar = await pipeline.ConnectAsync("monitor-01", password: "pw-1");
 
         var lie = await liar.PublishAsync(OneProcessPipeline.Message("devices/monitor-01/vitals", OneProcessPipeline.Reading("monitor-02", "patient-2", Time(1))));
@@ -42,7 +42,7 @@ public sealed class DeviceIdentityPipelineTests : IDisposable
     [Fact]
     public async Task GivenARelayAllowedToReportForTwoMonitors_WhenItReportsBoth_ThenBothAreChartedAndAThirdIsDeadLettered()
     {
-        var settings = Secured(("central-01", "pw-c"));
+        var settings = Secured(folder, ("central-01", "pw-c"));
         settings["Gateway:Identity:ReportsFor:central-01:0"] = "monitor-01";
         settings["Gateway:Identity:ReportsFor:central-01:1"] = "monitor-02";
         await using var pipeline = await OneProcessPipeline.StartAsync(folder, settings);
@@ -95,16 +95,16 @@ public sealed class DeviceIdentityPipelineTests : IDisposable
         Assert.Empty(ObservationsOf(pipeline, "monitor-02"));
     }
 
-    /// <summary>Embedded broker with these device passwords and no anonymous clients.</summary>
-    internal static Dictionary<string, string?> Secured(params (string Device, string Password)[] devices)
+    /// <summary>Embedded broker with these device passwords (a mosquitto_passwd file in <paramref name="folder"/>) and no anonymous clients.</summary>
+    internal static Dictionary<string, string?> Secured(string folder, params (string Device, string Password)[] devices)
     {
-        var settings = new Dictionary<string, string?> { ["Mqtt:AllowAnonymous"] = "false" };
-        foreach (var (device, password) in devices)
+        var passwords = Path.Combine(folder, "mqtt-passwords");
+        for (var i = 0; i < devices.Length; i++)
         {
-            settings[$"Mqtt:Devices:{device}"] = password;
+            MosquittoPasswd.Add(passwords, devices[i].Device, devices[i].Password, create: i == 0);
         }
 
-        return settings;
+        return new Dictionary<string, string?> { ["Mqtt:AllowAnonymous"] = "false", ["Mqtt:PasswordFile"] = passwords };
     }
 
     internal static string Time(int second) => Start.AddSeconds(second).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
