@@ -45,7 +45,8 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         this.logger = logger;
         this.health = health;
         time = timeProvider ?? TimeProvider.System;
-        server = new MqttServerFactory().CreateMqttServer(ServerOptions(options));
+        // Our listeners instead of MQTTnet's: they enforce the device port's limits before MQTTnet reads a packet.
+        server = new MqttServerFactory().CreateMqttServer(ServerOptions(options), [new DevicePortAdapter(options.DevicePort, options.MaxMessageBytes, metrics, logger, time)]);
         server.ValidatingConnectionAsync += ValidateConnectionAsync;
         server.InterceptingPublishAsync += StorePublishAsync;
         server.ClientDisconnectedAsync += ForgetClientAsync;

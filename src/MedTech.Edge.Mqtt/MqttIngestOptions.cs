@@ -47,6 +47,9 @@ public sealed class MqttIngestOptions
     /// <summary>Larger payloads are refused and counted (<c>oversized</c>).</summary>
     public int MaxMessageBytes { get; set; } = 256 * 1024;
 
+    /// <summary>Connection cap, packet-size limit before login, TLS handshake and CONNECT time-outs (section <c>Mqtt:DevicePort</c>).</summary>
+    public DevicePortOptions DevicePort { get; set; } = new();
+
     /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -67,6 +70,7 @@ public sealed class MqttIngestOptions
             return errors;
         }
 
+        errors.AddRange(DevicePort.Validate($"{SectionName}:DevicePort"));
         if (Port == 0 && TlsPort == 0)
         {
             errors.Add($"{SectionName}:Port and {SectionName}:TlsPort are both 0: the broker would accept nothing.");
