@@ -1,0 +1,145 @@
+using MedTech.Edge.Testing;
+using MQTTnet;
+using MQTTnet.Formatter;
+
+namespace MedTech.Edge.Mqtt.Tests;
+
+/// <summary>
+/// The device port's limits through the real embedded broker: a connection cap, the CONNECT and TLS handshake
+/// time-outs, and packets over the size limit, each with raw sockets beside well-behaved MQTTnet devices.
+/// </summary>
+public sealed class DevicePortTests
+{
+    private static MqttIngestOptions Options(DevicePortOptions port) => new()
+    {
+        Port = Ports.Free(),
+        Devices = { ["monitor-1"] = "pw-1", ["monitor-2"] = "pw-2", ["monitor-3"] = "pw-3" },
+        DeviceTopicPattern = "devices/{clientId}/",
+        MaxMessageBytes = 1024,
+        DevicePort = port,
+    };
+
+    [Fact]
+    public async Task GivenTheConnectionCap_WhenOneMoreClientConnects_ThenItIsClosedAndConnectedDevicesKeepPublishing()
+    {
+        // A long CONNECT time-out, so the silent connection holds its place for the whole test.
+        await using var broker = await BrokerHarness.StartAsync(Options(new DevicePortOptions { MaxConnections = 3, ConnectTimeout = TimeSpan.FromMinutes(2) }));
+        using var first = await broker.ConnectAsync("monitor-1", "pw-1");
+        using var second = await broker.ConnectAsync("monitor-2", "pw-2", MqttProtocolVersion.V500);
+        using var silent = await RawMqtt.OpenAsync(broker.Options.Port);
+
+        await RawMqtt.AssertRefusedAsync(broker.Options.Port, RawMqtt.Connect("monitor-3", "pw-3"));
+        Assert.True((await first.PublishAsync(BrokerHarness.Message("devices/monitor-1/v", "1"))).IsSuccess);
+        Assert.True((await second.PublishAsync(BrokerHarness.Message("devices/monitor-2/v", "2"))).IsSuccess);
+
+        // A place that frees up can be taken again.
+        silent.Close(0);
+        IMqttClient? third = null;
+        for (var attempt = 1; third is null; attempt++)
+        {
+            try
+            {
+                third = await broker.ConnectAsync("monitor-3", "pw-3");
+            }
+            catch (Exception) when (attempt < 100)
+            {
+                // The broker sees the close when it next reads that socket; until then the place is taken.
+                await Task.Delay(100);
+            }
+        }
+
+        using var connected = third!;
+        Assert.True((await connected.PublishAsync(BrokerHarness.Message("devices/monitor-3/v", "3"))).IsSuccess);
+        Assert.Equal(["1", "2", "3"], broker.StoredPayloads());
+    }
+
+    [Theory]
+    [InlineData(new byte[0])]
+    [InlineData(new byte[] { 0x10, 0x40, 0x00, 0x04, (byte)'M' })] // a CONNECT that stops after 3 of its 64 bytes
+    public async Task GivenAClientThatDoesNotFinishItsConnect_WhenTheConnectTimeoutPasses_ThenItIsClosedAndALoggedInDeviceStays(byte[] sent)
+    {
+        // One second against MQTTnet's own 100: a connection closed within the hang guard was closed by this limit.
+        await using var broker = await BrokerHarness.StartAsync(Options(new DevicePortOptions { ConnectTimeout = TimeSpan.FromSeconds(1) }));
+        using var device = await broker.ConnectAsync("monitor-1", "pw-1");
+        using var stalled = await RawMqtt.OpenAsync(broker.Options.Port);
+        await RawMqtt.TrySendAsync(stalled, sent);
+
+        await RawMqtt.AssertClosedSilentlyAsync(stalled);
+
+        // Connected before the stalled client and so for longer than the time-out: its CONNACK stopped the clock.
+        Assert.True((await device.PublishAsync(BrokerHarness.Message("devices/monitor-1/v", "still here"))).IsSuccess);
+        Assert.Equal(["still here"], broker.StoredPayloads());
+    }
+
+    [Theory]
+    [InlineData(new byte[0])]
+    [InlineData(new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01 })] // a TLS record header announcing a ClientHello, then nothing
+    public async Task GivenATlsClientThatStallsInTheHandshake_WhenTheHandshakeTimeoutPasses_ThenItIsClosedAndOtherDevicesConnect(byte[] sent)
+    {
+        var folder = Directory.CreateTempSubdirectory("medtech-port-tls-").FullName;
+        try
+        {
+            var (pfx, thumbprint) = BrokerHarness.BrokerCertificate(folder);
+            var options = Options(new DevicePortOptions { TlsHandshakeTimeout = TimeSpan.FromSeconds(1), ConnectTimeout = TimeSpan.FromMinutes(2) });
+            (options.TlsPort, options.CertificatePath, options.CertificatePassword) = (Ports.Free(), pfx, "test");
+            await using var broker = await BrokerHarness.StartAsync(options);
+            using var stalled = await RawMqtt.OpenAsync(options.TlsPort);
+            await RawMqtt.TrySendAsync(stalled, sent);
+
+            // The CONNECT time-out is two minutes and only starts after a handshake: this close is the handshake's.
+            await RawMqtt.AssertClosedSilentlyAsync(stalled);
+
+            using var device = await broker.ConnectAsync("monitor-1", "pw-1", tlsThumbprint: thumbprint);
+            Assert.True((await device.PublishAsync(BrokerHarness.Message("devices/monitor-1/v", "tls"))).IsSuccess);
+            Assert.Equal(["tls"], broker.StoredPayloads());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task GivenALoggedInDevice_WhenItPublishesOverTheMessageLimitPlusHeadroom_ThenTheConnectionClosesAndNothingIsStored(MqttProtocolVersion version)
+    {
+        await using var broker = await BrokerHarness.StartAsync(Options(new DevicePortOptions()));
+        using var device = await broker.ConnectAsync("monitor-1", "pw-1", version);
+        var payload = new string('x', broker.Options.MaxMessageBytes + DevicePortOptions.PacketHeadroomBytes + 1);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => device.PublishAsync(BrokerHarness.Message("devices/monitor-1/v", payload)));
+
+        using var other = await broker.ConnectAsync("monitor-2", "pw-2", version);
+        Assert.True((await other.PublishAsync(BrokerHarness.Message("devices/monitor-2/v", "good"))).IsSuccess);
+        Assert.Equal(["good"], broker.StoredPayloads());
+    }
+
+    [Fact]
+    public async Task GivenALoggedInRawClient_WhenItAnnouncesA256MBPublish_ThenTheConnectionClosesWithoutAPubAck()
+    {
+        await using var broker = await BrokerHarness.StartAsync(Options(new DevicePortOptions()));
+        using var socket = await RawMqtt.OpenAsync(broker.Options.Port);
+        Assert.True(await RawMqtt.LogInAsync(socket, "monitor-1", "pw-1"));
+
+        // QoS 1 PUBLISH announcing 268,435,455 bytes, then the start of a valid topic, packet id and payload.
+        await RawMqtt.TrySendAsync(socket, [0x32, 0xFF, 0xFF, 0xFF, 0x7F, 0x00, 0x13, .. "devices/monitor-1/v"u8, 0x00, 0x01, .. new byte[4096]]);
+
+        await RawMqtt.AssertClosedSilentlyAsync(socket);
+        Assert.Empty(broker.StoredPayloads());
+    }
+
+    [Fact]
+    public async Task GivenAConnectOverTheConnectLimit_WhenItArrives_ThenItIsClosedWithoutAConnAck()
+    {
+        await using var broker = await BrokerHarness.StartAsync(Options(new DevicePortOptions { MaxConnectPacketBytes = 1024 }));
+        using var socket = await RawMqtt.OpenAsync(broker.Options.Port);
+
+        // A well-formed CONNECT whose password makes it 2 KB: under MQTTnet's limits, over the device port's.
+        await RawMqtt.TrySendAsync(socket, RawMqtt.Connect("monitor-1", new string('p', 2048)));
+
+        await RawMqtt.AssertClosedSilentlyAsync(socket);
+        using var device = await broker.ConnectAsync("monitor-1", "pw-1");
+        Assert.True(device.IsConnected);
+    }
+}
