@@ -31,6 +31,7 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
     private MqttServerOptions? serverOptions;
     private IMqttNetLogger? mqttLogger;
     private int open;
+    private readonly Dictionary<IPAddress, int> pendingByAddress = [];
     private readonly ConcurrentDictionary<string, long> loggedAt = new(StringComparer.Ordinal);
 
     public DevicePortAdapter(DevicePortOptions limits, int maxMessageBytes, IngestMetrics metrics, ILogger logger, TimeProvider? timeProvider = null)
@@ -162,8 +163,18 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
                 continue;
             }
 
+            var address = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+            if (!TryTakePending(address))
+            {
+                Interlocked.Decrement(ref open);
+                socket.Close(0);
+                Refuse("address_pending_cap", null);
+                continue;
+            }
+
             connections[socket] = 0;
-            _ = Task.Run(() => ServeAsync(socket, endpoint, tls, cancellationToken), CancellationToken.None);
+            var pending = new PendingPlace(this, address);
+            _ = Task.Run(() => ServeAsync(socket, pending, endpoint, tls, cancellationToken), CancellationToken.None);
         }
     }
 
@@ -186,7 +197,37 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         }
     }
 
-    private async Task ServeAsync(Socket socket, MqttServerTcpEndpointBaseOptions endpoint, MqttServerTlsTcpEndpointOptions? tls, CancellationToken cancellationToken)
+    private bool TryTakePending(IPAddress address)
+    {
+        lock (pendingByAddress)
+        {
+            var count = pendingByAddress.GetValueOrDefault(address);
+            if (count >= limits.MaxPendingConnectionsPerAddress)
+            {
+                return false;
+            }
+
+            pendingByAddress[address] = count + 1;
+            return true;
+        }
+    }
+
+    private void ReleasePending(IPAddress address)
+    {
+        lock (pendingByAddress)
+        {
+            if (pendingByAddress.TryGetValue(address, out var count) && count > 1)
+            {
+                pendingByAddress[address] = count - 1;
+            }
+            else
+            {
+                pendingByAddress.Remove(address);
+            }
+        }
+    }
+
+    private async Task ServeAsync(Socket socket, PendingPlace pending, MqttServerTcpEndpointBaseOptions endpoint, MqttServerTlsTcpEndpointOptions? tls, CancellationToken cancellationToken)
     {
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         try
@@ -209,7 +250,7 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
                 };
             }
 
-            await HandOverAsync(socket, stream, clientCertificate, endpoint).ConfigureAwait(false);
+            await HandOverAsync(socket, stream, clientCertificate, pending, endpoint).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -220,6 +261,7 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         finally
         {
             connections.TryRemove(socket, out _);
+            pending.Release();
             Interlocked.Decrement(ref open);
             await stream.DisposeAsync().ConfigureAwait(false);
             socket.Dispose();
@@ -261,7 +303,7 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         }
     }
 
-    private async Task HandOverAsync(Socket socket, Stream stream, X509Certificate2? clientCertificate, MqttServerTcpEndpointBaseOptions endpoint)
+    private async Task HandOverAsync(Socket socket, Stream stream, X509Certificate2? clientCertificate, PendingPlace pending, MqttServerTcpEndpointBaseOptions endpoint)
     {
         var handler = ClientHandler;
         if (handler is null || serverOptions is null || mqttLogger is null)
@@ -280,11 +322,29 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
                 channel.Abort("connect_timeout");
             }
         }, null, limits.ConnectTimeout, Timeout.InfiniteTimeSpan);
-        channel.Accepted += () => connectTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        channel.Accepted += () =>
+        {
+            connectTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            pending.Release();
+        };
 
         var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(serverOptions.WriterBufferSize, serverOptions.WriterBufferSizeMax));
         using var adapter = new MqttChannelAdapter(channel, formatter, mqttLogger) { AllowPacketFragmentation = endpoint.AllowPacketFragmentation };
         await handler(adapter).ConfigureAwait(false);
+    }
+
+    /// <summary>A connection's place under <see cref="DevicePortOptions.MaxPendingConnectionsPerAddress"/>, given back once: at login or at close.</summary>
+    private sealed class PendingPlace(DevicePortAdapter owner, IPAddress address)
+    {
+        private int released;
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0)
+            {
+                owner.ReleasePending(address);
+            }
+        }
     }
 
     private static partial class Log

@@ -16,6 +16,14 @@ public sealed class DevicePortOptions
     /// <summary>Open device connections (plain and TLS together, handshakes included); beyond it new ones are closed at accept.</summary>
     public int MaxConnections { get; set; } = 500;
 
+    /// <summary>
+    /// Connections from one IP address that have not logged in yet (TLS handshake or CONNECT under way). Without it one
+    /// host could take every place under <see cref="MaxConnections"/> and renew them each <see cref="ConnectTimeout"/>,
+    /// locking every monitor out. A device holds such a place for milliseconds; raise it if many devices share one
+    /// address (NAT) and reconnect at once.
+    /// </summary>
+    public int MaxPendingConnectionsPerAddress { get; set; } = 50;
+
     /// <summary>The largest packet before the CONNECT is accepted (the CONNECT itself: client id, credentials, will).</summary>
     public int MaxConnectPacketBytes { get; set; } = 64 * 1024;
 
@@ -32,6 +40,11 @@ public sealed class DevicePortOptions
         if (MaxConnections is < 1 or > 100_000)
         {
             errors.Add($"{section}:MaxConnections must be between 1 and 100000.");
+        }
+
+        if (MaxPendingConnectionsPerAddress is < 1 or > 100_000)
+        {
+            errors.Add($"{section}:MaxPendingConnectionsPerAddress must be between 1 and 100000.");
         }
 
         // 128 bytes hold a CONNECT with a short client id and password; 1 MiB is far beyond any device's CONNECT.
@@ -52,5 +65,5 @@ public sealed class DevicePortOptions
     }
 
     public override string ToString() =>
-        $"MaxConnections={MaxConnections}, MaxConnectPacketBytes={MaxConnectPacketBytes}, TlsHandshakeTimeout={TlsHandshakeTimeout}, ConnectTimeout={ConnectTimeout}";
+        $"MaxConnections={MaxConnections}, MaxPendingConnectionsPerAddress={MaxPendingConnectionsPerAddress}, MaxConnectPacketBytes={MaxConnectPacketBytes}, TlsHandshakeTimeout={TlsHandshakeTimeout}, ConnectTimeout={ConnectTimeout}";
 }

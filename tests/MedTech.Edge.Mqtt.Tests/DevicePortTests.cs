@@ -34,23 +34,29 @@ public sealed class DevicePortTests
 
         // A place that frees up can be taken again.
         silent.Close(0);
-        IMqttClient? third = null;
-        for (var attempt = 1; third is null; attempt++)
-        {
-            try
-            {
-                third = await broker.ConnectAsync("monitor-3", "pw-3");
-            }
-            catch (Exception) when (attempt < 100)
-            {
-                // The broker sees the close when it next reads that socket; until then the place is taken.
-                await Task.Delay(100);
-            }
-        }
-
-        using var connected = third!;
+        using var connected = await ConnectWhenThereIsRoomAsync(broker, "monitor-3", "pw-3");
         Assert.True((await connected.PublishAsync(BrokerHarness.Message("devices/monitor-3/v", "3"))).IsSuccess);
         Assert.Equal(["1", "2", "3"], broker.StoredPayloads());
+    }
+
+    [Fact]
+    public async Task GivenOneAddressHoldingItsPendingPlaces_WhenItOpensOneMore_ThenThatIsClosedAndLoggedInDevicesAreUnaffected()
+    {
+        await using var broker = await BrokerHarness.StartAsync(Options(new DevicePortOptions { MaxPendingConnectionsPerAddress = 2, ConnectTimeout = TimeSpan.FromMinutes(2) }));
+        using var device = await broker.ConnectAsync("monitor-1", "pw-1");
+        using var first = await RawMqtt.OpenAsync(broker.Options.Port);
+        using var second = await RawMqtt.OpenAsync(broker.Options.Port);
+
+        await RawMqtt.AssertRefusedAsync(broker.Options.Port, RawMqtt.Connect("monitor-2", "pw-2"));
+
+        // Logged-in devices hold no pending place: monitor-1 (from the same address) publishes on.
+        Assert.True((await device.PublishAsync(BrokerHarness.Message("devices/monitor-1/v", "1"))).IsSuccess);
+
+        // A place given back (the silent client leaves) can be taken by a device that logs in.
+        first.Close(0);
+        using var another = await ConnectWhenThereIsRoomAsync(broker, "monitor-2", "pw-2");
+        Assert.True((await another.PublishAsync(BrokerHarness.Message("devices/monitor-2/v", "2"))).IsSuccess);
+        Assert.Equal(["1", "2"], broker.StoredPayloads());
     }
 
     [Theory]
@@ -141,5 +147,21 @@ public sealed class DevicePortTests
         await RawMqtt.AssertClosedSilentlyAsync(socket);
         using var device = await broker.ConnectAsync("monitor-1", "pw-1");
         Assert.True(device.IsConnected);
+    }
+
+    /// <summary>Logs in once the broker has seen a freed place: it notices a close when it next reads that socket.</summary>
+    private static async Task<IMqttClient> ConnectWhenThereIsRoomAsync(BrokerHarness broker, string clientId, string password)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await broker.ConnectAsync(clientId, password);
+            }
+            catch (Exception) when (attempt < 100)
+            {
+                await Task.Delay(100);
+            }
+        }
     }
 }
