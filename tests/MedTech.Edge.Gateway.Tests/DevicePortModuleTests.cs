@@ -33,13 +33,16 @@ public sealed class DevicePortModuleTests(ITestOutputHelper output) : IDisposabl
         await File.WriteAllTextAsync(Path.Combine(folder, "devicecontent.json"), SeqMessages.Mapping);
         using var gateway = new ModuleProcess("EdgeGateway", "MedTech.Edge.Modules.EdgeGateway.dll", folder, Environment());
         await Eventually.HoldsAsync(() => Ports.Listening(port) && Ports.Listening(metricsPort), TimeSpan.FromSeconds(60), () => string.Join('\n', gateway.Output));
+
+        // Listening could be another test's server on a port that was free a moment ago: this module must be the one running.
+        Assert.False(gateway.Process.HasExited, string.Join('\n', gateway.Output));
         using var monitor = new MqttClientFactory().CreateMqttClient();
-        await monitor.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("monitor-1").WithCredentials("monitor-1", "pw").Build());
+        await monitor.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId("port-monitor").WithCredentials("port-monitor", "pw").Build());
         var seq = 0;
         async Task PublishAsync()
         {
-            var result = await monitor.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/monitor-1/seq")
-                .WithPayload(SeqMessages.Payload("monitor-1", seq)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            var result = await monitor.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("devices/port-monitor/seq")
+                .WithPayload(SeqMessages.Payload("port-monitor", seq)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
             Assert.True(result.IsSuccess, $"seq {seq} refused: {result.ReasonCode}");
             seq++;
         }
@@ -153,7 +156,7 @@ public sealed class DevicePortModuleTests(ITestOutputHelper output) : IDisposabl
             ["Gateway__DeviceMappingPath"] = Path.Combine(folder, "devicecontent.json"),
             ["Buffer__Path"] = Path.Combine(folder, "gateway.db"),
             ["Mqtt__Port"] = port.ToString(CultureInfo.InvariantCulture),
-            ["Mqtt__Devices__monitor-1"] = "pw",
+            ["Mqtt__Devices__port-monitor"] = "pw",
             ["Mqtt__DeviceTopicPattern"] = "devices/{clientId}/",
             ["Mqtt__DevicePort__MaxConnections"] = "50",
             ["Mqtt__DevicePort__ConnectTimeout"] = "00:00:05",
