@@ -106,6 +106,39 @@ public sealed class DevicePortTests
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task GivenClientCertificatesRequired_WhenADeviceBringsAnUntrustedOneOrNone_ThenTheHandshakeRefusesIt(bool withCertificate)
+    {
+        var folder = Directory.CreateTempSubdirectory("medtech-port-mtls-").FullName;
+        try
+        {
+            var (pfx, thumbprint) = BrokerHarness.BrokerCertificate(folder);
+            var options = Options(new DevicePortOptions());
+            (options.Port, options.TlsPort, options.CertificatePath, options.CertificatePassword, options.RequireClientCertificate) = (0, Ports.Free(), pfx, "test", true);
+            await using var broker = await BrokerHarness.StartAsync(options);
+            using var rsa = System.Security.Cryptography.RSA.Create(2048);
+            using var own = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=monitor-1", rsa, System.Security.Cryptography.HashAlgorithmName.SHA256,
+                System.Security.Cryptography.RSASignaturePadding.Pkcs1).CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+            using var client = new MqttClientFactory().CreateMqttClient();
+            var tls = new MqttClientTlsOptionsBuilder().UseTls().WithCertificateValidationHandler(e => e.Certificate.GetCertHashString() == thumbprint);
+            if (withCertificate)
+            {
+                tls = tls.WithClientCertificates([own]);
+            }
+
+            // Refused in the device port's handshake (no certificate, or one that chains to nothing the broker trusts).
+            await Assert.ThrowsAnyAsync<Exception>(() => client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", options.TlsPort)
+                .WithClientId("monitor-1").WithTlsOptions(tls.Build()).WithTimeout(TimeSpan.FromSeconds(10)).Build()));
+            Assert.Empty(broker.StoredPayloads());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Theory]
     [InlineData(MqttProtocolVersion.V311)]
     [InlineData(MqttProtocolVersion.V500)]
     public async Task GivenALoggedInDevice_WhenItPublishesOverTheMessageLimitPlusHeadroom_ThenTheConnectionClosesAndNothingIsStored(MqttProtocolVersion version)
