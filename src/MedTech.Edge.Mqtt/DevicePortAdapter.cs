@@ -153,29 +153,55 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
                 continue;
             }
 
+            try
+            {
+                Admit(socket, endpoint, tls, cancellationToken);
+            }
+            catch (Exception ex)
+            {
+                // A client that reset while being admitted; nothing may end the accept loop, or the port would go deaf.
+                socket.Dispose();
+                var error = ex.GetType().Name;
+                Log.ConnectionFailed(logger, error);
+            }
+        }
+    }
+
+    /// <summary>Applies the caps to an accepted socket and serves it, or closes it (reset, no reply) and counts why.</summary>
+    private void Admit(Socket socket, MqttServerTcpEndpointBaseOptions endpoint, MqttServerTlsTcpEndpointOptions? tls, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Increment(ref open) > limits.MaxConnections)
+        {
+            Interlocked.Decrement(ref open);
+            socket.Close(0);
+            Refuse("connection_cap", null);
+            return;
+        }
+
+        IPAddress address;
+        try
+        {
             socket.NoDelay = endpoint.NoDelay;
             socket.LingerState = new LingerOption(true, 0);
-            if (Interlocked.Increment(ref open) > limits.MaxConnections)
-            {
-                Interlocked.Decrement(ref open);
-                socket.Close(0);
-                Refuse("connection_cap", null);
-                continue;
-            }
-
-            var address = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
-            if (!TryTakePending(address))
-            {
-                Interlocked.Decrement(ref open);
-                socket.Close(0);
-                Refuse("address_pending_cap", null);
-                continue;
-            }
-
-            connections[socket] = 0;
-            var pending = new PendingPlace(this, address);
-            _ = Task.Run(() => ServeAsync(socket, pending, endpoint, tls, cancellationToken), CancellationToken.None);
+            address = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
         }
+        catch
+        {
+            Interlocked.Decrement(ref open);
+            throw;
+        }
+
+        if (!TryTakePending(address))
+        {
+            Interlocked.Decrement(ref open);
+            socket.Close(0);
+            Refuse("address_pending_cap", null);
+            return;
+        }
+
+        connections[socket] = 0;
+        var pending = new PendingPlace(this, address);
+        _ = Task.Run(() => ServeAsync(socket, pending, endpoint, tls, cancellationToken), CancellationToken.None);
     }
 
     /// <summary>Counts a connection the limits closed; logs each reason at most once a minute, so a flood of connections is not a flood of log lines.</summary>
