@@ -55,7 +55,8 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         this.health = health;
         time = timeProvider ?? TimeProvider.System;
         authenticator = new DeviceAuthenticator(options, logger, time);
-        server = new MqttServerFactory().CreateMqttServer(ServerOptions(options, authenticator));
+        // Our listeners instead of MQTTnet's: they enforce the device port's limits before MQTTnet reads a packet.
+        server = new MqttServerFactory().CreateMqttServer(ServerOptions(options, authenticator), [new DevicePortAdapter(options.DevicePort, options.MaxMessageBytes, metrics, logger, time)]);
         server.ValidatingConnectionAsync += ValidateConnectionAsync;
         server.InterceptingPublishAsync += StorePublishAsync;
         server.ClientDisconnectedAsync += ForgetClientAsync;

@@ -15,6 +15,7 @@ public sealed class IngestMetrics : IDisposable
     public IngestMetrics()
     {
         Refused = meter.CreateCounter<long>("messages.refused", description: "Messages not stored, by reason.");
+        ConnectionsRefused = meter.CreateCounter<long>("connections.refused", description: "Device connections closed by the device port's limits, by reason.");
         meter.CreateObservableCounter("messages.received", () => Interlocked.Read(ref received));
         meter.CreateObservableCounter("messages.committed", () => Interlocked.Read(ref committed));
         meter.CreateObservableCounter("messages.ingest_dead_lettered", () => Interlocked.Read(ref deadLettered),
@@ -22,6 +23,9 @@ public sealed class IngestMetrics : IDisposable
     }
 
     public Counter<long> Refused { get; }
+
+    /// <summary>Reasons: connection_cap, address_pending_cap, tls_handshake_timeout, tls_handshake_failed, connect_timeout, packet_too_large, malformed_length, first_packet_not_connect.</summary>
+    public Counter<long> ConnectionsRefused { get; }
 
     public long Received => Interlocked.Read(ref received);
 

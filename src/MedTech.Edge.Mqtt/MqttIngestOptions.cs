@@ -68,6 +68,9 @@ public sealed class MqttIngestOptions
     /// <summary>What one device may take of the embedded broker: publish rate, share of the buffer (<c>Mqtt:DeviceQuota:*</c>).</summary>
     public DeviceQuotaOptions DeviceQuota { get; set; } = new();
 
+    /// <summary>Connection cap, packet-size limit before login, TLS handshake and CONNECT time-outs (section <c>Mqtt:DevicePort</c>).</summary>
+    public DevicePortOptions DevicePort { get; set; } = new();
+
     /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -89,6 +92,7 @@ public sealed class MqttIngestOptions
             return errors;
         }
 
+        errors.AddRange(DevicePort.Validate($"{SectionName}:DevicePort"));
         if (Port == 0 && TlsPort == 0)
         {
             errors.Add($"{SectionName}:Port and {SectionName}:TlsPort are both 0: the broker would accept nothing.");

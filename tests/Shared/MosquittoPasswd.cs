@@ -25,6 +25,19 @@ internal static class MosquittoPasswd
         Run(args);
     }
 
+    /// <summary>A new password file at <paramref name="file"/> holding these users; returns its path.</summary>
+    public static string Write(string file, params IEnumerable<(string User, string Password)> users)
+    {
+        var first = true;
+        foreach (var (user, password) in users)
+        {
+            Add(file, user, password, create: first);
+            first = false;
+        }
+
+        return file;
+    }
+
     /// <summary><c>mosquitto_passwd -U</c>: hashes a file of plain <c>user:password</c> lines in place.</summary>
     public static void HashInPlace(string file) => Run(["-U", file]);
 
