@@ -10,24 +10,20 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Prometheus;
+using OpenTelemetry.Metrics;
 
 namespace MedTech.Edge.Hosting;
 
 /// <summary>
-/// Serves <c>/metrics</c> (Prometheus text made from the module's System.Diagnostics.Metrics instruments; labels are
-/// reasons and names, never device or patient ids) and <c>/health</c> (<see cref="HealthResponse"/>, from the module's
-/// health checks) on one port. Kestrel, not a hand loop: each request is its own task, so a client that stalls holds one
+/// Serves <c>/metrics</c> (Prometheus text from the module's System.Diagnostics.Metrics instruments, by OpenTelemetry's
+/// exporter; labels are reasons and names, never device or patient ids) and <c>/health</c> (<see cref="HealthResponse"/>,
+/// from the module's health checks) on one port. Kestrel, not a hand loop: each request is its own task, so a client that stalls holds one
 /// connection (closed after the header time-out) and blocks no one, and an exception answers 500 for its request only.
 /// </summary>
 public sealed partial class MonitoringServer(
-    IOptions<MonitoringOptions> options, HealthCheckService healthChecks, ILoggerFactory loggerFactory, ILogger<MonitoringServer> logger)
+    IOptions<MonitoringOptions> options, HealthCheckService healthChecks, MeterProvider meters, ILoggerFactory loggerFactory, ILogger<MonitoringServer> logger)
     : IHostedService, IAsyncDisposable, IDisposable
 {
-    // prometheus-net starts listening to the module's instruments at the registry's first collection, so counts made
-    // before the first scrape would be missing: collect once, before the first server (and so any worker) starts.
-    static MonitoringServer() => Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null).GetAwaiter().GetResult();
-
     private WebApplication? app;
 
     /// <summary>The addresses the endpoint listens on (after start), e.g. <c>http://127.0.0.1:9600</c>.</summary>
@@ -46,7 +42,7 @@ public sealed partial class MonitoringServer(
         // the address), only Kestrel, routing and the module's own logging.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Services.AddSingleton(loggerFactory);
-        builder.Services.AddRoutingCore();
+        builder.Services.AddRoutingCore().AddOptions();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             if (settings.ListenAddress is { } address)
@@ -69,7 +65,8 @@ public sealed partial class MonitoringServer(
         });
 
         var web = builder.Build();
-        web.MapGet("/metrics", (RequestDelegate)ServeMetricsAsync);
+        // OpenTelemetry's Prometheus exporter: counters as counters named _total, cumulative (a series never expires).
+        web.MapPrometheusScrapingEndpoint("/metrics", meters, configureBranchedPipeline: null, optionsName: null);
         web.MapGet("/health", (RequestDelegate)ServeHealthAsync);
         await web.StartAsync(cancellationToken).ConfigureAwait(false);
         app = web;
@@ -94,13 +91,6 @@ public sealed partial class MonitoringServer(
 
     // Hosts are disposed synchronously too (using var host = ...); the web host's disposal only ends its listeners.
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
-
-    private static async Task ServeMetricsAsync(HttpContext context)
-    {
-        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-        context.Response.Headers.CacheControl = "no-store";
-        await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
-    }
 
     private async Task ServeHealthAsync(HttpContext context)
     {
