@@ -49,7 +49,7 @@ public sealed partial class GatewayStore
         ArgumentNullException.ThrowIfNull(inHand);
         var path = InHandPath(stage);
         var temporary = path + ".tmp";
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(inHand));
+        PrivateFiles.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(inHand));
         File.Move(temporary, path, overwrite: true);
     }
 

@@ -160,5 +160,5 @@ public sealed partial class GatewayStore
 
     private long FileBytes() => new FileInfo(FilePath).Length + (File.Exists(LogPath) ? new FileInfo(LogPath).Length : 0);
 
-    private string LogPath => System.IO.Path.ChangeExtension(FilePath, null) + "-log" + System.IO.Path.GetExtension(FilePath);
+    private string LogPath => PrivateFiles.LiteDbLogPath(FilePath);
 }

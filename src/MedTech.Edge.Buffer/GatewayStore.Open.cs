@@ -67,7 +67,7 @@ public sealed partial class GatewayStore
                 OpenForReading, readOnly: true).Dispose();
         }
 
-        return new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        return PrivateFiles.OpenLiteDatabase(path);
     }
 
     /// <summary>
@@ -81,7 +81,7 @@ public sealed partial class GatewayStore
         FileStream? log = null;
         try
         {
-            var logPath = System.IO.Path.ChangeExtension(path, null) + "-log" + System.IO.Path.GetExtension(path);
+            var logPath = PrivateFiles.LiteDbLogPath(path);
             log = File.Exists(logPath) ? new FileStream(logPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite) : null;
             var engine = new LiteDB.Engine.LiteEngine(new LiteDB.Engine.EngineSettings { DataStream = data, LogStream = log, ReadOnly = true, AutoRebuild = false });
             return new ReadingDatabase(engine, data, log);

@@ -61,7 +61,7 @@ public sealed partial class GatewayStore : IDisposable
         FilePath = path;
         if (!readOnly)
         {
-            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+            PrivateFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         }
 
         db = OpenAndLoad();

@@ -29,9 +29,11 @@ public static class ModuleRunner
             await error.WriteLineAsync($"Invalid configuration: {string.Join(" ", failures)}").ConfigureAwait(false);
             return 2;
         }
-        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or System.Net.HttpListenerException)
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException
+            or IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException or System.Net.Sockets.SocketException })
         {
-            // Typically a port another program holds (a system Mosquitto on 1883, a second instance).
+            // Typically a port another program holds (a system Mosquitto on 1883, a second instance); Kestrel (the
+            // monitoring endpoint) wraps its bind failure in an IOException.
             await error.WriteLineAsync($"Cannot listen: {ex.Message}. Is another program using the port? Choose another (Mqtt__Port, Monitoring__Port; medtech run: --mqtt-port, --metrics-port).").ConfigureAwait(false);
             return 2;
         }

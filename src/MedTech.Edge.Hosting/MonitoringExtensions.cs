@@ -1,10 +1,17 @@
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Metrics;
 
 namespace MedTech.Edge.Hosting;
 
 public static class MonitoringExtensions
 {
-    /// <summary>The <c>/metrics</c> and <c>/health</c> endpoint (section <c>Monitoring</c>) and the <see cref="ModuleHealth"/> components report to.</summary>
+    /// <summary>The modules' meters (MedTech.Edge.Gateway, MedTech.Edge.Writer): every one is exported on <c>/metrics</c>.</summary>
+    public const string MeterPrefix = "MedTech.Edge.";
+
+    /// <summary>
+    /// The <c>/metrics</c> and <c>/health</c> endpoint (section <c>Monitoring</c>), the <see cref="ModuleHealth"/>
+    /// components report to, and the health checks <c>/health</c> runs (add more with <c>AddHealthChecks()</c>).
+    /// </summary>
     public static IServiceCollection AddMonitoring(this IServiceCollection services)
     {
         // Gateway and writer share one endpoint when they run in one process (medtech run).
@@ -15,6 +22,16 @@ public static class MonitoringExtensions
 
         services.AddValidatedOptions<MonitoringOptions>(MonitoringOptions.SectionName, o => o.Validate());
         services.AddSingleton<ModuleHealth>();
+        // The time-out bounds a check that hangs (a buffer lock held by a stuck write): /health answers in time anyway.
+        services.AddHealthChecks().AddCheck<ModuleHealthCheck>(ModuleHealthCheck.Name, tags: [ModuleHealthCheck.Name], timeout: TimeSpan.FromSeconds(5));
+        services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(MeterPrefix + "*")
+            // Series keep the names operators know (medtech_edge_gateway_…): the exporter names a series after its
+            // instrument only, so the meter's name goes in front.
+            .AddView(instrument => instrument.Meter.Name.StartsWith(MeterPrefix, StringComparison.Ordinal)
+                ? new MetricStreamConfiguration { Name = $"{instrument.Meter.Name}.{instrument.Name}".ToLowerInvariant() }
+                : null)
+            .AddPrometheusExporter());
         services.AddHostedService<MonitoringServer>();
         return services;
     }

@@ -1,134 +1,116 @@
 using System.Net;
-using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Prometheus;
+using OpenTelemetry.Metrics;
 
 namespace MedTech.Edge.Hosting;
 
 /// <summary>
-/// Serves <c>/metrics</c> (Prometheus text made from the module's System.Diagnostics.Metrics instruments; labels are
-/// reasons and names, never device or patient ids) and <c>/health</c> (JSON; 200 when healthy or degraded, 503 when a
-/// worker stopped or a component is unhealthy) on one port.
+/// Serves <c>/metrics</c> (Prometheus text from the module's System.Diagnostics.Metrics instruments, by OpenTelemetry's
+/// exporter; labels are reasons and names, never device or patient ids) and <c>/health</c> (<see cref="HealthResponse"/>,
+/// from the module's health checks) on one port. Kestrel, not a hand loop: each request is its own task, so a client that stalls holds one
+/// connection (closed after the header time-out) and blocks no one, and an exception answers 500 for its request only.
 /// </summary>
-public sealed partial class MonitoringServer(IOptions<MonitoringOptions> options, ModuleHealth health, IServiceProvider services, ILogger<MonitoringServer> logger)
-    : IHostedService, IDisposable
+public sealed partial class MonitoringServer(
+    IOptions<MonitoringOptions> options, HealthCheckService healthChecks, MeterProvider meters, ILoggerFactory loggerFactory, ILogger<MonitoringServer> logger)
+    : IHostedService, IAsyncDisposable, IDisposable
 {
-    // prometheus-net starts listening to the module's instruments at the registry's first collection, so counts made
-    // before the first scrape would be missing: collect once, before the first server (and so any worker) starts.
-    static MonitoringServer() => Metrics.DefaultRegistry.CollectAndExportAsTextAsync(Stream.Null).GetAwaiter().GetResult();
+    private WebApplication? app;
 
-    private readonly HttpListener listener = new();
-    private Task? serving;
+    /// <summary>The addresses the endpoint listens on (after start), e.g. <c>http://127.0.0.1:9600</c>.</summary>
+    public IReadOnlyCollection<string> Addresses =>
+        app?.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (options.Value.Port == 0)
+        var settings = options.Value;
+        if (settings.Port == 0)
         {
-            return Task.CompletedTask;
+            return;
         }
 
-        var (address, port) = (options.Value.BindAddress, options.Value.Port);
-        listener.Prefixes.Add($"http://{address}:{port}/");
-        // HttpListener matches the request's Host header, not the socket: on a loopback address, http://localhost:9600
-        // would otherwise get 404 from a listener that http://127.0.0.1:9600 reaches.
-        if (IPAddress.TryParse(address, out var ip) && IPAddress.IsLoopback(ip))
+        // An empty builder: no configuration files or environment of its own (the module's configuration already chose
+        // the address), only Kestrel, routing and the module's own logging.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Services.AddSingleton(loggerFactory);
+        builder.Services.AddRoutingCore().AddOptions();
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
-            listener.Prefixes.Add($"http://localhost:{port}/");
-        }
+            if (settings.ListenAddress is { } address)
+            {
+                kestrel.Listen(address, settings.Port);
+            }
+            else
+            {
+                kestrel.ListenAnyIP(settings.Port);
+            }
 
-        listener.Start();
-        serving = Task.Run(ServeAsync, CancellationToken.None);
-        return Task.CompletedTask;
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxConcurrentConnections = settings.MaxConnections;
+            kestrel.Limits.RequestHeadersTimeout = settings.RequestHeadersTimeout;
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(30);
+            // Only GETs are served: a request body is refused rather than read.
+            kestrel.Limits.MaxRequestBodySize = 0;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 8 * 1024;
+            kestrel.Limits.MaxRequestLineSize = 2 * 1024;
+        });
+
+        var web = builder.Build();
+        // OpenTelemetry's Prometheus exporter: counters as counters named _total, cumulative (a series never expires).
+        web.MapPrometheusScrapingEndpoint("/metrics", meters, configureBranchedPipeline: null, optionsName: null);
+        web.MapGet("/health", (RequestDelegate)ServeHealthAsync);
+        await web.StartAsync(cancellationToken).ConfigureAwait(false);
+        app = web;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (serving is not null)
+        if (app is not null)
         {
-            listener.Stop();
-            await serving.ConfigureAwait(false);
+            await app.StopAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The module's health: every component's own word, and any worker that ended while the host runs.</summary>
-    public (HealthStatus Status, IReadOnlyDictionary<string, (HealthStatus Status, string Reason)> Components) Check()
+    public async ValueTask DisposeAsync()
     {
-        var components = new Dictionary<string, (HealthStatus Status, string Reason)>(health.Snapshot(), StringComparer.Ordinal);
-        foreach (var worker in services.GetServices<IHostedService>().OfType<BackgroundService>())
+        if (app is not null)
         {
-            if (worker.ExecuteTask is { IsCompleted: true } task)
-            {
-                components[worker.GetType().Name] = (HealthStatus.Unhealthy, task.IsFaulted ? $"stopped: {task.Exception!.InnerException!.GetType().Name}" : "stopped");
-            }
+            await app.DisposeAsync().ConfigureAwait(false);
+            app = null;
         }
-
-        var status = components.Count == 0 ? HealthStatus.Healthy : components.Values.Max(c => c.Status);
-        return (status, components);
     }
 
-    private async Task ServeAsync()
+    // Hosts are disposed synchronously too (using var host = ...); the web host's disposal only ends its listeners.
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private async Task ServeHealthAsync(HttpContext context)
     {
-        while (listener.IsListening)
+        try
         {
-            HttpListenerContext context;
-            try
-            {
-                context = await listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            try
-            {
-                await RespondAsync(context).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or IOException)
-            {
-                var error = ex.GetType().Name;
-                Log.ResponseFailed(logger, error);
-            }
-            finally
-            {
-                context.Response.Close();
-            }
+            var report = await healthChecks.CheckHealthAsync(context.RequestAborted).ConfigureAwait(false);
+            await HealthResponse.WriteAsync(context, report).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && !context.Response.HasStarted)
+        {
+            // The health checks' own failures are in the report; this is the machinery failing. The request gets a 503
+            // (unknown is not healthy) and the log the exception's type only.
+            Log.HealthFailed(logger, ex.GetType().Name);
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
         }
     }
-
-    private async Task RespondAsync(HttpListenerContext context)
-    {
-        var response = context.Response;
-        switch (context.Request.Url?.AbsolutePath)
-        {
-            case "/metrics":
-                response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(response.OutputStream).ConfigureAwait(false);
-                break;
-            case "/health":
-                var (status, components) = Check();
-                response.StatusCode = status == HealthStatus.Unhealthy ? 503 : 200;
-                response.ContentType = "application/json";
-                await JsonSerializer.SerializeAsync(response.OutputStream, new
-                {
-                    status = status.ToString(),
-                    components = components.ToDictionary(c => c.Key, c => new { status = c.Value.Status.ToString(), reason = c.Value.Reason }),
-                }).ConfigureAwait(false);
-                break;
-            default:
-                response.StatusCode = 404;
-                break;
-        }
-    }
-
-    public void Dispose() => ((IDisposable)listener).Dispose();
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 9001, Level = LogLevel.Debug, Message = "A monitoring response failed ({Error}).")]
-        public static partial void ResponseFailed(ILogger logger, string error);
+        [LoggerMessage(EventId = 9001, Level = LogLevel.Warning, Message = "The health endpoint failed ({Error}); answered 503.")]
+        public static partial void HealthFailed(ILogger logger, string error);
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Confluent.Kafka;
+using MedTech.Edge.Buffer;
 using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Writer;
@@ -26,7 +27,7 @@ public sealed class InHandJournal
     {
         this.path = Path.GetFullPath(path);
         time = timeProvider ?? TimeProvider.System;
-        Directory.CreateDirectory(Path.GetDirectoryName(this.path)!);
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(this.path)!);
         suspects = Read(this.path);
         Recovered = suspects.Count;
     }
@@ -86,7 +87,7 @@ public sealed class InHandJournal
         }
 
         var temporary = path + ".tmp";
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(entries));
+        PrivateFiles.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(entries));
         File.Move(temporary, path, overwrite: true);
     }
 

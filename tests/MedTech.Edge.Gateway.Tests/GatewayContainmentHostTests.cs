@@ -15,9 +15,9 @@ namespace MedTech.Edge.Gateway.Tests;
 /// <summary>
 /// Containment through the whole gateway host (real MQTT client → embedded broker → LiteDB file → normalization →
 /// mock cluster): hostile messages are dead letters, the next good reading reaches the hub, and the metrics balance.
-/// The monitoring endpoint exports the process-wide prometheus-net registry, where counters add up over every gateway
-/// the process has run: the test takes the counters' deltas from a scrape before it publishes, and runs alone in its
-/// collection so no other test's gateway adds to them meanwhile.
+/// The monitoring endpoint's OpenTelemetry meter provider listens to every meter of the module's name in the process,
+/// so another gateway alive in this test process would add to the counters: the test takes the counters' deltas from a
+/// scrape before it publishes, and runs alone in its collection so no other test's gateway adds to them meanwhile.
 /// </summary>
 [Collection(ProcessMetricsGroup.Name)]
 public sealed class GatewayContainmentHostTests : IDisposable

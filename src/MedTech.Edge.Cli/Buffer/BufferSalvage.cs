@@ -57,7 +57,8 @@ internal static class BufferSalvage
         var copied = new Dictionary<string, int>();
         var unreadable = new List<string>();
         using (source)
-        using (var target = new LiteDatabase(new ConnectionString { Filename = to, Connection = ConnectionType.Direct }))
+        // The copy holds what the buffer held (payloads, patient ids): private like the buffer.
+        using (var target = PrivateFiles.OpenLiteDatabase(to))
         {
             foreach (var name in names)
             {

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using LiteDB;
+using MedTech.Edge.Buffer;
 
 namespace MedTech.Edge.Writer.LocalStore;
 
@@ -34,8 +35,8 @@ public sealed class LocalFhirStore : HttpMessageHandler
     public LocalFhirStore(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        db = new LiteDatabase(new ConnectionString { Filename = path, Connection = ConnectionType.Direct });
+        // The Observations hold patient references: private like the buffer.
+        db = PrivateFiles.OpenLiteDatabase(path);
         resources = db.GetCollection("resources");
         resources.EnsureIndex("identifiers", "$.identifiers[*]");
     }
