@@ -139,9 +139,8 @@ public sealed partial class ReadmeTests : IDisposable
             return 0; // not serving yet
         }
 
-        return metrics.Split('\n')
-            .Where(l => l.StartsWith("medtech_edge_writer_observations", StringComparison.Ordinal) && (l.Contains("created", StringComparison.Ordinal) || l.Contains("updated", StringComparison.Ordinal)))
-            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        return PrometheusText.Parse(metrics).Values.Where(f => f.Name.StartsWith("medtech_edge_writer_observations", StringComparison.Ordinal))
+            .SelectMany(f => f.Samples).Where(x => x.Labels.TryGetValue("outcome", out var outcome) && outcome is "created" or "updated").Sum(x => x.Value);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan limit) => await WaitUntilAsync(() => Task.FromResult(condition()), limit);

@@ -120,6 +120,14 @@ public sealed class DevicePortTests
             var (pfx, thumbprint) = DevicePortHarness.BrokerCertificate(folder);
             var options = Options(new DevicePortOptions());
             (options.Port, options.TlsPort, options.CertificatePath, options.CertificatePassword, options.RequireClientCertificate) = (0, Ports.Free(), pfx, "test", true);
+            // The device CA the broker trusts: one the device's own certificate does not chain to.
+            using var caKey = System.Security.Cryptography.ECDsa.Create();
+            var caRequest = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=ward device CA", caKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            caRequest.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
+            using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+            options.ClientCertificates.CaBundlePath = Path.Combine(folder, "device-ca.pem");
+            File.WriteAllText(options.ClientCertificates.CaBundlePath, ca.ExportCertificatePem());
+            options.ClientCertificates.Revocation = RevocationCheck.NoCheck;
             await using var broker = await DevicePortHarness.StartAsync(options);
             using var rsa = System.Security.Cryptography.RSA.Create(2048);
             using var own = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=monitor-1", rsa, System.Security.Cryptography.HashAlgorithmName.SHA256,
