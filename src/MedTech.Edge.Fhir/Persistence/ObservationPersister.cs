@@ -48,7 +48,7 @@ public sealed partial class ObservationPersister : IDisposable
         ArgumentNullException.ThrowIfNull(measurements);
         var groups = MeasurementGrouper.Group(measurements);
         var ahead = await identity.SearchAheadAsync(groups.Where(g => mapping.Find(g.Key.Type) is not null).Select(g => g.Key), options.MaxBundleEntries, cancellationToken).ConfigureAwait(false);
-        var (pending, errors) = await ObservationPlan.CreateAsync(groups, mapping, (key, ct) => identity.ResolveAsync(key, ahead, ct), cancellationToken).ConfigureAwait(false);
+        var (pending, errors) = await ObservationPlan.CreateAsync(groups, mapping, (group, ct) => identity.ResolveAsync(group, ahead, ct), cancellationToken).ConfigureAwait(false);
         var (created, updated, unchanged) = await WriteAsync(pending, errors, cancellationToken).ConfigureAwait(false);
         Log.BatchPersisted(logger, measurements.Count, created, updated, unchanged, errors.Count);
         return new PersistResult(created, updated, unchanged, errors.Values.ToList());

@@ -1,3 +1,4 @@
+using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
@@ -8,14 +9,16 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// <summary>
 /// The Transform stage for one batch: finds each measurement group's template and identity, and
 /// splits it into the Observations it touches (keyed by Observation id). Groups that cannot be transformed are
-/// returned as errors with their reason code.
+/// returned as errors with their reason code; so is a group some of whose measurements have no (or an ambiguous)
+/// Patient association, while its other measurements are still planned (the error output keeps the whole group, and
+/// writing it again later changes nothing already written).
 /// </summary>
 internal static class ObservationPlan
 {
     public static async Task<(List<PendingObservation> Pending, Dictionary<MeasurementGroup, PersistError> Errors)> CreateAsync(
         IReadOnlyList<MeasurementGroup> groups,
         FhirMapping mapping,
-        Func<MeasurementGroupKey, CancellationToken, Task<ResourceIds>> resolve,
+        Func<MeasurementGroup, CancellationToken, Task<IReadOnlyList<IdentityPart>>> resolve,
         CancellationToken cancellationToken)
     {
         var errors = new Dictionary<MeasurementGroup, PersistError>();
@@ -26,16 +29,27 @@ internal static class ObservationPlan
             {
                 var template = mapping.Find(group.Key.Type)
                     ?? throw new TransformException(FhirErrorCodes.TemplateNotFound, $"The FHIR mapping has no CodeValueFhir template for type '{group.Key.Type}'.");
-                var ids = await resolve(group.Key, cancellationToken).ConfigureAwait(false);
-                foreach (var observationGroup in ObservationGrouping.Split(group, template.PeriodInterval))
+                foreach (var part in await resolve(group, cancellationToken).ConfigureAwait(false))
                 {
-                    var id = ObservationIdentity.ObservationId(ObservationIdentity.IdentifierValue(ids, observationGroup));
-                    if (!pending.TryGetValue(id, out var observation))
+                    if (part.Ids is not { } ids)
                     {
-                        pending[id] = observation = new PendingObservation(id, template, ids);
+                        errors.TryAdd(group, new PersistError(group, part.Code!, part.Message!));
+                        continue;
                     }
 
-                    observation.Add(observationGroup, group);
+                    // A part of a group that straddles a re-link is split on its own: its Observations carry its
+                    // Patient's id, so the ids stay MedTech's and are the same however the measurements were batched.
+                    var measurements = part.Measurements.Count == group.Measurements.Count ? group : group with { Measurements = part.Measurements };
+                    foreach (var observationGroup in ObservationGrouping.Split(measurements, template.PeriodInterval))
+                    {
+                        var id = ObservationIdentity.ObservationId(ObservationIdentity.IdentifierValue(ids, observationGroup));
+                        if (!pending.TryGetValue(id, out var observation))
+                        {
+                            pending[id] = observation = new PendingObservation(id, template, ids);
+                        }
+
+                        observation.Add(observationGroup, group);
+                    }
                 }
             }
             catch (TransformException ex)
