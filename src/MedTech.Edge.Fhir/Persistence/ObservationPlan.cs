@@ -3,6 +3,7 @@ using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Mapping.Grouping;
+using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Fhir.Persistence;
 
@@ -33,7 +34,7 @@ internal static class ObservationPlan
                 {
                     if (part.Ids is not { } ids)
                     {
-                        errors.TryAdd(group, new PersistError(group, part.Code!, part.Message!));
+                        AddError(errors, group, part.Measurements, part.Code!, part.Message!);
                         continue;
                     }
 
@@ -54,16 +55,16 @@ internal static class ObservationPlan
             }
             catch (TransformException ex)
             {
-                errors.TryAdd(group, new PersistError(group, ex.Code, ex.Message));
+                AddError(errors, group, null, ex.Code, ex.Message);
             }
             catch (FhirRequestException ex) when (ex.IsContentRefused)
             {
                 // An identity search this group's ids made the server refuse (e.g. an identifier too long for a URL).
-                errors.TryAdd(group, new PersistError(group, FhirErrorCodes.FhirResourceRejected, Refused((int)ex.Status, "the identity search", ex.Outcome)));
+                AddError(errors, group, null, FhirErrorCodes.FhirResourceRejected, Refused((int)ex.Status, "the identity search", ex.Outcome));
             }
             catch (Exception ex) when (IsContained(ex, cancellationToken))
             {
-                errors.TryAdd(group, new PersistError(group, FhirErrorCodes.ProcessingError, FhirErrorCodes.Describe("transform", ex)));
+                AddError(errors, group, null, FhirErrorCodes.ProcessingError, FhirErrorCodes.Describe("transform", ex));
             }
         }
 
@@ -87,7 +88,24 @@ internal static class ObservationPlan
     {
         foreach (var source in pending.Sources)
         {
-            errors.TryAdd(source, new PersistError(source, code, message));
+            AddError(errors, source, null, code, message);
         }
+    }
+
+    /// <summary>
+    /// Records that <paramref name="failed"/> measurements of a group (null: all) did not reach the server. Failures of
+    /// one group add up (a part without a Patient association, then a failed write of another part), so the error
+    /// always holds every measurement that failed; the first reason is kept.
+    /// </summary>
+    public static void AddError(Dictionary<MeasurementGroup, PersistError> errors, MeasurementGroup group, IReadOnlyList<Measurement>? failed, string code, string message)
+    {
+        failed ??= group.Measurements;
+        if (errors.TryGetValue(group, out var existing))
+        {
+            failed = existing.Group.Measurements.Union(failed).ToList();
+            (code, message) = (existing.Code, existing.Message);
+        }
+
+        errors[group] = new PersistError(failed.Count >= group.Measurements.Count ? group : group with { Measurements = failed }, code, message);
     }
 }
