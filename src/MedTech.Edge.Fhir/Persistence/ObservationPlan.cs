@@ -16,13 +16,13 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// </summary>
 internal static class ObservationPlan
 {
-    public static async Task<(List<PendingObservation> Pending, Dictionary<MeasurementGroup, PersistError> Errors)> CreateAsync(
+    public static async Task<(List<PendingObservation> Pending, Dictionary<(MeasurementGroup Group, string Code), PersistError> Errors)> CreateAsync(
         IReadOnlyList<MeasurementGroup> groups,
         FhirMapping mapping,
         Func<MeasurementGroup, CancellationToken, Task<IReadOnlyList<IdentityPart>>> resolve,
         CancellationToken cancellationToken)
     {
-        var errors = new Dictionary<MeasurementGroup, PersistError>();
+        var errors = new Dictionary<(MeasurementGroup Group, string Code), PersistError>();
         var pending = new Dictionary<string, PendingObservation>();
         foreach (var group in groups)
         {
@@ -84,7 +84,7 @@ internal static class ObservationPlan
         $"The FHIR server refused {what} with HTTP {status}: {FhirServerClient.SummarizeOutcome(outcome) ?? "(no OperationOutcome)"}";
 
     /// <summary>Records a failure for every measurement group that went into the Observation.</summary>
-    public static void Fail(PendingObservation pending, string code, string message, Dictionary<MeasurementGroup, PersistError> errors)
+    public static void Fail(PendingObservation pending, string code, string message, Dictionary<(MeasurementGroup Group, string Code), PersistError> errors)
     {
         foreach (var source in pending.Sources)
         {
@@ -93,19 +93,19 @@ internal static class ObservationPlan
     }
 
     /// <summary>
-    /// Records that <paramref name="failed"/> measurements of a group (null: all) did not reach the server. Failures of
-    /// one group add up (a part without a Patient association, then a failed write of another part), so the error
-    /// always holds every measurement that failed; the first reason is kept.
+    /// Records that <paramref name="failed"/> measurements of a group (null: all) did not reach the server, by reason:
+    /// failures of one group with one code add up, and a group can fail with several codes (some measurements without
+    /// a Patient association, others with two), so every failed measurement is in an error with its own reason.
     /// </summary>
-    public static void AddError(Dictionary<MeasurementGroup, PersistError> errors, MeasurementGroup group, IReadOnlyList<Measurement>? failed, string code, string message)
+    public static void AddError(Dictionary<(MeasurementGroup Group, string Code), PersistError> errors, MeasurementGroup group, IReadOnlyList<Measurement>? failed, string code, string message)
     {
         failed ??= group.Measurements;
-        if (errors.TryGetValue(group, out var existing))
+        if (errors.TryGetValue((group, code), out var existing))
         {
             failed = existing.Group.Measurements.Union(failed).ToList();
-            (code, message) = (existing.Code, existing.Message);
+            message = existing.Message;
         }
 
-        errors[group] = new PersistError(failed.Count >= group.Measurements.Count ? group : group with { Measurements = failed }, code, message);
+        errors[(group, code)] = new PersistError(failed.Count >= group.Measurements.Count ? group : group with { Measurements = failed }, code, message);
     }
 }
