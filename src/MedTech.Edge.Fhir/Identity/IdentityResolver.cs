@@ -99,16 +99,46 @@ public sealed partial class IdentityResolver : IDisposable
     /// <paramref name="maxPerBundle"/> searches instead of a round trip each before anything is written. The results
     /// are by query; a search the bundle could not answer in one page is left out, and
     /// <see cref="ResolveAsync(MeasurementGroupKey, Dictionary{string, IReadOnlyList{Resource}}?, CancellationToken)"/>
-    /// then runs it as usual, with the usual errors.
+    /// then runs it as usual, with the usual errors. With association by measurement time, the association histories
+    /// of Devices not cached follow in a second bundle, and stale DeviceUseStatement histories' changes in the first.
     /// </summary>
     public async Task<Dictionary<string, IReadOnlyList<Resource>>> SearchAheadAsync(IEnumerable<MeasurementGroupKey> keys, int maxPerBundle, CancellationToken cancellationToken)
     {
         var found = new Dictionary<string, IReadOnlyList<Resource>>();
-        var queries = keys.SelectMany(AheadQueries).Distinct().ToList();
+        var all = keys.ToList();
+        if (!await BatchAsync(all.SelectMany(AheadQueries).Distinct().ToList(), maxPerBundle, found, cancellationToken).ConfigureAwait(false) || !ByMeasurementTime)
+        {
+            return found;
+        }
+
+        // Devices seen for the first time (or again after CacheExpiry) need their whole association history: those
+        // reads go in one more bundle, instead of a request per Device.
+        var histories = new List<string>();
+        foreach (var key in all)
+        {
+            var deviceId = cache.Get<CachedIdentity>(CacheKey(key))?.DeviceId
+                ?? (found.GetValueOrDefault(DeviceSearch(key.DeviceId)) is [Device { Id: { } id }] ? id : null);
+            if (deviceId is not null && !cache.TryGetValue(TimelineKey(deviceId), out _))
+            {
+                histories.Add(association == PatientAssociation.DeviceHistory ? History(deviceId) : Statements(deviceId));
+            }
+        }
+
+        await BatchAsync(histories.Distinct().ToList(), maxPerBundle, found, cancellationToken).ConfigureAwait(false);
+        return found;
+    }
+
+    /// <summary>
+    /// GETs the queries with batch bundles into <paramref name="found"/>; a query the bundle could not answer in one
+    /// page (or a history page with a deletion, whose time only a history read keeps) is left out. False when the
+    /// server refuses searches in a batch.
+    /// </summary>
+    private async Task<bool> BatchAsync(List<string> queries, int maxPerBundle, Dictionary<string, IReadOnlyList<Resource>> found, CancellationToken cancellationToken)
+    {
         if (queries.Count < 2)
         {
             // One search alone is one request either way.
-            return found;
+            return true;
         }
 
         foreach (var chunk in queries.Chunk(maxPerBundle))
@@ -121,19 +151,19 @@ public sealed partial class IdentityResolver : IDisposable
             catch (FhirRequestException)
             {
                 // A server that refuses searches in a batch (FHIR allows them; HAPI, Azure and Medplum take them): one search each, as before.
-                return found;
+                return false;
             }
 
             for (var i = 0; i < chunk.Length; i++)
             {
-                if (FhirServerClient.Status(entries[i]?.Response?.Status) == 200 && entries[i]!.Resource is Bundle { NextLink: null } page)
+                if (FhirServerClient.Status(entries[i]?.Response?.Status) == 200 && entries[i]!.Resource is Bundle { NextLink: null } page && page.Entry.All(e => e.Resource is not null))
                 {
-                    found[chunk[i]] = page.Entry.Select(e => e.Resource).OfType<Resource>().ToList();
+                    found[chunk[i]] = page.Entry.Select(e => e.Resource!).ToList();
                 }
             }
         }
 
-        return found;
+        return true;
     }
 
     /// <summary>
@@ -196,12 +226,14 @@ public sealed partial class IdentityResolver : IDisposable
         {
             timeline = existing?.DeviceVersion is { } version && version == identity.DeviceVersion && IsFresh(identity.ValidatedAt)
                 ? existing.Revalidated(identity.ValidatedAt)
-                : AssociationTimeline.FromDeviceHistory(await server.HistoryAsync<Device>($"Device/{Uri.EscapeDataString(identity.DeviceId)}/_history", cancellationToken).ConfigureAwait(false), now);
+                : AssociationTimeline.FromDeviceHistory(ahead?.GetValueOrDefault(History(identity.DeviceId)) is { } versions
+                    ? versions.OfType<Device>().Select(v => ((Device?)v, v.Meta?.LastUpdated)).ToList()
+                    : await server.HistoryAsync<Device>(History(identity.DeviceId), cancellationToken).ConfigureAwait(false), now);
         }
         else
         {
             timeline = existing is null
-                ? AssociationTimeline.FromStatements(await server.SearchAsync<DeviceUseStatement>(Statements(identity.DeviceId), cancellationToken).ConfigureAwait(false), now)
+                ? AssociationTimeline.FromStatements(await SearchAsync<DeviceUseStatement>(Statements(identity.DeviceId), ahead, cancellationToken).ConfigureAwait(false), now)
                 : existing.Merge(await SearchAsync<DeviceUseStatement>(StatementsSince(identity.DeviceId, existing.FetchedAt), ahead, cancellationToken).ConfigureAwait(false), now);
         }
 
@@ -216,6 +248,8 @@ public sealed partial class IdentityResolver : IDisposable
     private static (string DeviceId, string? PatientId, string? EncounterId) CacheKey(MeasurementGroupKey key) => (key.DeviceId, key.PatientId, key.EncounterId);
 
     private static (string Kind, string DeviceId) TimelineKey(string deviceId) => ("timeline", deviceId);
+
+    private static string History(string deviceId) => $"Device/{Uri.EscapeDataString(deviceId)}/_history";
 
     private static string Statements(string deviceId) => $"DeviceUseStatement?device={Uri.EscapeDataString("Device/" + deviceId)}";
 

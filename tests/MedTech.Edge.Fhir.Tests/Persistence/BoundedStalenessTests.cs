@@ -64,7 +64,10 @@ public class BoundedStalenessTests(FhirServerFixture fixture)
         var now = DateTime.UtcNow;
         var hour = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc).AddHours(1);
         using var persister = Persister(client, association);
+        var cold = client.RequestCount;
         await persister.PersistAsync(monitors.Select(m => Reading(m, hour, "60")).ToList(), default);
+        // A cold start: the Device searches in one bundle, their association histories in another, the Observation read and write.
+        Assert.Equal(association == PatientAssociation.CurrentDevice ? 3 : 4, client.RequestCount - cold);
         var before = client.RequestCount;
         var batches = 0;
         for (var second = 1; second <= 95; second++, batches++)
