@@ -153,9 +153,17 @@ public sealed partial class AssociationTimeline
             return null;
         }
 
-        var range = parsed.GetRange(TimeSpan.Zero);
-        var instant = isEnd && parsed.Precision < DateTimePrecision.Hour ? range.End : range.Start;
-        return instant?.UtcDateTime;
+        try
+        {
+            var range = parsed.GetRange(TimeSpan.Zero);
+            // A range without an end is the last day (month, year) of 9999: as an end, no end at all.
+            return isEnd && parsed.Precision < DateTimePrecision.Hour ? range.End?.UtcDateTime ?? DateTime.MaxValue : range.Start?.UtcDateTime;
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            // Past what a DateTime holds: as an end, no end at all; as a start, unusable.
+            return isEnd ? DateTime.MaxValue : null;
+        }
     }
 
     /// <summary>The Patient id of a relative <c>Patient/{id}</c> reference (upstream's accepted characters), else null.</summary>

@@ -77,6 +77,19 @@ public class AssociationTimelineTests
         Assert.Equal("b", timeline.PatientAt(At("2026-11-21T23:00:00Z")).PatientId);
     }
 
+    [Theory]
+    [InlineData("9999-12-31")]
+    [InlineData("9999-12")]
+    [InlineData("9999")]
+    [InlineData("9999-12-31T23:59:59.9999999Z")]
+    public void GivenAnEndAtTheEndOfTheCalendar_WhenAsked_ThenTheStatementHoldsToTheEnd(string end)
+    {
+        var timeline = AssociationTimeline.FromStatements([Statement("1", "Patient/a", "0001-01-01", end)], Fetched);
+
+        Assert.Equal("a", timeline.PatientAt(DateTime.MinValue).PatientId);
+        Assert.Equal("a", timeline.PatientAt(At("9999-12-31T23:59:59Z")).PatientId);
+    }
+
     [Fact]
     public void GivenAChangedStatement_WhenMerged_ThenItReplacesTheOneOfItsIdAndEnteredInErrorRemovesIt()
     {
