@@ -50,6 +50,15 @@ public static class FhirErrorCodes
     /// <summary>The Device is linked to another Patient than the measurement names.</summary>
     public const string PatientDeviceMismatch = "PatientDeviceMismatchException";
 
+    /// <summary>
+    /// Association by measurement time (<c>ResourceIdentity:Association</c>): no association of the Device covers the
+    /// measurement's time, or the one that does names no Patient. Not a guess: the group waits in the error output.
+    /// </summary>
+    public const string NoPatientAssociation = "NoPatientAssociation";
+
+    /// <summary>Association by measurement time: associations with different Patients cover the measurement's time.</summary>
+    public const string AmbiguousPatientAssociation = "AmbiguousPatientAssociation";
+
     /// <summary>The FHIR server rejected the Observation; the message carries the HTTP status and its OperationOutcome.</summary>
     public const string FhirResourceRejected = "FhirResourceRejected";
 

@@ -64,8 +64,10 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         return deadLetters;
     }
 
-    /// <summary>One measurement group of a hub message: its bytes (what a dead letter keeps), its measurements and their group keys.</summary>
-    private sealed record HubGroup(string Key, byte[] Payload, IReadOnlyList<Measurement> Measurements, HashSet<MeasurementGroupKey> Keys);
+    /// <summary>One measurement group of a hub message: its bytes (what a dead letter keeps) and its measurements.</summary>
+    private sealed record HubGroup(string Key, byte[] Payload, IReadOnlyList<Measurement> Measurements);
+
+    private static MeasurementGroupKey KeyOf(Measurement m) => new(m.DeviceId, m.PatientId, m.EncounterId, m.CorrelationId, m.Type);
 
     /// <summary>The groups a hub message packs; none, and the whole message as a dead letter, when it is not even valid JSON.</summary>
     private static IReadOnlyList<ReadOnlyMemory<byte>> SplitOrDeadLetter(string key, byte[] payload, List<WriterDeadLetter> deadLetters)
@@ -91,8 +93,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             var (_, measurements) = MeasurementGroupJson.Deserialize(bytes.Span);
             if (Check(measurements) is not { } found)
             {
-                var keys = measurements.Select(m => new MeasurementGroupKey(m.DeviceId, m.PatientId, m.EncounterId, m.CorrelationId, m.Type)).ToHashSet();
-                return new HubGroup(measurements[0].DeviceId, bytes.ToArray(), measurements, keys);
+                return new HubGroup(measurements[0].DeviceId, bytes.ToArray(), measurements);
             }
 
             problem = found;
@@ -156,16 +157,20 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                 metrics.Observations.Add(result.Created, new KeyValuePair<string, object?>("outcome", "created"));
                 metrics.Observations.Add(result.Updated, new KeyValuePair<string, object?>("outcome", "updated"));
                 metrics.Observations.Add(result.Unchanged, new KeyValuePair<string, object?>("outcome", "unchanged"));
-                // A failed group key fails every hub group with a measurement of that key (the persister merges them).
-                var failed = new Dictionary<MeasurementGroupKey, PersistError>();
+                // A failed measurement fails every hub group with a measurement of that key and time (the persister
+                // merges them; a group fails as a whole, or only some of its times when they have no Patient association).
+                var failed = new Dictionary<(MeasurementGroupKey, DateTime), PersistError>();
                 foreach (var error in result.Errors)
                 {
-                    failed.TryAdd(error.Group.Key, error);
+                    foreach (var measurement in error.Group.Measurements)
+                    {
+                        failed.TryAdd((error.Group.Key, measurement.OccurrenceTimeUtc), error);
+                    }
                 }
 
                 foreach (var group in batch)
                 {
-                    if (group.Keys.Select(failed.GetValueOrDefault).FirstOrDefault(e => e is not null) is { } error)
+                    if (group.Measurements.Select(m => failed.GetValueOrDefault((KeyOf(m), m.OccurrenceTimeUtc))).FirstOrDefault(e => e is not null) is { } error)
                     {
                         deadLetters.Add(new WriterDeadLetter(group.Key, group.Payload, error.Code, error.Message));
                     }

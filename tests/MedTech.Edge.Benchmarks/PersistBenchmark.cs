@@ -71,13 +71,37 @@ internal static class PersistBenchmark
         }
     }
 
+    /// <summary>
+    /// Requests per measurement of the bundled path with the Patient from the Device now (MedTech) and by measurement
+    /// time (<paramref name="association"/>), on the hourly 30 s SampledData row. The readings are timed after the
+    /// Devices were registered (their history starts then), each Device has one open DeviceUseStatement, and
+    /// <paramref name="maxStaleness"/> sets how often cached associations are revalidated.
+    /// </summary>
+    public static async System.Threading.Tasks.Task RunAssociationAsync(int count, PatientAssociation association, TimeSpan maxStaleness)
+    {
+        var now = DateTime.UtcNow;
+        var start = new DateTime(now.Year, now.Month, now.Day, now.Hour, 0, 0, DateTimeKind.Utc).AddHours(1);
+        var measurements = Data(count, start);
+        var templates = Types.Select(t => "{\"templateType\": \"CodeValueFhir\", \"template\": {\"typeName\": \"" + t + "\", \"periodInterval\": 60, \"codes\": [{\"code\": \"" + t +
+            "\", \"system\": \"urn:bench\"}], \"value\": {\"valueName\": \"v\", \"valueType\": \"SampledData\", \"defaultPeriod\": 30000, \"unit\": \"1\"}}}");
+        var mapping = FhirMapping.Parse("{\"templateType\": \"CollectionFhir\", \"template\": [" + string.Join(",", templates) + "]}").EnsureValid("bench");
+        Console.WriteLine($"Persist benchmark, association: {measurements.Count:N0} measurements, {Devices} devices × {Types.Length} types over 2 h, batches of 300, " +
+                          $"hourly SampledData (30 s period), MaxStaleness {maxStaleness.TotalSeconds:0.###} s, local Medplum FHIR server (fresh per row)");
+        Console.WriteLine($"{"row",-50} {"seconds",8} {"server CPU s",13} {"measurements/s",15} {"Observation writes/s",21} {"requests",9} {"requests/measurement",21} {"requests/write",15}");
+        await RowAsync("(warm-up, not a result)", measurements, mapping, Bundled, new ResourceIdentityOptions { Association = association.ToString(), MaxStaleness = maxStaleness });
+        foreach (var row in new[] { PatientAssociation.CurrentDevice, association })
+        {
+            await RowAsync($"(b) bundled, Association={row}", measurements, mapping, Bundled, new ResourceIdentityOptions { Association = row.ToString(), MaxStaleness = maxStaleness });
+        }
+    }
+
     /// <summary>Makes the row's persist function (one per row, so caches live as long as a writer's would); it returns Observation writes.</summary>
     private delegate Func<Measurement[], Task<int>> Writer(FhirServerClient client, IdentityResolver identity, FhirMapping mapping);
 
     /// <summary>A row's measurements per second and the FHIR server's CPU seconds during it.</summary>
     private sealed record Row(double Rate, double ServerSeconds);
 
-    private static async Task<Row> RowAsync(string name, List<Measurement> measurements, FhirMapping mapping, Writer writer)
+    private static async Task<Row> RowAsync(string name, List<Measurement> measurements, FhirMapping mapping, Writer writer, ResourceIdentityOptions? identityOptions = null)
     {
         await using var server = await FhirTestServer.StartAsync();
         var options = new FhirServerOptions { Url = server.BaseUrl };
@@ -86,9 +110,17 @@ internal static class PersistBenchmark
         {
             await client.PutAsync(new Patient { Id = $"patient-{d}" }, null, default);
             await client.PutAsync(new Device { Id = $"device-{d}", Identifier = [new Identifier(null, $"bed-{d}")], Patient = new ResourceReference($"Patient/patient-{d}") }, null, default);
+            await client.PutAsync(new DeviceUseStatement
+            {
+                Id = $"use-{d}",
+                Status = DeviceUseStatement.DeviceUseStatementStatus.Active,
+                Subject = new ResourceReference($"Patient/patient-{d}"),
+                Device = new ResourceReference($"Device/device-{d}"),
+                Timing = new Period { Start = "2000-01-01T00:00:00Z" },
+            }, null, default);
         }
 
-        using var identity = new IdentityResolver(client, new ResourceIdentityOptions());
+        using var identity = new IdentityResolver(client, identityOptions ?? new ResourceIdentityOptions());
         var persist = writer(client, identity, mapping);
         var before = client.RequestCount;
         var serverCpu = server.CpuTime;
@@ -149,7 +181,9 @@ internal static class PersistBenchmark
     };
 
     /// <summary>Every series gets readings evenly spread over two hours, ordered by time as devices send them.</summary>
-    private static List<Measurement> Data(int count)
+    private static List<Measurement> Data(int count) => Data(count, Start);
+
+    private static List<Measurement> Data(int count, DateTime start)
     {
         var series = Devices * Types.Length;
         var perSeries = Math.Max(1, count / series);
@@ -160,8 +194,8 @@ internal static class PersistBenchmark
             {
                 Type = Types[s % Types.Length],
                 DeviceId = $"bed-{s / Types.Length}",
-                OccurrenceTimeUtc = Start + (step * i) + TimeSpan.FromSeconds(s % 7),
-                IngestionTimeUtc = Start + (step * i),
+                OccurrenceTimeUtc = start + (step * i) + TimeSpan.FromSeconds(s % 7),
+                IngestionTimeUtc = start + (step * i),
                 Properties = [new MeasurementProperty("v", random.Next(40, 140).ToString(System.Globalization.CultureInfo.InvariantCulture))],
             }))
             .ToList();

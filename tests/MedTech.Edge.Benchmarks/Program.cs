@@ -3,6 +3,7 @@ using MedTech.Edge.Benchmarks;
 
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks [-- normalize [--seconds N]]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- persist [--measurements N] [--only SampledData|Quantity]
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- persist --association DeviceUseStatement|DeviceHistory [--max-staleness SECONDS]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- gateway [--messages N] [--backlog N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- e2e [--seconds N]
 var mode = args.FirstOrDefault() ?? "normalize";
@@ -11,6 +12,11 @@ switch (mode)
 {
     case "normalize" or "--seconds":
         NormalizationBenchmark.Run(double.Parse(Option("--seconds") ?? "5", CultureInfo.InvariantCulture));
+        break;
+    case "persist" when Option("--association") is { } association:
+        await PersistBenchmark.RunAssociationAsync(int.Parse(Option("--measurements") ?? "10000", CultureInfo.InvariantCulture),
+            Enum.Parse<MedTech.Edge.Fhir.Identity.PatientAssociation>(association, ignoreCase: true),
+            TimeSpan.FromSeconds(double.Parse(Option("--max-staleness") ?? "30", CultureInfo.InvariantCulture)));
         break;
     case "persist":
         await PersistBenchmark.RunAsync(int.Parse(Option("--measurements") ?? "10000", CultureInfo.InvariantCulture), Option("--only"));
@@ -26,7 +32,7 @@ switch (mode)
         MockClusterProcess.Serve(args.Skip(1));
         break;
     default:
-        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] | gateway [--messages N] [--backlog N] | e2e [--seconds N]");
+        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] [--association A [--max-staleness S]] | gateway [--messages N] [--backlog N] | e2e [--seconds N]");
         return 2;
 }
 

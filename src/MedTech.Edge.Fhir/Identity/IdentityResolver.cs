@@ -1,52 +1,96 @@
-using System.Text.RegularExpressions;
+using System.Globalization;
 using Hl7.Fhir.Model;
 using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Mapping.Grouping;
+using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Caching.Memory;
 
 namespace MedTech.Edge.Fhir.Identity;
 
 /// <summary>
 /// Finds (or in Create mode makes) the Patient, Device and Encounter a measurement group belongs to, as MedTech's
-/// identity services do, and reports failures with MedTech's error names. Results are cached per device, patient
-/// and encounter id (upstream keys by device alone and so misses a device moved to another patient); failures
-/// are not cached.
+/// identity services do, and reports failures with MedTech's error names. In Lookup modes with association by
+/// measurement time (<see cref="PatientAssociation"/>), each measurement's Patient is the one the device was on when it
+/// was measured, so a group can resolve into one part per Patient. Identities are cached per device, patient and
+/// encounter id (upstream keys by device alone and so misses a device moved to another patient), association
+/// histories per Device; an entry older than <see cref="ResourceIdentityOptions.MaxStaleness"/> is revalidated before
+/// use (upstream's sliding expiry never expires under steady traffic, so a re-linked monitor kept charting to the
+/// previous patient). Failures are not cached.
 /// </summary>
 public sealed partial class IdentityResolver : IDisposable
 {
+    // Statements are asked for as changed since the last read minus this, so a FHIR server whose clock is behind the
+    // writer's, or a write that became visible late, is not missed; statements read twice are merged by id.
+    private static readonly TimeSpan ClockAllowance = TimeSpan.FromMinutes(5);
+
     private readonly FhirServerClient server;
     private readonly ResourceIdentityOptions options;
     private readonly ResourceIdentityMode mode;
+    private readonly PatientAssociation association;
+    private readonly TimeProvider time;
     private readonly MemoryCache cache;
 
-    public IdentityResolver(FhirServerClient server, ResourceIdentityOptions options)
+    public IdentityResolver(FhirServerClient server, ResourceIdentityOptions options, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.server = server;
         this.options = options;
         mode = options.Mode;
+        association = mode == ResourceIdentityMode.Create ? PatientAssociation.CurrentDevice : options.PatientAssociation;
+        time = timeProvider ?? TimeProvider.System;
         cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = options.CacheSize });
     }
 
-    /// <summary>The ids for the group, or a <see cref="TransformException"/> with the reason.</summary>
+    /// <summary>Whether measurements of one group can go to different Patients (association by measurement time).</summary>
+    public bool ByMeasurementTime => association != PatientAssociation.CurrentDevice;
+
+    /// <summary>The ids for the group, or a <see cref="TransformException"/> with the reason (the Device's Patient now).</summary>
     public Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, CancellationToken cancellationToken) => ResolveAsync(key, null, cancellationToken);
 
     /// <summary>As <see cref="ResolveAsync(MeasurementGroupKey, CancellationToken)"/>, taking the key's searches from <paramref name="ahead"/> when they are there.</summary>
     /// <param name="ahead">This batch's <see cref="SearchAheadAsync"/>; Create mode drops a Device's search from it once it has made or linked that Device.</param>
     public async Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        if (cache.TryGetValue(CacheKey(key), out ResourceIds? cached) && cached is not null)
+        var identity = await IdentityAsync(key, ahead, requirePatient: true, cancellationToken).ConfigureAwait(false);
+        return new ResourceIds(identity.PatientId!, identity.DeviceId, identity.EncounterId);
+    }
+
+    /// <summary>
+    /// The group's measurements by identity: one part with all of them, unless association is by measurement time;
+    /// then one part per Patient, and a part without ids for the measurements no association (or more than one
+    /// Patient) covers. A failure of the group as a whole is a <see cref="TransformException"/>, as before.
+    /// </summary>
+    public async Task<IReadOnlyList<IdentityPart>> ResolveAsync(MeasurementGroup group, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        if (!ByMeasurementTime)
         {
-            return cached;
+            return [new IdentityPart(await ResolveAsync(group.Key, ahead, cancellationToken).ConfigureAwait(false), group.Measurements)];
         }
 
-        var ids = mode == ResourceIdentityMode.Create
-            ? await CreateAsync(key, ahead, cancellationToken).ConfigureAwait(false)
-            : await LookupAsync(key, ahead, cancellationToken).ConfigureAwait(false);
-        cache.Set(CacheKey(key), ids, new MemoryCacheEntryOptions { Size = 1, SlidingExpiration = options.CacheExpiry });
-        return ids;
+        var identity = await IdentityAsync(group.Key, ahead, requirePatient: false, cancellationToken).ConfigureAwait(false);
+        var timeline = await TimelineAsync(identity, ahead, cancellationToken).ConfigureAwait(false);
+        var byPatient = new Dictionary<string, List<Measurement>>(StringComparer.Ordinal);
+        var failed = new Dictionary<string, List<Measurement>>(StringComparer.Ordinal);
+        foreach (var measurement in group.Measurements)
+        {
+            var (patientId, code) = timeline.PatientAt(measurement.OccurrenceTimeUtc);
+            var into = patientId is not null ? byPatient : failed;
+            var key = patientId ?? code!;
+            if (!into.TryGetValue(key, out var list))
+            {
+                into[key] = list = [];
+            }
+
+            list.Add(measurement);
+        }
+
+        var parts = byPatient.Select(p => new IdentityPart(new ResourceIds(p.Key, identity.DeviceId, identity.EncounterId), p.Value)).ToList();
+        parts.AddRange(failed.Select(f => new IdentityPart(null, f.Value, f.Key, f.Key == FhirErrorCodes.AmbiguousPatientAssociation
+            ? $"{f.Value.Count} of {group.Measurements.Count} measurement(s) fall in associations of the Device with different Patients ({association}); none is chosen."
+            : $"{f.Value.Count} of {group.Measurements.Count} measurement(s) fall in no association of the Device with a Patient ({association}).")));
+        return parts;
     }
 
     /// <summary>
@@ -55,19 +99,46 @@ public sealed partial class IdentityResolver : IDisposable
     /// <paramref name="maxPerBundle"/> searches instead of a round trip each before anything is written. The results
     /// are by query; a search the bundle could not answer in one page is left out, and
     /// <see cref="ResolveAsync(MeasurementGroupKey, Dictionary{string, IReadOnlyList{Resource}}?, CancellationToken)"/>
-    /// then runs it as usual, with the usual errors.
+    /// then runs it as usual, with the usual errors. With association by measurement time, the association histories
+    /// of Devices not cached follow in a second bundle, and stale DeviceUseStatement histories' changes in the first.
     /// </summary>
     public async Task<Dictionary<string, IReadOnlyList<Resource>>> SearchAheadAsync(IEnumerable<MeasurementGroupKey> keys, int maxPerBundle, CancellationToken cancellationToken)
     {
         var found = new Dictionary<string, IReadOnlyList<Resource>>();
-        var queries = keys.Where(k => !cache.TryGetValue(CacheKey(k), out _))
-            .SelectMany(k => string.IsNullOrEmpty(k.EncounterId) ? [DeviceSearch(k.DeviceId)] : new[] { DeviceSearch(k.DeviceId), EncounterSearch(k.EncounterId) })
-            .Distinct()
-            .ToList();
+        var all = keys.ToList();
+        if (!await BatchAsync(all.SelectMany(AheadQueries).Distinct().ToList(), maxPerBundle, found, cancellationToken).ConfigureAwait(false) || !ByMeasurementTime)
+        {
+            return found;
+        }
+
+        // Devices seen for the first time (or again after CacheExpiry) need their whole association history: those
+        // reads go in one more bundle, instead of a request per Device.
+        var histories = new List<string>();
+        foreach (var key in all)
+        {
+            var deviceId = cache.Get<CachedIdentity>(CacheKey(key))?.DeviceId
+                ?? (found.GetValueOrDefault(DeviceSearch(key.DeviceId)) is [Device { Id: { } id }] ? id : null);
+            if (deviceId is not null && !cache.TryGetValue(TimelineKey(deviceId), out _))
+            {
+                histories.Add(association == PatientAssociation.DeviceHistory ? History(deviceId) : Statements(deviceId));
+            }
+        }
+
+        await BatchAsync(histories.Distinct().ToList(), maxPerBundle, found, cancellationToken).ConfigureAwait(false);
+        return found;
+    }
+
+    /// <summary>
+    /// GETs the queries with batch bundles into <paramref name="found"/>; a query the bundle could not answer in one
+    /// page (or a history page with a deletion, whose time only a history read keeps) is left out. False when the
+    /// server refuses searches in a batch.
+    /// </summary>
+    private async Task<bool> BatchAsync(List<string> queries, int maxPerBundle, Dictionary<string, IReadOnlyList<Resource>> found, CancellationToken cancellationToken)
+    {
         if (queries.Count < 2)
         {
             // One search alone is one request either way.
-            return found;
+            return true;
         }
 
         foreach (var chunk in queries.Chunk(maxPerBundle))
@@ -80,33 +151,129 @@ public sealed partial class IdentityResolver : IDisposable
             catch (FhirRequestException)
             {
                 // A server that refuses searches in a batch (FHIR allows them; HAPI, Azure and Medplum take them): one search each, as before.
-                return found;
+                return false;
             }
 
             for (var i = 0; i < chunk.Length; i++)
             {
-                if (FhirServerClient.Status(entries[i]?.Response?.Status) == 200 && entries[i]!.Resource is Bundle { NextLink: null } page)
+                if (FhirServerClient.Status(entries[i]?.Response?.Status) == 200 && entries[i]!.Resource is Bundle { NextLink: null } page && page.Entry.All(e => e.Resource is not null))
                 {
-                    found[chunk[i]] = page.Entry.Select(e => e.Resource).OfType<Resource>().ToList();
+                    found[chunk[i]] = page.Entry.Select(e => e.Resource!).ToList();
                 }
             }
         }
 
-        return found;
+        return true;
     }
 
+    /// <summary>
+    /// The searches a key will need: its Device and Encounter searches when its identity is not cached fresh, and with
+    /// DeviceUseStatement association the changed statements of its Device when that Device's history is stale.
+    /// </summary>
+    private IEnumerable<string> AheadQueries(MeasurementGroupKey key)
+    {
+        var cached = cache.Get<CachedIdentity>(CacheKey(key));
+        if (cached is null || !IsFresh(cached.ValidatedAt))
+        {
+            yield return DeviceSearch(key.DeviceId);
+            if (!string.IsNullOrEmpty(key.EncounterId))
+            {
+                yield return EncounterSearch(key.EncounterId);
+            }
+        }
+
+        if (association == PatientAssociation.DeviceUseStatement && cached is not null
+            && cache.Get<AssociationTimeline>(TimelineKey(cached.DeviceId)) is { } timeline && !IsFresh(timeline.FetchedAt))
+        {
+            yield return StatementsSince(cached.DeviceId, timeline.FetchedAt);
+        }
+    }
+
+    /// <summary>The cached identity when fresh, else a lookup (or, in Create mode, the create path), cached.</summary>
+    private async Task<CachedIdentity> IdentityAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, bool requirePatient, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (cache.Get<CachedIdentity>(CacheKey(key)) is { } cached && IsFresh(cached.ValidatedAt) && (cached.PatientId is not null || !requirePatient))
+        {
+            return cached;
+        }
+
+        var validatedAt = time.GetUtcNow();
+        var identity = mode == ResourceIdentityMode.Create
+            ? await CreateAsync(key, ahead, cancellationToken).ConfigureAwait(false)
+            : await LookupAsync(key, ahead, requirePatient, cancellationToken).ConfigureAwait(false);
+        identity = identity with { ValidatedAt = validatedAt };
+        cache.Set(CacheKey(key), identity, Entry());
+        return identity;
+    }
+
+    /// <summary>
+    /// The Device's association history: cached while fresh; else revalidated (DeviceHistory: the Device searched
+    /// just now is the version the history ends with) or refreshed (DeviceUseStatement: statements changed since the
+    /// last read, merged), and read in full when not cached (after <see cref="ResourceIdentityOptions.CacheExpiry"/>).
+    /// </summary>
+    private async Task<AssociationTimeline> TimelineAsync(CachedIdentity identity, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
+    {
+        var existing = cache.Get<AssociationTimeline>(TimelineKey(identity.DeviceId));
+        if (existing is not null && IsFresh(existing.FetchedAt))
+        {
+            return existing;
+        }
+
+        var now = time.GetUtcNow();
+        AssociationTimeline timeline;
+        if (association == PatientAssociation.DeviceHistory)
+        {
+            timeline = existing?.DeviceVersion is { } version && version == identity.DeviceVersion && IsFresh(identity.ValidatedAt)
+                ? existing.Revalidated(identity.ValidatedAt)
+                : AssociationTimeline.FromDeviceHistory(ahead?.GetValueOrDefault(History(identity.DeviceId)) is { } versions
+                    ? versions.OfType<Device>().Select(v => ((Device?)v, v.Meta?.LastUpdated)).ToList()
+                    : await server.HistoryAsync<Device>(History(identity.DeviceId), cancellationToken).ConfigureAwait(false), now);
+        }
+        else
+        {
+            timeline = existing is null
+                ? AssociationTimeline.FromStatements(await SearchAsync<DeviceUseStatement>(Statements(identity.DeviceId), ahead, cancellationToken).ConfigureAwait(false), now)
+                : existing.Merge(await SearchAsync<DeviceUseStatement>(StatementsSince(identity.DeviceId, existing.FetchedAt), ahead, cancellationToken).ConfigureAwait(false), now);
+        }
+
+        cache.Set(TimelineKey(identity.DeviceId), timeline, Entry());
+        return timeline;
+    }
+
+    private bool IsFresh(DateTimeOffset validatedAt) => time.GetUtcNow() - validatedAt < options.MaxStaleness;
+
+    private MemoryCacheEntryOptions Entry() => new() { Size = 1, AbsoluteExpirationRelativeToNow = options.CacheExpiry };
+
     private static (string DeviceId, string? PatientId, string? EncounterId) CacheKey(MeasurementGroupKey key) => (key.DeviceId, key.PatientId, key.EncounterId);
+
+    private static (string Kind, string DeviceId) TimelineKey(string deviceId) => ("timeline", deviceId);
+
+    private static string History(string deviceId) => $"Device/{Uri.EscapeDataString(deviceId)}/_history";
+
+    private static string Statements(string deviceId) => $"DeviceUseStatement?device={Uri.EscapeDataString("Device/" + deviceId)}";
+
+    private static string StatementsSince(string deviceId, DateTimeOffset fetchedAt) =>
+        Statements(deviceId) + "&_lastUpdated=" + Uri.EscapeDataString("ge" + (fetchedAt - ClockAllowance).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+
+    /// <summary>A cached identity: the Device's logical id and version, its Patient now (null when it has none), the Encounter, and when the server said so.</summary>
+    private sealed record CachedIdentity(string DeviceId, string? PatientId, string? EncounterId, string? DeviceVersion, DateTimeOffset ValidatedAt = default);
 
     /// <summary>The ids Create mode gives a new Patient and Device: upstream's hashes of their identifiers.</summary>
     public static ResourceIds DeterministicIds(string deviceId, string patientId, string? deviceSystem) =>
         new(ObservationIdentity.Hash(null, patientId), ObservationIdentity.Hash(deviceSystem, deviceId));
 
-    private async Task<ResourceIds> LookupAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
+    /// <param name="requirePatient">False with association by measurement time: a Device on no Patient now may still have been on one.</param>
+    private async Task<CachedIdentity> LookupAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, bool requirePatient, CancellationToken cancellationToken)
     {
         var device = await FindDeviceAsync(key.DeviceId, ahead, cancellationToken).ConfigureAwait(false)
             ?? throw new TransformException(FhirErrorCodes.DeviceNotFound, "No Device has the measurement's device identifier.");
-        var patientId = PatientIdOf(device)
-            ?? throw new TransformException(FhirErrorCodes.PatientNotFound, $"Device/{device.Id} has no patient reference of the form Patient/{{id}}.");
+        var patientId = AssociationTimeline.PatientIdOf(device.Patient?.Reference);
+        if (patientId is null && requirePatient)
+        {
+            throw new TransformException(FhirErrorCodes.PatientNotFound, $"Device/{device.Id} has no patient reference of the form Patient/{{id}}.");
+        }
+
         if (mode == ResourceIdentityMode.LookupWithEncounter && string.IsNullOrEmpty(key.EncounterId))
         {
             throw new TransformException(FhirErrorCodes.EncounterIdentityNotDefined, "LookupWithEncounter needs an encounter id, and the measurement has none.");
@@ -120,15 +287,15 @@ public sealed partial class IdentityResolver : IDisposable
                 ?? throw new TransformException(FhirErrorCodes.EncounterNotFound, "No Encounter has the measurement's encounter identifier.");
         }
 
-        return new ResourceIds(patientId, device.Id!, encounterId);
+        return new CachedIdentity(device.Id!, patientId, encounterId, device.Meta?.VersionId);
     }
 
     /// <summary>Lookup first; only a missing Device or Patient takes the create path (upstream's order).</summary>
-    private async Task<ResourceIds> CreateAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
+    private async Task<CachedIdentity> CreateAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
     {
         try
         {
-            return await LookupAsync(key, ahead, cancellationToken).ConfigureAwait(false);
+            return await LookupAsync(key, ahead, requirePatient: true, cancellationToken).ConfigureAwait(false);
         }
         catch (TransformException ex) when (ex.Code is FhirErrorCodes.DeviceNotFound or FhirErrorCodes.PatientNotFound)
         {
@@ -168,7 +335,7 @@ public sealed partial class IdentityResolver : IDisposable
 
         // The search run ahead no longer says what the server has: another group of this Device searches again.
         ahead?.Remove(DeviceSearch(key.DeviceId));
-        return new ResourceIds(patient.Id!, device.Id!);
+        return new CachedIdentity(device.Id!, patient.Id!, null, device.Meta?.VersionId);
     }
 
     private async Task<Device?> FindDeviceAsync(string deviceId, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken) =>
@@ -192,10 +359,6 @@ public sealed partial class IdentityResolver : IDisposable
             _ => throw new TransformException(multipleCode, $"{found.Count} {type} resources have the measurement's identifier; exactly one is expected."),
         };
 
-    /// <summary>The Patient id of a relative <c>Patient/{id}</c> reference (upstream's accepted characters), else null.</summary>
-    private static string? PatientIdOf(Device device) =>
-        device.Patient?.Reference is { } reference && PatientReference().Match(reference) is { Success: true } match ? match.Groups[1].Value : null;
-
     /// <summary>A token search value: <c>system|value</c>, with FHIR's search escapes, URL-encoded.</summary>
     private static string Token(string? system, string value)
     {
@@ -203,9 +366,6 @@ public sealed partial class IdentityResolver : IDisposable
             .Replace(",", "\\,", StringComparison.Ordinal).Replace("$", "\\$", StringComparison.Ordinal);
         return Uri.EscapeDataString(system is null ? Escape(value) : $"{Escape(system)}|{Escape(value)}");
     }
-
-    [GeneratedRegex(@"^Patient/([A-Za-z0-9_.\-~#]+)$")]
-    private static partial Regex PatientReference();
 
     public void Dispose() => cache.Dispose();
 }

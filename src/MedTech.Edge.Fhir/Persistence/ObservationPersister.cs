@@ -48,14 +48,15 @@ public sealed partial class ObservationPersister : IDisposable
         ArgumentNullException.ThrowIfNull(measurements);
         var groups = MeasurementGrouper.Group(measurements);
         var ahead = await identity.SearchAheadAsync(groups.Where(g => mapping.Find(g.Key.Type) is not null).Select(g => g.Key), options.MaxBundleEntries, cancellationToken).ConfigureAwait(false);
-        var (pending, errors) = await ObservationPlan.CreateAsync(groups, mapping, (key, ct) => identity.ResolveAsync(key, ahead, ct), cancellationToken).ConfigureAwait(false);
+        var (pending, errors) = await ObservationPlan.CreateAsync(groups, mapping, (group, ct) => identity.ResolveAsync(group, ahead, ct), cancellationToken).ConfigureAwait(false);
         var (created, updated, unchanged) = await WriteAsync(pending, errors, cancellationToken).ConfigureAwait(false);
-        Log.BatchPersisted(logger, measurements.Count, created, updated, unchanged, errors.Count);
+        var failedGroups = errors.Keys.Select(k => k.Group).Distinct().Count();
+        Log.BatchPersisted(logger, measurements.Count, created, updated, unchanged, failedGroups);
         return new PersistResult(created, updated, unchanged, errors.Values.ToList());
     }
 
     private async Task<(int Created, int Updated, int Unchanged)> WriteAsync(
-        List<PendingObservation> pending, Dictionary<MeasurementGroup, PersistError> errors, CancellationToken cancellationToken)
+        List<PendingObservation> pending, Dictionary<(MeasurementGroup Group, string Code), PersistError> errors, CancellationToken cancellationToken)
     {
         int created = 0, updated = 0, unchanged = 0;
         var stored = await ReadAsync(pending.Where(p => !observations.TryGetValue(p.Id, out _)).Select(p => p.Id), cancellationToken).ConfigureAwait(false);

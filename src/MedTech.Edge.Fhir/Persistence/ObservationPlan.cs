@@ -1,24 +1,28 @@
+using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Mapping.Grouping;
+using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Fhir.Persistence;
 
 /// <summary>
 /// The Transform stage for one batch: finds each measurement group's template and identity, and
 /// splits it into the Observations it touches (keyed by Observation id). Groups that cannot be transformed are
-/// returned as errors with their reason code.
+/// returned as errors with their reason code; so is a group some of whose measurements have no (or an ambiguous)
+/// Patient association, while its other measurements are still planned (the error output keeps the whole group, and
+/// writing it again later changes nothing already written).
 /// </summary>
 internal static class ObservationPlan
 {
-    public static async Task<(List<PendingObservation> Pending, Dictionary<MeasurementGroup, PersistError> Errors)> CreateAsync(
+    public static async Task<(List<PendingObservation> Pending, Dictionary<(MeasurementGroup Group, string Code), PersistError> Errors)> CreateAsync(
         IReadOnlyList<MeasurementGroup> groups,
         FhirMapping mapping,
-        Func<MeasurementGroupKey, CancellationToken, Task<ResourceIds>> resolve,
+        Func<MeasurementGroup, CancellationToken, Task<IReadOnlyList<IdentityPart>>> resolve,
         CancellationToken cancellationToken)
     {
-        var errors = new Dictionary<MeasurementGroup, PersistError>();
+        var errors = new Dictionary<(MeasurementGroup Group, string Code), PersistError>();
         var pending = new Dictionary<string, PendingObservation>();
         foreach (var group in groups)
         {
@@ -26,30 +30,41 @@ internal static class ObservationPlan
             {
                 var template = mapping.Find(group.Key.Type)
                     ?? throw new TransformException(FhirErrorCodes.TemplateNotFound, $"The FHIR mapping has no CodeValueFhir template for type '{group.Key.Type}'.");
-                var ids = await resolve(group.Key, cancellationToken).ConfigureAwait(false);
-                foreach (var observationGroup in ObservationGrouping.Split(group, template.PeriodInterval))
+                foreach (var part in await resolve(group, cancellationToken).ConfigureAwait(false))
                 {
-                    var id = ObservationIdentity.ObservationId(ObservationIdentity.IdentifierValue(ids, observationGroup));
-                    if (!pending.TryGetValue(id, out var observation))
+                    if (part.Ids is not { } ids)
                     {
-                        pending[id] = observation = new PendingObservation(id, template, ids);
+                        AddError(errors, group, part.Measurements, part.Code!, part.Message!);
+                        continue;
                     }
 
-                    observation.Add(observationGroup, group);
+                    // A part of a group that straddles a re-link is split on its own: its Observations carry its
+                    // Patient's id, so the ids stay MedTech's and are the same however the measurements were batched.
+                    var measurements = part.Measurements.Count == group.Measurements.Count ? group : group with { Measurements = part.Measurements };
+                    foreach (var observationGroup in ObservationGrouping.Split(measurements, template.PeriodInterval))
+                    {
+                        var id = ObservationIdentity.ObservationId(ObservationIdentity.IdentifierValue(ids, observationGroup));
+                        if (!pending.TryGetValue(id, out var observation))
+                        {
+                            pending[id] = observation = new PendingObservation(id, template, ids);
+                        }
+
+                        observation.Add(observationGroup, group);
+                    }
                 }
             }
             catch (TransformException ex)
             {
-                errors.TryAdd(group, new PersistError(group, ex.Code, ex.Message));
+                AddError(errors, group, null, ex.Code, ex.Message);
             }
             catch (FhirRequestException ex) when (ex.IsContentRefused)
             {
                 // An identity search this group's ids made the server refuse (e.g. an identifier too long for a URL).
-                errors.TryAdd(group, new PersistError(group, FhirErrorCodes.FhirResourceRejected, Refused((int)ex.Status, "the identity search", ex.Outcome)));
+                AddError(errors, group, null, FhirErrorCodes.FhirResourceRejected, Refused((int)ex.Status, "the identity search", ex.Outcome));
             }
             catch (Exception ex) when (IsContained(ex, cancellationToken))
             {
-                errors.TryAdd(group, new PersistError(group, FhirErrorCodes.ProcessingError, FhirErrorCodes.Describe("transform", ex)));
+                AddError(errors, group, null, FhirErrorCodes.ProcessingError, FhirErrorCodes.Describe("transform", ex));
             }
         }
 
@@ -69,11 +84,28 @@ internal static class ObservationPlan
         $"The FHIR server refused {what} with HTTP {status}: {FhirServerClient.SummarizeOutcome(outcome) ?? "(no OperationOutcome)"}";
 
     /// <summary>Records a failure for every measurement group that went into the Observation.</summary>
-    public static void Fail(PendingObservation pending, string code, string message, Dictionary<MeasurementGroup, PersistError> errors)
+    public static void Fail(PendingObservation pending, string code, string message, Dictionary<(MeasurementGroup Group, string Code), PersistError> errors)
     {
         foreach (var source in pending.Sources)
         {
-            errors.TryAdd(source, new PersistError(source, code, message));
+            AddError(errors, source, null, code, message);
         }
+    }
+
+    /// <summary>
+    /// Records that <paramref name="failed"/> measurements of a group (null: all) did not reach the server, by reason:
+    /// failures of one group with one code add up, and a group can fail with several codes (some measurements without
+    /// a Patient association, others with two), so every failed measurement is in an error with its own reason.
+    /// </summary>
+    public static void AddError(Dictionary<(MeasurementGroup Group, string Code), PersistError> errors, MeasurementGroup group, IReadOnlyList<Measurement>? failed, string code, string message)
+    {
+        failed ??= group.Measurements;
+        if (errors.TryGetValue((group, code), out var existing))
+        {
+            failed = existing.Group.Measurements.Union(failed).ToList();
+            message = existing.Message;
+        }
+
+        errors[(group, code)] = new PersistError(failed.Count >= group.Measurements.Count ? group : group with { Measurements = failed }, code, message);
     }
 }

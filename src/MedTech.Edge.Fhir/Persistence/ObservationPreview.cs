@@ -19,11 +19,11 @@ public static class ObservationPreview
         IReadOnlyList<Measurement> measurements, FhirMapping mapping, string? deviceIdentifierSystem, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(mapping);
-        var (pending, errors) = ObservationPlan.CreateAsync(MeasurementGrouper.Group(measurements), mapping, (key, _) => System.Threading.Tasks.Task.FromResult(
-            string.IsNullOrEmpty(key.PatientId)
+        var (pending, errors) = ObservationPlan.CreateAsync(MeasurementGrouper.Group(measurements), mapping, (group, _) => System.Threading.Tasks.Task.FromResult<IReadOnlyList<IdentityPart>>(
+            string.IsNullOrEmpty(group.Key.PatientId)
                 ? throw new TransformException(FhirErrorCodes.PatientIdentityNotDefined,
                     "Create mode needs a patient id, and the measurement has none (in Lookup mode the Patient comes from the Device on the FHIR server, which an offline test cannot read).")
-                : IdentityResolver.DeterministicIds(key.DeviceId, key.PatientId, deviceIdentifierSystem)), default).GetAwaiter().GetResult();
+                : [new IdentityPart(IdentityResolver.DeterministicIds(group.Key.DeviceId, group.Key.PatientId, deviceIdentifierSystem), group.Measurements)]), default).GetAwaiter().GetResult();
         var observations = new List<Observation>();
         foreach (var p in pending)
         {

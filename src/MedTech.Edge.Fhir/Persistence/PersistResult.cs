@@ -8,5 +8,8 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// </summary>
 public sealed record PersistResult(int Created, int Updated, int Unchanged, IReadOnlyList<PersistError> Errors);
 
-/// <summary>A measurement group that did not reach the FHIR server, and why (<see cref="FhirErrorCodes"/>).</summary>
+/// <summary>
+/// A measurement group that did not reach the FHIR server, and why (<see cref="FhirErrorCodes"/>). When only some of its
+/// measurements failed (no Patient association for their time), <see cref="Group"/> holds just those.
+/// </summary>
 public sealed record PersistError(MeasurementGroup Group, string Code, string Message);

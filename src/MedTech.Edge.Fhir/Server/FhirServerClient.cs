@@ -50,6 +50,35 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         return found;
     }
 
+    /// <summary>
+    /// A history such as <c>Device/x/_history</c>, every page: each version with its <c>meta.lastUpdated</c>, and each
+    /// deletion as a null version with the time the server gives it (<c>response.lastModified</c>).
+    /// </summary>
+    public async Task<IReadOnlyList<(T? Version, DateTimeOffset? Time)>> HistoryAsync<T>(string path, CancellationToken cancellationToken)
+        where T : Resource
+    {
+        var found = new List<(T?, DateTimeOffset?)>();
+        for (var next = path; next is not null;)
+        {
+            var page = Read<Bundle>(await SendAsync(HttpMethod.Get, next, null, null, cancellationToken).ConfigureAwait(false));
+            foreach (var entry in page.Entry)
+            {
+                if (entry.Resource is T version)
+                {
+                    found.Add((version, version.Meta?.LastUpdated));
+                }
+                else if (entry.Request?.Method == Bundle.HTTPVerb.DELETE)
+                {
+                    found.Add((null, entry.Response?.LastModified));
+                }
+            }
+
+            next = page.NextLink?.ToString();
+        }
+
+        return found;
+    }
+
     /// <summary>PUT the resource at its id; with <paramref name="ifMatch"/> the server refuses (412) a stale version.</summary>
     public async Task<T> PutAsync<T>(T resource, string? ifMatch, CancellationToken cancellationToken)
         where T : Resource
