@@ -1,3 +1,4 @@
+using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Fhir.Templates;
@@ -40,7 +41,8 @@ public class ConformanceObservationTests
         Assert.Empty(normalized.Errors);
 
         var (pending, errors) = await ObservationPlan.CreateAsync(
-            MeasurementGrouper.Group(normalized.Measurements), mapping, (_, _) => Task.FromResult(ids), default);
+            MeasurementGrouper.Group(normalized.Measurements), mapping,
+            (group, _) => Task.FromResult<IReadOnlyList<IdentityPart>>([new IdentityPart(ids, group.Measurements)]), default);
         var built = pending.Select(p => p.Build(null, Now, new PersistenceOptions().Limits)!).ToList();
 
         Assert.Empty(errors);
