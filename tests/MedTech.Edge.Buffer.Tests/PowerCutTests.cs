@@ -41,7 +41,7 @@ public sealed class PowerCutTests : IDisposable
         var cuts = new List<(int Acknowledged, byte[] Data, byte[] Log)>();
         using (var data = new PowerCutFile(options.Path))
         using (var log = new PowerCutFile(Path.Combine(folder, "gateway-log.db")))
-        using (var store = new GatewayStore(options, null, _ => new LiteDatabase(data, logStream: log)))
+        using (var store = new GatewayStore(options, null, path => path.EndsWith("-log.db", StringComparison.Ordinal) ? log : data))
         {
             for (var round = 0; round < 20; round++)
             {
