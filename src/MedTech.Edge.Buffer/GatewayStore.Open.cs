@@ -338,8 +338,8 @@ public sealed partial class GatewayStore
 
     /// <summary>
     /// Closes an engine and then its files. <paramref name="abandon"/>: it failed or is being replaced, so its files are
-    /// latched first (its close cannot write) and its close is waited for at most <see cref="CloseTimeout"/>, on a
-    /// thread of its own: LiteDB 5.0.20 may block for ever there, and the store must go on.
+    /// latched first (its close cannot write). Either way the close runs on a thread of its own and is waited for at
+    /// most <see cref="CloseTimeout"/>: LiteDB 5.0.20 may block for ever there, and the store must go on.
     /// </summary>
     private static void Close(LiteDatabase? database, BufferFiles? files, bool abandon)
     {
@@ -350,7 +350,10 @@ public sealed partial class GatewayStore
 
         if (database is not null)
         {
-            var closing = Task.Run(() =>
+            // A thread of its own: a task could be run inline by the wait below, which would then not be bounded.
+            // Any other failure is handed back to this thread (unhandled on that one, it would end the process).
+            Exception? unexpected = null;
+            var closing = new Thread(() =>
             {
                 try
                 {
@@ -361,12 +364,24 @@ public sealed partial class GatewayStore
                     // LiteDB rethrows an earlier I/O failure on close (its final checkpoint); what was committed and
                     // forced to disk before stays there, and the next open recovers from the file and its log.
                 }
-            });
-            if (!closing.Wait(CloseTimeout))
+                catch (Exception ex)
+                {
+                    unexpected = ex;
+                }
+            })
+            { IsBackground = true, Name = "buffer-close" };
+            closing.Start();
+            if (!closing.Join(CloseTimeout))
             {
                 // Left to itself: with its files latched it cannot change them, and nothing here waits on it again.
                 files?.Abandon();
                 return;
+            }
+
+            if (unexpected is not null)
+            {
+                files?.Dispose();
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(unexpected);
             }
         }
 
