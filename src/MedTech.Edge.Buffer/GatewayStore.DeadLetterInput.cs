@@ -12,8 +12,8 @@ public sealed partial class GatewayStore
             Transaction(() => Collection(DeadLetters).Insert(BufferDocuments.ToDocument(deadLetter)));
             if (options.ForceToDisk)
             {
-                // As for the inbox: LiteDB 5.0.20 commits without fsync, and the broker forgets the message on our ack.
-                db.Checkpoint();
+                // As for the inbox: the broker forgets the message on our ack.
+                ForceToDisk();
             }
         }
     }

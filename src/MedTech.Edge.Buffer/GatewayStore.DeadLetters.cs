@@ -21,7 +21,7 @@ public sealed partial class GatewayStore
     {
         lock (gate)
         {
-            var dead = db.GetCollection(DeadLetters);
+            var dead = Collection(DeadLetters);
             return (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).Select(BufferDocuments.ToDeadLetter).OrderBy(d => d.Id).ToList();
         }
     }
@@ -37,7 +37,7 @@ public sealed partial class GatewayStore
             var replayedUtc = time.GetUtcNow().UtcDateTime;
             Accounted(() =>
             {
-                var dead = db.GetCollection(DeadLetters);
+                var dead = Collection(DeadLetters);
                 var outbox = Collection(Outbox);
                 foreach (var letter in (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).ToList())
                 {

@@ -82,8 +82,7 @@ public sealed partial class GatewayStore
             TrackInbox(added);
             if (options.ForceToDisk)
             {
-                // LiteDB 5.0.20 commits without fsync; a checkpoint writes the log into the data file and flushes it.
-                db.Checkpoint();
+                ForceToDisk();
             }
 
             return numbered.Select(m => m.Message.Id).ToList();

@@ -53,8 +53,29 @@ public sealed partial class GatewayStore
                 return false;
             }
 
-            db.Rebuild();
+            RebuildFile();
             return true;
+        }
+    }
+
+    /// <summary>
+    /// LiteDB rebuilds only a database it opened by file name (on the streams the store gives it, Rebuild does nothing):
+    /// the engine is closed, a file-mode engine rebuilds the file, and the store opens it again.
+    /// </summary>
+    private void RebuildFile()
+    {
+        ThrowIfWriteFailed();
+        Close(db, files, abandon: false);
+        files?.Abandon();
+        ClearIndexes();
+        try
+        {
+            using var plain = new LiteDatabase(new ConnectionString { Filename = FilePath, Connection = ConnectionType.Direct });
+            plain.Rebuild();
+        }
+        finally
+        {
+            db = OpenAndLoad();
         }
     }
 

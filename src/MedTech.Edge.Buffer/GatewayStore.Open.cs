@@ -5,8 +5,8 @@ namespace MedTech.Edge.Buffer;
 
 /// <summary>
 /// Opening the file, telling a damaged one from a busy one, read-only inspection, and reopening LiteDB after a failed
-/// write (a full disk): LiteDB 5.0.20 keeps the I/O error of its disk writer and rethrows it on every later write, so
-/// once space is back only a new engine on the same file writes again (see FullDiskTests).
+/// write (a full disk): an engine that failed a write is never used again (<see cref="BufferFiles"/> latches its
+/// files), and once space is back a new engine on the same files writes again (see FullDiskTests).
 /// </summary>
 public sealed partial class GatewayStore
 {
@@ -16,8 +16,23 @@ public sealed partial class GatewayStore
     // LiteDB 5 writes this text into the first page of each of its files (HEADER_INFO at byte 32).
     private static readonly byte[] LiteDbHeader = Encoding.ASCII.GetBytes("** This is a LiteDB file **");
 
-    private readonly Func<string, LiteDatabase> open;
+    private readonly Func<string, Stream>? openFile;
+    private readonly Func<string, LiteDatabase>? openReadOnly;
     private readonly bool readOnly;
+
+    // The production files (not a test's streams): checked read-only before the first writable open, and the empty
+    // log deleted on close, as LiteDB's own file mode does.
+    private readonly bool ownFiles;
+
+    // The files the current writable engine writes through; null for a read-only store.
+    private BufferFiles? files;
+
+    /// <summary>
+    /// The longest a failed or replaced engine is waited for while it closes. LiteDB 5.0.20 can block for ever in its
+    /// close after a failed write; past this the engine is left to itself (its files are latched, it cannot change
+    /// them) and the store goes on with a new one.
+    /// </summary>
+    internal static TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Opens an existing buffer file for inspection without writing one byte to it (LiteDB's read-only connection, no
@@ -37,8 +52,7 @@ public sealed partial class GatewayStore
             throw new BufferFileDamagedException(full, "it is not a LiteDB file");
         }
 
-        var store = new GatewayStore(new BufferOptions { Path = full }, timeProvider,
-            OpenForReading, readOnly: true);
+        var store = new GatewayStore(new BufferOptions { Path = full }, timeProvider, null, OpenForReading, ownFiles: false);
         if (store.db.GetCollectionNames().Except(CollectionNames, StringComparer.Ordinal).FirstOrDefault() is { } other)
         {
             // Only for inspection: the gateway's own start does not refuse a collection a newer release added.
@@ -50,11 +64,11 @@ public sealed partial class GatewayStore
     }
 
     /// <summary>
-    /// Opens the file for writing once a read-only open and read of it worked: on a damaged file LiteDB's writable open
-    /// changes it (it marks the header for an automatic rebuild that drops what it cannot read), and the operator's
-    /// salvage needs the file as it was.
+    /// Before the file is opened for writing, a read-only open and read of it must work: on a damaged file LiteDB's
+    /// writable open changes it (it marks the header for an automatic rebuild that drops what it cannot read), and the
+    /// operator's salvage needs the file as it was.
     /// </summary>
-    private static LiteDatabase OpenChecked(string path)
+    private static void CheckReadable(string path)
     {
         if (File.Exists(path) && new FileInfo(path).Length > 0)
         {
@@ -63,11 +77,8 @@ public sealed partial class GatewayStore
                 throw new BufferFileDamagedException(path, new InvalidDataException("not a LiteDB file"));
             }
 
-            new GatewayStore(new BufferOptions { Path = path }, null,
-                OpenForReading, readOnly: true).Dispose();
+            new GatewayStore(new BufferOptions { Path = path }, null, null, OpenForReading, ownFiles: false).Dispose();
         }
-
-        return PrivateFiles.OpenLiteDatabase(path);
     }
 
     /// <summary>
@@ -81,7 +92,7 @@ public sealed partial class GatewayStore
         FileStream? log = null;
         try
         {
-            var logPath = PrivateFiles.LiteDbLogPath(path);
+            var logPath = BufferFiles.LogPath(path);
             log = File.Exists(logPath) ? new FileStream(logPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite) : null;
             var engine = new LiteDB.Engine.LiteEngine(new LiteDB.Engine.EngineSettings { DataStream = data, LogStream = log, ReadOnly = true, AutoRebuild = false });
             return new ReadingDatabase(engine, data, log);
@@ -118,30 +129,72 @@ public sealed partial class GatewayStore
     }
 
     /// <summary>
-    /// Closes LiteDB and opens it again on the same file, and rebuilds the in-memory indexes from what the file holds:
-    /// after a failed write (disk full) the old engine never writes again. Throws what the new open throws (the disk
-    /// may still be full); the store then stays on the old engine and the caller tries again later.
+    /// Replaces LiteDB's engine with a new one on the same files and rebuilds the in-memory indexes from what the files
+    /// hold: after a failed write (disk full) the old engine must not write again. An old engine that failed is
+    /// abandoned (its files latched, its close not waited for beyond <see cref="CloseTimeout"/>); a healthy one is
+    /// closed as usual first. Throws what the new open throws (the disk may still be full); the store then refuses
+    /// every operation until a later call works.
     /// </summary>
     public void Reopen()
     {
         lock (gate)
         {
             ObjectDisposedException.ThrowIf(disposed, this);
-            try
+            if (readOnly)
             {
-                db.Dispose();
-            }
-            catch (Exception ex) when (ex is LiteException or IOException)
-            {
-                // The old engine rethrows its write error on close; what it had committed is in the file or its log.
+                throw new InvalidOperationException("A read-only store is not reopened.");
             }
 
+            var old = files;
+            Close(db, old, abandon: old?.Failure is not null);
+
+            // Until the new engine is open, the store refuses work (a closed engine is never used).
+            old?.Abandon();
             ClearIndexes();
             db = OpenAndLoad();
         }
     }
 
-    /// <summary>Opens LiteDB and builds the in-memory indexes; an unreadable file becomes <see cref="BufferFileDamagedException"/>.</summary>
+    /// <summary>
+    /// Throws when a write of the current engine failed: what it holds in memory may not be what the files hold, so
+    /// nothing is read from it or acknowledged on it until <see cref="Reopen"/> replaces it. Only the type of the
+    /// failure is named (its message may carry a path).
+    /// </summary>
+    private void ThrowIfWriteFailed()
+    {
+        if (files?.Failure is { } failure)
+        {
+            throw new IOException($"The buffer could not be written ({failure.GetType().Name}); it must be reopened before it stores again.", failure);
+        }
+    }
+
+    /// <summary>
+    /// After a commit that must survive a power cut: LiteDB 5.0.20 commits without an fsync, so a checkpoint writes the
+    /// log into the data file and flushes it. The checkpoint then empties the log without flushing it, and its own
+    /// writer flushes the log only after it has signalled the checkpoint to go on, so a cut right after this returned
+    /// could leave an older log on disk, whose pages a restart replays over the newer data file (acknowledged messages
+    /// gone: the power-cut test's failure). Flushing the emptied log closes that window.
+    /// </summary>
+    private void ForceToDisk()
+    {
+        ThrowIfWriteFailed();
+        try
+        {
+            db.Checkpoint();
+            files?.FlushLog();
+        }
+        catch (Exception) when (files?.Failure is not null)
+        {
+            // LiteDB's own error after a dropped log write (its log is shorter than it counts) says less than the write's.
+        }
+
+        ThrowIfWriteFailed();
+    }
+
+    /// <summary>
+    /// Opens LiteDB and builds the in-memory indexes; an unreadable file becomes <see cref="BufferFileDamagedException"/>.
+    /// Sets <see cref="files"/> to the new files, or, when the open fails, to latched ones (the store refuses work).
+    /// </summary>
     private LiteDatabase OpenAndLoad()
     {
         if (File.Exists(FilePath) && new FileInfo(FilePath).Length > 0 && !HasLiteDbHeader(FilePath))
@@ -151,9 +204,25 @@ public sealed partial class GatewayStore
         }
 
         LiteDatabase? opened = null;
+        BufferFiles? opening = null;
         try
         {
-            opened = open(FilePath);
+            if (readOnly)
+            {
+                opened = openReadOnly!(FilePath);
+            }
+            else
+            {
+                if (ownFiles)
+                {
+                    CheckReadable(FilePath);
+                }
+
+                opening = BufferFiles.Open(FilePath, openFile!);
+                files = opening;
+                opened = new LiteDatabase(opening.Data, logStream: opening.Log);
+            }
+
             db = opened;
             if (!readOnly)
             {
@@ -161,18 +230,19 @@ public sealed partial class GatewayStore
             }
 
             Load();
+            ThrowIfWriteFailed();
             return opened;
         }
         catch (Exception ex) when (IsDamage(ex))
         {
             ClearIndexes();
-            DisposeQuietly(opened);
+            Close(opened, opening, abandon: true);
             throw new BufferFileDamagedException(FilePath, ex);
         }
         catch
         {
             ClearIndexes();
-            DisposeQuietly(opened);
+            Close(opened, opening, abandon: true);
             throw;
         }
     }
@@ -267,14 +337,72 @@ public sealed partial class GatewayStore
         }
     }
 
-    private static void DisposeQuietly(LiteDatabase? database)
+    /// <summary>
+    /// Closes an engine and then its files. <paramref name="abandon"/>: it failed or is being replaced, so its files are
+    /// latched first (its close cannot write). Either way the close runs on a thread of its own and is waited for at
+    /// most <see cref="CloseTimeout"/>: LiteDB 5.0.20 may block for ever there, and the store must go on.
+    /// </summary>
+    private static void Close(LiteDatabase? database, BufferFiles? files, bool abandon)
     {
+        if (abandon)
+        {
+            files?.Abandon();
+        }
+
+        if (database is not null)
+        {
+            // A thread of its own: a task could be run inline by the wait below, which would then not be bounded.
+            // Any other failure is handed back to this thread (unhandled on that one, it would end the process).
+            Exception? unexpected = null;
+            var closing = new Thread(() =>
+            {
+                try
+                {
+                    database.Dispose();
+                }
+                catch (Exception ex) when (ex is LiteException or IOException or ObjectDisposedException)
+                {
+                    // LiteDB rethrows an earlier I/O failure on close (its final checkpoint); what was committed and
+                    // forced to disk before stays there, and the next open recovers from the file and its log.
+                }
+                catch (Exception ex)
+                {
+                    unexpected = ex;
+                }
+            })
+            { IsBackground = true, Name = "buffer-close" };
+            closing.Start();
+            if (!closing.Join(CloseTimeout))
+            {
+                // Left to itself: with its files latched it cannot change them, and nothing here waits on it again.
+                files?.Abandon();
+                return;
+            }
+
+            if (unexpected is not null)
+            {
+                files?.Dispose();
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(unexpected);
+            }
+        }
+
+        files?.Dispose();
+    }
+
+    /// <summary>LiteDB's own file mode deletes an empty log when it closes; with the files given as streams it cannot.</summary>
+    private void DeleteEmptyLog()
+    {
+        var log = BufferFiles.LogPath(FilePath);
         try
         {
-            database?.Dispose();
+            if (File.Exists(log) && new FileInfo(log).Length == 0)
+            {
+                File.Delete(log);
+            }
         }
-        catch (Exception ex) when (ex is LiteException or IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            // An empty log left behind is harmless: the next open finds no pages in it.
         }
     }
 

@@ -45,17 +45,25 @@ public sealed partial class GatewayStore : IDisposable
     private bool disposed;
 
     public GatewayStore(BufferOptions options, TimeProvider? timeProvider = null)
-        : this(options, timeProvider, OpenChecked)
+        : this(options, timeProvider, BufferFiles.OpenFile, null, ownFiles: true)
     {
     }
 
-    /// <summary>With LiteDB opened by the caller on the full path of <see cref="BufferOptions.Path"/> (the power-cut test gives it its own streams).</summary>
-    internal GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, LiteDatabase> open, bool readOnly = false)
+    /// <summary>With the files (data and log) opened by <paramref name="openFile"/> (the power-cut and full-disk tests give their own).</summary>
+    internal GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, Stream> openFile)
+        : this(options, timeProvider, openFile, null, ownFiles: false)
+    {
+    }
+
+    /// <summary>Writable with <paramref name="openFile"/>, or read-only on what <paramref name="openReadOnly"/> opens.</summary>
+    private GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, Stream>? openFile, Func<string, LiteDatabase>? openReadOnly, bool ownFiles)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
-        this.open = open;
-        this.readOnly = readOnly;
+        this.openFile = openFile;
+        this.openReadOnly = openReadOnly;
+        this.ownFiles = ownFiles;
+        readOnly = openReadOnly is not null;
         time = timeProvider ?? TimeProvider.System;
         var path = System.IO.Path.GetFullPath(options.Path);
         FilePath = path;
@@ -213,11 +221,20 @@ public sealed partial class GatewayStore : IDisposable
         return batch.Units;
     }
 
-    private ILiteCollection<BsonDocument> Collection(string name) => db.GetCollection(name, BsonAutoId.Int64);
+    private ILiteCollection<BsonDocument> Collection(string name)
+    {
+        ThrowIfWriteFailed();
+        return db.GetCollection(name, BsonAutoId.Int64);
+    }
 
-    /// <summary>Runs <paramref name="work"/> as one LiteDB transaction; any failure rolls all of it back.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> as one LiteDB transaction; any failure rolls all of it back. Throws too when a
+    /// write of this engine has failed (<see cref="BufferFiles"/>): then what LiteDB reports committed may not be on
+    /// disk, so nothing may be acknowledged on it.
+    /// </summary>
     private void Transaction(Action work)
     {
+        ThrowIfWriteFailed();
         db.BeginTrans();
         try
         {
@@ -227,8 +244,13 @@ public sealed partial class GatewayStore : IDisposable
         catch (Exception ex)
         {
             RollbackAfter(ex);
+
+            // After a failed write LiteDB's own error (a page it cannot read back) says less than the write's.
+            ThrowIfWriteFailed();
             throw;
         }
+
+        ThrowIfWriteFailed();
     }
 
     public void Dispose()
@@ -250,14 +272,11 @@ public sealed partial class GatewayStore : IDisposable
                     // A marker not saved only means the last second's deliveries are sent again after the restart.
                 }
 
-                try
+                Close(db, files, abandon: files?.Failure is not null);
+                files = null;
+                if (ownFiles)
                 {
-                    db.Dispose();
-                }
-                catch (Exception ex) when (ex is LiteException or IOException)
-                {
-                    // LiteDB rethrows an earlier I/O failure on close (its final checkpoint); what was committed and
-                    // forced to disk before stays there, and the next start recovers from the file and its log.
+                    DeleteEmptyLog();
                 }
             }
         }

@@ -110,7 +110,7 @@ public static class PrivateFiles
     /// the module, which could then not start at all.
     /// </summary>
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    private static void RestrictIfPossible(string path)
+    internal static void RestrictIfPossible(string path)
     {
         try
         {

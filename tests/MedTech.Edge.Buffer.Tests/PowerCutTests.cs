@@ -25,6 +25,24 @@ public sealed class PowerCutTests : IDisposable
     }
 
     [Fact]
+    public void GivenForceToDisk_WhenAnAppendReturns_ThenTheLogOnDiskHoldsNothingARestartWouldReplayOverTheNewerDataFile()
+    {
+        // LiteDB 5.0.20's checkpoint empties the log without a flush, and its log writer flushes only after letting the
+        // checkpoint go on: a cut then left the log of an earlier commit on disk, and a restart replayed its pages over
+        // the newer data file, hiding acknowledged messages (the test above failed so once, from seq 800 on). Whatever
+        // the writer thread's timing, the store leaves the emptied log flushed before it returns.
+        var options = new BufferOptions { Path = Path.Combine(folder, "gateway.db"), ForceToDisk = true };
+        using var data = new PowerCutFile(options.Path);
+        using var log = new PowerCutFile(Path.Combine(folder, "gateway-log.db"));
+        using var store = new GatewayStore(options, null, path => path.EndsWith("-log.db", StringComparison.Ordinal) ? log : data);
+        for (var round = 0; round < 50; round++)
+        {
+            store.Append([new InboxMessage("monitor-1", "devices/monitor-1", Encoding.UTF8.GetBytes($"{{\"seq\":{round}}}"), DateTime.UtcNow, new Dictionary<string, string>())]);
+            Assert.Empty(log.Durable);
+        }
+    }
+
+    [Fact]
     public void GivenForceToDiskOff_WhenThePowerIsCutAfterEachAppend_ThenAcknowledgedMessagesAreLostButNothingIsCorrupted()
     {
         // The same cuts without the checkpoint: LiteDB's commit is not on disk when it returns.
@@ -41,7 +59,7 @@ public sealed class PowerCutTests : IDisposable
         var cuts = new List<(int Acknowledged, byte[] Data, byte[] Log)>();
         using (var data = new PowerCutFile(options.Path))
         using (var log = new PowerCutFile(Path.Combine(folder, "gateway-log.db")))
-        using (var store = new GatewayStore(options, null, _ => new LiteDatabase(data, logStream: log)))
+        using (var store = new GatewayStore(options, null, path => path.EndsWith("-log.db", StringComparison.Ordinal) ? log : data))
         {
             for (var round = 0; round < 20; round++)
             {
