@@ -26,12 +26,16 @@ public static class MonitoringExtensions
         services.AddHealthChecks().AddCheck<ModuleHealthCheck>(ModuleHealthCheck.Name, tags: [ModuleHealthCheck.Name], timeout: TimeSpan.FromSeconds(5));
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(MeterPrefix + "*")
+            // The runtime's own (GC heap, allocations, working set): what tells a memory attack or a leak from load.
+            .AddMeter("System.Runtime")
             // Series keep the names operators know (medtech_edge_gateway_…): the exporter names a series after its
             // instrument only, so the meter's name goes in front.
             .AddView(instrument => instrument.Meter.Name.StartsWith(MeterPrefix, StringComparison.Ordinal)
                 ? new MetricStreamConfiguration { Name = $"{instrument.Meter.Name}.{instrument.Name}".ToLowerInvariant() }
                 : null)
-            .AddPrometheusExporter());
+            // No cached response: a scrape right after a change must show it (tests, and an operator checking a fix);
+            // Kestrel's connection limit, not a cache, protects the endpoint.
+            .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         services.AddHostedService<MonitoringServer>();
         return services;
     }

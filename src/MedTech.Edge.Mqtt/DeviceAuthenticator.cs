@@ -100,7 +100,7 @@ public sealed partial class DeviceAuthenticator : IDisposable
     /// The device a CONNECT proves (null: anonymous), or the reason code to refuse it with. <paramref name="certificate"/>
     /// is the one that passed <see cref="ValidateTlsCertificate"/>, if any.
     /// </summary>
-    public DeviceLogin Authenticate(string? userName, byte[]? password, X509Certificate2? certificate)
+    public DeviceLogin Authenticate(string? clientId, string? userName, byte[]? password, X509Certificate2? certificate)
     {
         if (certificate is not null && certificates is not null)
         {
@@ -116,7 +116,16 @@ public sealed partial class DeviceAuthenticator : IDisposable
                 : Refuse("bad_credentials", MqttConnectReasonCode.BadUserNameOrPassword);
         }
 
-        return allowAnonymous ? new DeviceLogin(null, ViaCertificate: false) : Refuse("no_credentials", MqttConnectReasonCode.BadUserNameOrPassword);
+        if (!allowAnonymous)
+        {
+            return Refuse("no_credentials", MqttConnectReasonCode.BadUserNameOrPassword);
+        }
+
+        // Beside device passwords, an anonymous client must not take a registered device's client id: it would be
+        // taken for that device nowhere (it is unbound), but it would take over the device's MQTT session.
+        return !string.IsNullOrEmpty(clientId) && passwords?.Contains(clientId) == true
+            ? Refuse("anonymous_device_id", MqttConnectReasonCode.NotAuthorized)
+            : new DeviceLogin(null, ViaCertificate: false);
     }
 
     /// <summary>Counts and logs a client id that is not the id the device proved (the proved id only: it is a known device).</summary>
