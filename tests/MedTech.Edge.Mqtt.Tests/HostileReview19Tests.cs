@@ -154,6 +154,31 @@ public sealed class HostileReview19Tests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// Whether a publish is bound is looked up by client id in a map the broker fills at CONNECT and empties when a
+    /// connection of that id ends; a miss counts as anonymous (not bound). A device that logs in again while its old
+    /// connection is ending (DISCONNECT on the old one, CONNECT on the new one, at the same moment) can have the old
+    /// connection's end empty the entry the new login has just made, and its publishes on the new connection are then
+    /// stored unbound: it may report readings under any device id.
+    /// </summary>
+    [Fact]
+    public async Task GivenADeviceThatReconnectsWhileItsOldConnectionEnds_WhenItPublishes_ThenEveryStoredMessageIsStillBound()
+    {
+        await StartAsync(new DeviceQuotaOptions { RatePerSecond = 0 }, maxMessages: 100_000);
+        for (var i = 0; i < 100; i++)
+        {
+            using var old = await ConnectAsync("monitor-1", "pw-1");
+            using var next = new MqttClientFactory().CreateMqttClient();
+            var login = next.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", options.Port).WithClientId("monitor-1")
+                .WithCredentials("monitor-1", "pw-1").WithProtocolVersion(MqttProtocolVersion.V500).WithTimeout(TimeSpan.FromSeconds(5)).Build());
+            await Task.WhenAll(old.DisconnectAsync(), login);
+            await next.PublishAsync(Message("devices/monitor-1/v", $"{i}"));
+        }
+
+        var unbound = store!.ReadInbox(1000).Count(m => !m.Authenticated);
+        Assert.True(unbound == 0, $"{unbound} of 100 messages of a device logged in with its password were stored unbound");
+    }
+
     private async Task StartAsync(DeviceQuotaOptions quota, long maxMessages, bool allowAnonymous = false, DevicePortOptions? devicePort = null)
     {
         var passwords = Path.Combine(folder, "mqtt-passwords");
