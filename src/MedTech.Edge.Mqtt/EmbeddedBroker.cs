@@ -251,10 +251,12 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         {
             var received = new InboxMessage(e.ClientId, message.Topic, System.Buffers.BuffersExtensions.ToArray(message.Payload), time.GetUtcNow().UtcDateTime, properties)
             {
-                // Unknown is bound: the entry of a device that logged in again can be emptied by its old connection's
-                // end, which MQTTnet reports after the new login (a device could time that to publish unbound). Anonymous
-                // clients are unbound only where they are allowed and known as such.
-                Authenticated = !options.AllowAnonymous || !authenticated.TryGetValue(e.ClientId, out var loggedIn) || loggedIn,
+                // Unknown is bound where devices can log in: the entry of a device that logged in again can be emptied by
+                // its old connection's end, which MQTTnet reports after the new login (a device could time that to publish
+                // unbound). Anonymous clients are unbound only where they are allowed and known as such.
+                Authenticated = !options.AllowAnonymous || (authenticated.TryGetValue(e.ClientId, out var loggedIn)
+                    ? loggedIn
+                    : options.PasswordFile is not null || options.RequireClientCertificate),
             };
             await inbox.AppendAsync(received, e.CancellationToken).ConfigureAwait(false);
             metrics.OnCommitted();

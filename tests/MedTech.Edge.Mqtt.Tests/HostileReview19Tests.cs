@@ -171,8 +171,15 @@ public sealed class HostileReview19Tests : IAsyncLifetime
             using var next = new MqttClientFactory().CreateMqttClient();
             var login = next.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", options.Port).WithClientId("monitor-1")
                 .WithCredentials("monitor-1", "pw-1").WithProtocolVersion(MqttProtocolVersion.V500).WithTimeout(TimeSpan.FromSeconds(5)).Build());
-            await Task.WhenAll(old.DisconnectAsync(), login);
-            await next.PublishAsync(Message("devices/monitor-1/v", $"{i}"));
+            try
+            {
+                await Task.WhenAll(old.DisconnectAsync(), login);
+                await next.PublishAsync(Message("devices/monitor-1/v", $"{i}"));
+            }
+            catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or MQTTnet.Adapter.MqttConnectingFailedException or InvalidOperationException or OperationCanceledException)
+            {
+                // The race can also end the new connection; what this test checks is how stored messages are bound.
+            }
         }
 
         var unbound = store!.ReadInbox(1000).Count(m => !m.Authenticated);
