@@ -186,6 +186,23 @@ public sealed class HostileReview19Tests : IAsyncLifetime
         Assert.True(unbound == 0, $"{unbound} of 100 messages of a device logged in with its password were stored unbound");
     }
 
+    /// <summary>A second CONNECT on a logged-in connection, as another device with its password, changes nothing it may publish for.</summary>
+    [Fact]
+    public async Task GivenALoggedInConnection_WhenItSendsASecondConnectAsAnotherDevice_ThenNothingIsStoredUnderTheOtherDevice()
+    {
+        await StartAsync(new DeviceQuotaOptions(), maxMessages: 1000);
+        using var socket = await RawMqtt.OpenAsync(options.Port);
+        Assert.True(await RawMqtt.LogInAsync(socket, "monitor-1", "pw-1"));
+
+        var topic = Encoding.UTF8.GetBytes("devices/monitor-2/v");
+        var payload = Encoding.UTF8.GetBytes("{\"deviceId\":\"monitor-2\"}");
+        byte[] body = [(byte)(topic.Length >> 8), (byte)topic.Length, .. topic, 0x00, 0x01, .. payload];
+        await RawMqtt.TrySendAsync(socket, [.. RawMqtt.Connect("monitor-2", "pw-2"), 0x32, .. RawMqtt.Length(body.Length), .. body]);
+        await RawMqtt.ReceiveUntilClosedAsync(socket);
+
+        Assert.DoesNotContain(store!.ReadInbox(100), m => m.ClientId == "monitor-2" || m.Topic.StartsWith("devices/monitor-2", StringComparison.Ordinal));
+    }
+
     private async Task StartAsync(DeviceQuotaOptions quota, long maxMessages, bool allowAnonymous = false, DevicePortOptions? devicePort = null)
     {
         var passwords = Path.Combine(folder, "mqtt-passwords");
