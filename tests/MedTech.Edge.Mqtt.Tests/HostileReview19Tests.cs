@@ -16,6 +16,7 @@ namespace MedTech.Edge.Mqtt.Tests;
 /// MQTTnet clients or raw sockets, and a real LiteDB buffer.
 /// </summary>
 #pragma warning disable CA1001 // Disposed in DisposeAsync (IAsyncLifetime).
+[Collection(EmbeddedBrokerTestGroup.Name)]
 public sealed class HostileReview19Tests : IAsyncLifetime
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-hostile19-").FullName;
