@@ -128,6 +128,12 @@ public sealed partial class DeviceAuthenticator : IDisposable
             : new DeviceLogin(null, ViaCertificate: false);
     }
 
+    /// <summary>Whether <paramref name="clientId"/> is a device of the password file (an anonymous client may not use it).</summary>
+    public bool IsRegistered(string clientId) => passwords?.Contains(clientId) == true;
+
+    /// <summary>Counts and logs an anonymous CONNECT under a device's client id (the id is not logged: the peer chose it).</summary>
+    public void AnonymousTakesDeviceId() => _ = Refuse("anonymous_device_id", MqttConnectReasonCode.ClientIdentifierNotValid);
+
     /// <summary>Counts and logs a client id that is not the id the device proved (the proved id only: it is a known device).</summary>
     public void IdMismatch(DeviceLogin login)
     {

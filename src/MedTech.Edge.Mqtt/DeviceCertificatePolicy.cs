@@ -99,7 +99,9 @@ public sealed class DeviceCertificatePolicy
         var all = chain.ChainStatus.Aggregate(X509ChainStatusFlags.NoError, (flags, s) => flags | s.Status) | statuses.Aggregate(X509ChainStatusFlags.NoError, (a, b) => a | b);
         const X509ChainStatusFlags untrusted = X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.NotSignatureValid
             | X509ChainStatusFlags.ExplicitDistrust | X509ChainStatusFlags.Cyclic;
-        if ((all & untrusted) != 0)
+        // Every CA above the device is one the operator listed: the bundle must hold a root, and under a hospital's root
+        // other issuing CAs (staff, 802.1X, VPN) sign client certificates too; sent as intermediates, they would vouch.
+        if ((all & untrusted) != 0 || !chain.ChainElements.Skip(1).All(e => bundle.Any(c => c.RawDataMemory.Span.SequenceEqual(e.Certificate.RawDataMemory.Span))))
         {
             return CertificateVerdict.Refused("untrusted_ca");
         }

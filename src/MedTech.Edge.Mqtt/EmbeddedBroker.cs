@@ -147,6 +147,13 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
             authenticator.IdMismatch(login);
             e.ReasonCode = login.ViaCertificate ? MqttConnectReasonCode.NotAuthorized : MqttConnectReasonCode.ClientIdentifierNotValid;
         }
+        else if (login.DeviceId is null && (authenticator.IsRegistered(clientId) || (authenticated.TryGetValue(clientId, out var bound) && bound)))
+        {
+            // An anonymous client may not take a device's id: MQTTnet would hand it the device's session (the monitor is
+            // disconnected) and, until the takeover, store the monitor's own publishes as unbound.
+            authenticator.AnonymousTakesDeviceId();
+            e.ReasonCode = MqttConnectReasonCode.ClientIdentifierNotValid;
+        }
 
         if (e.ReasonCode != MqttConnectReasonCode.Success)
         {
@@ -244,7 +251,12 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         {
             var received = new InboxMessage(e.ClientId, message.Topic, System.Buffers.BuffersExtensions.ToArray(message.Payload), time.GetUtcNow().UtcDateTime, properties)
             {
-                Authenticated = authenticated.TryGetValue(e.ClientId, out var loggedIn) && loggedIn,
+                // Unknown is bound where devices can log in: the entry of a device that logged in again can be emptied by
+                // its old connection's end, which MQTTnet reports after the new login (a device could time that to publish
+                // unbound). Anonymous clients are unbound only where they are allowed and known as such.
+                Authenticated = !options.AllowAnonymous || (authenticated.TryGetValue(e.ClientId, out var loggedIn)
+                    ? loggedIn
+                    : options.PasswordFile is not null || options.RequireClientCertificate),
             };
             await inbox.AppendAsync(received, e.CancellationToken).ConfigureAwait(false);
             metrics.OnCommitted();

@@ -49,6 +49,9 @@ public sealed class MosquittoPasswordFile
         }
     }
 
+    /// <summary>Whether <paramref name="user"/> has a line in the file now in force.</summary>
+    public bool Contains(string user) => Refresh().Entries.ContainsKey(user);
+
     /// <summary>Users in the file now in force.</summary>
     public int Count => current.Entries.Count;
 

@@ -8,6 +8,7 @@ namespace MedTech.Edge.Mqtt.Tests;
 /// The device port's limits through the real embedded broker: a connection cap, the CONNECT and TLS handshake
 /// time-outs, and packets over the size limit, each with raw sockets beside well-behaved MQTTnet devices.
 /// </summary>
+[Collection(EmbeddedBrokerTestGroup.Name)]
 public sealed class DevicePortTests
 {
     // One password file for every test of the class (mosquitto_passwd is a process start per user).

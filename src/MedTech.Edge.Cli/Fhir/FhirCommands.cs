@@ -23,7 +23,20 @@ internal static class FhirCommands
             try
             {
                 using var store = new LocalFhirStore(path);
-                using var writer = new StreamWriter(parsed.GetValue(outFile)!);
+                // Patients and their readings: 0600 like the store itself, also when the file existed with another mode.
+                var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+                if (!OperatingSystem.IsWindows())
+                {
+                    options.UnixCreateMode = MedTech.Edge.Buffer.PrivateFiles.FileMode;
+                }
+
+                using var file = new FileStream(parsed.GetValue(outFile)!, options);
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(file.SafeFileHandle, MedTech.Edge.Buffer.PrivateFiles.FileMode);
+                }
+
+                using var writer = new StreamWriter(file);
                 var count = store.ExportNdjson(writer);
                 output.WriteLine($"{count} resource(s) written to {parsed.GetValue(outFile)}.");
                 return MedTechCommand.Success;
