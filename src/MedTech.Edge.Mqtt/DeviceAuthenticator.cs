@@ -100,7 +100,7 @@ public sealed partial class DeviceAuthenticator : IDisposable
     /// The device a CONNECT proves (null: anonymous), or the reason code to refuse it with. <paramref name="certificate"/>
     /// is the one that passed <see cref="ValidateTlsCertificate"/>, if any.
     /// </summary>
-    public DeviceLogin Authenticate(string? clientId, string? userName, byte[]? password, X509Certificate2? certificate)
+    public DeviceLogin Authenticate(string? userName, byte[]? password, X509Certificate2? certificate)
     {
         if (certificate is not null && certificates is not null)
         {
@@ -116,16 +116,7 @@ public sealed partial class DeviceAuthenticator : IDisposable
                 : Refuse("bad_credentials", MqttConnectReasonCode.BadUserNameOrPassword);
         }
 
-        if (!allowAnonymous)
-        {
-            return Refuse("no_credentials", MqttConnectReasonCode.BadUserNameOrPassword);
-        }
-
-        // Beside device passwords, an anonymous client must not take a registered device's client id: it would be
-        // taken for that device nowhere (it is unbound), but it would take over the device's MQTT session.
-        return !string.IsNullOrEmpty(clientId) && passwords?.Contains(clientId) == true
-            ? Refuse("anonymous_device_id", MqttConnectReasonCode.NotAuthorized)
-            : new DeviceLogin(null, ViaCertificate: false);
+        return allowAnonymous ? new DeviceLogin(null, ViaCertificate: false) : Refuse("no_credentials", MqttConnectReasonCode.BadUserNameOrPassword);
     }
 
     /// <summary>Whether <paramref name="clientId"/> is a device of the password file (an anonymous client may not use it).</summary>

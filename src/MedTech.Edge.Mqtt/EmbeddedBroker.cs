@@ -127,7 +127,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
     private Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
         // Who the device proved to be (certificate, else password, else anonymous); a failed proof is refused, not anonymous.
-        var login = authenticator.Authenticate(e.ClientId, e.UserName, e.RawPassword, e.ClientCertificate);
+        var login = authenticator.Authenticate(e.UserName, e.RawPassword, e.ClientCertificate);
         var clientId = e.ClientId;
         if (string.IsNullOrEmpty(clientId) && AssignClientId(e, login.DeviceId) is { } assigned)
         {

@@ -55,9 +55,6 @@ public sealed class MosquittoPasswordFile
     /// <summary>Users in the file now in force.</summary>
     public int Count => current.Entries.Count;
 
-    /// <summary>Whether the file now in force has this user (a registered device id).</summary>
-    public bool Contains(string user) => Refresh().Entries.ContainsKey(user);
-
     /// <summary>Raised (with the reason) when a changed file could not be read and the previous one stays in force.</summary>
     public event Action<string>? ReloadFailed;
 

@@ -15,6 +15,7 @@ public sealed partial class ReadmeTests : IDisposable
 {
     private static readonly string Root = Repository.Root;
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-readme-").FullName;
+    private readonly System.Text.StringBuilder printed = new();
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
@@ -28,7 +29,7 @@ public sealed partial class ReadmeTests : IDisposable
             try
             {
                 await WaitUntilAsync(() => Ports.Listening(1883) || run.HasExited, TimeSpan.FromMinutes(3));
-                Assert.False(run.HasExited, "medtech run ended: " + await run.StandardError.ReadToEndAsync());
+                Assert.False(run.HasExited, "medtech run ended: " + printed);
 
                 var (published, _, publishError) = await RunAsync(Command("mosquitto_pub -q 1 -t devices/monitor-01/vitals"));
                 Assert.True(published == 0, publishError);
@@ -113,8 +114,24 @@ public sealed partial class ReadmeTests : IDisposable
     /// <summary>Repository paths made absolute, so the command runs from the scratch folder.</summary>
     private static string Absolute(string command) => command.Replace(" src/", $" {Root}/src/", StringComparison.Ordinal);
 
-    private Process StartInOwnProcessGroup(string command) =>
-        Process.Start(new ProcessStartInfo("setsid", ["bash", "-c", "exec " + command]) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true })!;
+    /// <summary>Starts a long-running command; what it prints is drained into <see cref="printed"/> (an unread pipe would stall it).</summary>
+    private Process StartInOwnProcessGroup(string command)
+    {
+        var process = Process.Start(new ProcessStartInfo("setsid", ["bash", "-c", "exec " + command]) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true })!;
+        process.OutputDataReceived += (_, e) => Print(e.Data);
+        process.ErrorDataReceived += (_, e) => Print(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private void Print(string? line)
+    {
+        lock (printed)
+        {
+            printed.AppendLine(line);
+        }
+    }
 
     private async Task<(int Exit, string Output, string Error)> RunAsync(string command)
     {

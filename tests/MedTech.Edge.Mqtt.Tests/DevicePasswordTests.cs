@@ -54,22 +54,6 @@ public sealed class DevicePasswordTests : IDisposable
     }
 
     [Fact]
-    public async Task GivenAnonymousAccessBesidePasswords_WhenAnAnonymousClientUsesARegisteredDevicesClientId_ThenItIsRefusedAndTheDeviceKeepsItsSession()
-    {
-        var file = PasswordFile(false, ("monitor-1", "pw-1"));
-        await using var broker = await StartAsync(new MqttIngestOptions { Port = Ports.Free(), PasswordFile = file, AllowAnonymous = true }, folder);
-        using var device = await broker.ConnectAsync("monitor-1", "monitor-1", "pw-1");
-
-        // Accepted, it would be unbound under the device's id and would take over the device's MQTT session.
-        await Assert.ThrowsAnyAsync<Exception>(() => broker.ConnectAsync("monitor-1"));
-
-        Assert.True(device.IsConnected);
-        Assert.Equal(["anonymous_device_id"], broker.Refusals);
-        using var anonymous = await broker.ConnectAsync("bench-tool");
-        Assert.True(anonymous.IsConnected);
-    }
-
-    [Fact]
     public async Task GivenAPasswordForAnotherDevice_WhenADeviceLogsInUnderItsOwnClientId_ThenItIsRefused()
     {
         var file = PasswordFile(false, ("monitor-1", "pw-1"), ("monitor-2", "pw-2"));
