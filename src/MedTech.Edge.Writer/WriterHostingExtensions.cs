@@ -46,7 +46,7 @@ public static class WriterHostingExtensions
         }
         else
         {
-            services.AddSingleton(_ => new LocalFhirStore(localStorePath));
+            services.AddSingleton(sp => new LocalFhirStore(localStorePath, sp.Value<WriterOptions>().LocalStoreRetention));
             services.AddSingleton(sp =>
             {
                 var options = new FhirServerOptions { Url = LocalFhirStore.BaseAddress };

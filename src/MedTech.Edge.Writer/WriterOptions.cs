@@ -24,6 +24,13 @@ public sealed class WriterOptions
     /// <summary>Longest wait between retries while the FHIR server is unavailable (nothing is committed meanwhile).</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// One-process run without a FHIR server (<c>medtech run</c>): how long the local store keeps Observations (and
+    /// anything else but Patients and Devices) after their last update, so its file stays bounded on a gateway that
+    /// runs for months. Zero keeps everything. Export what you need with <c>medtech fhir export</c>.
+    /// </summary>
+    public TimeSpan LocalStoreRetention { get; set; } = TimeSpan.FromDays(7);
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -45,6 +52,11 @@ public sealed class WriterOptions
         if (MaxBackoff <= TimeSpan.Zero)
         {
             errors.Add($"{SectionName}:MaxBackoff must be positive.");
+        }
+
+        if (LocalStoreRetention < TimeSpan.Zero)
+        {
+            errors.Add($"{SectionName}:LocalStoreRetention must not be negative (0 keeps everything).");
         }
 
         return errors;

@@ -183,7 +183,7 @@ internal static class PersistBenchmark
     /// <summary>Every series gets readings evenly spread over two hours, ordered by time as devices send them.</summary>
     private static List<Measurement> Data(int count) => Data(count, Start);
 
-    private static List<Measurement> Data(int count, DateTime start)
+    internal static List<Measurement> Data(int count, DateTime start)
     {
         var series = Devices * Types.Length;
         var perSeries = Math.Max(1, count / series);

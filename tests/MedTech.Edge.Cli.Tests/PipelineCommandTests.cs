@@ -19,10 +19,12 @@ public sealed class PipelineCommandTests : IDisposable
         var (exit, output, error) = Run("demo", "--data", data, "--mqtt-port", Ports.Free().ToString(), "--metrics-port", "0", "--devices", "2", "--rate", "2", "--duration", "3");
         Assert.True(exit == 0, output + error);
         var published = Figure(output, "messages published");
-        Assert.True(published >= 4, output);
+        // 6 at the nominal rate; fewer on a loaded machine (the monitors publish on a timer), never none.
+        Assert.True(published >= 2, output);
         Assert.Equal(published, Figure(output, "acknowledged by gateway"));
         Assert.Equal(published, Figure(output, "normalized"));
         Assert.Equal(0, Figure(output, "dead-lettered"));
+        Assert.Contains("still in the buffer     nothing", output);
 
         var ndjson = Path.Combine(folder, "export.ndjson");
         var written = Figure(output, "Observations written");
@@ -110,6 +112,22 @@ public sealed class PipelineCommandTests : IDisposable
         using var http = new HttpClient();
         var bundle = JsonDocument.Parse(await http.GetStringAsync(new Uri(server.BaseUrl, "Observation?_summary=count")));
         Assert.True(bundle.RootElement.GetProperty("total").GetInt32() >= 5, bundle.RootElement.ToString());
+    }
+
+    [Fact]
+    public void GivenAFhirServerThatCannotBeReached_WhenTheDemoEnds_ThenItSaysWhatIsStillPendingAndExits1()
+    {
+        // Nothing listens on a free port: the writer keeps every group in the outbox and retries.
+        var unreachable = $"http://127.0.0.1:{Ports.Free()}/fhir/";
+
+        var (exit, output, error) = Run("demo", "--data", Path.Combine(folder, "data"), "--mqtt-port", Ports.Free().ToString(), "--metrics-port", "0",
+            "--fhir-url", unreachable, "--devices", "1", "--rate", "2", "--duration", "2", "--drain-timeout", "1");
+
+        Assert.True(exit == 1, output + error);
+        Assert.Contains("waiting up to 1 s for", output);
+        var pending = output.Split('\n').Single(l => l.TrimStart().StartsWith("still in the buffer", StringComparison.Ordinal));
+        Assert.Matches(@"still in the buffer +0 messages to normalize and [1-9]\d* groups to write; the next medtech run on this folder writes them", pending);
+        Assert.Equal(Figure(output, "messages published"), Figure(output, "acknowledged by gateway"));
     }
 
     [Theory]

@@ -109,4 +109,84 @@ public sealed class LocalFhirStoreTests : IDisposable
         Assert.Equal(1, store.ExportNdjson(ndjson));
         Assert.Contains("\"status\":\"amended\"", ndjson.ToString());
     }
+
+    [Fact]
+    public async Task GivenConditionalCreates_WhenTwoAskForOneIdentifier_ThenOneResourceIsCreatedAndTheSecondGetsIt()
+    {
+        Bundle Create(string value) => new()
+        {
+            Type = Bundle.BundleType.Batch,
+            Entry = [new Bundle.EntryComponent { Resource = new Patient { Identifier = [new Identifier("urn:mrn", value)] }, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.POST, Url = "Patient", IfNoneExist = $"identifier={Uri.EscapeDataString("urn:mrn|" + value)}" } }],
+        };
+
+        var first = await client.WriteBatchAsync(Create("p-1"), CancellationToken.None);
+        var second = await client.WriteBatchAsync(Create("p-1"), CancellationToken.None);
+        var other = await client.WriteBatchAsync(Create("p-2"), CancellationToken.None);
+
+        Assert.Equal([201, 200, 201], new[] { first[0].Status, second[0].Status, other[0].Status });
+        Assert.Equal(2, store.Count("Patient"));
+        var found = await client.SearchAsync<Patient>($"Patient?identifier={Uri.EscapeDataString("urn:mrn|p-1")}", CancellationToken.None);
+        Assert.True(Guid.TryParse(Assert.Single(found).Id, out _));
+    }
+
+    [Fact]
+    public async Task GivenTwoResourcesMatchingACondition_WhenCreatedConditionally_ThenTheStoreRefusesWith412AndCreatesNothing()
+    {
+        await client.PutAsync(new Device { Id = "d1", Identifier = [new Identifier("urn:a", "monitor-1")] }, null, CancellationToken.None);
+        await client.PutAsync(new Device { Id = "d2", Identifier = [new Identifier("urn:b", "monitor-1")] }, null, CancellationToken.None);
+        using var http = new HttpClient(store, disposeHandler: false);
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(LocalFhirStore.BaseAddress, "Device"))
+        {
+            Content = new StringContent("""{"resourceType":"Device","identifier":[{"value":"monitor-1"}]}"""),
+        };
+        request.Headers.Add("If-None-Exist", "identifier=monitor-1");
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(System.Net.HttpStatusCode.PreconditionFailed, response.StatusCode);
+        Assert.Equal(2, store.Count("Device"));
+    }
+
+    [Fact]
+    public async Task GivenARetention_WhenObservationsAgeBeyondIt_ThenTheyAreRemovedAndPatientsDevicesAndNewerObservationsStay()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+        using var kept = new LocalFhirStore(Path.Combine(folder, "kept.db"), TimeSpan.FromDays(7), clock);
+        var options = new FhirServerOptions { Url = LocalFhirStore.BaseAddress, MaxAttempts = 1 };
+        var keptClient = new FhirServerClient(new HttpClient(kept, disposeHandler: false) { BaseAddress = LocalFhirStore.BaseAddress }, options, NullLogger<FhirServerClient>.Instance);
+        Bundle Writes(params Resource[] resources) => new()
+        {
+            Type = Bundle.BundleType.Batch,
+            Entry = [.. resources.Select(r => new Bundle.EntryComponent { Resource = r, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.PUT, Url = $"{r.TypeName}/{r.Id}" } })],
+        };
+        await keptClient.WriteBatchAsync(Writes(new Patient { Id = "p1" }, new Device { Id = "d1" }, new Observation { Id = "old", Status = ObservationStatus.Final }), CancellationToken.None);
+        clock.Advance(TimeSpan.FromDays(6));
+        await keptClient.WriteBatchAsync(Writes(new Observation { Id = "recent", Status = ObservationStatus.Final }), CancellationToken.None);
+
+        clock.Advance(TimeSpan.FromDays(1) + TimeSpan.FromMinutes(1));
+        await keptClient.WriteBatchAsync(Writes(new Observation { Id = "new", Status = ObservationStatus.Final }), CancellationToken.None);
+
+        using var ndjson = new StringWriter();
+        kept.ExportNdjson(ndjson);
+        var ids = ndjson.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => System.Text.Json.Nodes.JsonNode.Parse(line)!["id"]!.GetValue<string>());
+        Assert.Equal(["d1", "new", "p1", "recent"], ids.Order());
+    }
+
+    [Fact]
+    public async Task GivenNoRetention_WhenYearsPass_ThenNothingIsRemoved()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 0, 0, 0, TimeSpan.Zero));
+        using var everything = new LocalFhirStore(Path.Combine(folder, "all.db"), TimeSpan.Zero, clock);
+        var options = new FhirServerOptions { Url = LocalFhirStore.BaseAddress, MaxAttempts = 1 };
+        var allClient = new FhirServerClient(new HttpClient(everything, disposeHandler: false) { BaseAddress = LocalFhirStore.BaseAddress }, options, NullLogger<FhirServerClient>.Instance);
+        await allClient.PutAsync(new Observation { Id = "old", Status = ObservationStatus.Final }, null, CancellationToken.None);
+        clock.Advance(TimeSpan.FromDays(3 * 365));
+
+        // The store removes old resources while it writes a batch, which is how the writer writes.
+        var batch = new Bundle { Type = Bundle.BundleType.Batch };
+        batch.Entry.Add(new Bundle.EntryComponent { Resource = new Observation { Id = "new", Status = ObservationStatus.Final }, Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.PUT, Url = "Observation/new" } });
+        await allClient.WriteBatchAsync(batch, CancellationToken.None);
+
+        Assert.Equal(2, everything.Count("Observation"));
+    }
 }

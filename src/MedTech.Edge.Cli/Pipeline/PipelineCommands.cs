@@ -51,28 +51,33 @@ internal static class PipelineCommands
         var devices = new Option<int>("--devices") { Description = "Simulated bedside monitors, one patient each.", DefaultValueFactory = _ => 4 };
         var rate = new Option<double>("--rate") { Description = "Messages per second, all monitors together; each carries 6 vital-sign readings. Upstream identifies a periodInterval-0 Observation to the second, so keep one message per monitor per second or less.", DefaultValueFactory = _ => 4 };
         var duration = new Option<int>("--duration") { Description = "Seconds to publish.", DefaultValueFactory = _ => 20 };
+        var drain = new Option<int>("--drain-timeout") { Description = "Seconds to wait, after publishing, for what is still in the buffer to be written.", DefaultValueFactory = _ => 60 };
         var demo = new Command("demo", "Run the pipeline with simulated bedside monitors publishing over MQTT, then print what happened.")
         {
-            data, port, deviceMapping, fhirMapping, fhirUrl, metricsPort, devices, rate, duration,
+            data, port, deviceMapping, fhirMapping, fhirUrl, metricsPort, devices, rate, duration, drain,
         };
         demo.SetAction(async (parsed, cancellationToken) =>
         {
-            if (parsed.GetValue(devices) < 1 || parsed.GetValue(rate) <= 0 || parsed.GetValue(duration) < 1)
+            if (parsed.GetValue(devices) < 1 || parsed.GetValue(rate) <= 0 || parsed.GetValue(duration) < 1 || parsed.GetValue(drain) < 0)
             {
-                await error.WriteLineAsync("medtech: --devices, --rate and --duration must be positive.").ConfigureAwait(false);
+                await error.WriteLineAsync("medtech: --devices, --rate and --duration must be positive, --drain-timeout not negative.").ConfigureAwait(false);
                 return MedTechCommand.UsageError;
             }
 
             var settings = Settings(parsed);
             using var host = EmbeddedPipeline.Build(settings);
             WriteBanner(output, settings);
-            return await DemoAsync(host, settings, parsed.GetValue(devices), parsed.GetValue(rate), TimeSpan.FromSeconds(parsed.GetValue(duration)), output, error, cancellationToken).ConfigureAwait(false);
+            var timing = new DemoTiming(TimeSpan.FromSeconds(parsed.GetValue(duration)), TimeSpan.FromSeconds(parsed.GetValue(drain)));
+            return await DemoAsync(host, settings, parsed.GetValue(devices), parsed.GetValue(rate), timing, output, error, cancellationToken).ConfigureAwait(false);
         });
 
         return [run, demo];
     }
 
-    private static async Task<int> DemoAsync(IHost host, RunSettings settings, int devices, double rate, TimeSpan duration, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    /// <summary>How long the demo publishes, and then waits at most for the buffer to drain into FHIR.</summary>
+    private sealed record DemoTiming(TimeSpan Duration, TimeSpan Drain);
+
+    private static async Task<int> DemoAsync(IHost host, RunSettings settings, int devices, double rate, DemoTiming timing, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         using var totals = new PipelineTotals();
         try
@@ -87,35 +92,51 @@ internal static class PipelineCommands
 
         var monitors = new BedsideMonitors(settings.MqttPort, devices, rate);
         using var publishing = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        publishing.CancelAfter(duration);
+        publishing.CancelAfter(timing.Duration);
         var clock = Stopwatch.StartNew();
         var publisher = monitors.RunAsync(publishing.Token);
         var store = host.Services.GetRequiredService<GatewayStore>();
 
-        // Progress each second while publishing, then until the buffer is drained into FHIR (at most a minute more).
-        while (!cancellationToken.IsCancellationRequested && (!publisher.IsCompleted || !Drained(store)) && clock.Elapsed < duration + TimeSpan.FromMinutes(1))
+        // Progress each second while publishing, then until the buffer is drained into FHIR or the drain time is up.
+        var announced = false;
+        while (!cancellationToken.IsCancellationRequested && (!publisher.IsCompleted || !Drained(store)) && clock.Elapsed < timing.Duration + timing.Drain)
         {
+            if (publisher.IsCompleted && !announced)
+            {
+                announced = true;
+                await output.WriteLineAsync($"Publishing done; waiting up to {timing.Drain.TotalSeconds:F0} s for {Pending(store)} (--drain-timeout).").ConfigureAwait(false);
+            }
+
             await Task.WhenAny(publisher, Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None)).ConfigureAwait(false);
             await output.WriteLineAsync($"{clock.Elapsed.TotalSeconds,4:F0} s  published {monitors.Published}  acknowledged {monitors.Acknowledged}  normalized {totals.Normalized}  Observations written {totals.ObservationsWritten}").ConfigureAwait(false);
         }
 
         await publisher.ConfigureAwait(false);
         await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        // Read after the stop: what the writer finished while stopping is no longer pending.
+        var drained = Drained(store);
         await output.WriteLineAsync($"""
 
-            Demo summary ({devices} monitors, {duration.TotalSeconds:F0} s)
+            Demo summary ({devices} monitors, {timing.Duration.TotalSeconds:F0} s)
               messages published      {monitors.Published}
               acknowledged by gateway {monitors.Acknowledged}
               normalized              {totals.Normalized}
               dead-lettered           {totals.DeadLettered}
               forwarded (groups)      {totals.Forwarded}
               Observations written    {totals.ObservationsWritten}
+              still in the buffer     {(drained ? "nothing" : Pending(store) + "; the next medtech run on this folder writes them")}
             {Where(settings)}
             """).ConfigureAwait(false);
-        return totals.DeadLettered == 0 && monitors.Acknowledged == monitors.Published ? MedTechCommand.Success : MedTechCommand.InputErrors;
+        return drained && totals.DeadLettered == 0 && monitors.Acknowledged == monitors.Published ? MedTechCommand.Success : MedTechCommand.InputErrors;
     }
 
     private static bool Drained(GatewayStore store) => store.Stats() is { Inbox: 0, Outbox: 0 };
+
+    private static string Pending(GatewayStore store)
+    {
+        var stats = store.Stats();
+        return $"{stats.Inbox} messages to normalize and {stats.Outbox} groups to write";
+    }
 
     private static void WriteBanner(TextWriter output, RunSettings settings) => output.WriteLine(
         $"MedTech.Edge: MQTT on port {settings.MqttPort}, buffer in {Path.GetFullPath(settings.Data)}, " +

@@ -10,8 +10,9 @@ namespace MedTech.Edge.Writer.LocalStore;
 /// <summary>
 /// A FHIR resource store in one LiteDB file, for the one-process run with no FHIR server: an
 /// <see cref="HttpMessageHandler"/> that answers the requests the writer sends (read and update by id with versions
-/// and If-Match, <c>identifier</c> search, batch bundles), so the writer's code path is the one it runs against a real
-/// server. Not a FHIR server: no validation, no other search; <see cref="ExportNdjson"/> gives everything as NDJSON.
+/// and If-Match, create with If-None-Exist, <c>identifier</c> search, batch bundles), so the writer's code path is the
+/// one it runs against a real server. Not a FHIR server: no validation, no other search, only the current version of
+/// each resource; <see cref="ExportNdjson"/> gives everything as NDJSON.
 /// </summary>
 public sealed class LocalFhirStore : HttpMessageHandler
 {
@@ -28,17 +29,37 @@ public sealed class LocalFhirStore : HttpMessageHandler
     /// <summary>Largest resource stored: LiteDB documents end at about 16 MB; a larger one is refused with 413, as a server would.</summary>
     private const int MaxResourceBytes = 8 * 1024 * 1024;
 
+    /// <summary>How often, at most, resources older than the retention are removed (while writing).</summary>
+    private static readonly TimeSpan PurgeInterval = TimeSpan.FromMinutes(10);
+
     private readonly LiteDatabase db;
     private readonly ILiteCollection<BsonDocument> resources;
+    private readonly TimeSpan retention;
+    private readonly TimeProvider time;
     private readonly Lock gate = new();
+    private DateTimeOffset lastPurge = DateTimeOffset.MinValue;
 
-    public LocalFhirStore(string path)
+    /// <param name="path">The LiteDB file (created 0600 in a 0700 folder).</param>
+    /// <param name="retention">
+    /// Resources other than Patients and Devices not updated for this long are removed, so the file of a gateway that
+    /// runs for months stays bounded; <see cref="TimeSpan.Zero"/> keeps everything.
+    /// </param>
+    /// <param name="time">The clock of <c>meta.lastUpdated</c> and of the retention.</param>
+    public LocalFhirStore(string path, TimeSpan retention = default, TimeProvider? time = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentOutOfRangeException.ThrowIfLessThan(retention, TimeSpan.Zero);
+        this.retention = retention;
+        this.time = time ?? TimeProvider.System;
         // The Observations hold patient references: private like the buffer.
         db = PrivateFiles.OpenLiteDatabase(path);
         resources = db.GetCollection("resources");
         resources.EnsureIndex("identifiers", "$.identifiers[*]");
+        resources.EnsureIndex("updated");
+        lock (gate)
+        {
+            PurgeIfDue();
+        }
     }
 
     /// <summary>Writes every stored resource, one JSON object per line, ordered by type and id; returns how many.</summary>
@@ -73,6 +94,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
         var body = request.Content is null ? null : await request.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         var path = request.RequestUri!.PathAndQuery[BaseAddress.AbsolutePath.Length..];
         var ifMatch = request.Headers.TryGetValues("If-Match", out var values) ? values.FirstOrDefault() : null;
+        var ifNoneExist = request.Headers.TryGetValues("If-None-Exist", out var conditions) ? conditions.FirstOrDefault() : null;
         var minimal = request.Headers.TryGetValues("Prefer", out var prefer) && prefer.Contains("return=minimal");
         lock (gate)
         {
@@ -84,7 +106,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
                 (status, resource, version) = request.Method.Method switch
                 {
                     "POST" when path.Length == 0 && body is not null => (HttpStatusCode.OK, Batch(JsonNode.Parse(body)!.AsObject(), minimal), null),
-                    "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, body is null ? null : JsonNode.Parse(body)!.AsObject(), ifMatch),
+                    "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, body is null ? null : JsonNode.Parse(body)!.AsObject(), ifMatch, ifNoneExist),
                     _ => (HttpStatusCode.MethodNotAllowed, Outcome("Not supported by the local store."), null),
                 };
             }
@@ -106,14 +128,44 @@ public sealed class LocalFhirStore : HttpMessageHandler
         }
     }
 
+    /// <summary>
+    /// A batch in one LiteDB transaction: a write per entry, each its own transaction, kept the store at about 450
+    /// Observations/s. Entries still succeed or fail on their own (a batch, not a FHIR transaction); only an I/O
+    /// failure undoes the whole bundle, and the writer then retries all of it.
+    /// </summary>
     private JsonObject Batch(JsonObject bundle, bool minimal)
+    {
+        db.BeginTrans();
+        try
+        {
+            var response = BatchEntries(bundle, minimal);
+            PurgeIfDue();
+            db.Commit();
+            return response;
+        }
+        catch
+        {
+            // On a failed disk the rollback may fail too; the store answers 503 for the first failure either way.
+            try
+            {
+                db.Rollback();
+            }
+            catch (IOException)
+            {
+            }
+
+            throw;
+        }
+    }
+
+    private JsonObject BatchEntries(JsonObject bundle, bool minimal)
     {
         var entries = new JsonArray();
         foreach (var entry in bundle["entry"]?.AsArray() ?? [])
         {
             var request = entry!["request"]!;
             var (status, resource, version) = Handle(
-                request["method"]!.GetValue<string>(), request["url"]!.GetValue<string>(), entry["resource"]?.DeepClone().AsObject(), request["ifMatch"]?.GetValue<string>());
+                request["method"]!.GetValue<string>(), request["url"]!.GetValue<string>(), entry["resource"]?.DeepClone().AsObject(), request["ifMatch"]?.GetValue<string>(), request["ifNoneExist"]?.GetValue<string>());
             using var phrase = new HttpResponseMessage(status);
             var response = new JsonObject { ["status"] = $"{(int)status} {phrase.ReasonPhrase}" };
             if (version is not null)
@@ -137,12 +189,17 @@ public sealed class LocalFhirStore : HttpMessageHandler
         return new JsonObject { ["resourceType"] = "Bundle", ["type"] = "batch-response", ["entry"] = entries };
     }
 
-    private (HttpStatusCode Status, JsonObject? Resource, string? Version) Handle(string method, string url, JsonObject? resource, string? ifMatch)
+    private (HttpStatusCode Status, JsonObject? Resource, string? Version) Handle(string method, string url, JsonObject? resource, string? ifMatch, string? ifNoneExist)
     {
         var query = url.IndexOf('?', StringComparison.Ordinal);
         if (method == "GET" && query > 0)
         {
             return (HttpStatusCode.OK, Search(url[..query], url[(query + 1)..]), null);
+        }
+
+        if (method == "POST" && resource is not null && url.Length is > 0 and <= 64 && !url.Contains('/', StringComparison.Ordinal))
+        {
+            return Create(url, resource, ifNoneExist);
         }
 
         var parts = url.Split('/');
@@ -171,9 +228,45 @@ public sealed class LocalFhirStore : HttpMessageHandler
             return (HttpStatusCode.PreconditionFailed, Outcome("The resource changed since it was read."), null);
         }
 
-        var version = (current + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        resource["id"] = parts[1];
-        resource["meta"] = new JsonObject { ["versionId"] = version, ["lastUpdated"] = DateTimeOffset.UtcNow.ToString("o", System.Globalization.CultureInfo.InvariantCulture) };
+        var written = Store(parts[0], parts[1], current + 1, resource);
+        return written ?? (stored is null ? HttpStatusCode.Created : HttpStatusCode.OK, resource, (current + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// <c>POST {type}</c> with a new id; with <c>If-None-Exist: identifier=...</c> the one match is returned instead
+    /// (200), and two or more matches are refused (412), as FHIR's conditional create says. The store handles one
+    /// request at a time, so two writers creating one Patient get one.
+    /// </summary>
+    private (HttpStatusCode Status, JsonObject? Resource, string? Version) Create(string type, JsonObject resource, string? ifNoneExist)
+    {
+        if (ifNoneExist is not null)
+        {
+            var matches = Search(type, ifNoneExist)["entry"]!.AsArray();
+            if (matches.Count > 1)
+            {
+                return (HttpStatusCode.PreconditionFailed, Outcome("More than one resource matches the condition."), null);
+            }
+
+            if (matches.Count == 1)
+            {
+                var found = matches[0]!["resource"]!.DeepClone().AsObject();
+                return (HttpStatusCode.OK, found, found["meta"]?["versionId"]?.GetValue<string>());
+            }
+        }
+
+        return Store(type, Guid.NewGuid().ToString("D"), 1, resource) ?? (HttpStatusCode.Created, resource, "1");
+    }
+
+    /// <summary>Stores the resource as that version; a refusal, or null when stored.</summary>
+    private (HttpStatusCode Status, JsonObject? Resource, string? Version)? Store(string type, string id, int version, JsonObject resource)
+    {
+        var now = time.GetUtcNow();
+        resource["id"] = id;
+        resource["meta"] = new JsonObject
+        {
+            ["versionId"] = version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["lastUpdated"] = now.ToString("o", System.Globalization.CultureInfo.InvariantCulture),
+        };
         var json = resource.ToJsonString();
         if (Encoding.UTF8.GetByteCount(json) > MaxResourceBytes)
         {
@@ -182,12 +275,32 @@ public sealed class LocalFhirStore : HttpMessageHandler
 
         resources.Upsert(new BsonDocument
         {
-            ["_id"] = $"{parts[0]}/{parts[1]}",
-            ["version"] = current + 1,
+            ["_id"] = $"{type}/{id}",
+            ["type"] = type,
+            ["version"] = version,
+            ["updated"] = now.UtcDateTime,
             ["json"] = json,
-            ["identifiers"] = new BsonArray(Identifiers(parts[0], resource).Select(i => new BsonValue(IndexKey(i))).Distinct()),
+            ["identifiers"] = new BsonArray(Identifiers(type, resource).Select(i => new BsonValue(IndexKey(i))).Distinct()),
         });
-        return (stored is null ? HttpStatusCode.Created : HttpStatusCode.OK, resource, version);
+        return null;
+    }
+
+    /// <summary>
+    /// Removes what the retention no longer keeps. Patients and Devices stay: the next reading of a device needs them,
+    /// and they are few. Documents from before the store kept <c>updated</c> stay too.
+    /// </summary>
+    private void PurgeIfDue()
+    {
+        var now = time.GetUtcNow();
+        if (retention == TimeSpan.Zero || now - lastPurge < PurgeInterval)
+        {
+            return;
+        }
+
+        lastPurge = now;
+        // "updated > @1" leaves out documents without it (null sorts below every date in LiteDB).
+        resources.DeleteMany(BsonExpression.Create(
+            "updated < @0 AND updated > @1 AND type != 'Patient' AND type != 'Device'", new BsonValue((now - retention).UtcDateTime), new BsonValue(DateTime.MinValue)));
     }
 
     /// <summary><c>Type?identifier=[system|]value</c>: a value alone matches any system (FHIR token search).</summary>
