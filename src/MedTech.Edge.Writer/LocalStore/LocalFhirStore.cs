@@ -32,12 +32,14 @@ public sealed class LocalFhirStore : HttpMessageHandler
     /// <summary>How often, at most, resources older than the retention are removed (while writing).</summary>
     private static readonly TimeSpan PurgeInterval = TimeSpan.FromMinutes(10);
 
+    private readonly BufferFiles files;
     private readonly LiteDatabase db;
     private readonly ILiteCollection<BsonDocument> resources;
     private readonly TimeSpan retention;
     private readonly TimeProvider time;
     private readonly Lock gate = new();
     private DateTimeOffset lastPurge = DateTimeOffset.MinValue;
+    private bool unsynced;
 
     /// <param name="path">The LiteDB file (created 0600 in a 0700 folder).</param>
     /// <param name="retention">
@@ -51,8 +53,20 @@ public sealed class LocalFhirStore : HttpMessageHandler
         ArgumentOutOfRangeException.ThrowIfLessThan(retention, TimeSpan.Zero);
         this.retention = retention;
         this.time = time ?? TimeProvider.System;
-        // The Observations hold patient references: private like the buffer.
-        db = PrivateFiles.OpenLiteDatabase(path);
+        // The Observations hold patient references: private like the buffer (0600 files in a 0700 folder). The log is
+        // synced once per request, after its commit, not once per page (see BufferFiles).
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        files = BufferFiles.Open(path, BufferFiles.OpenFile, deferLogSync: true);
+        try
+        {
+            db = new LiteDatabase(files.Data, logStream: files.Log);
+        }
+        catch
+        {
+            files.Dispose();
+            throw;
+        }
+
         resources = db.GetCollection("resources");
         resources.EnsureIndex("identifiers", "$.identifiers[*]");
         resources.EnsureIndex("updated");
@@ -115,6 +129,12 @@ public sealed class LocalFhirStore : HttpMessageHandler
                 // A full disk, say: the store is unavailable, not the data wrong, so the writer keeps the batch and retries.
                 (status, resource, version) = (HttpStatusCode.ServiceUnavailable, Outcome("The local store cannot write its file."), null);
             }
+
+            if (!Durable())
+            {
+                (status, resource, version) = (HttpStatusCode.ServiceUnavailable, Outcome("The local store cannot write its file."), null);
+            }
+
             var response = new HttpResponseMessage(status)
             {
                 Content = new StringContent(resource?.ToJsonString() ?? "", Encoding.UTF8, "application/fhir+json"),
@@ -273,6 +293,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
             return (HttpStatusCode.RequestEntityTooLarge, Outcome("The resource is larger than the local store keeps."), null);
         }
 
+        unsynced = true;
         resources.Upsert(new BsonDocument
         {
             ["_id"] = $"{type}/{id}",
@@ -368,11 +389,30 @@ public sealed class LocalFhirStore : HttpMessageHandler
         ["issue"] = new JsonArray(new JsonObject { ["severity"] = "error", ["code"] = "processing", ["diagnostics"] = text }),
     };
 
+    /// <summary>
+    /// Syncs the log the request's commit wrote; false when a write of this store has failed. A failed log write is
+    /// latched by <see cref="BufferFiles"/> (LiteDB's log writer cannot survive one) and the store answers 503 from
+    /// then on, so the writer keeps its batch; a restart opens the file again.
+    /// </summary>
+    private bool Durable()
+    {
+        // The writer's read-ahead is a batch of GETs: nothing to sync.
+        if (unsynced)
+        {
+            unsynced = false;
+            files.FlushLog();
+        }
+
+        return files.Failure is null;
+    }
+
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
             db.Dispose();
+            files.FlushLog();
+            files.Dispose();
         }
 
         base.Dispose(disposing);
