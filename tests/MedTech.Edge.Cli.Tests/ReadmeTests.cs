@@ -72,12 +72,14 @@ public sealed partial class ReadmeTests : IDisposable
     [Theory]
     [InlineData("medtech mapping validate")]
     [InlineData("medtech mapping test")]
+    [InlineData("medtech mapping import")]
     public async Task GivenTheReadme_WhenItsGeneralMappingCommandsRunOnTheUsersOwnFiles_ThenTheyExit0(string prefix)
     {
         var examples = Path.Combine(Root, "src", "MedTech.Edge.Cli", "Examples");
         File.Copy(Path.Combine(examples, "bedside-monitor.device-mapping.json"), Path.Combine(folder, "devicecontent.json"));
         File.Copy(Path.Combine(examples, "bedside-monitor.fhir-mapping.json"), Path.Combine(folder, "fhirmapping.json"));
         File.Copy(Path.Combine(examples, "bedside-monitor.message.json"), Path.Combine(folder, "message.json"));
+        File.Copy(Path.Combine(Root, "tests", "MedTech.Edge.Cli.Tests", "Import", "portal-export.json"), Path.Combine(folder, "medtech-export.json"));
         // The README says `medtech` is `dotnet run --project src/MedTech.Edge.Cli --`, and brackets mark optional arguments.
         var command = Command(prefix).Replace("medtech ", "dotnet run --project src/MedTech.Edge.Cli -- ", StringComparison.Ordinal);
         command = OptionalArgument().Replace(command, "$1").Replace(" --raw", "", StringComparison.Ordinal);
