@@ -207,6 +207,38 @@ public class BundledMappingTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void GivenAMegabyteOfDigits_WhenTransformed_ThenItIsAReasonCodeNotAnObservation(bool quoted)
+    {
+        var digits = new string('9', 1 << 20);
+        var (measurements, normalizeErrors) = Normalize(VitalSignsSet, VitalSignsMessage("heartRate", quoted ? $"\"{digits}\"" : digits));
+        var (built, transformErrors) = Transform(VitalSignsSet, measurements);
+
+        Assert.Empty(built);
+        Assert.NotEmpty(normalizeErrors.Concat(transformErrors));
+    }
+
+    /// <summary>Timestamps at the ends of the date range: a valid Observation or a reason code (an implausible time is a dead letter).</summary>
+    [Theory]
+    [InlineData("0001-01-01T00:00:00Z")]
+    [InlineData("1970-01-01T00:00:00Z")]
+    [InlineData("9999-12-31T23:59:59.9999999Z")]
+    [InlineData("2026-11-24T10:00:00.9999999+14:00")]
+    [InlineData("2026-11-24T10:00:00-12:00")]
+    [InlineData("2026-02-30T10:00:00Z")]
+    [InlineData("1795431600000")]
+    public void GivenATimestampAtTheEndsOfTheRange_WhenTransformed_ThenItIsAValidObservationOrAReasonCode(string timestamp)
+    {
+        var message = System.Text.Encoding.UTF8.GetBytes($$"""{"deviceId": "monitor-t", "patientId": "patient-t", "timestamp": "{{timestamp}}", "heartRate": 72}""");
+        var (measurements, normalizeErrors) = Normalize(VitalSignsSet, message);
+        var (built, transformErrors) = Transform(VitalSignsSet, measurements);
+
+        Assert.True(built.Count + normalizeErrors.Count + transformErrors.Count == 1, $"{built.Count} Observation(s), errors: {string.Join(", ", normalizeErrors.Concat(transformErrors))}");
+        Assert.All(built, o => Assert.Empty(ProfileValidator.ObservationErrors(o)));
+    }
+
     private static void AssertCodedBesideLoinc(CodeableConcept code, DataType? value)
     {
         var loinc = code.Coding[0];
