@@ -124,9 +124,16 @@ public sealed partial class HubWriterWorker(
             }
         }
 
-        var deadLetters = await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting).ConfigureAwait(false);
+        var deadLetters = await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
+            messages.Select(r => new MeasurementSource($"{r.Topic}/{r.Partition.Value}/{r.Offset.Value}", Gateway(r.Message.Headers))).ToList()).ConfigureAwait(false);
         await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
     }
+
+    /// <summary>The hub message header that names the gateway a message came through, for the Provenance (absent: none named).</summary>
+    public const string GatewayHeader = "gateway";
+
+    private static string? Gateway(Headers? headers) =>
+        headers is not null && headers.TryGetLastBytes(GatewayHeader, out var bytes) && bytes.Length is > 0 and <= 1024 ? Encoding.UTF8.GetString(bytes) : null;
 
     private List<ConsumeResult<string, byte[]>> ConsumeBatch(CancellationToken stoppingToken)
     {
