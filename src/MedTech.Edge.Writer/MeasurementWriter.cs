@@ -46,7 +46,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         for (var i = 0; i < messages.Count; i++)
         {
             var (key, payload) = messages[i];
-            var source = sources?.ElementAtOrDefault(i) ?? new MeasurementSource("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(payload)));
+            var source = (sources is not null && i < sources.Count ? sources[i] : null) ?? new MeasurementSource("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(payload)));
             foreach (var bytes in SplitOrDeadLetter(key, payload, deadLetters))
             {
                 count++;
