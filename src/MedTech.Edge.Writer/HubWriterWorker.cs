@@ -129,11 +129,9 @@ public sealed partial class HubWriterWorker(
         await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
     }
 
-    /// <summary>The hub message header that names the gateway a message came through, for the Provenance (absent: none named).</summary>
-    public const string GatewayHeader = "gateway";
-
+    /// <summary>The gateway a hub message names (<see cref="HubOptions.GatewayHeader"/>), for the Provenance; null when it names none.</summary>
     private static string? Gateway(Headers? headers) =>
-        headers is not null && headers.TryGetLastBytes(GatewayHeader, out var bytes) && bytes.Length is > 0 and <= 1024 ? Encoding.UTF8.GetString(bytes) : null;
+        headers is not null && headers.TryGetLastBytes(HubOptions.GatewayHeader, out var bytes) && bytes.Length is > 0 and <= 1024 ? Encoding.UTF8.GetString(bytes) : null;
 
     private List<ConsumeResult<string, byte[]>> ConsumeBatch(CancellationToken stoppingToken)
     {

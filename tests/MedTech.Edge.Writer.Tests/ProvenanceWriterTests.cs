@@ -10,6 +10,7 @@ using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Fhir.Tests.Persistence;
 using MedTech.Edge.Hosting;
+using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -69,7 +70,7 @@ public sealed class ProvenanceWriterTests : IAsyncLifetime, IDisposable
                 {
                     Key = Monitor,
                     Value = Group(time, value),
-                    Headers = [new Header(HubWriterWorker.GatewayHeader, Encoding.UTF8.GetBytes("ward-7-gateway"))],
+                    Headers = [new Header(HubOptions.GatewayHeader, Encoding.UTF8.GetBytes("ward-7-gateway"))],
                 });
                 offsets.Add($"{Topic}/{sent.Partition.Value}/{sent.Offset.Value}");
             }
@@ -94,6 +95,42 @@ public sealed class ProvenanceWriterTests : IAsyncLifetime, IDisposable
             Assert.DoesNotContain(Monitor, json, StringComparison.Ordinal);
             Assert.DoesNotContain(Patient, json, StringComparison.Ordinal);
         });
+    }
+
+    [Fact]
+    public async Task GivenAGatewayWithAName_WhenBedsideMessagesFlowThroughItTheHubAndTheWriter_ThenEveryProvenanceNamesThatGatewayAndTheHubMessages()
+    {
+        var folder = Directory.CreateTempSubdirectory("medtech-provenance-").FullName;
+        var mqttPort = Ports.Free();
+        try
+        {
+            using var gateway = TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers, new() { ["Hub:GatewayName"] = "ward-7-gateway" });
+            using var writer = TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers);
+            await gateway.StartAsync();
+            await writer.StartAsync();
+            var messages = VitalSigns.Messages(devices: 2, perDevice: 3);
+
+            await VitalSigns.PublishAsync(mqttPort, messages);
+
+            var fhir = VitalSigns.Client(server.BaseUrl);
+            var expected = messages.Count * VitalSigns.ObservationsPerMessage;
+            await Eventually.HoldsAsync(() => Targets(fhir).GetAwaiter().GetResult() == expected, TimeSpan.FromSeconds(60), () => "a Provenance for every Observation");
+            await writer.StopAsync();
+            await gateway.StopAsync();
+            var hub = HubReader.Read(cluster.BootstrapServers, Topic, r => r.Count > 0, TimeSpan.FromSeconds(30));
+            var provenances = await fhir.SearchAsync<Provenance>("Provenance?_count=1000", default);
+
+            Assert.All(hub, m => Assert.Equal("ward-7-gateway", Encoding.UTF8.GetString(m.Headers.GetLastBytes(HubOptions.GatewayHeader))));
+            Assert.All(provenances, p => Assert.Equal(
+                [("performer", "urn:medtech-edge:writer", "medtech-edge-writer"), ("assembler", "urn:medtech-edge:gateway", "ward-7-gateway")],
+                p.Agent.Select(a => (a.Type!.Coding[0].Code, a.Who!.Identifier!.System, a.Who.Identifier.Value)).ToList()));
+            Assert.All(provenances.SelectMany(p => p.Entity), e => Assert.Matches($"^{Topic}/[01]/[0-9]+$", e.What!.Identifier!.Value));
+            Assert.DoesNotContain(provenances, p => FhirJson.Serialize(p).Contains("monitor-1", StringComparison.Ordinal) || FhirJson.Serialize(p).Contains("patient-1", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     [Fact]
@@ -155,6 +192,10 @@ public sealed class ProvenanceWriterTests : IAsyncLifetime, IDisposable
         var writer = new MeasurementWriter(persister, metrics, new ModuleHealth(), Options.Create(new WriterOptions { MaxBackoff = TimeSpan.FromMilliseconds(200) }), NullLogger<MeasurementWriter>.Instance);
         return (writer, client, metrics);
     }
+
+    /// <summary>How many Observation versions the Provenance on the server names.</summary>
+    private static async Task<int> Targets(FhirServerClient client) =>
+        (await client.SearchAsync<Provenance>("Provenance?_count=1000", default)).Sum(p => p.Target.Count);
 
     /// <summary>The hub message ids the Provenance on the server names.</summary>
     private static async Task<List<string>> Named(FhirServerClient client) =>
