@@ -124,7 +124,7 @@ public sealed class ProvenanceWriterTests : IAsyncLifetime, IDisposable
             Assert.All(provenances, p => Assert.Equal(
                 [("performer", "urn:medtech-edge:writer", "medtech-edge-writer"), ("assembler", "urn:medtech-edge:gateway", "ward-7-gateway")],
                 p.Agent.Select(a => (a.Type!.Coding[0].Code, a.Who!.Identifier!.System, a.Who.Identifier.Value)).ToList()));
-            Assert.All(provenances.SelectMany(p => p.Entity), e => Assert.Matches($"^{Topic}/[01]/[0-9]+$", e.What!.Identifier!.Value));
+            Assert.All(provenances.SelectMany(p => p.Entity), e => Assert.Matches($"^{Topic}/[01]/[0-9]+(-[0-9]+)?$", e.What!.Identifier!.Value));
             Assert.DoesNotContain(provenances, p => FhirJson.Serialize(p).Contains("monitor-1", StringComparison.Ordinal) || FhirJson.Serialize(p).Contains("patient-1", StringComparison.Ordinal));
         }
         finally
@@ -197,9 +197,20 @@ public sealed class ProvenanceWriterTests : IAsyncLifetime, IDisposable
     private static async Task<int> Targets(FhirServerClient client) =>
         (await client.SearchAsync<Provenance>("Provenance?_count=1000", default)).Sum(p => p.Target.Count);
 
-    /// <summary>The hub message ids the Provenance on the server names.</summary>
+    /// <summary>The hub message ids the Provenance on the server names, ranges (<c>topic/partition/first-last</c>) expanded.</summary>
     private static async Task<List<string>> Named(FhirServerClient client) =>
-        (await client.SearchAsync<Provenance>("Provenance?_count=100", default)).SelectMany(p => p.Entity).Select(e => e.What!.Identifier!.Value!).Order(StringComparer.Ordinal).ToList();
+        (await client.SearchAsync<Provenance>("Provenance?_count=100", default)).SelectMany(p => p.Entity).Select(e => e.What!.Identifier!.Value!).SelectMany(Expand)
+            .Order(StringComparer.Ordinal).ToList();
+
+    private static IEnumerable<string> Expand(string id)
+    {
+        var slash = id.LastIndexOf('/');
+        var range = id[(slash + 1)..].Split('-');
+        return range.Length == 2
+            ? Enumerable.Range(int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(range[1], System.Globalization.CultureInfo.InvariantCulture) - int.Parse(range[0], System.Globalization.CultureInfo.InvariantCulture) + 1)
+                .Select(o => $"{id[..slash]}/{o}")
+            : [id];
+    }
 
     /// <summary>A heart-rate measurement group as the gateway sends it to the hub.</summary>
     private byte[] Group(string time, string value) => MeasurementGroupJson.Serialize(Assert.Single(MeasurementGrouper.Group(

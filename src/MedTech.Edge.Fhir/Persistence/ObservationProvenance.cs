@@ -17,7 +17,7 @@ public sealed record MeasurementSource(string MessageId, string? Gateway = null)
 /// Builds the Provenance of one write bundle: its targets are the Observation versions the bundle wrote (only the
 /// entries that succeeded), who is the writer (performer of the write) and the gateways the measurements came
 /// through (assemblers of the measurements), when is now, the measurements' period is <c>occurredPeriod</c>, and
-/// the entities are the hub messages as identifiers. One Provenance per activity: R4 has one activity per
+/// the entities are the hub messages as identifiers (see <see cref="Ranges"/>). One Provenance per activity: R4 has one activity per
 /// Provenance, and a bundle that both creates and updates gets one of each (still in the same single request).
 /// </summary>
 internal static class ObservationProvenance
@@ -67,13 +67,61 @@ internal static class ObservationProvenance
             provenance.Agent.Add(Agent(new ResourceReference { Type = "Device", Identifier = new Identifier(GatewaySystem, Bounded(gateway)) }, "assembler", "Assembler"));
         }
 
-        provenance.Entity.AddRange(sources.Select(s => s.MessageId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(id => new Provenance.EntityComponent
+        provenance.Entity.AddRange(Ranges(sources.Select(s => s.MessageId)).Select(id => new Provenance.EntityComponent
         {
             Role = Provenance.ProvenanceEntityRole.Source,
             What = new ResourceReference { Identifier = new Identifier(HubMessageSystem, id) },
         }));
         return provenance;
     }
+
+    /// <summary>
+    /// The message ids, each once and sorted; consecutive offsets of one partition (<c>topic/partition/offset</c>) as
+    /// one range <c>topic/partition/first-last</c>, which holds exactly those messages: a writer consumes a partition in
+    /// order, so a batch's Provenance names a few ranges rather than hundreds of messages.
+    /// </summary>
+    internal static IEnumerable<string> Ranges(IEnumerable<string> ids)
+    {
+        var offsets = new SortedDictionary<string, SortedSet<long>>(StringComparer.Ordinal);
+        var others = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var id in ids)
+        {
+            var slash = id.LastIndexOf('/');
+            if (slash > 0 && long.TryParse(id.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var offset) && id[(slash + 1)..] == offset.ToString(CultureInfo.InvariantCulture))
+            {
+                (offsets.TryGetValue(id[..slash], out var set) ? set : offsets[id[..slash]] = []).Add(offset);
+            }
+            else
+            {
+                others.Add(id);
+            }
+        }
+
+        foreach (var (partition, set) in offsets)
+        {
+            long first = set.Min, last = first;
+            foreach (var offset in set.Skip(1))
+            {
+                if (offset != last + 1)
+                {
+                    yield return Range(partition, first, last);
+                    first = offset;
+                }
+
+                last = offset;
+            }
+
+            yield return Range(partition, first, last);
+        }
+
+        foreach (var other in others)
+        {
+            yield return other;
+        }
+    }
+
+    private static string Range(string partition, long first, long last) =>
+        first == last ? string.Create(CultureInfo.InvariantCulture, $"{partition}/{first}") : string.Create(CultureInfo.InvariantCulture, $"{partition}/{first}-{last}");
 
     /// <summary>The writer as configured: a literal <c>Device/{id}</c> reference, or a Device identifier in <see cref="WriterSystem"/>.</summary>
     private static ResourceReference Writer(string agent) =>

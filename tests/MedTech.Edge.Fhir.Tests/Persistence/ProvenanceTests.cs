@@ -46,7 +46,7 @@ public class ProvenanceTests(FhirServerFixture fixture)
             [("performer", ObservationProvenance.WriterSystem, "medtech-edge-writer"), ("assembler", ObservationProvenance.GatewaySystem, "ward-3-gateway")],
             provenance.Agent.Select(a => (a.Type!.Coding.Single(c => c.System == ParticipantTypes).Code, a.Who!.Identifier!.System, a.Who.Identifier.Value)).ToList());
         Assert.All(provenance.Agent, a => Assert.Equal("Device", a.Who!.Type));
-        Assert.Equal(["hub/0/41", "hub/0/42", "hub/1/7"], provenance.Entity.Select(e => e.What!.Identifier!.Value).ToList());
+        Assert.Equal(["hub/0/41-42", "hub/1/7"], provenance.Entity.Select(e => e.What!.Identifier!.Value).ToList());
         Assert.All(provenance.Entity, e => Assert.Equal((Provenance.ProvenanceEntityRole.Source, ObservationProvenance.HubMessageSystem), (e.Role, e.What!.Identifier!.System)));
         // Nothing of the measurements themselves: no device or patient id, no value.
         var json = FhirJson.Serialize(provenance);
@@ -191,6 +191,14 @@ public class ProvenanceTests(FhirServerFixture fixture)
         var provenance = Assert.Single(await ProvenancesOfAsync(client, (await ReadAsync(client, ids, "heartrate", "2026-11-24T16:00:00Z")).Id!));
         Assert.Equal("Device/writer-1", Assert.Single(provenance.Agent).Who!.Reference);
         Assert.Empty(provenance.Entity);
+    }
+
+    [Fact]
+    public void GivenHubMessageIds_WhenNamed_ThenConsecutiveOffsetsOfAPartitionBecomeOneRangeAndEverythingElseStaysAsItIs()
+    {
+        string[] ids = ["t/1/9", "t/0/5", "t/0/3", "t/0/4", "t/0/4", "t/0/7", "t/1/10", "sha256:ab", "t/0/007", "t/0/-1", "t/0/99999999999999999999", "x", "t/1/" + long.MaxValue];
+
+        Assert.Equal(["t/0/3-5", "t/0/7", $"t/1/9-10", $"t/1/{long.MaxValue}", "sha256:ab", "t/0/-1", "t/0/007", "t/0/99999999999999999999", "x"], ObservationProvenance.Ranges(ids));
     }
 
     [Theory]
