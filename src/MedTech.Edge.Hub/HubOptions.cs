@@ -37,10 +37,28 @@ public sealed class HubOptions
     /// <summary>How long a consumer (the FHIR writer) may be silent before its partitions go to another instance (Event Hubs: 30 s).</summary>
     public TimeSpan ConsumerSessionTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The gateway's name, sent with every hub message in the <see cref="GatewayHeader"/> header, so that the writer's
+    /// Provenance names the gateway the data came through. Defaults to the IoT Edge device id (<c>IOTEDGE_DEVICEID</c>,
+    /// which IoT Edge gives every module); empty sends no header. Not patient data: it names the ward's gateway.
+    /// </summary>
+    public string? GatewayName { get; set; } = Environment.GetEnvironmentVariable("IOTEDGE_DEVICEID");
+
+    /// <summary>The hub message header that carries <see cref="GatewayName"/>.</summary>
+    public const string GatewayHeader = "gateway";
+
+    /// <summary>The longest <see cref="GatewayName"/> (IoT Hub device ids have at most 128 characters).</summary>
+    public const int MaxGatewayNameLength = 128;
+
     /// <summary>Every problem, each naming its configuration key; empty when the options are usable.</summary>
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
+        if (GatewayName is { } gateway && (gateway.Length > MaxGatewayNameLength || gateway.Any(char.IsControl)))
+        {
+            errors.Add($"{SectionName}:GatewayName must have at most {MaxGatewayNameLength} characters and no control characters.");
+        }
+
         if (ConnectionString is { Length: > 0 } connection)
         {
             try

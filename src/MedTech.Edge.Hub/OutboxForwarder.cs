@@ -25,6 +25,7 @@ public sealed partial class OutboxForwarder(
     private const int RoundsInFlight = 2;
 
     private readonly string topic = HubClientConfig.Topic(options);
+    private readonly byte[]? gateway = options.GatewayName is { Length: > 0 } name ? System.Text.Encoding.UTF8.GetBytes(name) : null;
     private readonly Queue<Round> inFlight = new();
 
     // The round after the last one in flight, read on the thread pool while this thread produces: reading the outbox
@@ -154,7 +155,13 @@ public sealed partial class OutboxForwarder(
             try
             {
                 var value = PackedMessage.Pack(indices.ConvertAll(i => entries[i].Payload));
-                Produce(new Message<string, byte[]> { Key = entries[indices[0]].Key, Value = value }, report => round.Report(indices, report.Error), cancellationToken);
+                var message = new Message<string, byte[]> { Key = entries[indices[0]].Key, Value = value };
+                if (gateway is not null)
+                {
+                    message.Headers = [new Header(HubOptions.GatewayHeader, gateway)];
+                }
+
+                Produce(message, report => round.Report(indices, report.Error), cancellationToken);
             }
             catch (ProduceException<string, byte[]> ex)
             {

@@ -124,9 +124,14 @@ public sealed partial class HubWriterWorker(
             }
         }
 
-        var deadLetters = await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting).ConfigureAwait(false);
+        var deadLetters = await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
+            messages.Select(r => new MeasurementSource($"{r.Topic}/{r.Partition.Value}/{r.Offset.Value}", Gateway(r.Message.Headers))).ToList()).ConfigureAwait(false);
         await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
     }
+
+    /// <summary>The gateway a hub message names (<see cref="HubOptions.GatewayHeader"/>), for the Provenance; null when it names none.</summary>
+    private static string? Gateway(Headers? headers) =>
+        headers is not null && headers.TryGetLastBytes(HubOptions.GatewayHeader, out var bytes) && bytes.Length is > 0 and <= 1024 ? Encoding.UTF8.GetString(bytes) : null;
 
     private List<ConsumeResult<string, byte[]>> ConsumeBatch(CancellationToken stoppingToken)
     {

@@ -34,19 +34,23 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
 
     /// <param name="waitingOnServer">Called with true before each wait for the FHIR server and false after it: a caller that
     /// guards against messages that kill the process knows they are not being worked on meanwhile.</param>
+    /// <param name="sources">Per message, the id its Provenance names (<c>topic/partition/offset</c>) and its gateway; without
+    /// one, a message is named by the SHA-256 of its bytes (never by its content).</param>
     public async Task<IReadOnlyList<WriterDeadLetter>> WriteAsync(IReadOnlyList<(string Key, byte[] Payload)> messages, CancellationToken cancellationToken,
-        Action<bool>? waitingOnServer = null)
+        Action<bool>? waitingOnServer = null, IReadOnlyList<MeasurementSource>? sources = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var deadLetters = new List<WriterDeadLetter>();
         var groups = new List<HubGroup>();
         var count = 0;
-        foreach (var (key, payload) in messages)
+        for (var i = 0; i < messages.Count; i++)
         {
+            var (key, payload) = messages[i];
+            var source = (sources is not null && i < sources.Count ? sources[i] : null) ?? new MeasurementSource("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(payload)));
             foreach (var bytes in SplitOrDeadLetter(key, payload, deadLetters))
             {
                 count++;
-                if (Read(key, bytes, deadLetters) is { } group)
+                if (Read(key, bytes, source, deadLetters) is { } group)
                 {
                     groups.Add(group);
                 }
@@ -55,7 +59,17 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
 
         metrics.Groups.Add(count);
         metrics.Consumed.Add(groups.Sum(g => g.Measurements.Count));
-        await PersistContainedAsync(groups, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
+        // Measurements are told apart by reference: two messages can carry equal ones, and each names its own message.
+        var sourceOf = new Dictionary<Measurement, MeasurementSource>(ReferenceEqualityComparer.Instance);
+        foreach (var group in groups)
+        {
+            foreach (var measurement in group.Measurements)
+            {
+                sourceOf[measurement] = group.Source;
+            }
+        }
+
+        await PersistContainedAsync(groups, deadLetters, m => sourceOf.GetValueOrDefault(m), waitingOnServer, cancellationToken).ConfigureAwait(false);
         foreach (var deadLetter in deadLetters)
         {
             metrics.Errors.Add(1, new KeyValuePair<string, object?>("reason", deadLetter.Code));
@@ -65,7 +79,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     }
 
     /// <summary>One measurement group of a hub message: its bytes (what a dead letter keeps) and its measurements.</summary>
-    private sealed record HubGroup(string Key, byte[] Payload, IReadOnlyList<Measurement> Measurements);
+    private sealed record HubGroup(string Key, byte[] Payload, IReadOnlyList<Measurement> Measurements, MeasurementSource Source);
 
     private static MeasurementGroupKey KeyOf(Measurement m) => new(m.DeviceId, m.PatientId, m.EncounterId, m.CorrelationId, m.Type);
 
@@ -85,7 +99,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     }
 
     /// <summary>The group, or null and a dead letter when the bytes are not a measurement group the writer can write.</summary>
-    private static HubGroup? Read(string key, ReadOnlyMemory<byte> bytes, List<WriterDeadLetter> deadLetters)
+    private static HubGroup? Read(string key, ReadOnlyMemory<byte> bytes, MeasurementSource source, List<WriterDeadLetter> deadLetters)
     {
         string problem;
         try
@@ -93,7 +107,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             var (_, measurements) = MeasurementGroupJson.Deserialize(bytes.Span);
             if (Check(measurements) is not { } found)
             {
-                return new HubGroup(measurements[0].DeviceId, bytes.ToArray(), measurements);
+                return new HubGroup(measurements[0].DeviceId, bytes.ToArray(), measurements, source);
             }
 
             problem = found;
@@ -140,7 +154,8 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     /// should cause (a bug, or a bundle the server refuses as a whole, 400/413), each half is tried on its own, down
     /// to the single group, which is then a dead letter: whatever it is, it cannot hold the partition.
     /// </summary>
-    private async Task PersistContainedAsync(List<HubGroup> groups, List<WriterDeadLetter> deadLetters, Action<bool>? waitingOnServer, CancellationToken cancellationToken)
+    private async Task PersistContainedAsync(List<HubGroup> groups, List<WriterDeadLetter> deadLetters, Func<Measurement, MeasurementSource?> sourceOf,
+        Action<bool>? waitingOnServer, CancellationToken cancellationToken)
     {
         var work = new Stack<List<HubGroup>>();
         if (groups.Count > 0)
@@ -153,10 +168,12 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             string code, reason;
             try
             {
-                var result = await PersistAsync(batch.SelectMany(g => g.Measurements).ToList(), waitingOnServer, cancellationToken).ConfigureAwait(false);
+                var result = await PersistAsync(batch.SelectMany(g => g.Measurements).ToList(), sourceOf, waitingOnServer, cancellationToken).ConfigureAwait(false);
                 metrics.Observations.Add(result.Created, new KeyValuePair<string, object?>("outcome", "created"));
                 metrics.Observations.Add(result.Updated, new KeyValuePair<string, object?>("outcome", "updated"));
                 metrics.Observations.Add(result.Unchanged, new KeyValuePair<string, object?>("outcome", "unchanged"));
+                metrics.Provenance.Add(result.ProvenanceWritten, new KeyValuePair<string, object?>("outcome", "written"));
+                metrics.Provenance.Add(result.ProvenanceFailed, new KeyValuePair<string, object?>("outcome", "failed"));
                 // A failed measurement fails every hub group with a measurement of that key and time (the persister
                 // merges them; a group fails as a whole, or only some of its times when they have no Patient association).
                 var failed = new Dictionary<(MeasurementGroupKey, DateTime), PersistError>();
@@ -203,14 +220,15 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         }
     }
 
-    private async Task<PersistResult> PersistAsync(List<Measurement> measurements, Action<bool>? waitingOnServer, CancellationToken cancellationToken)
+    private async Task<PersistResult> PersistAsync(List<Measurement> measurements, Func<Measurement, MeasurementSource?> sourceOf, Action<bool>? waitingOnServer,
+        CancellationToken cancellationToken)
     {
         var backoff = TimeSpan.FromMilliseconds(500);
         while (true)
         {
             try
             {
-                var result = await persister.PersistAsync(measurements, cancellationToken).ConfigureAwait(false);
+                var result = await persister.PersistAsync(measurements, sourceOf, cancellationToken).ConfigureAwait(false);
                 health.Healthy("fhir");
                 return result;
             }

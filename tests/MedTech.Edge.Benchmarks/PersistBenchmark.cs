@@ -16,7 +16,7 @@ namespace MedTech.Edge.Benchmarks;
 /// Persist throughput against the local FHIR test server (Medplum, fresh per row): (a) upstream's way, one search by
 /// identifier and one PUT per Observation, up to 10 devices at once, and (b) our bundled path, for 20 devices × 5 types
 /// over 2 hours, in batches of 300, with hourly SampledData (two periods) and with Quantity (one Observation per
-/// reading); (b) three times.
+/// reading); (b) three times with a Provenance per write bundle (the default), and once without.
 /// </summary>
 internal static class PersistBenchmark
 {
@@ -51,7 +51,7 @@ internal static class PersistBenchmark
             await RowAsync("(warm-up, not a result)", Data(Math.Min(count, 3000)), mapping, UpstreamWay);
             for (var i = 0; i < 3; i++)
             {
-                await RowAsync("(warm-up, not a result)", measurements, mapping, Bundled);
+                await RowAsync("(warm-up, not a result)", measurements, mapping, Bundled());
             }
 
             var upstream = await RowAsync($"(a) search + PUT, {name}", measurements, mapping, UpstreamWay);
@@ -59,12 +59,13 @@ internal static class PersistBenchmark
             var bundled = new List<Row>();
             for (var i = 1; i <= 3; i++)
             {
-                bundled.Add(await RowAsync($"(b) #{i} bundled, {name}", measurements, mapping, Bundled));
+                bundled.Add(await RowAsync($"(b) #{i} bundled, {name}", measurements, mapping, Bundled()));
             }
 
             // Both rows write the same Observation versions; the server's CPU per row bounds the throughput ratio
             // whatever the client does, so it is printed beside it.
             static double Median(IEnumerable<double> three) => three.Order().ElementAt(1);
+            await RowAsync($"(b) bundled, Provenance off, {name}", measurements, mapping, Bundled(provenance: false));
             Console.WriteLine($"{"",-50} (b) is {string.Join(", ", bundled.Select(b => $"{b.Rate / upstream.Rate:F1}×"))} (a) in measurements/s; " +
                               $"median {Median(bundled.Select(b => b.Rate)) / upstream.Rate:F1}×; " +
                               $"server CPU (a) / (b) median {upstream.ServerSeconds / Median(bundled.Select(b => b.ServerSeconds)):F1}×");
@@ -88,10 +89,14 @@ internal static class PersistBenchmark
         Console.WriteLine($"Persist benchmark, association: {measurements.Count:N0} measurements, {Devices} devices × {Types.Length} types over 2 h, batches of 300, " +
                           $"hourly SampledData (30 s period), MaxStaleness {maxStaleness.TotalSeconds:0.###} s, local Medplum FHIR server (fresh per row)");
         Console.WriteLine($"{"row",-50} {"seconds",8} {"server CPU s",13} {"measurements/s",15} {"Observation writes/s",21} {"requests",9} {"requests/measurement",21} {"requests/write",15}");
-        await RowAsync("(warm-up, not a result)", measurements, mapping, Bundled, new ResourceIdentityOptions { Association = association.ToString(), MaxStaleness = maxStaleness });
+        await RowAsync("(warm-up, not a result)", measurements, mapping, Bundled(), new ResourceIdentityOptions { Association = association.ToString(), MaxStaleness = maxStaleness });
         foreach (var row in new[] { PatientAssociation.CurrentDevice, association })
         {
-            await RowAsync($"(b) bundled, Association={row}", measurements, mapping, Bundled, new ResourceIdentityOptions { Association = row.ToString(), MaxStaleness = maxStaleness });
+            foreach (var provenance in new[] { true, false })
+            {
+                await RowAsync($"(b) bundled, Association={row}, Provenance {(provenance ? "on" : "off")}", measurements, mapping, Bundled(provenance),
+                    new ResourceIdentityOptions { Association = row.ToString(), MaxStaleness = maxStaleness });
+            }
         }
     }
 
@@ -138,15 +143,27 @@ internal static class PersistBenchmark
         return new Row(measurements.Count / seconds, serverSeconds);
     }
 
-    private static Func<Measurement[], Task<int>> Bundled(FhirServerClient client, IdentityResolver identity, FhirMapping mapping)
+    /// <summary>
+    /// Our path; with Provenance each measurement is named as its own hub message (<c>topic/partition/offset</c>), so
+    /// the Provenance is as large as the writer's can be (a hub message holds one group of one or more measurements).
+    /// </summary>
+    private static Writer Bundled(bool provenance = true) => (client, identity, mapping) =>
     {
-        var persister = new ObservationPersister(client, identity, mapping, new PersistenceOptions(), NullLogger<ObservationPersister>.Instance);
+        var persister = new ObservationPersister(client, identity, mapping, new PersistenceOptions { Provenance = provenance }, NullLogger<ObservationPersister>.Instance);
+        var offset = 0L;
         return async batch =>
         {
-            var result = await persister.PersistAsync(batch, default);
-            return result.Errors.Count == 0 ? result.Created + result.Updated : throw new InvalidOperationException(result.Errors[0].Message);
+            var sources = new Dictionary<Measurement, MeasurementSource>(ReferenceEqualityComparer.Instance);
+            foreach (var measurement in batch)
+            {
+                sources[measurement] = new MeasurementSource($"measurements/{offset % 4}/{offset++ / 4}", "ward-gateway");
+            }
+
+            var result = await persister.PersistAsync(batch, m => sources.GetValueOrDefault(m), default);
+            return result.Errors.Count == 0 && result.ProvenanceFailed == 0 ? result.Created + result.Updated
+                : throw new InvalidOperationException(result.Errors.Count > 0 ? result.Errors[0].Message : "A Provenance was not written.");
         };
-    }
+    };
 
     /// <summary>
     /// Upstream's <c>SaveObservationAsync</c> without its cache: search by identifier, then create or merge and PUT;

@@ -55,4 +55,21 @@ public class EventHubsConnectionStringTests
 
         Assert.Equal(valid ? [] : ["Hub:PackUpToBytes must be between 0 (no packing) and 262144 (Event Hubs Basic's message limit)."], options.Validate());
     }
+
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("", true)]
+    [InlineData("ward-7-gateway", true)]
+    [InlineData("ward\u0000gw", false)]
+    [InlineData("ward\ngw", false)]
+    public void GivenAGatewayName_WhenValidated_ThenOnlyAShortNameWithoutControlCharactersIsAccepted(string? name, bool valid)
+    {
+        var options = new HubOptions { BootstrapServers = "127.0.0.1:9092", Topic = "t", GatewayName = name };
+
+        Assert.Equal(valid ? [] : ["Hub:GatewayName must have at most 128 characters and no control characters."], options.Validate());
+    }
+
+    [Fact]
+    public void GivenAMegabyteGatewayName_WhenValidated_ThenItIsRefused() =>
+        Assert.Single(new HubOptions { BootstrapServers = "127.0.0.1:9092", Topic = "t", GatewayName = new string('g', 1 << 20) }.Validate());
 }

@@ -284,6 +284,23 @@ public sealed class OutboxForwarderTests : IDisposable
 
     private static int N(ReadOnlySpan<byte> entry) => int.Parse(JsonDocument.Parse(entry.ToArray()).RootElement.GetProperty("n").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
 
+    [Theory]
+    [InlineData("ward-7-gateway")]
+    [InlineData("")]
+    public async Task GivenAGatewayName_WhenForwarded_ThenEveryHubMessageNamesTheGatewayInItsHeaderAndNoneWithoutAName(string name)
+    {
+        store.CompleteNormalization([], Enumerable.Range(0, 20).Select(i => Entry($"device-{i % 3}", $"{i}")).ToList(), []);
+        var named = new HubOptions { BootstrapServers = options.BootstrapServers, Topic = Topic, GatewayName = name };
+        using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(named)).Build();
+
+        await new OutboxForwarder(store, producer, named, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default);
+
+        var received = HubReader.Read(cluster.BootstrapServers, Topic, r => Unpack(r).Count >= 20, TimeSpan.FromSeconds(30));
+        Assert.Equal(20, Unpack(received).Count);
+        Assert.All(received, m => Assert.Equal(name.Length > 0 ? [name] : [],
+            (m.Headers ?? []).Where(h => h.Key == HubOptions.GatewayHeader).Select(h => Encoding.UTF8.GetString(h.GetValueBytes()))));
+    }
+
     private static OutboxEntry Entry(string key, string value) => new(key, Encoding.UTF8.GetBytes(value), DateTime.UtcNow);
 
     /// <summary>The entries that reached the hub, unpacked from its messages, in the order they arrived.</summary>

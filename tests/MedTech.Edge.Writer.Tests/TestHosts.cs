@@ -7,13 +7,22 @@ namespace MedTech.Edge.Writer.Tests;
 /// <summary>The gateway and the writer as in-process hosts on the bundled vital-signs mappings and the mock cluster's "measurements" topic.</summary>
 internal static class TestHosts
 {
-    public static IHost Gateway(string folder, int mqttPort, string bootstrapServers) => Build(new()
+    public static IHost Gateway(string folder, int mqttPort, string bootstrapServers, Dictionary<string, string?>? extra = null)
     {
-        ["Gateway:DeviceMappingPath"] = VitalSigns.DeviceMapping,
-        ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
-        ["Mqtt:Port"] = mqttPort.ToString(),
-        ["Mqtt:AllowAnonymous"] = "true",
-    }, bootstrapServers, b => b.AddEdgeGateway().AddHubForwarding());
+        var config = new Dictionary<string, string?>
+        {
+            ["Gateway:DeviceMappingPath"] = VitalSigns.DeviceMapping,
+            ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
+            ["Mqtt:Port"] = mqttPort.ToString(),
+            ["Mqtt:AllowAnonymous"] = "true",
+        };
+        foreach (var (key, value) in extra ?? [])
+        {
+            config[key] = value;
+        }
+
+        return Build(config, bootstrapServers, b => b.AddEdgeGateway().AddHubForwarding());
+    }
 
     public static IHost Writer(Uri fhirUrl, string bootstrapServers, int monitoringPort = 0, Dictionary<string, string?>? extra = null)
     {

@@ -18,7 +18,8 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// and per-entry 429/5xx cause a re-read, re-merge and re-write of those entries. A re-delivered batch changes
 /// nothing, so nothing is written. Groups that cannot be transformed (any exception but the server's unavailability),
 /// that the server rejects, or whose entries still fail after <see cref="PersistenceOptions.MaxWriteRounds"/> while
-/// others were written, are returned as errors; the rest of the batch is persisted.
+/// others were written, are returned as errors; the rest of the batch is persisted. With
+/// <see cref="PersistenceOptions.Provenance"/> on, every write bundle gets its Provenance (see <see cref="WriteProvenanceAsync"/>).
 /// </summary>
 public sealed partial class ObservationPersister : IDisposable
 {
@@ -43,20 +44,27 @@ public sealed partial class ObservationPersister : IDisposable
         observations = new MemoryCache(new MemoryCacheOptions { SizeLimit = options.ObservationCacheSize });
     }
 
-    public async Task<PersistResult> PersistAsync(IReadOnlyList<Measurement> measurements, CancellationToken cancellationToken)
+    public Task<PersistResult> PersistAsync(IReadOnlyList<Measurement> measurements, CancellationToken cancellationToken) =>
+        PersistAsync(measurements, null, cancellationToken);
+
+    /// <param name="sourceOf">The hub message (and gateway) each measurement came from, for the Provenance; null: none named.</param>
+    public async Task<PersistResult> PersistAsync(IReadOnlyList<Measurement> measurements, Func<Measurement, MeasurementSource?>? sourceOf, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(measurements);
         var groups = MeasurementGrouper.Group(measurements);
         var ahead = await identity.SearchAheadAsync(groups.Where(g => mapping.Find(g.Key.Type) is not null).Select(g => g.Key), options.MaxBundleEntries, cancellationToken).ConfigureAwait(false);
         var (pending, errors) = await ObservationPlan.CreateAsync(groups, mapping, (group, ct) => identity.ResolveAsync(group, ahead, ct), cancellationToken).ConfigureAwait(false);
-        var (created, updated, unchanged) = await WriteAsync(pending, errors, cancellationToken).ConfigureAwait(false);
+        var bundles = new List<List<ObservationProvenance.Written>>();
+        var (created, updated, unchanged) = await WriteAsync(pending, errors, bundles, cancellationToken).ConfigureAwait(false);
+        var (provenanceWritten, provenanceFailed) = options.Provenance ? await WriteProvenanceAsync(bundles, sourceOf, cancellationToken).ConfigureAwait(false) : (0, 0);
         var failedGroups = errors.Keys.Select(k => k.Group).Distinct().Count();
         Log.BatchPersisted(logger, measurements.Count, created, updated, unchanged, failedGroups);
-        return new PersistResult(created, updated, unchanged, errors.Values.ToList());
+        return new PersistResult(created, updated, unchanged, errors.Values.ToList()) { ProvenanceWritten = provenanceWritten, ProvenanceFailed = provenanceFailed };
     }
 
-    private async Task<(int Created, int Updated, int Unchanged)> WriteAsync(
-        List<PendingObservation> pending, Dictionary<(MeasurementGroup Group, string Code), PersistError> errors, CancellationToken cancellationToken)
+    /// <param name="bundles">Gets, per write bundle, the Observations it wrote and their new versions.</param>
+    private async Task<(int Created, int Updated, int Unchanged)> WriteAsync(List<PendingObservation> pending,
+        Dictionary<(MeasurementGroup Group, string Code), PersistError> errors, List<List<ObservationProvenance.Written>> bundles, CancellationToken cancellationToken)
     {
         int created = 0, updated = 0, unchanged = 0;
         var stored = await ReadAsync(pending.Where(p => !observations.TryGetValue(p.Id, out _)).Select(p => p.Id), cancellationToken).ConfigureAwait(false);
@@ -102,6 +110,8 @@ public sealed partial class ObservationPersister : IDisposable
             foreach (var chunk in writes.Chunk(options.MaxBundleEntries))
             {
                 var results = await server.WriteBatchAsync(PutBundle(chunk.Select(w => (w.Observation, w.IsCreate))), cancellationToken).ConfigureAwait(false);
+                var written = new List<ObservationProvenance.Written>();
+                bundles.Add(written);
                 for (var i = 0; i < chunk.Length; i++)
                 {
                     var (p, observation, isCreate) = chunk[i];
@@ -109,6 +119,7 @@ public sealed partial class ObservationPersister : IDisposable
                     if (result.IsSuccess)
                     {
                         _ = isCreate ? created++ : updated++;
+                        written.Add(new(p, result.VersionId, isCreate));
                         Remember(p.Id, observation, result.VersionId);
                     }
                     else if (result.Status is 409 or 412 or 408 or 429 or >= 500 or 0)
@@ -168,6 +179,77 @@ public sealed partial class ObservationPersister : IDisposable
         }
 
         return (created, updated, unchanged);
+    }
+
+    /// <summary>
+    /// Writes the Provenance of each write bundle that wrote something, all in one batch of PUTs after the writes:
+    /// one request per persisted batch, not one per Observation. It cannot go in the write bundle itself: a batch
+    /// (which the writer uses, so that one refused Observation does not fail the others) resolves no references between
+    /// its entries, and even a transaction gives a new version only in its response, while the targets must name the
+    /// versions written. It is written only after the server has the Observations, so it never names a version that
+    /// does not exist. A Provenance the server refuses or cannot take (after the client's own retries of 429/5xx and
+    /// network faults) is counted and logged without content, and not retried further: the Observations are written
+    /// and stay, and a retry of the batch would change nothing and so write no Provenance either.
+    /// </summary>
+    private async Task<(int Written, int Failed)> WriteProvenanceAsync(List<List<ObservationProvenance.Written>> bundles,
+        Func<Measurement, MeasurementSource?>? sourceOf, CancellationToken cancellationToken)
+    {
+        int written = 0, failed = 0;
+        string? firstFailure = null;
+        var expected = bundles.Where(b => b.Count > 0).Sum(b => b.Select(w => w.IsCreate).Distinct().Count());
+        try
+        {
+            var now = time.GetUtcNow();
+            var provenances = bundles.SelectMany(b => ObservationProvenance.Create(b, now, options.ProvenanceAgent, sourceOf)).ToList();
+            foreach (var chunk in provenances.Chunk(options.MaxBundleEntries))
+            {
+                try
+                {
+                    var results = await server.WriteBatchAsync(ProvenanceBundle(chunk), cancellationToken).ConfigureAwait(false);
+                    for (var i = 0; i < chunk.Length; i++)
+                    {
+                        if (i < results.Count && results[i].IsSuccess)
+                        {
+                            written++;
+                        }
+                        else
+                        {
+                            failed++;
+                            firstFailure ??= $"HTTP {(i < results.Count ? results[i].Status : 0)}";
+                        }
+                    }
+                }
+                catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                {
+                    failed += chunk.Length;
+                    firstFailure ??= ex is FhirRequestException refused ? $"HTTP {(int)refused.Status}" : ex.GetType().Name;
+                }
+            }
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            // Building them failed (a bug): the Observations are written all the same.
+            failed = expected - written;
+            firstFailure ??= ex.GetType().Name;
+        }
+
+        if (failed > 0)
+        {
+            Log.ProvenanceFailed(logger, failed, written + failed, firstFailure!);
+        }
+
+        return (written, failed);
+    }
+
+    private static Bundle ProvenanceBundle(IEnumerable<Provenance> provenances)
+    {
+        var bundle = new Bundle { Type = Bundle.BundleType.Batch };
+        bundle.Entry.AddRange(provenances.Select(p => new Bundle.EntryComponent
+        {
+            Resource = p,
+            Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.PUT, Url = $"Provenance/{p.Id}" },
+        }));
+        return bundle;
     }
 
     /// <summary>Reads Observations by id with batch bundles of GETs; absent ones are not in the result.</summary>
@@ -243,6 +325,9 @@ public sealed partial class ObservationPersister : IDisposable
 
         [LoggerMessage(EventId = 3104, Level = LogLevel.Warning, Message = "The FHIR server failed an Observation in each of {Rounds} write rounds (last with HTTP {Status}) while it wrote others; its measurement groups go to the error output.")]
         public static partial void ObservationGaveUp(ILogger logger, int status, int rounds);
+
+        [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "{Failed} of {Total} Provenance resources of a batch were not written ({Reason}); the Observations they describe are written and stay.")]
+        public static partial void ProvenanceFailed(ILogger logger, int failed, int total, string reason);
 
         [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "{Count} Observations conflicted or failed transiently in write round {Round}; re-reading and retrying.")]
         public static partial void Retrying(ILogger logger, int count, int round);

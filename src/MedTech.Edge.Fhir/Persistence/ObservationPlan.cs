@@ -49,7 +49,7 @@ internal static class ObservationPlan
                             pending[id] = observation = new PendingObservation(id, template, ids);
                         }
 
-                        observation.Add(observationGroup, group);
+                        observation.Add(observationGroup, group, measurements);
                     }
                 }
             }

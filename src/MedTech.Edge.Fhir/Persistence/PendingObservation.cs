@@ -2,6 +2,7 @@ using Hl7.Fhir.Model;
 using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Mapping.Grouping;
+using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Fhir.Persistence;
 
@@ -14,9 +15,14 @@ internal sealed class PendingObservation(string id, CodeValueFhirTemplate templa
 
     public List<MeasurementGroup> Sources { get; } = [];
 
-    public void Add(ObservationGroup group, MeasurementGroup source)
+    /// <summary>The measurements that go into this Observation (its Provenance names their times and hub messages).</summary>
+    public List<Measurement> Measurements { get; } = [];
+
+    /// <param name="part">The measurements of <paramref name="source"/> planned with this Observation's Patient; those in the group's window are this Observation's.</param>
+    public void Add(ObservationGroup group, MeasurementGroup source, MeasurementGroup part)
     {
         Groups.Add(group);
+        Measurements.AddRange(part.Measurements.Where(m => m.OccurrenceTimeUtc >= group.Start && m.OccurrenceTimeUtc <= group.End));
         if (!Sources.Contains(source))
         {
             Sources.Add(source);

@@ -1,7 +1,7 @@
 namespace MedTech.Edge.Fhir.Persistence;
 
 /// <summary>How measurements are batched and written (configuration section <c>Persistence</c>).</summary>
-public sealed class PersistenceOptions
+public sealed partial class PersistenceOptions
 {
     public const string SectionName = "Persistence";
 
@@ -42,6 +42,18 @@ public sealed class PersistenceOptions
     /// </summary>
     public int MaxValueLength { get; set; } = 4_000_000;
 
+    /// <summary>
+    /// Writes a Provenance with each write bundle (one extra request per batch written): which Observation versions
+    /// were written, by whom, when, from which hub messages. On by default; false writes Observations only.
+    /// </summary>
+    public bool Provenance { get; set; } = true;
+
+    /// <summary>
+    /// The writer as a Provenance agent: <c>Device/{id}</c> for a Device resource the site registered for it, or else a
+    /// Device identifier value in the system <c>urn:medtech-edge:writer</c> (a logical reference, no resource needed).
+    /// </summary>
+    public string ProvenanceAgent { get; set; } = "medtech-edge-writer";
+
     /// <summary>The two limits above, as the Observation builder takes them.</summary>
     public Observations.ObservationLimits Limits => new(MaxSampledDataSlots, MaxValueLength);
 
@@ -62,6 +74,15 @@ public sealed class PersistenceOptions
             errors.Add($"{SectionName}:MaxBatchWait and {SectionName}:ObservationCacheExpiry must be positive.");
         }
 
+        if (string.IsNullOrWhiteSpace(ProvenanceAgent) || ProvenanceAgent.Length > 256 || ProvenanceAgent.Any(char.IsControl)
+            || (ProvenanceAgent.StartsWith("Device/", StringComparison.Ordinal) && !FhirId().IsMatch(ProvenanceAgent["Device/".Length..])))
+        {
+            errors.Add($"{SectionName}:ProvenanceAgent must be Device/{{id}} with a FHIR id, or an identifier of 1 to 256 characters without control characters.");
+        }
+
         return errors;
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z0-9\\-\\.]{1,64}\\z")]
+    private static partial System.Text.RegularExpressions.Regex FhirId();
 }

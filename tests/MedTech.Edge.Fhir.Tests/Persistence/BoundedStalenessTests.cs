@@ -102,11 +102,12 @@ public class BoundedStalenessTests(FhirServerFixture fixture)
         Assert.Equal(["75"], (await ChartedValues.ReadAsync(client, b, ids.DeviceId)).Values);
     }
 
+    // Provenance off: these tests count the requests identity costs (ProvenanceTests count the one Provenance adds).
     private ObservationPersister Persister(FhirServerClient client, PatientAssociation association) => new(
         client,
         new IdentityResolver(client, new ResourceIdentityOptions { Association = association.ToString(), MaxStaleness = Bound }, clock),
         FhirMapping.Parse(FhirServerFixture.Mapping).EnsureValid("test mapping"),
-        new PersistenceOptions(),
+        new PersistenceOptions { Provenance = false },
         NullLogger<ObservationPersister>.Instance);
 
     /// <summary>Moves the Device to a new Patient, as a nurse re-linking the monitor would; the new Patient's id.</summary>

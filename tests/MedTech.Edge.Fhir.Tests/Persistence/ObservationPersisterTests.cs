@@ -116,7 +116,8 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
 
         // a still holds the first version in its cache: its If-Match fails (412), it re-reads and merges into b's version.
         var result = await a.PersistAsync([HeartRate("2026-11-24T13:00:02Z", "62")], default);
-        Assert.Equal(3, clientA.RequestCount - before);
+        // The failed write, the re-read, the write, and the Provenance of what was written.
+        Assert.Equal(4, clientA.RequestCount - before);
         await System.Threading.Tasks.Task.WhenAll(Enumerable.Range(3, 6).Select(async i =>
         {
             using var writer = FhirServerFixture.Persister(client);
@@ -162,7 +163,7 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
     }
 
     [Fact]
-    public async System.Threading.Tasks.Task GivenSteadyTraffic_WhenSeveralBatchesArePersisted_ThenTheDeviceIsLookedUpOnceAndEachBatchIsOneWrite()
+    public async System.Threading.Tasks.Task GivenSteadyTraffic_WhenSeveralBatchesArePersisted_ThenTheDeviceIsLookedUpOnceAndEachBatchIsOneWriteAndOneProvenance()
     {
         var client = fixture.Client();
         await FhirServerFixture.RegisterAsync(client, device);
@@ -175,7 +176,7 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
             await persister.PersistAsync([HeartRate($"2026-11-24T16:00:0{second}Z", "7" + second)], default);
         }
 
-        Assert.Equal(5, client.RequestCount - before);
+        Assert.Equal(5 * 2, client.RequestCount - before);
     }
 
     [Fact]
@@ -198,8 +199,9 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
              Weight("2026-11-24T17:02:00Z", "72") with { EncounterId = "unknown-visit" }],
             default);
 
-        // One bundle with the Device search and both Encounter searches, one reading the Observation, one writing it.
-        Assert.Equal(3, client.RequestCount - before);
+        // One bundle with the Device search and both Encounter searches, one reading the Observation, one writing it,
+        // one writing its Provenance.
+        Assert.Equal(4, client.RequestCount - before);
         Assert.Equal(1, result.Created);
         Assert.Equal([FhirErrorCodes.EncounterIdentityNotDefined, FhirErrorCodes.EncounterNotFound], result.Errors.Select(e => e.Code).Order());
         var stored = Assert.Single(await client.SearchAsync<Observation>($"Observation?subject=Patient/{ids.PatientId}&code=http://loinc.org|29463-7", default));
@@ -238,8 +240,9 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
         var result = await persister.PersistAsync(
             [.. known.Append($"{device}-dup").Append($"{device}-unknown").Select(d => HeartRate("2026-11-24T19:00:00Z", "70") with { DeviceId = d })], default);
 
-        // One bundle of five Device searches, one bundle reading the three Observations, one bundle writing them.
-        Assert.Equal(3, client.RequestCount - before);
+        // One bundle of five Device searches, one bundle reading the three Observations, one bundle writing them, one
+        // writing their Provenance.
+        Assert.Equal(4, client.RequestCount - before);
         Assert.Equal(3, result.Created);
         Assert.Equal([FhirErrorCodes.DeviceNotFound, FhirErrorCodes.MultipleDeviceFound], result.Errors.Select(e => e.Code).Order());
         foreach (var created in ids.Take(3))
