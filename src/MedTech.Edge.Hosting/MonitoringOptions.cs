@@ -64,9 +64,10 @@ public sealed class MonitoringOptions
             errors.Add($"{SectionName}:MaxConnections must be between 1 and 10000.");
         }
 
-        if (MaxConnectionsPerAddress < 1 || MaxConnectionsPerAddress > MaxConnections)
+        // Above MaxConnections it is simply not reached (a lowered MaxConnections alone stays valid).
+        if (MaxConnectionsPerAddress is < 1 or > 10_000)
         {
-            errors.Add($"{SectionName}:MaxConnectionsPerAddress must be between 1 and MaxConnections.");
+            errors.Add($"{SectionName}:MaxConnectionsPerAddress must be between 1 and 10000.");
         }
 
         if (!string.IsNullOrEmpty(ProbeSocket)

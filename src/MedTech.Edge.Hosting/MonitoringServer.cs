@@ -54,7 +54,7 @@ public sealed partial class MonitoringServer(
         }
 
         // Each endpoint counts its own connections (Kestrel's MaxConcurrentConnections would be one count for both).
-        var network = new ConnectionPlaces("network", settings.MaxConnections, settings.MaxConnectionsPerAddress, Refused, TimeProvider.System, logger);
+        var network = new ConnectionPlaces("network", settings.MaxConnections, Math.Min(settings.MaxConnectionsPerAddress, settings.MaxConnections), Refused, TimeProvider.System, logger);
         var local = new ConnectionPlaces("probe_socket", ProbeSocketPlaces, ProbeSocketPlaces, Refused, TimeProvider.System, logger);
         if (socket is not null)
         {

@@ -15,7 +15,21 @@ internal static class ProbeSocketFile
     /// <summary>Creates the folder (0700 when new) and clears a stale socket; throws when a live one or a foreign file is there.</summary>
     public static void Prepare(string path)
     {
-        PrivateFiles.CreateDirectory(Path.GetDirectoryName(path)!);
+        try
+        {
+            PrivateFiles.CreateDirectory(Path.GetDirectoryName(path)!);
+            ClearStale(path);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // As a bind without the right to the folder fails: named, with the way out, not an unhandled crash.
+            throw new IOException($"{path}: this user may not create or replace the socket there; set Monitoring:ProbeSocket to a folder it owns, or empty for none.",
+                new SocketException((int)SocketError.AccessDenied));
+        }
+    }
+
+    private static void ClearStale(string path)
+    {
         var file = new FileInfo(path);
         if (Directory.Exists(path) || (file.Exists && (file.LinkTarget is not null || file.Length != 0)))
         {

@@ -108,11 +108,28 @@ public sealed class MonitoringDoorTests : IDisposable
         Assert.True(probe == 0, output);
     }
 
-    [Fact]
-    public async Task GivenAFileWithContentAtTheSocketPath_WhenTheModuleStarts_ThenItExits2AndTheFileIsUntouched()
+    [Theory]
+    [InlineData("file")]
+    [InlineData("folder")]
+    [InlineData("link")]
+    public async Task GivenSomethingNotASocketAtTheSocketPath_WhenTheModuleStarts_ThenItExits2AndLeavesItUntouched(string kind)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Socket)!);
-        File.WriteAllText(Socket, "a mistyped path must not cost this file");
+        var precious = Path.Combine(folder, "gateway.db");
+        File.WriteAllText(precious, "a mistyped path must not cost this file");
+        switch (kind)
+        {
+            case "file":
+                File.Copy(precious, Socket);
+                break;
+            case "folder":
+                Directory.CreateDirectory(Socket);
+                break;
+            default:
+                File.CreateSymbolicLink(Socket, precious);
+                break;
+        }
+
         using var module = Build([]);
         using var error = new StringWriter();
 
@@ -120,7 +137,20 @@ public sealed class MonitoringDoorTests : IDisposable
 
         Assert.Equal(2, exit);
         Assert.Contains("is not a socket", error.ToString(), StringComparison.Ordinal);
-        Assert.Equal("a mistyped path must not cost this file", File.ReadAllText(Socket));
+        Assert.True(kind == "folder" ? Directory.Exists(Socket) : File.Exists(Socket));
+        Assert.Equal("a mistyped path must not cost this file", File.ReadAllText(precious));
+    }
+
+    [Fact]
+    public async Task GivenAnEmptyFileAtTheSocketPath_WhenTheModuleStarts_ThenItIsReplacedByTheSocket()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Socket)!);
+        await File.WriteAllBytesAsync(Socket, []);
+
+        using var module = await StartAsync();
+        var (exit, output) = await ProbeAsync(Socket);
+
+        Assert.True(exit == 0, output);
     }
 
     [Fact]
@@ -198,9 +228,10 @@ public sealed class MonitoringDoorTests : IDisposable
     [InlineData("/run/medtech/", 32, 4, false)]
     [InlineData("/run/medtech/health\0.sock", 32, 4, false)]
     [InlineData("/run/medtech/health.sock", 32, 32, true)]
-    [InlineData("/run/medtech/health.sock", 32, 33, false)]
+    [InlineData("/run/medtech/health.sock", 2, 4, true)]
     [InlineData("/run/medtech/health.sock", 32, 0, false)]
-    public void GivenProbeSocketAndPerAddressCap_WhenValidated_ThenOnlyAbsoluteBoundedPathsAndCapsWithinTheTotalPass(string socket, int total, int perAddress, bool valid) =>
+    [InlineData("/run/medtech/health.sock", 32, 10_001, false)]
+    public void GivenProbeSocketAndPerAddressCap_WhenValidated_ThenOnlyAbsoluteBoundedPathsAndPositiveCapsPass(string socket, int total, int perAddress, bool valid) =>
         Assert.Equal(valid, new MonitoringOptions { ProbeSocket = socket, MaxConnections = total, MaxConnectionsPerAddress = perAddress }.Validate().Count == 0);
 
     [Fact]
