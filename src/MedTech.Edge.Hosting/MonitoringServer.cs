@@ -38,6 +38,7 @@ public sealed partial class MonitoringServer(
     // instrument, and a server's refusals must not hide behind another instance of the same meter name.
     private static readonly Meter Meter = new(MeterName);
     private static readonly Counter<long> Refused = Meter.CreateCounter<long>("connections.refused", description: "Monitoring connections closed by an endpoint's caps, by endpoint and cap.");
+
     private WebApplication? app;
 
     /// <summary>The addresses the endpoint listens on (after start), e.g. <c>http://127.0.0.1:9600</c>.</summary>
@@ -121,15 +122,15 @@ public sealed partial class MonitoringServer(
         }
     }
 
+    // Hosts are disposed synchronously too (using var host = ...); the web host's disposal only ends its listeners.
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
     private static void Serve(ListenOptions listen, ConnectionPlaces places)
     {
         // HTTP/1.1 only: what scrapers and the probe speak, and no HTTP/2 streams multiplied under one counted connection.
         listen.Protocols = HttpProtocols.Http1;
         listen.Use(places.Middleware);
     }
-
-    // Hosts are disposed synchronously too (using var host = ...); the web host's disposal only ends its listeners.
-    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private async Task ServeHealthAsync(HttpContext context)
     {
