@@ -33,8 +33,8 @@ public static class ModuleRunner
             or IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException or System.Net.Sockets.SocketException })
         {
             // Typically a port another program holds (a system Mosquitto on 1883, a second instance); Kestrel (the
-            // monitoring endpoint) wraps its bind failure in an IOException.
-            await error.WriteLineAsync($"Cannot listen: {ex.Message}. Is another program using the port? Choose another (Mqtt__Port, Monitoring__Port; medtech run: --mqtt-port, --metrics-port).").ConfigureAwait(false);
+            // monitoring endpoint) wraps its bind failure in an IOException, and so does the probe socket's check.
+            await error.WriteLineAsync($"Cannot listen: {ex.Message}. Is another program using the port? Choose another (Mqtt__Port, Monitoring__Port, Monitoring__ProbeSocket; medtech run: --mqtt-port, --metrics-port).").ConfigureAwait(false);
             return 2;
         }
         catch (Exception ex) when (Damaged(ex) is { } damaged)

@@ -34,7 +34,7 @@ public static class MonitoringExtensions
                 ? new MetricStreamConfiguration { Name = $"{instrument.Meter.Name}.{instrument.Name}".ToLowerInvariant() }
                 : null)
             // No cached response: a scrape right after a change must show it (tests, and an operator checking a fix);
-            // Kestrel's connection limit, not a cache, protects the endpoint.
+            // the endpoints' connection caps (ConnectionPlaces), not a cache, protect the endpoint.
             .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         services.AddHostedService<MonitoringServer>();
         return services;

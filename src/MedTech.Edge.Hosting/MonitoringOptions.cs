@@ -7,7 +7,13 @@ public sealed class MonitoringOptions
 {
     public const string SectionName = "Monitoring";
 
-    /// <summary>Port of <c>/metrics</c> and <c>/health</c> (9600, where IoT Edge's metrics-collector scrapes); 0 turns them off.</summary>
+    /// <summary>
+    /// The most bytes of a Unix socket path (Linux's <c>sun_path</c> is 108 bytes with its terminating NUL); a longer
+    /// path cannot be bound, so it is refused when the options are validated rather than when Kestrel starts.
+    /// </summary>
+    public const int MaxProbeSocketPathBytes = 107;
+
+    /// <summary>Port of <c>/metrics</c> and <c>/health</c> on the network (9600, where IoT Edge's metrics-collector scrapes); 0 turns that endpoint off.</summary>
     public int Port { get; set; } = 9600;
 
     /// <summary>
@@ -16,8 +22,23 @@ public sealed class MonitoringOptions
     /// </summary>
     public string BindAddress { get; set; } = "+";
 
-    /// <summary>Connections served at once; more wait in the listen queue. A stalled client holds one until <see cref="RequestHeadersTimeout"/>.</summary>
+    /// <summary>
+    /// Connections the network endpoint serves at once; more are closed at once. A stalled client holds one until
+    /// <see cref="RequestHeadersTimeout"/>, an idle keep-alive one for 5 seconds. The probe socket has places of its own.
+    /// </summary>
     public int MaxConnections { get; set; } = 32;
+
+    /// <summary>Of <see cref="MaxConnections"/>, how many one client address (an IPv6 /64) may hold: one client cannot take every place.</summary>
+    public int MaxConnectionsPerAddress { get; set; } = 4;
+
+    /// <summary>
+    /// An absolute path for a Unix domain socket that serves the same <c>/health</c> and <c>/metrics</c> to this machine's
+    /// own health probe (<c>--health-probe</c>, the images' HEALTHCHECK), created 0600 in a 0700 folder, with places of its
+    /// own: any finite cap on the network port can be held by whoever reaches it, the socket only by this user. Null or
+    /// empty: none, and the probe asks the network port. The images set <c>/app/run/health.sock</c>; <c>medtech run</c>
+    /// puts it in its data folder.
+    /// </summary>
+    public string? ProbeSocket { get; set; }
 
     /// <summary>How long a client may take to send its request headers before the connection is closed (slow clients).</summary>
     public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -41,6 +62,19 @@ public sealed class MonitoringOptions
         if (MaxConnections is < 1 or > 10_000)
         {
             errors.Add($"{SectionName}:MaxConnections must be between 1 and 10000.");
+        }
+
+        // Above MaxConnections it is simply not reached (a lowered MaxConnections alone stays valid).
+        if (MaxConnectionsPerAddress is < 1 or > 10_000)
+        {
+            errors.Add($"{SectionName}:MaxConnectionsPerAddress must be between 1 and 10000.");
+        }
+
+        if (!string.IsNullOrEmpty(ProbeSocket)
+            && (ProbeSocket.Contains('\0', StringComparison.Ordinal) || !Path.IsPathFullyQualified(ProbeSocket)
+                || System.Text.Encoding.UTF8.GetByteCount(ProbeSocket) > MaxProbeSocketPathBytes || Path.EndsInDirectorySeparator(ProbeSocket)))
+        {
+            errors.Add($"{SectionName}:ProbeSocket must be an absolute file path of at most {MaxProbeSocketPathBytes} bytes, or empty for none.");
         }
 
         if (RequestHeadersTimeout <= TimeSpan.Zero || RequestHeadersTimeout > TimeSpan.FromMinutes(5))

@@ -1,9 +1,10 @@
-using System.Net;
+using System.Diagnostics.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -17,13 +18,27 @@ namespace MedTech.Edge.Hosting;
 /// <summary>
 /// Serves <c>/metrics</c> (Prometheus text from the module's System.Diagnostics.Metrics instruments, by OpenTelemetry's
 /// exporter; labels are reasons and names, never device or patient ids) and <c>/health</c> (<see cref="HealthResponse"/>,
-/// from the module's health checks) on one port. Kestrel, not a hand loop: each request is its own task, so a client that stalls holds one
-/// connection (closed after the header time-out) and blocks no one, and an exception answers 500 for its request only.
+/// from the module's health checks) on the network port and, for the machine's own health probe, on a Unix socket
+/// (<see cref="MonitoringOptions.ProbeSocket"/>). Kestrel, not a hand loop: each request is its own task, so a client that
+/// stalls holds one connection (closed after the header time-out) and blocks no one, and an exception answers 500 for its
+/// request only. Each endpoint has its own connection places (<see cref="ConnectionPlaces"/>): clients that fill the network
+/// port's places do not reach the socket's, so the container is not marked unhealthy by whoever can reach the port.
 /// </summary>
 public sealed partial class MonitoringServer(
     IOptions<MonitoringOptions> options, HealthCheckService healthChecks, MeterProvider meters, ILoggerFactory loggerFactory, ILogger<MonitoringServer> logger)
     : IHostedService, IAsyncDisposable, IDisposable
 {
+    /// <summary>Meter of the endpoint's own counter, <c>connections.refused</c> (by endpoint and by cap).</summary>
+    public const string MeterName = MonitoringExtensions.MeterPrefix + "Monitoring";
+
+    /// <summary>Places of the probe socket: the image's HEALTHCHECK asks one at a time (a hung one holds one until its time-out).</summary>
+    internal const int ProbeSocketPlaces = 4;
+
+    // One per process, not per server: every host's exporter in a process (tests start many) must read the same
+    // instrument, and a server's refusals must not hide behind another instance of the same meter name.
+    private static readonly Meter Meter = new(MeterName);
+    private static readonly Counter<long> Refused = Meter.CreateCounter<long>("connections.refused", description: "Monitoring connections closed by an endpoint's caps, by endpoint and cap.");
+
     private WebApplication? app;
 
     /// <summary>The addresses the endpoint listens on (after start), e.g. <c>http://127.0.0.1:9600</c>.</summary>
@@ -33,9 +48,18 @@ public sealed partial class MonitoringServer(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        if (settings.Port == 0)
+        var socket = string.IsNullOrEmpty(settings.ProbeSocket) ? null : settings.ProbeSocket;
+        if (settings.Port == 0 && socket is null)
         {
             return;
+        }
+
+        // Each endpoint counts its own connections (Kestrel's MaxConcurrentConnections would be one count for both).
+        var network = new ConnectionPlaces("network", settings.MaxConnections, Math.Min(settings.MaxConnectionsPerAddress, settings.MaxConnections), Refused, TimeProvider.System, logger);
+        var local = new ConnectionPlaces("probe_socket", ProbeSocketPlaces, ProbeSocketPlaces, Refused, TimeProvider.System, logger);
+        if (socket is not null)
+        {
+            ProbeSocketFile.Prepare(socket);
         }
 
         // An empty builder: no configuration files or environment of its own (the module's configuration already chose
@@ -45,19 +69,24 @@ public sealed partial class MonitoringServer(
         builder.Services.AddRoutingCore().AddOptions();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
-            if (settings.ListenAddress is { } address)
+            if (settings.Port != 0 && settings.ListenAddress is { } address)
             {
-                kestrel.Listen(address, settings.Port);
+                kestrel.Listen(address, settings.Port, listen => Serve(listen, network));
             }
-            else
+            else if (settings.Port != 0)
             {
-                kestrel.ListenAnyIP(settings.Port);
+                kestrel.ListenAnyIP(settings.Port, listen => Serve(listen, network));
+            }
+
+            if (socket is not null)
+            {
+                kestrel.ListenUnixSocket(socket, listen => Serve(listen, local));
             }
 
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxConcurrentConnections = settings.MaxConnections;
             kestrel.Limits.RequestHeadersTimeout = settings.RequestHeadersTimeout;
-            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(30);
+            // Short: a scraper asks every 15 s or more and reconnects cheaply; an idle connection must not keep a place.
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(5);
             // Only GETs are served: a request body is refused rather than read.
             kestrel.Limits.MaxRequestBodySize = 0;
             kestrel.Limits.MaxRequestHeadersTotalSize = 8 * 1024;
@@ -70,6 +99,10 @@ public sealed partial class MonitoringServer(
         web.MapGet("/health", (RequestDelegate)ServeHealthAsync);
         await web.StartAsync(cancellationToken).ConfigureAwait(false);
         app = web;
+        if (socket is not null)
+        {
+            ProbeSocketFile.Restrict(socket);
+        }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -91,6 +124,13 @@ public sealed partial class MonitoringServer(
 
     // Hosts are disposed synchronously too (using var host = ...); the web host's disposal only ends its listeners.
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private static void Serve(ListenOptions listen, ConnectionPlaces places)
+    {
+        // HTTP/1.1 only: what scrapers and the probe speak, and no HTTP/2 streams multiplied under one counted connection.
+        listen.Protocols = HttpProtocols.Http1;
+        listen.Use(places.Middleware);
+    }
 
     private async Task ServeHealthAsync(HttpContext context)
     {

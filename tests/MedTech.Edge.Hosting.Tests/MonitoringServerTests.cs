@@ -60,9 +60,10 @@ public sealed class MonitoringServerTests
         var stalled = new List<TcpClient>();
         try
         {
+            // From addresses of their own (127.0.0.2 and up): one address has 4 places, and the asking client is 127.0.0.1.
             for (var i = 0; i < 8; i++)
             {
-                var client = new TcpClient();
+                var client = new TcpClient(new IPEndPoint(new IPAddress([127, 0, 0, (byte)(2 + i)]), 0));
                 stalled.Add(client);
                 await client.ConnectAsync(IPAddress.Loopback, port);
                 await client.GetStream().WriteAsync("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "u8.ToArray());

@@ -10,6 +10,20 @@ namespace MedTech.Edge.Cli.Pipeline;
 internal sealed record RunSettings(string Data, int MqttPort, string DeviceMapping, string FhirMapping, Uri? FhirUrl, int MetricsPort)
 {
     public string FhirStorePath => Path.Combine(Data, "fhir.db");
+
+    /// <summary>
+    /// The health probe's Unix socket, in the data folder (0700, this user's): a local watchdog asks there
+    /// (<c>curl --unix-socket</c>) without sharing the metrics port's places. None with the metrics port off, or when
+    /// the folder's path is too long for a socket (the kernel's limit), rather than refusing to run.
+    /// </summary>
+    public string? ProbeSocket
+    {
+        get
+        {
+            var path = Path.GetFullPath(Path.Combine(Data, "health.sock"));
+            return MetricsPort != 0 && System.Text.Encoding.UTF8.GetByteCount(path) <= MedTech.Edge.Hosting.MonitoringOptions.MaxProbeSocketPathBytes ? path : null;
+        }
+    }
 }
 
 /// <summary>
@@ -40,6 +54,7 @@ internal static class EmbeddedPipeline
             ["ResourceIdentity:ResourceIdentityServiceType"] = "Create",
             ["Monitoring:Port"] = settings.MetricsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Monitoring:BindAddress"] = "127.0.0.1",
+            ["Monitoring:ProbeSocket"] = settings.ProbeSocket,
             ["FhirServer:Url"] = settings.FhirUrl?.AbsoluteUri,
         };
 

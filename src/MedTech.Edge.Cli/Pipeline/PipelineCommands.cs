@@ -141,7 +141,8 @@ internal static class PipelineCommands
     private static void WriteBanner(TextWriter output, RunSettings settings) => output.WriteLine(
         $"MedTech.Edge: MQTT on port {settings.MqttPort}, buffer in {Path.GetFullPath(settings.Data)}, " +
         $"FHIR {(settings.FhirUrl is null ? "local store" : settings.FhirUrl.AbsoluteUri)}." +
-        (settings.MetricsPort == 0 ? "" : $" Metrics: http://127.0.0.1:{settings.MetricsPort}/metrics, health: /health."));
+        (settings.MetricsPort == 0 ? "" : $" Metrics: http://127.0.0.1:{settings.MetricsPort}/metrics, health: /health" +
+            (settings.ProbeSocket is { } socket ? $" (also on the socket {socket})." : ".")));
 
     private static string Where(RunSettings settings) => settings.FhirUrl is null
         ? $"Observations, Patients and Devices: medtech fhir export --data {settings.Data} --out observations.ndjson"
