@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Text;
 using LiteDB;
@@ -90,24 +89,24 @@ public sealed partial class GatewayStore
     }
 
     /// <summary>
-    /// Senders as an outbox batch stores them: one binary field (per sender: client id length as little-endian int32,
-    /// the id in UTF-8, messages and bytes as little-endian int64), like the batch's entries, not a BSON array.
+    /// Senders as an outbox batch stores them: one binary field (per sender: the client id as the inbox stores strings,
+    /// <see cref="BufferStrings"/>, exact even with an unpaired surrogate; then messages and bytes as int64), like the
+    /// batch's entries, not a BSON array.
     /// </summary>
     private static byte[] SendersToBinary(SenderShare[] senders)
     {
-        var data = new byte[senders.Sum(s => 20 + Encoding.UTF8.GetByteCount(s.ClientId))];
-        var at = 0;
-        foreach (var sender in senders)
+        using var data = new MemoryStream();
+        using (var writer = new BinaryWriter(data, Encoding.UTF8, leaveOpen: true))
         {
-            var length = Encoding.UTF8.GetBytes(sender.ClientId, data.AsSpan(at + 4));
-            BinaryPrimitives.WriteInt32LittleEndian(data.AsSpan(at), length);
-            at += 4 + length;
-            BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(at), sender.Messages);
-            BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(at + 8), sender.Bytes);
-            at += 16;
+            foreach (var sender in senders)
+            {
+                BufferStrings.Write(writer, sender.ClientId);
+                writer.Write(sender.Messages);
+                writer.Write(sender.Bytes);
+            }
         }
 
-        return data;
+        return data.ToArray();
     }
 
     /// <summary>
@@ -121,20 +120,28 @@ public sealed partial class GatewayStore
             return [];
         }
 
-        var data = field.AsBinary;
+        using var data = new MemoryStream(field.AsBinary, writable: false);
+        using var reader = new BinaryReader(data, Encoding.UTF8);
         var senders = new List<SenderShare>();
-        for (var at = 0; at + 4 <= data.Length;)
+        try
         {
-            var length = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(at));
-            if (length < 0 || length > data.Length - at - 20)
+            while (data.Position < data.Length)
             {
-                return [];
-            }
+                // A damaged length must not make the reader allocate what it announces.
+                var at = data.Position;
+                var length = reader.Read7BitEncodedInt64() >> 1;
+                if (length < 0 || length > data.Length - data.Position - 16)
+                {
+                    return [];
+                }
 
-            var clientId = Encoding.UTF8.GetString(data, at + 4, length);
-            at += 4 + length;
-            senders.Add(new SenderShare(clientId, BinaryPrimitives.ReadInt64LittleEndian(data.AsSpan(at)), BinaryPrimitives.ReadInt64LittleEndian(data.AsSpan(at + 8))));
-            at += 16;
+                data.Position = at;
+                senders.Add(new SenderShare(BufferStrings.Read(reader), reader.ReadInt64(), reader.ReadInt64()));
+            }
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or FormatException or OverflowException)
+        {
+            return [];
         }
 
         return [.. senders];

@@ -125,6 +125,7 @@ public sealed class OutboxBySenderTests : IDisposable
     [InlineData(null)]
     [InlineData(new byte[] { 0xff, 0xff, 0xff, 0x7f, 1, 2, 3 })]
     [InlineData(new byte[] { 0, 0, 0, 0 })]
+    [InlineData(new byte[] { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 })]
     [InlineData(new byte[0])]
     public void GivenAnOutboxBatchWithoutItsSendersOrWithADamagedField_WhenTheStoreOpens_ThenItOpensCountsTheBatchAndHoldsItAgainstNobody(byte[]? senders)
     {
@@ -159,7 +160,8 @@ public sealed class OutboxBySenderTests : IDisposable
     public void GivenAHostileClientId_WhenItsMessagesGoToTheOutboxAndTheStoreReopens_ThenItCountsUnderTheSameId()
     {
         var options = Options();
-        var hostile = "bed\0" + new string('é', 30_000) + "\uD83D\uDE00";
+        // NUL, 60 KB of UTF-8, a surrogate pair and an unpaired one (which UTF-8 would turn into U+FFFD).
+        var hostile = "bed\0" + new string('é', 30_000) + "\uD83D\uDE00\uD800";
         using (var store = new GatewayStore(options, clock))
         {
             store.Append([Message(hostile, "1"), Message(hostile, "2")]);
