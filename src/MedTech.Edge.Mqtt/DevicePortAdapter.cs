@@ -50,7 +50,7 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
 
         // Validate() keeps it below MaxConnections; options built in code skip that, and pending connections must
         // still leave a place for a device to log in.
-        maxPending = Math.Max(1, Math.Min(limits.MaxPendingConnections, limits.MaxConnections - 1));
+        maxPending = Math.Max(1, Math.Min(limits.EffectiveMaxPendingConnections, limits.MaxConnections - 1));
         this.metrics = metrics;
         this.logger = logger;
         time = timeProvider ?? TimeProvider.System;

@@ -22,10 +22,14 @@ public sealed class DevicePortOptions
     /// <c>pending_evicted</c>): a host with many addresses can then hold at most this many places, never every place
     /// under <see cref="MaxConnections"/>, and a device whose CONNECT follows its TCP connect within milliseconds gets
     /// in unless a flood opens more than this many connections in those milliseconds. Logged-in devices are never
-    /// closed for it. 100: a fifth of <see cref="MaxConnections"/>, so 400 places stay for logged-in devices, twice a
-    /// 200-monitor ward. Must be below <see cref="MaxConnections"/>.
+    /// closed for it. Unset: a fifth of <see cref="MaxConnections"/> (100 of 500, leaving 400 places for logged-in
+    /// devices, twice a 200-monitor ward), so a configuration that lowered MaxConnections stays valid. Set, it must be
+    /// below <see cref="MaxConnections"/>. See <see cref="EffectiveMaxPendingConnections"/>.
     /// </summary>
-    public int MaxPendingConnections { get; set; } = 100;
+    public int? MaxPendingConnections { get; set; }
+
+    /// <summary><see cref="MaxPendingConnections"/>, or a fifth of <see cref="MaxConnections"/> (at least 1) when it is not set.</summary>
+    public int EffectiveMaxPendingConnections => MaxPendingConnections ?? Math.Max(1, MaxConnections / 5);
 
     /// <summary>
     /// Connections from one IP address that have not logged in yet (TLS handshake or CONNECT under way). Without it one
@@ -62,7 +66,7 @@ public sealed class DevicePortOptions
         {
             errors.Add($"{section}:MaxPendingConnections must be between 1 and 100000.");
         }
-        else if (MaxConnections is >= 1 and <= 100_000 && MaxPendingConnections >= MaxConnections)
+        else if (MaxPendingConnections is { } pending && MaxConnections is >= 1 and <= 100_000 && pending >= MaxConnections)
         {
             // At MaxConnections the newcomer is refused rather than an older pending one closed: pending connections
             // must not be able to fill every place, or a host that holds them locks every device out.
@@ -87,5 +91,5 @@ public sealed class DevicePortOptions
     }
 
     public override string ToString() =>
-        $"MaxConnections={MaxConnections}, MaxPendingConnections={MaxPendingConnections}, MaxPendingConnectionsPerAddress={MaxPendingConnectionsPerAddress}, MaxConnectPacketBytes={MaxConnectPacketBytes}, TlsHandshakeTimeout={TlsHandshakeTimeout}, ConnectTimeout={ConnectTimeout}";
+        $"MaxConnections={MaxConnections}, MaxPendingConnections={EffectiveMaxPendingConnections}, MaxPendingConnectionsPerAddress={MaxPendingConnectionsPerAddress}, MaxConnectPacketBytes={MaxConnectPacketBytes}, TlsHandshakeTimeout={TlsHandshakeTimeout}, ConnectTimeout={ConnectTimeout}";
 }

@@ -10,7 +10,7 @@ public sealed class DevicePortOptionsTests
 
         Assert.Empty(options.Validate());
         Assert.Equal((500, 100, 50, 65536, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10)),
-            (options.DevicePort.MaxConnections, options.DevicePort.MaxPendingConnections, options.DevicePort.MaxPendingConnectionsPerAddress, options.DevicePort.MaxConnectPacketBytes, options.DevicePort.TlsHandshakeTimeout, options.DevicePort.ConnectTimeout));
+            (options.DevicePort.MaxConnections, options.DevicePort.EffectiveMaxPendingConnections, options.DevicePort.MaxPendingConnectionsPerAddress, options.DevicePort.MaxConnectPacketBytes, options.DevicePort.TlsHandshakeTimeout, options.DevicePort.ConnectTimeout));
     }
 
     [Theory]
@@ -36,6 +36,19 @@ public sealed class DevicePortOptionsTests
         var error = Assert.Single(options.Validate());
 
         Assert.StartsWith(key + " must be", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(50, 10)]
+    [InlineData(4, 1)]
+    [InlineData(1, 1)]
+    public void GivenMaxConnectionsLoweredAndNoPendingCap_WhenValidated_ThenItIsTakenWithAFifthOfItPending(int maxConnections, int pending)
+    {
+        // A configuration written before the pending cap existed must still start.
+        var options = new MqttIngestOptions { AllowAnonymous = true, DevicePort = { MaxConnections = maxConnections } };
+
+        Assert.Empty(options.Validate());
+        Assert.Equal(pending, options.DevicePort.EffectiveMaxPendingConnections);
     }
 
     [Theory]
