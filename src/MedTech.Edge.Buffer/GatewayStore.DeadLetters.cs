@@ -66,7 +66,7 @@ public sealed partial class GatewayStore
             foreach (var (id, bytes) in toOutbox)
             {
                 lastOutboxId = id;
-                TrackUndelivered(id, new OutboxBatch(1, 1, bytes, replayedUtc));
+                TrackUndelivered(id, new OutboxBatch(1, 1, bytes, replayedUtc, []));
             }
 
             return toInbox.Count + toOutbox.Count;

@@ -116,7 +116,7 @@ public sealed partial class GatewayStore
     /// <summary>
     /// A commit as the index keeps it, read from its document's own fields (as at start-up): its first and last message
     /// id, how many it holds, its oldest and newest receive time, its bytes, and its messages and bytes by client id
-    /// (<see cref="InboxHeldBy"/>).
+    /// (<see cref="HeldBy"/>).
     /// </summary>
     private readonly record struct InboxCommit(long FirstId, long LastId, int Units, DateTime OldestUtc, DateTime NewestUtc, long Bytes, SenderShare[] Senders)
     {

@@ -292,7 +292,7 @@ public sealed partial class GatewayStore
             else
             {
                 TrackUndelivered(id, new OutboxBatch((int)BufferDocuments.Units(batch), BufferDocuments.DeviceMessages(batch),
-                    BufferDocuments.Bytes(batch), batch["createdUtc"].AsDateTime.ToUniversalTime()));
+                    BufferDocuments.Bytes(batch), batch["createdUtc"].AsDateTime.ToUniversalTime(), SendersOf(batch)));
             }
         }
 
@@ -314,7 +314,7 @@ public sealed partial class GatewayStore
         inboxCommits.Clear();
         inboxCount = 0;
         inboxBytes = 0;
-        inboxBySender.Clear();
+        heldBySender.Clear();
         lastInboxId = 0;
         undelivered.Clear();
         undeliveredBatches.Clear();

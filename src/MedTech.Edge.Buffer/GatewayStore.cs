@@ -106,23 +106,40 @@ public sealed partial class GatewayStore : IDisposable
                 var outbox = Collection(Outbox);
                 var messages = Math.Max(0, deviceMessages ?? normalized);
                 long given = 0;
+                var documents = new List<BsonDocument>();
                 for (var i = 0; i < batches.Count; i++)
                 {
                     // A round over several documents shares its device messages out by entries (the rest to the last).
                     var share = i == batches.Count - 1 ? messages - given : messages * batches[i].Count / entries.Count;
                     given += share;
-                    var document = BufferDocuments.ToOutboxBatch(batches[i], share);
-                    outbox.Insert(lastOutboxId + 1 + i, document);
-                    tracked.Add(new OutboxBatch(batches[i].Count, share, BufferDocuments.Bytes(document), batches[i][0].CreatedUtc));
+                    documents.Add(BufferDocuments.ToOutboxBatch(batches[i], share));
+                }
+
+                // The round's senders ride on its last document: they are released when it is delivered or dropped (a
+                // round's batches go in order), so a sender never counts for less than it holds.
+                var senders = documents.Count == 0 ? []
+                    : OutboxSenders(removed, deadLetters.Where(d => removedIds.Contains(d.Message.Id)).DistinctBy(d => d.Message.Id).Select(d => d.Message), documents.Sum(BufferDocuments.Bytes));
+                if (senders.Length > 0)
+                {
+                    documents[^1][SendersField] = SendersToBinary(senders);
+                }
+
+                for (var i = 0; i < documents.Count; i++)
+                {
+                    outbox.Insert(lastOutboxId + 1 + i, documents[i]);
+                    tracked.Add(new OutboxBatch(batches[i].Count, documents[i]["messages"].AsInt64, BufferDocuments.Bytes(documents[i]),
+                        batches[i][0].CreatedUtc, i == documents.Count - 1 ? senders : []));
                 }
 
                 StoreDeadLetters(deadLetters);
             });
-            ApplyInbox(removed);
+            // The outbox first: a broker reading a sender's share between the two sees it too high, never too low.
             foreach (var batch in tracked)
             {
                 TrackUndelivered(++lastOutboxId, batch);
             }
+
+            ApplyInbox(removed);
 
             ClearInHandAfterCommit(clearInHand);
         }
@@ -198,8 +215,11 @@ public sealed partial class GatewayStore : IDisposable
         markerWrittenAt = time.GetTimestamp();
     }
 
-    /// <summary>An undelivered outbox batch as the index keeps it: entries (hub messages), the device messages behind them, bytes, time.</summary>
-    private readonly record struct OutboxBatch(int Units, long Messages, long Bytes, DateTime CreatedUtc);
+    /// <summary>
+    /// An undelivered outbox batch as the index keeps it: entries (hub messages), the device messages behind them, bytes,
+    /// time, and the senders it releases when it leaves (those of its round, on the round's last batch; <see cref="HeldBy"/>).
+    /// </summary>
+    private readonly record struct OutboxBatch(int Units, long Messages, long Bytes, DateTime CreatedUtc, SenderShare[] Senders);
 
     private void TrackUndelivered(long id, OutboxBatch batch)
     {
@@ -208,6 +228,7 @@ public sealed partial class GatewayStore : IDisposable
         outboxCount += batch.Units;
         outboxMessages += batch.Messages;
         outboxBytes += batch.Bytes;
+        TrackSenders(batch.Senders);
     }
 
     /// <summary>Forgets an undelivered batch; returns its entry count.</summary>
@@ -218,6 +239,7 @@ public sealed partial class GatewayStore : IDisposable
         outboxCount -= batch.Units;
         outboxMessages -= batch.Messages;
         outboxBytes -= batch.Bytes;
+        UntrackSenders(batch.Senders ?? []);
         return batch.Units;
     }
 

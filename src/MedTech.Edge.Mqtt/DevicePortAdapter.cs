@@ -16,7 +16,9 @@ namespace MedTech.Edge.Mqtt;
 /// The embedded broker's TCP and TLS listeners, in place of MQTTnet's own (which read any announced packet length
 /// before authentication and have no connection cap or handshake time-out). It listens where MQTTnet's endpoint options
 /// say, does the TLS handshake as MQTTnet would (same certificate, validation callback and client-certificate options),
-/// and hands MQTTnet a <see cref="GuardedChannel"/>. Limits: <see cref="DevicePortOptions"/>.
+/// and hands MQTTnet a <see cref="GuardedChannel"/>. Limits: <see cref="DevicePortOptions"/>. Connections not logged in
+/// yet are kept oldest first, so at <see cref="DevicePortOptions.MaxPendingConnections"/> the oldest of them gives its
+/// place to the newcomer.
 /// </summary>
 public sealed partial class DevicePortAdapter : IMqttServerAdapter
 {
@@ -30,7 +32,13 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
     private CancellationTokenSource? stopping;
     private MqttServerOptions? serverOptions;
     private IMqttNetLogger? mqttLogger;
+    private readonly int maxPending;
+
+    // The counts of connections and of those not logged in, under one lock: an admission checks both caps and may
+    // close the oldest pending connection in one step, so no two accepts take the same place.
+    private readonly Lock places = new();
     private int open;
+    private readonly LinkedList<Place> pending = [];
     private readonly Dictionary<IPAddress, int> pendingByAddress = [];
     private readonly ConcurrentDictionary<string, long> loggedAt = new(StringComparer.Ordinal);
 
@@ -39,6 +47,10 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         ArgumentNullException.ThrowIfNull(limits);
         this.limits = limits;
         sessionPacketLimit = maxMessageBytes + DevicePortOptions.PacketHeadroomBytes;
+
+        // Validate() keeps it below MaxConnections; options built in code skip that, and pending connections must
+        // still leave a place for a device to log in.
+        maxPending = Math.Max(1, Math.Min(limits.EffectiveMaxPendingConnections, limits.MaxConnections - 1));
         this.metrics = metrics;
         this.logger = logger;
         time = timeProvider ?? TimeProvider.System;
@@ -167,41 +179,61 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         }
     }
 
-    /// <summary>Applies the caps to an accepted socket and serves it, or closes it (reset, no reply) and counts why.</summary>
+    /// <summary>
+    /// Applies the caps to an accepted socket and serves it, or closes it (reset, no reply) and counts why. At
+    /// <see cref="DevicePortOptions.MaxPendingConnections"/> the newcomer is taken and the oldest connection not logged
+    /// in is closed instead: it has had the longest to send its CONNECT, and an honest device sends it at once.
+    /// </summary>
     private void Admit(Socket socket, MqttServerTcpEndpointBaseOptions endpoint, MqttServerTlsTcpEndpointOptions? tls, CancellationToken cancellationToken)
     {
-        if (Interlocked.Increment(ref open) > limits.MaxConnections)
+        socket.NoDelay = endpoint.NoDelay;
+        socket.LingerState = new LingerOption(true, 0);
+        var address = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        var place = new Place(this, socket, address);
+        Place? evicted = null;
+        string? refusal = null;
+        lock (places)
         {
-            Interlocked.Decrement(ref open);
+            if (open >= limits.MaxConnections)
+            {
+                refusal = "connection_cap";
+            }
+            else if (pendingByAddress.GetValueOrDefault(address) >= limits.MaxPendingConnectionsPerAddress)
+            {
+                refusal = "address_pending_cap";
+            }
+            else
+            {
+                if (pending.Count >= maxPending)
+                {
+                    evicted = pending.First!.Value;
+                    LeavePendingLocked(evicted);
+                    LeaveOpenLocked(evicted);
+                }
+
+                place.Node = pending.AddLast(place);
+                pendingByAddress[address] = pendingByAddress.GetValueOrDefault(address) + 1;
+                Volatile.Write(ref open, open + 1);
+            }
+        }
+
+        if (refusal is not null)
+        {
             socket.Close(0);
-            Refuse("connection_cap", null);
+            Refuse(refusal, null);
             return;
         }
 
-        IPAddress address;
-        try
+        if (evicted is not null)
         {
-            socket.NoDelay = endpoint.NoDelay;
-            socket.LingerState = new LingerOption(true, 0);
-            address = (socket.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
-        }
-        catch
-        {
-            Interlocked.Decrement(ref open);
-            throw;
-        }
-
-        if (!TryTakePending(address))
-        {
-            Interlocked.Decrement(ref open);
-            socket.Close(0);
-            Refuse("address_pending_cap", null);
-            return;
+            // Counted first, so whoever sees it closed sees it counted. Its handshake or CONNECT read fails and its task
+            // ends; its places were given back above.
+            Refuse("pending_evicted", null);
+            evicted.Socket.Close(0);
         }
 
         connections[socket] = 0;
-        var pending = new PendingPlace(this, address);
-        _ = Task.Run(() => ServeAsync(socket, pending, endpoint, tls, cancellationToken), CancellationToken.None);
+        _ = Task.Run(() => ServeAsync(socket, place, endpoint, tls, cancellationToken), CancellationToken.None);
     }
 
     /// <summary>Counts a connection the limits closed; logs each reason at most once a minute, so a flood of connections is not a flood of log lines.</summary>
@@ -223,41 +255,46 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         }
     }
 
-    private bool TryTakePending(IPAddress address)
+    /// <summary>Takes <paramref name="place"/> out of the pending connections (it logged in, closed, or was evicted); once.</summary>
+    private void LeavePendingLocked(Place place)
     {
-        lock (pendingByAddress)
+        if (place.Node is not { } node)
         {
-            var count = pendingByAddress.GetValueOrDefault(address);
-            if (count >= limits.MaxPendingConnectionsPerAddress)
-            {
-                return false;
-            }
+            return;
+        }
 
-            pendingByAddress[address] = count + 1;
-            return true;
+        pending.Remove(node);
+        place.Node = null;
+        if (pendingByAddress.TryGetValue(place.Address, out var count) && count > 1)
+        {
+            pendingByAddress[place.Address] = count - 1;
+        }
+        else
+        {
+            pendingByAddress.Remove(place.Address);
         }
     }
 
-    private void ReleasePending(IPAddress address)
+    /// <summary>Gives <paramref name="place"/>'s place under <see cref="DevicePortOptions.MaxConnections"/> back; once.</summary>
+    private void LeaveOpenLocked(Place place)
     {
-        lock (pendingByAddress)
+        if (!place.Open)
         {
-            if (pendingByAddress.TryGetValue(address, out var count) && count > 1)
-            {
-                pendingByAddress[address] = count - 1;
-            }
-            else
-            {
-                pendingByAddress.Remove(address);
-            }
+            return;
         }
+
+        place.Open = false;
+        Volatile.Write(ref open, open - 1);
     }
 
-    private async Task ServeAsync(Socket socket, PendingPlace pending, MqttServerTcpEndpointBaseOptions endpoint, MqttServerTlsTcpEndpointOptions? tls, CancellationToken cancellationToken)
+    private async Task ServeAsync(Socket socket, Place place, MqttServerTcpEndpointBaseOptions endpoint, MqttServerTlsTcpEndpointOptions? tls, CancellationToken cancellationToken)
     {
-        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        Stream? stream = null;
         try
         {
+            // Inside the try: a connection evicted before this task ran has a closed socket, and its end must still
+            // be cleaned up below.
+            stream = new NetworkStream(socket, ownsSocket: true);
             X509Certificate2? clientCertificate = null;
             if (tls is not null)
             {
@@ -276,7 +313,7 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
                 };
             }
 
-            await HandOverAsync(socket, stream, clientCertificate, pending, endpoint).ConfigureAwait(false);
+            await HandOverAsync(socket, stream, clientCertificate, place, endpoint).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -287,9 +324,12 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         finally
         {
             connections.TryRemove(socket, out _);
-            pending.Release();
-            Interlocked.Decrement(ref open);
-            await stream.DisposeAsync().ConfigureAwait(false);
+            place.Close();
+            if (stream is not null)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+
             socket.Dispose();
         }
     }
@@ -329,7 +369,7 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         }
     }
 
-    private async Task HandOverAsync(Socket socket, Stream stream, X509Certificate2? clientCertificate, PendingPlace pending, MqttServerTcpEndpointBaseOptions endpoint)
+    private async Task HandOverAsync(Socket socket, Stream stream, X509Certificate2? clientCertificate, Place place, MqttServerTcpEndpointBaseOptions endpoint)
     {
         var handler = ClientHandler;
         if (handler is null || serverOptions is null || mqttLogger is null)
@@ -351,7 +391,7 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         channel.Accepted += () =>
         {
             connectTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            pending.Release();
+            place.LoggedIn();
         };
 
         var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(serverOptions.WriterBufferSize, serverOptions.WriterBufferSizeMax));
@@ -359,16 +399,36 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         await handler(adapter).ConfigureAwait(false);
     }
 
-    /// <summary>A connection's place under <see cref="DevicePortOptions.MaxPendingConnectionsPerAddress"/>, given back once: at login or at close.</summary>
-    private sealed class PendingPlace(DevicePortAdapter owner, IPAddress address)
+    /// <summary>
+    /// A connection's places: under <see cref="DevicePortOptions.MaxConnections"/> until it closes (or is evicted), and
+    /// among the pending connections (<see cref="DevicePortOptions.MaxPendingConnections"/>, per address too) until it
+    /// logs in. Each is given back once, under the adapter's lock.
+    /// </summary>
+    private sealed class Place(DevicePortAdapter owner, Socket socket, IPAddress address)
     {
-        private int released;
+        public Socket Socket { get; } = socket;
 
-        public void Release()
+        public IPAddress Address { get; } = address;
+
+        /// <summary>Its entry among the pending connections, oldest first; null once logged in, closed or evicted.</summary>
+        public LinkedListNode<Place>? Node { get; set; }
+
+        public bool Open { get; set; } = true;
+
+        public void LoggedIn()
         {
-            if (Interlocked.Exchange(ref released, 1) == 0)
+            lock (owner.places)
             {
-                owner.ReleasePending(address);
+                owner.LeavePendingLocked(this);
+            }
+        }
+
+        public void Close()
+        {
+            lock (owner.places)
+            {
+                owner.LeavePendingLocked(this);
+                owner.LeaveOpenLocked(this);
             }
         }
     }

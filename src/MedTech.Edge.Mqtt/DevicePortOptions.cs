@@ -17,6 +17,21 @@ public sealed class DevicePortOptions
     public int MaxConnections { get; set; } = 500;
 
     /// <summary>
+    /// Connections that have not logged in yet (TLS handshake or CONNECT under way), from all addresses together. When
+    /// it is reached a new connection is still taken, and the oldest one not logged in is closed (counted as
+    /// <c>pending_evicted</c>): a host with many addresses can then hold at most this many places, never every place
+    /// under <see cref="MaxConnections"/>, and a device whose CONNECT follows its TCP connect within milliseconds gets
+    /// in unless a flood opens more than this many connections in those milliseconds. Logged-in devices are never
+    /// closed for it. Unset: a fifth of <see cref="MaxConnections"/> (100 of 500, leaving 400 places for logged-in
+    /// devices, twice a 200-monitor ward), so a configuration that lowered MaxConnections stays valid. Set, it must be
+    /// below <see cref="MaxConnections"/>. See <see cref="EffectiveMaxPendingConnections"/>.
+    /// </summary>
+    public int? MaxPendingConnections { get; set; }
+
+    /// <summary><see cref="MaxPendingConnections"/>, or a fifth of <see cref="MaxConnections"/> (at least 1) when it is not set.</summary>
+    public int EffectiveMaxPendingConnections => MaxPendingConnections ?? Math.Max(1, MaxConnections / 5);
+
+    /// <summary>
     /// Connections from one IP address that have not logged in yet (TLS handshake or CONNECT under way). Without it one
     /// host could take every place under <see cref="MaxConnections"/> and renew them each <see cref="ConnectTimeout"/>,
     /// locking every monitor out. A device holds such a place for milliseconds; raise it if many devices share one
@@ -47,6 +62,17 @@ public sealed class DevicePortOptions
             errors.Add($"{section}:MaxPendingConnectionsPerAddress must be between 1 and 100000.");
         }
 
+        if (MaxPendingConnections is < 1 or > 100_000)
+        {
+            errors.Add($"{section}:MaxPendingConnections must be between 1 and 100000.");
+        }
+        else if (MaxPendingConnections is { } pending && MaxConnections is >= 1 and <= 100_000 && pending >= MaxConnections)
+        {
+            // At MaxConnections the newcomer is refused rather than an older pending one closed: pending connections
+            // must not be able to fill every place, or a host that holds them locks every device out.
+            errors.Add($"{section}:MaxPendingConnections must be below {section}:MaxConnections ({MaxConnections}), so connections that never log in cannot take every place.");
+        }
+
         // 128 bytes hold a CONNECT with a short client id and password; 1 MiB is far beyond any device's CONNECT.
         if (MaxConnectPacketBytes is < 128 or > 1 << 20)
         {
@@ -65,5 +91,5 @@ public sealed class DevicePortOptions
     }
 
     public override string ToString() =>
-        $"MaxConnections={MaxConnections}, MaxPendingConnectionsPerAddress={MaxPendingConnectionsPerAddress}, MaxConnectPacketBytes={MaxConnectPacketBytes}, TlsHandshakeTimeout={TlsHandshakeTimeout}, ConnectTimeout={ConnectTimeout}";
+        $"MaxConnections={MaxConnections}, MaxPendingConnections={EffectiveMaxPendingConnections}, MaxPendingConnectionsPerAddress={MaxPendingConnectionsPerAddress}, MaxConnectPacketBytes={MaxConnectPacketBytes}, TlsHandshakeTimeout={TlsHandshakeTimeout}, ConnectTimeout={ConnectTimeout}";
 }

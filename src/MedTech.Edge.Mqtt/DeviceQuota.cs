@@ -6,7 +6,8 @@ namespace MedTech.Edge.Mqtt;
 
 /// <summary>
 /// Per-device limits of the embedded broker (<see cref="DeviceQuotaOptions"/>): a token bucket of publishes per client
-/// id, and the device's share of the inbox (<see cref="GatewayStore.InboxHeldBy"/>, in memory, right across restarts).
+/// id, and the device's share of the buffer: what it still has there, in the inbox or behind undelivered outbox batches
+/// (<see cref="GatewayStore.HeldBy"/>, in memory, right across restarts).
 /// Asked once per publish before it is stored; a refused publish takes nothing from the buffer and nothing from the
 /// other devices' buckets.
 /// </summary>
@@ -15,7 +16,7 @@ public sealed partial class DeviceQuota
     /// <summary>Refusal reason (metric label): the device is over its publish rate.</summary>
     public const string RateLimited = "rate_limited";
 
-    /// <summary>Refusal reason (metric label): the device holds its whole share of the inbox.</summary>
+    /// <summary>Refusal reason (metric label): the device holds its whole share of the buffer.</summary>
     public const string OverBufferShare = "buffer_share";
 
     // Buckets are swept of full ones (a full bucket is what a new one would be) every this many admissions, so client
@@ -40,16 +41,16 @@ public sealed partial class DeviceQuota
         this.store = store;
         this.logger = logger;
         time = timeProvider ?? TimeProvider.System;
-        MaxInboxMessages = Math.Max(1, (long)(options.BufferShare * buffer.MaxMessages));
-        MaxInboxBytes = Math.Max(1, (long)(options.BufferShare * buffer.MaxBytes));
+        MaxHeldMessages = Math.Max(1, (long)(options.BufferShare * buffer.MaxMessages));
+        MaxHeldBytes = Math.Max(1, (long)(options.BufferShare * buffer.MaxBytes));
         lastLog = time.GetTimestamp();
     }
 
-    /// <summary>Inbox messages one device may hold before its publishes are refused.</summary>
-    public long MaxInboxMessages { get; }
+    /// <summary>Device messages one client id may hold in the buffer (inbox and undelivered outbox) before its publishes are refused.</summary>
+    public long MaxHeldMessages { get; }
 
-    /// <summary>Inbox bytes one device may hold before its publishes are refused.</summary>
-    public long MaxInboxBytes { get; }
+    /// <summary>Bytes one client id may hold in the buffer (inbox and undelivered outbox) before its publishes are refused.</summary>
+    public long MaxHeldBytes { get; }
 
     /// <summary>
     /// Null when <paramref name="clientId"/> may publish one more message (a token is taken); else why not
@@ -59,8 +60,8 @@ public sealed partial class DeviceQuota
     public string? Admit(string clientId)
     {
         ArgumentNullException.ThrowIfNull(clientId);
-        var (messages, bytes) = store.InboxHeldBy(clientId);
-        var refusal = messages >= MaxInboxMessages || bytes >= MaxInboxBytes ? OverBufferShare
+        var (messages, bytes) = store.HeldBy(clientId);
+        var refusal = messages >= MaxHeldMessages || bytes >= MaxHeldBytes ? OverBufferShare
             : options.RatePerSecond > 0 && !TakeToken(clientId) ? RateLimited
             : null;
         if (refusal is not null)

@@ -4,7 +4,7 @@ namespace MedTech.Edge.Mqtt;
 
 /// <summary>
 /// What one device may take of the embedded broker (section <c>Mqtt:DeviceQuota</c>), so one device cannot take the
-/// gateway from the others: a publish rate (token bucket) and a share of the buffer's inbox. Beyond either, that
+/// gateway from the others: a publish rate (token bucket) and a share of the buffer. Beyond either, that
 /// device's publishes are refused without a PUBACK and counted; other devices are not affected.
 /// </summary>
 public sealed class DeviceQuotaOptions
@@ -19,8 +19,11 @@ public sealed class DeviceQuotaOptions
     public int Burst { get; set; } = 100;
 
     /// <summary>
-    /// The most of the buffer's capacity (<c>Buffer:MaxMessages</c> and <c>Buffer:MaxBytes</c>) one device may hold in
-    /// the inbox, waiting for Normalize: 0.05 (5 %, 100,000 messages of the default 2,000,000). 1 turns the share off.
+    /// The most of the buffer's capacity (<c>Buffer:MaxMessages</c> and <c>Buffer:MaxBytes</c>) one client id may hold:
+    /// its messages waiting for Normalize and those behind outbox groups not yet delivered (an uplink outage fills the
+    /// outbox, not the inbox); dead letters count against nobody. 0.05 (5 %, 100,000 messages of the default
+    /// 2,000,000). A relay that reports for several devices logs in under one client id and shares one share. 1 turns
+    /// the share off.
     /// </summary>
     public double BufferShare { get; set; } = 0.05;
 

@@ -24,7 +24,7 @@ public sealed class IngestMetrics : IDisposable
 
     public Counter<long> Refused { get; }
 
-    /// <summary>Reasons: connection_cap, address_pending_cap, tls_handshake_timeout, tls_handshake_failed, connect_timeout, packet_too_large, malformed_length, first_packet_not_connect.</summary>
+    /// <summary>Reasons: connection_cap, address_pending_cap, pending_evicted (the oldest connection not logged in, closed for a newcomer at MaxPendingConnections), tls_handshake_timeout, tls_handshake_failed, connect_timeout, packet_too_large, malformed_length, first_packet_not_connect.</summary>
     public Counter<long> ConnectionsRefused { get; }
 
     public long Received => Interlocked.Read(ref received);

@@ -55,6 +55,7 @@ public sealed class BufferFuzzTests(ITestOutputHelper output) : IDisposable
             }
 
             Assert.Equal(0, store.Stats().Unaccounted);
+            AssertHeldBySender(store, pending.Values, [], $"seed {seed}, round {round}, reopened");
 
             for (var commit = input.Next(4); commit >= 0; commit--)
             {
@@ -81,9 +82,25 @@ public sealed class BufferFuzzTests(ITestOutputHelper output) : IDisposable
 
             deadLettered.AddRange(dead);
 
+            // Normalized messages wait in the outbox, and count for their senders there until delivered.
+            AssertHeldBySender(store, pending.Values, taken.Except(dead).ToList(), $"seed {seed}, round {round}, normalized");
+
             var outbox = store.ReadOutbox(int.MaxValue);
             store.MarkDelivered(outbox.Select(e => e.Id).Distinct().ToList());
             Assert.Equal(0, store.Stats().Unaccounted);
+            AssertHeldBySender(store, pending.Values, [], $"seed {seed}, round {round}, delivered");
         }
+    }
+
+    /// <summary>Each sender holds its messages in the inbox and behind the outbox, and the senders' bytes are all the unsent bytes.</summary>
+    private static void AssertHeldBySender(GatewayStore store, IEnumerable<InboxMessage> inbox, IReadOnlyList<InboxMessage> inOutbox, string where)
+    {
+        var expected = inbox.Concat(inOutbox).GroupBy(m => m.ClientId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.LongCount(), StringComparer.Ordinal);
+        foreach (var (clientId, count) in expected)
+        {
+            Assert.True(count == store.HeldBy(clientId).Messages, $"{where}: a sender holds {store.HeldBy(clientId).Messages}, not {count}");
+        }
+
+        Assert.Equal(store.Stats().UnsentBytes, expected.Keys.Sum(c => store.HeldBy(c).Bytes));
     }
 }

@@ -22,22 +22,22 @@ public sealed class InboxBySenderTests : IDisposable
         {
             store.Append([Message("monitor-1", "a"), Message("monitor-2", "bb"), Message("monitor-1", "ccc")]);
             store.Append([Message("monitor-1", "d")]);
-            Assert.Equal(3, store.InboxHeldBy("monitor-1").Messages);
-            Assert.Equal(1, store.InboxHeldBy("monitor-2").Messages);
-            Assert.Equal(store.Stats().UnsentBytes, store.InboxHeldBy("monitor-1").Bytes + store.InboxHeldBy("monitor-2").Bytes);
+            Assert.Equal(3, store.HeldBy("monitor-1").Messages);
+            Assert.Equal(1, store.HeldBy("monitor-2").Messages);
+            Assert.Equal(store.Stats().UnsentBytes, store.HeldBy("monitor-1").Bytes + store.HeldBy("monitor-2").Bytes);
 
             // Part of a commit: the rewritten commit keeps the others' counts.
             var first = store.ReadInbox(10).First(m => m.ClientId == "monitor-1");
             store.CompleteNormalization([first.Id], [], []);
-            Assert.Equal((2L, 1L), (store.InboxHeldBy("monitor-1").Messages, store.InboxHeldBy("monitor-2").Messages));
+            Assert.Equal((2L, 1L), (store.HeldBy("monitor-1").Messages, store.HeldBy("monitor-2").Messages));
         }
 
         using var reopened = new GatewayStore(options, clock);
-        Assert.Equal((2L, 1L), (reopened.InboxHeldBy("monitor-1").Messages, reopened.InboxHeldBy("monitor-2").Messages));
-        Assert.Equal(reopened.Stats().UnsentBytes, reopened.InboxHeldBy("monitor-1").Bytes + reopened.InboxHeldBy("monitor-2").Bytes);
+        Assert.Equal((2L, 1L), (reopened.HeldBy("monitor-1").Messages, reopened.HeldBy("monitor-2").Messages));
+        Assert.Equal(reopened.Stats().UnsentBytes, reopened.HeldBy("monitor-1").Bytes + reopened.HeldBy("monitor-2").Bytes);
         reopened.CompleteNormalization(reopened.ReadInbox(10).Select(m => m.Id).ToList(), [], []);
-        Assert.Equal((0L, 0L), reopened.InboxHeldBy("monitor-1"));
-        Assert.Equal((0L, 0L), reopened.InboxHeldBy("never-seen"));
+        Assert.Equal((0L, 0L), reopened.HeldBy("monitor-1"));
+        Assert.Equal((0L, 0L), reopened.HeldBy("never-seen"));
     }
 
     [Fact]
@@ -47,17 +47,17 @@ public sealed class InboxBySenderTests : IDisposable
         store.Append([Message("monitor-1", "1"), Message("monitor-1", "2"), Message("monitor-2", "3")]);
 
         store.Append([Message("monitor-2", "4")]);
-        Assert.Equal((1L, 2L), (store.InboxHeldBy("monitor-1").Messages, store.InboxHeldBy("monitor-2").Messages));
+        Assert.Equal((1L, 2L), (store.HeldBy("monitor-1").Messages, store.HeldBy("monitor-2").Messages));
 
         var one = store.ReadInbox(10).First(m => m.ClientId == "monitor-1");
         store.CompleteNormalization([one.Id], [], [new DeadLetter(one, "Test", "test", clock.GetUtcNow().UtcDateTime)]);
-        Assert.Equal(0, store.InboxHeldBy("monitor-1").Messages);
+        Assert.Equal(0, store.HeldBy("monitor-1").Messages);
         store.ReplayDeadLetters();
-        Assert.Equal(1, store.InboxHeldBy("monitor-1").Messages);
+        Assert.Equal(1, store.HeldBy("monitor-1").Messages);
 
         clock.Advance(TimeSpan.FromDays(8));
         store.ExpireOld();
-        Assert.Equal((0L, 0L, 0L), (store.InboxHeldBy("monitor-1").Messages, store.InboxHeldBy("monitor-2").Messages, store.Stats().Unaccounted));
+        Assert.Equal((0L, 0L, 0L), (store.HeldBy("monitor-1").Messages, store.HeldBy("monitor-2").Messages, store.Stats().Unaccounted));
     }
 
     [Fact]
@@ -115,7 +115,7 @@ public sealed class InboxBySenderTests : IDisposable
         Assert.Equal(["old-1", "old-2"], messages.Select(m => Encoding.UTF8.GetString(m.Payload.Span)));
         Assert.All(messages, m => Assert.False(m.Authenticated));
         Assert.Equal("v1", messages[1].Properties["schema"]);
-        Assert.Equal(2, store.InboxHeldBy("monitor-1").Messages);
+        Assert.Equal(2, store.HeldBy("monitor-1").Messages);
     }
 
     private BufferOptions Options(long maxMessages = 10_000, CapacityPolicy policy = CapacityPolicy.StopAccepting) =>

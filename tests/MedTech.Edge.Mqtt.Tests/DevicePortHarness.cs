@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -16,6 +17,8 @@ internal sealed class DevicePortHarness : IAsyncDisposable
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-port-").FullName;
     private readonly CancellationTokenSource stop = new();
     private readonly IngestMetrics metrics = new();
+    private readonly MeterListener listener = new();
+    private readonly List<string> connectionRefusals = [];
     private GatewayStore? store;
     private EmbeddedBroker? broker;
     private Task commits = Task.CompletedTask;
@@ -27,6 +30,7 @@ internal sealed class DevicePortHarness : IAsyncDisposable
     public static async Task<DevicePortHarness> StartAsync(MqttIngestOptions options)
     {
         var harness = new DevicePortHarness { Options = options };
+        harness.ListenForRefusals();
         var buffer = new BufferOptions { Path = Path.Combine(harness.folder, "gateway.db"), MaxMessages = 100_000, CommitWindow = TimeSpan.Zero };
         harness.store = new GatewayStore(buffer);
         var writer = new InboxWriter(harness.store, buffer);
@@ -67,6 +71,38 @@ internal sealed class DevicePortHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>Reasons of the connections this broker's device port closed so far (the <c>connections.refused</c> counter's label).</summary>
+    public IReadOnlyList<string> ConnectionRefusals
+    {
+        get
+        {
+            lock (connectionRefusals)
+            {
+                return [.. connectionRefusals];
+            }
+        }
+    }
+
+    /// <summary>This harness's counter only (by instance): tests of other classes run their own brokers beside it.</summary>
+    private void ListenForRefusals()
+    {
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument, metrics.ConnectionsRefused))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            lock (connectionRefusals)
+            {
+                connectionRefusals.Add((string)tags[0].Value!);
+            }
+        });
+        listener.Start();
+    }
+
     public static MqttApplicationMessage Message(string topic, string payload) =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
 
@@ -83,6 +119,7 @@ internal sealed class DevicePortHarness : IAsyncDisposable
         await commits;
         stop.Dispose();
         store?.Dispose();
+        listener.Dispose();
         metrics.Dispose();
         Directory.Delete(folder, recursive: true);
     }

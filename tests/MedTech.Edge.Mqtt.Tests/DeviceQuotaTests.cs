@@ -9,7 +9,7 @@ using MQTTnet.Protocol;
 namespace MedTech.Edge.Mqtt.Tests;
 
 /// <summary>
-/// Per-device quota (publish rate, share of the inbox) and the authenticated flag, through the embedded broker with real
+/// Per-device quota (publish rate, share of the buffer: inbox and undelivered outbox) and the authenticated flag, through the embedded broker with real
 /// MQTTnet clients and a real LiteDB buffer (nothing normalizes here, so the inbox only grows unless a test completes it).
 /// </summary>
 #pragma warning disable CA1001 // Disposed in DisposeAsync (IAsyncLifetime).
@@ -143,6 +143,78 @@ public sealed class DeviceQuotaTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GivenAnUplinkOutage_WhenADevicesShareWaitsInTheOutboxWhileItReconnectsAndTheGatewayRestarts_ThenItIsRefusedAnotherIsAcknowledgedAndDeliveryGivesItRoomAgain()
+    {
+        // 1 % of 300 messages: 3 per device; the rate is off so only the share binds.
+        var quota = new DeviceQuotaOptions { RatePerSecond = 0, BufferShare = 0.01 };
+        await StartAsync(quota, maxMessages: 300);
+        using (var device = await ConnectAsync("monitor-1", "pw-1", MqttProtocolVersion.V500))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.True((await device.PublishAsync(Message("devices/monitor-1/v", $"{i}"))).IsSuccess);
+            }
+        }
+
+        // Normalize empties the inbox into groups that cannot be delivered; the device has gone away meanwhile.
+        NormalizeAll();
+        Assert.Equal(0, store.Stats().Inbox);
+        using (var back = await ConnectAsync("monitor-1", "pw-1", MqttProtocolVersion.V500))
+        {
+            Assert.Equal("QuotaExceeded", (await back.PublishAsync(Message("devices/monitor-1/v", "reconnected"))).ReasonCode.ToString());
+        }
+
+        await StopAsync();
+        await StartAsync(quota, maxMessages: 300, sameFile: true);
+        using var after = await ConnectAsync("monitor-1", "pw-1", MqttProtocolVersion.V500);
+        using var other = await ConnectAsync("monitor-2", "pw-2", MqttProtocolVersion.V500);
+        Assert.Equal("QuotaExceeded", (await after.PublishAsync(Message("devices/monitor-1/v", "after restart"))).ReasonCode.ToString());
+        Assert.True((await other.PublishAsync(Message("devices/monitor-2/v", "good"))).IsSuccess);
+
+        // The uplink is back: the groups are delivered and the device is acknowledged again.
+        store.MarkDelivered(store.ReadOutbox(100).Select(e => e.Id).Distinct().ToList());
+        Assert.True((await after.PublishAsync(Message("devices/monitor-1/v", "room again"))).IsSuccess);
+        Assert.Equal((5L, 0L), (store.Stats().Committed, store.Stats().Unaccounted));
+    }
+
+    [Fact]
+    public async Task GivenARelayReportingForSeveralBeds_WhenItsGroupsWaitInTheOutboxUnderTheBedsIds_ThenTheRelayHoldsOneShareAndAnotherDeviceIsAcknowledged()
+    {
+        await StartAsync(new DeviceQuotaOptions { RatePerSecond = 0, BufferShare = 0.01 }, maxMessages: 300);
+        using var relay = await ConnectAsync("station-1", "pw-s", MqttProtocolVersion.V500);
+        foreach (var bed in new[] { "bed-1", "bed-2", "bed-3" })
+        {
+            Assert.True((await relay.PublishAsync(Message("devices/station-1/v", bed))).IsSuccess);
+        }
+
+        // Each bed's group is keyed by the bed's device id; the relay sent them all.
+        var inbox = store.ReadInbox(100);
+        store.CompleteNormalization(inbox.Select(m => m.Id).ToList(), inbox.Select(m => Group(Encoding.UTF8.GetString(m.Payload.Span))).ToList(), []);
+
+        using var other = await ConnectAsync("monitor-1", "pw-1", MqttProtocolVersion.V500);
+        Assert.Equal("QuotaExceeded", (await relay.PublishAsync(Message("devices/station-1/v", "bed-4"))).ReasonCode.ToString());
+        Assert.True((await other.PublishAsync(Message("devices/monitor-1/v", "good"))).IsSuccess);
+    }
+
+    [Fact]
+    public async Task GivenADevicesMessagesDeadLettered_WhenItPublishesAgain_ThenItIsAcknowledgedForDeadLettersCountAgainstNobody()
+    {
+        await StartAsync(new DeviceQuotaOptions { RatePerSecond = 0, BufferShare = 0.01 }, maxMessages: 300);
+        using var device = await ConnectAsync("monitor-1", "pw-1", MqttProtocolVersion.V500);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True((await device.PublishAsync(Message("devices/monitor-1/v", $"garbage {i}"))).IsSuccess);
+        }
+
+        Assert.Equal("QuotaExceeded", (await device.PublishAsync(Message("devices/monitor-1/v", "over"))).ReasonCode.ToString());
+        var inbox = store.ReadInbox(100);
+        store.CompleteNormalization(inbox.Select(m => m.Id).ToList(), [], inbox.Select(m => new DeadLetter(m, "Test", "test", DateTime.UtcNow)).ToList());
+
+        Assert.True((await device.PublishAsync(Message("devices/monitor-1/v", "good"))).IsSuccess);
+        Assert.Equal((3L, 1L), (store.Stats().DeadLetters, store.Stats().Inbox));
+    }
+
+    [Fact]
     public async Task GivenADeviceWithAPasswordAndAnAnonymousClient_WhenBothPublish_ThenOnlyTheDevicesMessageIsStoredAsAuthenticated()
     {
         await StartAsync(new DeviceQuotaOptions(), allowAnonymous: true);
@@ -160,6 +232,7 @@ public sealed class DeviceQuotaTests : IAsyncLifetime
         var passwords = Path.Combine(folder, "mqtt-passwords");
         MosquittoPasswd.Add(passwords, "monitor-1", "pw-1", create: true);
         MosquittoPasswd.Add(passwords, "monitor-2", "pw-2");
+        MosquittoPasswd.Add(passwords, "station-1", "pw-s");
         options = new MqttIngestOptions
         {
             Port = sameFile ? options.Port : Ports.Free(),
@@ -177,6 +250,15 @@ public sealed class DeviceQuotaTests : IAsyncLifetime
             quota: new DeviceQuota(quota, store, buffer, NullLogger<DeviceQuota>.Instance));
         await broker.StartAsync();
     }
+
+    /// <summary>What Normalize does while the uplink is down: every inbox message into a group that waits in the outbox.</summary>
+    private void NormalizeAll()
+    {
+        var inbox = store.ReadInbox(1000);
+        store.CompleteNormalization(inbox.Select(m => m.Id).ToList(), inbox.Select(m => Group(m.ClientId)).ToList(), []);
+    }
+
+    private static OutboxEntry Group(string deviceId) => new(deviceId, Encoding.UTF8.GetBytes($"{{\"deviceId\":\"{deviceId}\"}}"), DateTime.UtcNow);
 
     private async Task StopAsync()
     {

@@ -64,6 +64,98 @@ public sealed class HostileReview19Tests : IAsyncLifetime
     }
 
     /// <summary>
+    /// The share of the buffer is a share of the inbox only (messages waiting for Normalize). On a ward whose uplink is
+    /// down, which is what the buffer is for, Normalize keeps the inbox empty and the outbox grows: one device publishing
+    /// within its share and rate fills the whole buffer, and every other bed is refused with buffer_full.
+    /// </summary>
+    [Fact]
+    public async Task GivenTheUplinkIsDown_WhenOneDeviceKeepsPublishingWhileNormalizeDrainsTheInbox_ThenAnotherDeviceIsStillAcknowledged()
+    {
+        // 5 % of 100 messages: 5 per device; the rate is off so only the share binds.
+        await StartAsync(new DeviceQuotaOptions { RatePerSecond = 0, BufferShare = 0.05 }, maxMessages: 100);
+        using (var flooder = await ConnectAsync("monitor-1", "pw-1"))
+        {
+            for (var round = 0; round < 25; round++)
+            {
+                for (var i = 0; i < 5; i++)
+                {
+                    try
+                    {
+                        await flooder.PublishAsync(Message("devices/monitor-1/v", $"{round}.{i}"));
+                    }
+                    catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or InvalidOperationException or OperationCanceledException)
+                    {
+                        // Closed without a PUBACK: the buffer (or its share) refused; this is what the test is about.
+                    }
+                }
+
+                // Normalize takes the inbox; the groups wait in the outbox, since Event Hubs cannot be reached.
+                var held = store!.ReadInbox(100);
+                if (held.Count > 0)
+                {
+                    store.CompleteNormalization([.. held.Select(m => m.Id)], [new OutboxEntry("monitor-1", Encoding.UTF8.GetBytes("{}"), DateTime.UtcNow)], []);
+                }
+
+                if (!flooder.IsConnected)
+                {
+                    break;
+                }
+            }
+        }
+
+        using var other = await ConnectAsync("monitor-2", "pw-2");
+        Exception? refused = null;
+        try
+        {
+            Assert.True((await other.PublishAsync(Message("devices/monitor-2/v", "another bed"))).IsSuccess);
+        }
+        catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
+        {
+            refused = ex;
+        }
+
+        var stats = store!.Stats();
+        Assert.True(refused is null, $"another device's publish was refused after monitor-1 alone filled the buffer ({stats.OutboxMessages} undelivered device messages of 100 are monitor-1's)");
+    }
+
+    /// <summary>
+    /// The pending-connection cap is per address, so a host with several addresses (IP aliases on the ward LAN; here
+    /// 127.0.0.2 to 127.0.0.5, all this machine) holds every place under Mqtt:DevicePort:MaxConnections with sockets
+    /// that never send a CONNECT, renewed each ConnectTimeout, and a monitor with the right password cannot connect.
+    /// </summary>
+    [Fact]
+    public async Task GivenOneHostWithSeveralAddresses_WhenEachAddressHoldsItsPendingConnections_ThenADeviceCanStillLogIn()
+    {
+        var port = new DevicePortOptions { MaxConnections = 8, MaxPendingConnectionsPerAddress = 2, ConnectTimeout = TimeSpan.FromMinutes(5) };
+        await StartAsync(new DeviceQuotaOptions(), maxMessages: 1000, devicePort: port);
+        var held = new List<Socket>();
+        try
+        {
+            for (var host = 2; host <= 5; host++)
+            {
+                for (var i = 0; i < 2; i++)
+                {
+                    var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    held.Add(socket);
+                    socket.Bind(new IPEndPoint(IPAddress.Parse($"127.0.0.{host}"), 0));
+                    await socket.ConnectAsync(IPAddress.Loopback, options.Port);
+                }
+            }
+
+            // The broker admits in accept order: these eight were admitted (or refused) before the monitor's socket.
+            using var device = await ConnectAsync("monitor-1", "pw-1");
+            Assert.True(device.IsConnected);
+        }
+        finally
+        {
+            foreach (var socket in held)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
     /// Whether a publish is bound is looked up by client id in a map the broker fills at CONNECT and empties when a
     /// connection of that id ends; a miss counts as anonymous (not bound). A device that logs in again while its old
     /// connection is ending (DISCONNECT on the old one, CONNECT on the new one, at the same moment) can have the old
