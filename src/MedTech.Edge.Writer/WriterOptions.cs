@@ -24,6 +24,14 @@ public sealed class WriterOptions
     /// <summary>Longest wait between retries while the FHIR server is unavailable (nothing is committed meanwhile).</summary>
     public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// When a rebalance revokes the partitions of the batch being written, how long the writer may go on to finish it
+    /// and commit its offsets before giving the partitions up; past it the write is stopped and the next owner writes
+    /// the batch again (idempotently). The group waits for this member meanwhile, so keep it well under the consumer's
+    /// max.poll.interval.ms (5 min). Partitions lost (the group went on without this member) stop the write at once.
+    /// </summary>
+    public TimeSpan RevocationGrace { get; set; } = TimeSpan.FromSeconds(10);
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -45,6 +53,11 @@ public sealed class WriterOptions
         if (MaxBackoff <= TimeSpan.Zero)
         {
             errors.Add($"{SectionName}:MaxBackoff must be positive.");
+        }
+
+        if (RevocationGrace < TimeSpan.Zero || RevocationGrace > TimeSpan.FromMinutes(2))
+        {
+            errors.Add($"{SectionName}:RevocationGrace must be between 0 and 2 minutes.");
         }
 
         return errors;
