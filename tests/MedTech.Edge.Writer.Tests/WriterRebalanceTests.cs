@@ -5,6 +5,8 @@ using Hl7.Fhir.Model;
 using MedTech.Edge.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Task = System.Threading.Tasks.Task;
 
 namespace MedTech.Edge.Writer.Tests;
@@ -46,6 +48,7 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
         await gateway.StartAsync();
         using var first = Writer("first");
         using var second = Writer("second");
+        var events = Events(first);
         try
         {
             // The FHIR server goes down; the first writer takes a batch and waits on the server with it in hand.
@@ -59,6 +62,8 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
             await second.StartAsync();
             await Eventually.HoldsAsync(() => Assigned(second) > 0 && Assigned(first) + Assigned(second) == 4, TimeSpan.FromSeconds(60),
                 () => $"a rebalance while the first writer is stuck (first {Assigned(first)}, second {Assigned(second)} partitions)");
+            // It stopped the write (the grace is 1 s and the server is down) before handing the partitions over.
+            Assert.Contains(events.Messages(), m => m.Id == 5109 && m.Message.Contains("were revoked", StringComparison.Ordinal));
             await VitalSigns.PublishAsync(mqttPort, messages.Where(m => m.Time.Second >= 3));
 
             // The first leaves while still stuck; the second takes everything, and the server comes back.
@@ -94,6 +99,7 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
         // A grace long enough for the batch to end once the server is back.
         using var first = Writer("first", grace: "00:01:00");
         using var second = Writer("second");
+        var events = Events(first);
         try
         {
             await server.FailNextAsync(1_000_000, HttpStatusCode.ServiceUnavailable);
@@ -115,12 +121,53 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
             // What the first writer finished was committed before the hand-over: the second never found one of its
             // Observations already written (each Observation here holds one reading of one message).
             Assert.Equal(0, rewritten.Count);
+            Assert.Contains(5108, events.Snapshot());
+            Assert.DoesNotContain(5109, events.Snapshot());
         }
         finally
         {
             await server.FailNextAsync(0, HttpStatusCode.ServiceUnavailable);
             await first.StopAsync();
             await second.StopAsync();
+            await gateway.StopAsync();
+        }
+    }
+
+    [Fact]
+    public async Task GivenAWriterStuckMidBatch_WhenItLosesTheGroup_ThenItStopsTheWriteAtOnceDespiteTheGraceAndTheBatchIsWrittenOnceLater()
+    {
+        var messages = VitalSigns.Messages(devices: 4, perDevice: 3);
+        using var gateway = TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers);
+        await gateway.StartAsync();
+        // A grace that would let a revoked batch finish: lost partitions must not get it.
+        using var writer = Writer("only", grace: "00:01:00");
+        var events = Events(writer);
+        try
+        {
+            await server.FailNextAsync(1_000_000, HttpStatusCode.ServiceUnavailable);
+            await writer.StartAsync();
+            await VitalSigns.PublishAsync(mqttPort, messages);
+            await Eventually.HoldsAsync(() => FhirState(writer) == HealthStatus.Degraded, TimeSpan.FromSeconds(60), () => "the writer to wait on the FHIR server mid-batch");
+
+            // The hub goes away for longer than the session: the group goes on without this member.
+            cluster.SetDown(true);
+            await Eventually.HoldsAsync(() => events.Snapshot().Contains(5109), TimeSpan.FromSeconds(60), () => "the writer to stop its write on losing its partitions");
+            Assert.Contains(events.Messages(), m => m.Id == 5109 && m.Message.Contains("were lost", StringComparison.Ordinal));
+            Assert.DoesNotContain(5108, events.Snapshot());
+            cluster.SetDown(false);
+            await server.FailNextAsync(0, HttpStatusCode.ServiceUnavailable);
+
+            var fhir = VitalSigns.Client(server.BaseUrl);
+            var expected = messages.Count * VitalSigns.ObservationsPerMessage;
+            await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count >= expected, TimeSpan.FromSeconds(120),
+                () => $"{VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count} of {expected} Observations");
+            VitalSigns.AssertEachReadingOnce(messages, await VitalSigns.ObservationsAsync(fhir));
+        }
+        finally
+        {
+            cluster.SetDown(false);
+            await server.FailNextAsync(0, HttpStatusCode.ServiceUnavailable);
+            await writer.StopAsync();
             await gateway.StopAsync();
         }
     }
@@ -137,6 +184,48 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
 
     private static HealthStatus? FhirState(IHost writer) =>
         writer.Services.GetRequiredService<ModuleHealth>().Snapshot().TryGetValue("fhir", out var state) ? state.Status : null;
+
+    /// <summary>The ids of the events <paramref name="writer"/>'s worker logs from now on.</summary>
+    private static EventLog Events(IHost writer)
+    {
+        var ids = new EventLog();
+        writer.Services.GetRequiredService<ILoggerFactory>().AddProvider(ids);
+        return ids;
+    }
+
+    private sealed class EventLog : ILoggerProvider, ILogger
+    {
+        private readonly List<(int Id, string Message)> logged = [];
+
+        public List<int> Snapshot() => Messages().Select(m => m.Id).ToList();
+
+        public List<(int Id, string Message)> Messages()
+        {
+            lock (logged)
+            {
+                return [.. logged];
+            }
+        }
+
+        public ILogger CreateLogger(string categoryName) => categoryName == typeof(HubWriterWorker).FullName ? this : NullLogger.Instance;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (logged)
+            {
+                logged.Add((eventId.Id, formatter(state, exception)));
+            }
+        }
+
+        public void Dispose()
+        {
+        }
+    }
 
     /// <summary>Counts the Observations <paramref name="writer"/> found already written (outcome "unchanged").</summary>
     private static UnchangedCounter Unchanged(IHost writer) => new(writer.Services.GetRequiredService<WriterMetrics>().Observations);
