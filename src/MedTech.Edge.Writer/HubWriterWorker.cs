@@ -255,6 +255,11 @@ public sealed partial class HubWriterWorker(
         }
 
         flight.Settled = true;
+        if (!lost && !flight.Task.IsCompleted)
+        {
+            Log.FinishingOnRevoke(logger, flight.Batch.Count, options.Value.RevocationGrace);
+        }
+
         if (!lost && Finished(flight.Task, options.Value.RevocationGrace) && flight.Task.IsCompletedSuccessfully)
         {
             var stored = StoreOffsets(flight.Batch);
@@ -448,6 +453,9 @@ public sealed partial class HubWriterWorker(
 
         [LoggerMessage(EventId = 5106, Level = LogLevel.Error, Message = "{Count} hub message(s) were in hand alone when the writer process died; they are quarantined to the dead-letter topic as Poison.")]
         public static partial void Quarantined(ILogger logger, int count);
+
+        [LoggerMessage(EventId = 5111, Level = LogLevel.Information, Message = "A rebalance revoked the partitions of the batch being written ({Messages} hub messages); finishing it for up to {Grace} before handing them over.")]
+        public static partial void FinishingOnRevoke(ILogger logger, int messages, TimeSpan grace);
 
         [LoggerMessage(EventId = 5108, Level = LogLevel.Information, Message = "A rebalance revoked the partitions of the batch being written ({Messages} hub messages); it was finished and committed before they were handed over.")]
         public static partial void FinishedOnRevoke(ILogger logger, int messages);

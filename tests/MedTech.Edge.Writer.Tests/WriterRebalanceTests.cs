@@ -110,6 +110,7 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
             // The second joins; the first, inside its revocation handler, goes on with its batch. The server comes back.
             using var rewritten = Unchanged(second);
             await second.StartAsync();
+            await Eventually.HoldsAsync(() => events.Snapshot().Contains(5111), TimeSpan.FromSeconds(60), () => "the first writer to be finishing its batch in its revocation handler");
             await server.FailNextAsync(0, HttpStatusCode.ServiceUnavailable);
             await Eventually.HoldsAsync(() => Assigned(second) > 0, TimeSpan.FromSeconds(60), () => "the rebalance to end once the first writer's batch is written");
 

@@ -307,8 +307,10 @@ public sealed partial class IdentityResolver : IDisposable
         }
 
         // Conditional creates (If-None-Exist on the identifier): a writer that lost the race to another one gets the
-        // resource the other made, never a second one (upstream's PUT to a hashed id made a second one whenever the
-        // identifier already existed under another id, and its Device PUT replaced the winner's patient link).
+        // resource the other made, never a second one. Upstream's search-then-PUT to the hashed id made a second one
+        // when a resource with the identifier appeared between the two, and its Device PUT replaced the patient link
+        // another writer had just made. The hashed id goes along as a wish: a server that keeps client ids on create
+        // keeps MedTech's ids, one that assigns its own is found by identifier ever after.
         var patientSystem = options.DefaultPatientIdentifierSystem;
         var ids = DeterministicIds(key.DeviceId, key.PatientId, options.DefaultDeviceIdentifierSystem, patientSystem);
         var patientToken = Token(patientSystem, key.PatientId);

@@ -73,6 +73,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
         var body = request.Content is null ? null : await request.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         var path = request.RequestUri!.PathAndQuery[BaseAddress.AbsolutePath.Length..];
         var ifMatch = request.Headers.TryGetValues("If-Match", out var values) ? values.FirstOrDefault() : null;
+        var ifNoneExist = request.Headers.TryGetValues("If-None-Exist", out var criteria) ? criteria.FirstOrDefault() : null;
         var minimal = request.Headers.TryGetValues("Prefer", out var prefer) && prefer.Contains("return=minimal");
         lock (gate)
         {
@@ -84,7 +85,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
                 (status, resource, version) = request.Method.Method switch
                 {
                     "POST" when path.Length == 0 && body is not null => (HttpStatusCode.OK, Batch(JsonNode.Parse(body)!.AsObject(), minimal), null),
-                    "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, body is null ? null : JsonNode.Parse(body)!.AsObject(), ifMatch),
+                    "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, body is null ? null : JsonNode.Parse(body)!.AsObject(), ifMatch, ifNoneExist),
                     _ => (HttpStatusCode.MethodNotAllowed, Outcome("Not supported by the local store."), null),
                 };
             }
@@ -113,7 +114,8 @@ public sealed class LocalFhirStore : HttpMessageHandler
         {
             var request = entry!["request"]!;
             var (status, resource, version) = Handle(
-                request["method"]!.GetValue<string>(), request["url"]!.GetValue<string>(), entry["resource"]?.DeepClone().AsObject(), request["ifMatch"]?.GetValue<string>());
+                request["method"]!.GetValue<string>(), request["url"]!.GetValue<string>(), entry["resource"]?.DeepClone().AsObject(), request["ifMatch"]?.GetValue<string>(),
+                request["ifNoneExist"]?.GetValue<string>());
             using var phrase = new HttpResponseMessage(status);
             var response = new JsonObject { ["status"] = $"{(int)status} {phrase.ReasonPhrase}" };
             if (version is not null)
@@ -137,12 +139,17 @@ public sealed class LocalFhirStore : HttpMessageHandler
         return new JsonObject { ["resourceType"] = "Bundle", ["type"] = "batch-response", ["entry"] = entries };
     }
 
-    private (HttpStatusCode Status, JsonObject? Resource, string? Version) Handle(string method, string url, JsonObject? resource, string? ifMatch)
+    private (HttpStatusCode Status, JsonObject? Resource, string? Version) Handle(string method, string url, JsonObject? resource, string? ifMatch, string? ifNoneExist = null)
     {
         var query = url.IndexOf('?', StringComparison.Ordinal);
         if (method == "GET" && query > 0)
         {
             return (HttpStatusCode.OK, Search(url[..query], url[(query + 1)..]), null);
+        }
+
+        if (method == "POST" && resource is not null && url.Length is > 0 and <= 64 && !url.Contains('/', StringComparison.Ordinal))
+        {
+            return Create(url, resource, ifNoneExist);
         }
 
         var parts = url.Split('/');
@@ -162,7 +169,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
 
         if (method != "PUT" || resource is null)
         {
-            return (HttpStatusCode.MethodNotAllowed, Outcome("Only GET, PUT and batch are supported."), null);
+            return (HttpStatusCode.MethodNotAllowed, Outcome("Only GET, PUT, POST (create) and batch are supported."), null);
         }
 
         var current = stored?["version"].AsInt32 ?? 0;
@@ -188,6 +195,35 @@ public sealed class LocalFhirStore : HttpMessageHandler
             ["identifiers"] = new BsonArray(Identifiers(parts[0], resource).Select(i => new BsonValue(IndexKey(i))).Distinct()),
         });
         return (stored is null ? HttpStatusCode.Created : HttpStatusCode.OK, resource, version);
+    }
+
+    /// <summary>
+    /// A create, conditional with <c>If-None-Exist: identifier=[system|]value</c> (Create mode's Patients and Devices):
+    /// under the store's lock, so two writers creating one identifier get one resource. The client's id is kept when it
+    /// is a FHIR-sized id not in use (Create mode's hashed ids), else the store gives one.
+    /// </summary>
+    private (HttpStatusCode Status, JsonObject? Resource, string? Version) Create(string type, JsonObject resource, string? ifNoneExist)
+    {
+        if (ifNoneExist is not null)
+        {
+            var found = Search(type, ifNoneExist)["entry"]!.AsArray();
+            if (found.Count > 1)
+            {
+                return (HttpStatusCode.PreconditionFailed, Outcome("More than one resource matches If-None-Exist."), null);
+            }
+
+            if (found.Count == 1)
+            {
+                var existing = found[0]!["resource"]!.AsObject();
+                return (HttpStatusCode.OK, existing, existing["meta"]?["versionId"]?.GetValue<string>());
+            }
+        }
+
+        var id = resource["id"] is JsonValue value && value.TryGetValue<string>(out var wish) && wish.Length is > 0 and <= 64
+            && !wish.Contains('/', StringComparison.Ordinal) && resources.FindById($"{type}/{wish}") is null
+            ? wish
+            : Guid.NewGuid().ToString("N");
+        return Handle("PUT", $"{type}/{id}", resource, null);
     }
 
     /// <summary><c>Type?identifier=[system|]value</c>: a value alone matches any system (FHIR token search).</summary>

@@ -104,6 +104,36 @@ public class ConditionalCreateTests(FhirServerFixture fixture)
     }
 
     [Fact]
+    public async Task GivenADeviceWithoutAPatient_WhenTwoWritersLinkItToDifferentPatientsAtOnce_ThenOneLinkIsMadeAndTheOtherIsAMismatch()
+    {
+        var device = "unlinked-" + run;
+        var client = fixture.Client();
+        await client.PutAsync(new Device { Id = "d-" + device, Identifier = [new Identifier(null, device)] }, null, default);
+        var patients = new[] { "left-" + run, "right-" + run };
+
+        var codes = await Task.WhenAll(patients.Select(async patient =>
+        {
+            using var writer = new IdentityResolver(fixture.Client(), new ResourceIdentityOptions { ResourceIdentityServiceType = "Create" });
+            try
+            {
+                await writer.ResolveAsync(new MeasurementGroupKey(device, patient, null, null, "heartrate"), default);
+                return (patient, code: (string?)null);
+            }
+            catch (TransformException ex)
+            {
+                return (patient, code: ex.Code);
+            }
+        }));
+
+        var stored = Assert.Single(await client.SearchAsync<Device>($"Device?identifier={device}", default));
+        // The registration's version and one link (If-Match): the loser re-read the Device instead of writing over the link.
+        Assert.Equal(2, (await client.HistoryAsync<Device>($"Device/{stored.Id}/_history", default)).Count);
+        var linked = Assert.Single(await client.SearchAsync<Patient>($"Patient?_id={stored.Patient!.Reference!["Patient/".Length..]}", default)).Identifier.Single().Value;
+        Assert.Equal(linked, Assert.Single(codes, c => c.code is null).patient);
+        Assert.Equal(FhirErrorCodes.PatientDeviceMismatch, Assert.Single(codes, c => c.code is not null).code);
+    }
+
+    [Fact]
     public async Task GivenAPatientIdentifierSystem_WhenCreateModeResolves_ThenItSearchesAndCreatesUnderThatSystemOnly()
     {
         var client = fixture.Client();
