@@ -96,9 +96,10 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
         var messages = VitalSigns.Messages(devices: 6, perDevice: 4);
         using var gateway = TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers);
         await gateway.StartAsync();
-        // A grace long enough for the batch to end once the server is back.
-        using var first = Writer("first", grace: "00:01:00");
-        using var second = Writer("second");
+        // A grace long enough for the batch to end once the server is back. librdkafka's mock cluster waits for a member
+        // to rejoin for its session timeout less a second (Kafka: max.poll.interval.ms), so the session is long here.
+        using var first = Writer("first", grace: "00:01:00", session: "00:00:30");
+        using var second = Writer("second", session: "00:00:30");
         var events = Events(first);
         try
         {
@@ -173,14 +174,14 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
         }
     }
 
-    private IHost Writer(string name, string grace = "00:00:01") => TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers, extra: new()
+    private IHost Writer(string name, string grace = "00:00:01", string session = "00:00:06") => TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers, extra: new()
     {
         ["Writer:InHandPath"] = Path.Combine(folder, $"inhand-{name}.json"),
         ["Writer:RevocationGrace"] = grace,
         ["Writer:MaxBackoff"] = "00:00:00.500",
         ["FhirServer:MaxAttempts"] = "2",
         ["FhirServer:InitialBackoff"] = "00:00:00.050",
-        ["Hub:ConsumerSessionTimeout"] = "00:00:06",
+        ["Hub:ConsumerSessionTimeout"] = session,
     });
 
     private static HealthStatus? FhirState(IHost writer) =>
