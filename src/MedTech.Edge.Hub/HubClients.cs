@@ -17,11 +17,15 @@ public static partial class HubClients
             })
             .Build();
 
-    public static IConsumer<string, byte[]> CreateConsumer(HubOptions options, string groupId, ILogger logger) =>
-        new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, groupId))
+    /// <param name="configure">More of the builder, e.g. rebalance handlers (they can only be set before the consumer is built).</param>
+    public static IConsumer<string, byte[]> CreateConsumer(HubOptions options, string groupId, ILogger logger, Action<ConsumerBuilder<string, byte[]>>? configure = null)
+    {
+        var builder = new ConsumerBuilder<string, byte[]>(HubClientConfig.Consumer(options, groupId))
             .SetLogHandler((_, message) => OnLog(logger, message))
-            .SetErrorHandler((_, error) => OnError(logger, error))
-            .Build();
+            .SetErrorHandler((_, error) => OnError(logger, error));
+        configure?.Invoke(builder);
+        return builder.Build();
+    }
 
     private static void OnLog(ILogger logger, LogMessage message)
     {

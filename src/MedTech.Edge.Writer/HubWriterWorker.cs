@@ -17,18 +17,39 @@ namespace MedTech.Edge.Writer;
 /// stored offsets each second and on close). A crash before the commit re-delivers the batch to whichever instance
 /// owns the partition next; writing it again changes nothing. What is in hand is in the <see cref="InHandJournal"/>, so
 /// a message that kills the process is retried once alone and then quarantined, never a crash loop.
+/// Writers cannot race each other: while a batch is written its partitions are paused and the consumer is still
+/// polled, so a rebalance reaches the writer mid-write; the revocation handler finishes the batch (within
+/// <see cref="WriterOptions.RevocationGrace"/>) and commits it, or stops it, before it returns, and only then does
+/// the group hand the partitions to another writer. Partitions lost stop the write at once, uncommitted: the new
+/// owner may already be writing them, and a stale writer's late write (a Patient it resolved before a re-link) must
+/// not land after the new owner's.
 /// </summary>
 public sealed partial class HubWriterWorker(
     MeasurementWriter writer, InHandJournal journal, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError,
     WriterMetrics metrics, ModuleHealth health, IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence,
-    ILogger<HubWriterWorker> logger) : BackgroundService
+    ILogger<HubWriterWorker> logger, RebalanceRelay? rebalance = null) : BackgroundService
 {
+    // How often the consumer is polled while a batch is written: how soon a rebalance reaches the writer.
+    private static readonly TimeSpan PollWhileWriting = TimeSpan.FromMilliseconds(100);
+
+    // Consumed and not yet written; the revocation handler takes out what belongs to partitions given up. The
+    // handlers run inside Consume, which only the loop calls, so the loop and the handlers never run at once.
+    private List<ConsumeResult<string, byte[]>> pending = [];
+
+    // The batch being written, while it is.
+    private InFlight? inFlight;
+
     // Consume blocks its thread: the loop gets a thread of its own.
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.Factory.StartNew(() => RunAsync(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
 
     private async Task RunAsync(CancellationToken stoppingToken)
     {
+        if (rebalance is not null)
+        {
+            rebalance.Revoked = OnRevoked;
+        }
+
         consumer.Subscribe(HubClientConfig.Topic(hub.Value));
         if (journal.Recovered > 0)
         {
@@ -60,8 +81,7 @@ public sealed partial class HubWriterWorker(
                     continue;
                 }
 
-                await HandleAsync(batch, stoppingToken).ConfigureAwait(false);
-                journal.Done(StoreOffsets(batch));
+                await WriteWhilePollingAsync(batch, stoppingToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -135,12 +155,11 @@ public sealed partial class HubWriterWorker(
 
     private List<ConsumeResult<string, byte[]>> ConsumeBatch(CancellationToken stoppingToken)
     {
-        var batch = new List<ConsumeResult<string, byte[]>>();
         var deadline = DateTime.UtcNow + persistence.Value.MaxBatchWait;
-        var measurements = 0;
+        var measurements = pending.Sum(r => CountMeasurements(r.Message.Value));
         while (measurements < persistence.Value.MaxBatchMeasurements && !stoppingToken.IsCancellationRequested)
         {
-            var wait = batch.Count == 0 ? TimeSpan.FromMilliseconds(250) : deadline - DateTime.UtcNow;
+            var wait = pending.Count == 0 ? TimeSpan.FromMilliseconds(250) : deadline - DateTime.UtcNow;
             if (wait <= TimeSpan.Zero)
             {
                 break;
@@ -149,7 +168,7 @@ public sealed partial class HubWriterWorker(
             var result = consumer.Consume(wait);
             if (result is null || result.IsPartitionEOF)
             {
-                if (batch.Count == 0)
+                if (pending.Count == 0)
                 {
                     deadline = DateTime.UtcNow + persistence.Value.MaxBatchWait;
                     continue;
@@ -158,12 +177,148 @@ public sealed partial class HubWriterWorker(
                 break;
             }
 
-            batch.Add(result);
+            pending.Add(result);
             measurements += CountMeasurements(result.Message.Value);
         }
 
         UpdateLag();
+        var batch = pending;
+        pending = [];
         return batch;
+    }
+
+    /// <summary>
+    /// Writes the batch on the thread pool while this thread keeps polling the consumer with every assigned partition
+    /// paused (nothing new is fetched): a rebalance runs <see cref="OnRevoked"/> now, not after the write, and the
+    /// group never takes this member for dead however long the FHIR server makes the write wait. Offsets are stored
+    /// afterwards unless the revocation handler settled the batch itself.
+    /// </summary>
+    private async Task WriteWhilePollingAsync(List<ConsumeResult<string, byte[]>> batch, CancellationToken stoppingToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        // Resumed by name afterwards, not as "the assignment then": librdkafka keeps a partition paused by the
+        // application across a rebalance that gives it back, and it would never be read again.
+        var paused = consumer.Assignment.ToList();
+        consumer.Pause(paused);
+        var flight = new InFlight(batch, Task.Run(() => HandleAsync(batch, stop.Token), CancellationToken.None), stop);
+        inFlight = flight;
+        try
+        {
+            while (!flight.Task.IsCompleted)
+            {
+                ConsumeResult<string, byte[]>? stray;
+                try
+                {
+                    stray = consumer.Consume(PollWhileWriting);
+                }
+                catch (ConsumeException ex)
+                {
+                    Log.ConsumeFailed(logger, ex.Error.Code.ToString());
+                    flight.Task.Wait(PollWhileWriting, CancellationToken.None);
+                    continue;
+                }
+
+                // A partition assigned by a rebalance meanwhile is not paused: what it yields starts the next batch.
+                if (stray is not null && !stray.IsPartitionEOF)
+                {
+                    pending.Add(stray);
+                    paused.Add(stray.TopicPartition);
+                    consumer.Pause([stray.TopicPartition]);
+                }
+            }
+        }
+        catch (AggregateException)
+        {
+            // The write failed; awaiting it below throws what it threw.
+        }
+        finally
+        {
+            inFlight = null;
+            consumer.Resume(paused);
+        }
+
+        if (!flight.Settled)
+        {
+            await flight.Task.ConfigureAwait(false);
+            journal.Done(StoreOffsets(batch));
+        }
+    }
+
+    /// <summary>
+    /// The revocation (or loss) handler, inside <c>Consume</c>: what was consumed and not written from those partitions
+    /// is dropped (the next owner consumes it from the committed offset); a batch being written is finished and
+    /// committed within <see cref="WriterOptions.RevocationGrace"/> when revoked, else stopped, and in either case
+    /// nothing of it is written once this returns. No offset of a partition given up is stored after it.
+    /// </summary>
+    private void OnRevoked(IReadOnlyList<TopicPartitionOffset> partitions, bool lost)
+    {
+        var revoked = partitions.Select(p => p.TopicPartition).ToHashSet();
+        pending.RemoveAll(r => revoked.Contains(r.TopicPartition));
+        if (inFlight is not { Settled: false } flight || !flight.Batch.Any(r => revoked.Contains(r.TopicPartition)))
+        {
+            return;
+        }
+
+        flight.Settled = true;
+        if (!lost && !flight.Task.IsCompleted)
+        {
+            Log.FinishingOnRevoke(logger, flight.Batch.Count, options.Value.RevocationGrace);
+        }
+
+        if (!lost && Finished(flight.Task, options.Value.RevocationGrace) && flight.Task.IsCompletedSuccessfully)
+        {
+            var stored = StoreOffsets(flight.Batch);
+            try
+            {
+                // Committed now, before the partitions are handed over, so the next owner starts after this batch.
+                consumer.Commit(stored);
+            }
+            catch (KafkaException ex)
+            {
+                Log.CommitOnRevokeFailed(logger, ex.Error.Code.ToString());
+            }
+
+            journal.Done(stored);
+            Log.FinishedOnRevoke(logger, flight.Batch.Count);
+            return;
+        }
+
+        if (flight.Task.IsFaulted)
+        {
+            // The write failed by itself (the loop rethrows it): nothing to stop and nothing to commit.
+            flight.Settled = false;
+            return;
+        }
+
+        flight.Stop.Cancel();
+        Finished(flight.Task, Timeout.InfiniteTimeSpan);
+        journal.Done([]);
+        Log.StoppedOnRevoke(logger, flight.Batch.Count, lost ? "lost" : "revoked");
+    }
+
+    /// <summary>Waits for the write; true when it ended (in any way) within <paramref name="timeout"/>.</summary>
+    private static bool Finished(Task task, TimeSpan timeout)
+    {
+        try
+        {
+            return task.Wait(timeout);
+        }
+        catch (AggregateException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>A batch being written: the write, and how to stop it. <see cref="Settled"/> once the revocation handler finished or stopped it.</summary>
+    private sealed class InFlight(List<ConsumeResult<string, byte[]>> batch, Task task, CancellationTokenSource stop)
+    {
+        public List<ConsumeResult<string, byte[]>> Batch { get; } = batch;
+
+        public Task Task { get; } = task;
+
+        public CancellationTokenSource Stop { get; } = stop;
+
+        public bool Settled { get; set; }
     }
 
     /// <summary>The batch limit counts measurements; a cheap count of the message's <c>"Type"</c> members (of its group, or of every group it packs) is enough for it.</summary>
@@ -303,6 +458,18 @@ public sealed partial class HubWriterWorker(
 
         [LoggerMessage(EventId = 5106, Level = LogLevel.Error, Message = "{Count} hub message(s) were in hand alone when the writer process died; they are quarantined to the dead-letter topic as Poison.")]
         public static partial void Quarantined(ILogger logger, int count);
+
+        [LoggerMessage(EventId = 5111, Level = LogLevel.Information, Message = "A rebalance revoked the partitions of the batch being written ({Messages} hub messages); finishing it for up to {Grace} before handing them over.")]
+        public static partial void FinishingOnRevoke(ILogger logger, int messages, TimeSpan grace);
+
+        [LoggerMessage(EventId = 5108, Level = LogLevel.Information, Message = "A rebalance revoked the partitions of the batch being written ({Messages} hub messages); it was finished and committed before they were handed over.")]
+        public static partial void FinishedOnRevoke(ILogger logger, int messages);
+
+        [LoggerMessage(EventId = 5109, Level = LogLevel.Warning, Message = "The partitions of the batch being written ({Messages} hub messages) were {How}; the write was stopped before they were handed over, nothing of it is committed, and their next owner writes it again.")]
+        public static partial void StoppedOnRevoke(ILogger logger, int messages, string how);
+
+        [LoggerMessage(EventId = 5110, Level = LogLevel.Warning, Message = "Committing a finished batch on revocation failed ({Error}); its next owner writes it again, changing nothing.")]
+        public static partial void CommitOnRevokeFailed(ILogger logger, string error);
 
         [LoggerMessage(EventId = 5103, Level = LogLevel.Information, Message = "Storing an offset failed ({Error}) after a rebalance; the partition's next owner writes the batch again, changing nothing.")]
         public static partial void StoreOffsetFailed(ILogger logger, string error);

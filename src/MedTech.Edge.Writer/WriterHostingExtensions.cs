@@ -23,7 +23,9 @@ public static class WriterHostingExtensions
         AddWriter(services);
         AddFhirServer(services);
         services.AddValidatedOptions<HubOptions>(HubOptions.SectionName, o => o.Validate());
-        services.AddSingleton(sp => HubClients.CreateConsumer(sp.Value<HubOptions>(), sp.Value<WriterOptions>().ConsumerGroup, HubLogger(sp)));
+        services.AddSingleton<RebalanceRelay>();
+        services.AddSingleton(sp => HubClients.CreateConsumer(sp.Value<HubOptions>(), sp.Value<WriterOptions>().ConsumerGroup, HubLogger(sp),
+            sp.GetRequiredService<RebalanceRelay>().Attach));
         services.AddSingleton<ProducerFatalError>();
         services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), HubLogger(sp), sp.GetRequiredService<ProducerFatalError>()));
         services.AddSingleton(sp => new InHandJournal(sp.Value<WriterOptions>().InHandPath));

@@ -31,6 +31,14 @@ public sealed class WriterOptions
     /// </summary>
     public TimeSpan LocalStoreRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// When a rebalance revokes the partitions of the batch being written, how long the writer may go on to finish it
+    /// and commit its offsets before giving the partitions up; past it the write is stopped and the next owner writes
+    /// the batch again (idempotently). The group waits for this member meanwhile, so keep it well under the consumer's
+    /// max.poll.interval.ms (5 min). Partitions lost (the group went on without this member) stop the write at once.
+    /// </summary>
+    public TimeSpan RevocationGrace { get; set; } = TimeSpan.FromSeconds(10);
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -57,6 +65,11 @@ public sealed class WriterOptions
         if (LocalStoreRetention < TimeSpan.Zero)
         {
             errors.Add($"{SectionName}:LocalStoreRetention must not be negative (0 keeps everything).");
+        }
+
+        if (RevocationGrace < TimeSpan.Zero || RevocationGrace > TimeSpan.FromMinutes(2))
+        {
+            errors.Add($"{SectionName}:RevocationGrace must be between 0 and 2 minutes.");
         }
 
         return errors;

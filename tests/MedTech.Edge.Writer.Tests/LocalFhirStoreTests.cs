@@ -39,6 +39,32 @@ public sealed class LocalFhirStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task GivenConcurrentConditionalCreatesOfOneIdentifier_WhenTheyRace_ThenTheStoreHoldsOneResourceWithTheWishedIdAndEveryCallerGetsIt()
+    {
+        var criteria = "identifier=" + Uri.EscapeDataString("urn:mrn|a\\|b,c");
+
+        var made = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(() => client.CreateAsync(
+            new Patient { Id = "hashed-id", Identifier = [new Identifier("urn:mrn", "a|b,c")], BirthDate = $"19{50 + i}" }, criteria, CancellationToken.None))));
+
+        Assert.Equal(1, store.Count("Patient"));
+        Assert.All(made, p => Assert.Equal(("hashed-id", "1"), (p.Id, p.Meta!.VersionId)));
+    }
+
+    [Fact]
+    public async Task GivenAConditionalCreate_WhenTheWishedIdIsTakenOrSeveralMatch_ThenTheStoreGivesAnIdOrRefusesWith412()
+    {
+        await client.PutAsync(new Patient { Id = "taken", Identifier = [new Identifier(null, "other")] }, null, CancellationToken.None);
+        var created = await client.CreateAsync(new Patient { Id = "taken", Identifier = [new Identifier(null, "new")] }, "identifier=new", CancellationToken.None);
+        Assert.NotEqual("taken", created.Id);
+        Assert.Equal("other", Assert.Single(await client.SearchAsync<Patient>("Patient?identifier=other", CancellationToken.None)).Identifier[0].Value);
+
+        await client.PutAsync(new Patient { Id = "twin", Identifier = [new Identifier(null, "new")] }, null, CancellationToken.None);
+        var refused = await Assert.ThrowsAsync<FhirRequestException>(() => client.CreateAsync(new Patient { Identifier = [new Identifier(null, "new")] }, "identifier=new", CancellationToken.None));
+        Assert.Equal(System.Net.HttpStatusCode.PreconditionFailed, refused.Status);
+        Assert.Equal(3, store.Count("Patient"));
+    }
+
+    [Fact]
     public async Task GivenResourcesWithIdentifiers_WhenSearchedByToken_ThenSystemAndValueOrValueAloneMatch()
     {
         await client.PutAsync(new Device { Id = "d1", Identifier = [new Identifier("urn:sys", "monitor|1")] }, null, CancellationToken.None);

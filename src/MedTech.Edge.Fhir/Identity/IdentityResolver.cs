@@ -260,8 +260,8 @@ public sealed partial class IdentityResolver : IDisposable
     private sealed record CachedIdentity(string DeviceId, string? PatientId, string? EncounterId, string? DeviceVersion, DateTimeOffset ValidatedAt = default);
 
     /// <summary>The ids Create mode gives a new Patient and Device: upstream's hashes of their identifiers.</summary>
-    public static ResourceIds DeterministicIds(string deviceId, string patientId, string? deviceSystem) =>
-        new(ObservationIdentity.Hash(null, patientId), ObservationIdentity.Hash(deviceSystem, deviceId));
+    public static ResourceIds DeterministicIds(string deviceId, string patientId, string? deviceSystem, string? patientSystem = null) =>
+        new(ObservationIdentity.Hash(patientSystem, patientId), ObservationIdentity.Hash(deviceSystem, deviceId));
 
     /// <param name="requirePatient">False with association by measurement time: a Device on no Patient now may still have been on one.</param>
     private async Task<CachedIdentity> LookupAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, bool requirePatient, CancellationToken cancellationToken)
@@ -306,29 +306,31 @@ public sealed partial class IdentityResolver : IDisposable
             throw new TransformException(FhirErrorCodes.PatientIdentityNotDefined, "Create mode needs a patient id, and the measurement has none.");
         }
 
-        var ids = DeterministicIds(key.DeviceId, key.PatientId, options.DefaultDeviceIdentifierSystem);
-        var patients = await server.SearchAsync<Patient>($"Patient?identifier={Token(null, key.PatientId)}", cancellationToken).ConfigureAwait(false);
-        var patient = Single(patients, "Patient", FhirErrorCodes.MultiplePatientFound)
-            ?? await server.PutAsync(new Patient { Id = ids.PatientId, Identifier = [new Identifier { Value = key.PatientId }] }, null, cancellationToken).ConfigureAwait(false);
+        // Conditional creates (If-None-Exist on the identifier): a writer that lost the race to another one gets the
+        // resource the other made, never a second one. Upstream's search-then-PUT to the hashed id made a second one
+        // when a resource with the identifier appeared between the two, and its Device PUT replaced the patient link
+        // another writer had just made. The hashed id goes along as a wish: a server that keeps client ids on create
+        // keeps MedTech's ids, one that assigns its own is found by identifier ever after.
+        var patientSystem = options.DefaultPatientIdentifierSystem;
+        var ids = DeterministicIds(key.DeviceId, key.PatientId, options.DefaultDeviceIdentifierSystem, patientSystem);
+        var patientToken = Token(patientSystem, key.PatientId);
+        var patient = Single(await server.SearchAsync<Patient>($"Patient?identifier={patientToken}", cancellationToken).ConfigureAwait(false), "Patient", FhirErrorCodes.MultiplePatientFound)
+            ?? await CreateOnceAsync(new Patient { Id = ids.PatientId, Identifier = [new Identifier(patientSystem, key.PatientId)] }, patientToken, FhirErrorCodes.MultiplePatientFound, cancellationToken).ConfigureAwait(false);
         var reference = $"Patient/{patient.Id}";
 
-        var device = await FindDeviceAsync(key.DeviceId, null, cancellationToken).ConfigureAwait(false);
-        if (device is null)
-        {
-            device = new Device
+        var device = await FindDeviceAsync(key.DeviceId, null, cancellationToken).ConfigureAwait(false)
+            ?? await CreateOnceAsync(new Device
             {
                 Id = ids.DeviceId,
                 Identifier = [new Identifier(options.DefaultDeviceIdentifierSystem, key.DeviceId)],
                 Patient = new ResourceReference(reference),
-            };
-            await server.PutAsync(device, null, cancellationToken).ConfigureAwait(false);
-        }
-        else if (device.Patient?.Reference is null)
+            }, Token(options.DefaultDeviceIdentifierSystem, key.DeviceId), FhirErrorCodes.MultipleDeviceFound, cancellationToken).ConfigureAwait(false);
+        if (device.Patient?.Reference is null)
         {
-            device.Patient = new ResourceReference(reference);
-            await server.PutAsync(device, device.Meta?.VersionId is { } version ? $"W/\"{version}\"" : null, cancellationToken).ConfigureAwait(false);
+            device = await LinkAsync(device, key.DeviceId, reference, cancellationToken).ConfigureAwait(false);
         }
-        else if (device.Patient.Reference != reference)
+
+        if (device.Patient?.Reference != reference)
         {
             throw new TransformException(FhirErrorCodes.PatientDeviceMismatch, $"Device/{device.Id} is linked to another Patient than the measurement names.");
         }
@@ -336,6 +338,41 @@ public sealed partial class IdentityResolver : IDisposable
         // The search run ahead no longer says what the server has: another group of this Device searches again.
         ahead?.Remove(DeviceSearch(key.DeviceId));
         return new CachedIdentity(device.Id!, patient.Id!, null, device.Meta?.VersionId);
+    }
+
+    /// <summary>
+    /// Creates the resource unless one has its identifier (<paramref name="token"/>, <c>system|value</c> escaped); the
+    /// one the server holds either way. Several holding it: <paramref name="multipleCode"/>, as a search would say.
+    /// </summary>
+    private async Task<T> CreateOnceAsync<T>(T resource, string token, string multipleCode, CancellationToken cancellationToken)
+        where T : Resource
+    {
+        try
+        {
+            return await server.CreateAsync(resource, "identifier=" + token, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FhirRequestException ex) when (ex.Status == System.Net.HttpStatusCode.PreconditionFailed)
+        {
+            throw new TransformException(multipleCode, $"Several {resource.TypeName} resources have the measurement's identifier; exactly one is expected.");
+        }
+    }
+
+    /// <summary>
+    /// Links a Device without a patient to the Patient, only in the version read (If-Match): when another writer linked
+    /// it first (412), the Device as it is now decides, so the caller sees a mismatch instead of overwriting that link.
+    /// </summary>
+    private async Task<Device> LinkAsync(Device device, string deviceId, string reference, CancellationToken cancellationToken)
+    {
+        device.Patient = new ResourceReference(reference);
+        try
+        {
+            return await server.PutAsync(device, device.Meta?.VersionId is { } version ? $"W/\"{version}\"" : null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FhirRequestException ex) when (ex.Status is System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.Conflict)
+        {
+            return await FindDeviceAsync(deviceId, null, cancellationToken).ConfigureAwait(false)
+                ?? throw new TransformException(FhirErrorCodes.DeviceNotFound, "The Device was removed while it was being linked to the Patient.");
+        }
     }
 
     private async Task<Device?> FindDeviceAsync(string deviceId, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken) =>

@@ -27,6 +27,12 @@ public sealed class ResourceIdentityOptions
     public string? DefaultDeviceIdentifierSystem { get; set; }
 
     /// <summary>
+    /// Create mode: the identifier system Patients are searched and created with (<c>system|value</c>); none by default,
+    /// as in MedTech, which matches a patient id under any system.
+    /// </summary>
+    public string? DefaultPatientIdentifierSystem { get; set; }
+
+    /// <summary>
     /// Lookup modes: where the Patient of a measurement comes from. <c>CurrentDevice</c> (default, MedTech's behaviour:
     /// the Device's patient now), <c>DeviceHistory</c> or <c>DeviceUseStatement</c> (the patient the device was on
     /// when the measurement was taken; see docs/patient-association.md). Create mode ignores it.

@@ -88,6 +88,21 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         return Read<T>(json);
     }
 
+    /// <summary>
+    /// A conditional create: POST with <c>If-None-Exist</c> (a search such as <c>identifier=system|value</c>). The server
+    /// creates the resource only when nothing matches, atomically, and otherwise answers with the one match (412 when
+    /// several match): two writers creating one identifier at once get one resource. Retrying it is safe for the same
+    /// reason. The id in <paramref name="resource"/> is a wish: a server may keep it or assign its own.
+    /// </summary>
+    public async Task<T> CreateAsync<T>(T resource, string ifNoneExist, CancellationToken cancellationToken)
+        where T : Resource
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        ArgumentException.ThrowIfNullOrEmpty(ifNoneExist);
+        var json = await SendAsync(HttpMethod.Post, resource.TypeName, FhirJson.SerializeToUtf8Bytes(resource), null, cancellationToken, ifNoneExist: ifNoneExist).ConfigureAwait(false);
+        return Read<T>(json);
+    }
+
     /// <summary>Sends a batch (or transaction) bundle; each entry's own status is in the response bundle.</summary>
     public async Task<Bundle> BatchAsync(Bundle bundle, CancellationToken cancellationToken) =>
         Read<Bundle>(await SendAsync(HttpMethod.Post, "", FhirJson.SerializeToUtf8Bytes(bundle), null, cancellationToken).ConfigureAwait(false));
@@ -229,7 +244,8 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     // Severity and code are FHIR codes; a server that puts anything else there is cut short.
     private static string Bounded(string? code) => code is null ? "?" : code.Length > 40 ? code[..40] : code;
 
-    private async Task<string> SendAsync(HttpMethod method, string path, byte[]? body, string? ifMatch, CancellationToken cancellationToken, bool minimal = false)
+    private async Task<string> SendAsync(HttpMethod method, string path, byte[]? body, string? ifMatch, CancellationToken cancellationToken, bool minimal = false,
+        string? ifNoneExist = null)
     {
         var what = $"{method} {ResourceType(path)}";
         for (var attempt = 1; ; attempt++)
@@ -245,6 +261,11 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             if (ifMatch is not null)
             {
                 request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+            }
+
+            if (ifNoneExist is not null)
+            {
+                request.Headers.TryAddWithoutValidation("If-None-Exist", ifNoneExist);
             }
 
             Interlocked.Increment(ref requests);

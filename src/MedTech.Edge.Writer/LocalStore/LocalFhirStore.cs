@@ -239,7 +239,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
 
         if (method != "PUT" || resource is null)
         {
-            return (HttpStatusCode.MethodNotAllowed, Outcome("Only GET, PUT and batch are supported."), null);
+            return (HttpStatusCode.MethodNotAllowed, Outcome("Only GET, PUT, POST (create) and batch are supported."), null);
         }
 
         var current = stored?["version"].AsInt32 ?? 0;
@@ -253,9 +253,10 @@ public sealed class LocalFhirStore : HttpMessageHandler
     }
 
     /// <summary>
-    /// <c>POST {type}</c> with a new id; with <c>If-None-Exist: identifier=...</c> the one match is returned instead
-    /// (200), and two or more matches are refused (412), as FHIR's conditional create says. The store handles one
-    /// request at a time, so two writers creating one Patient get one.
+    /// <c>POST {type}</c>; with <c>If-None-Exist: identifier=...</c> the one match is returned instead (200), and two or
+    /// more matches are refused (412), as FHIR's conditional create says. The store handles one request at a time, so
+    /// two writers creating one Patient get one. The client's id is kept when it is free (Create mode's hashed ids,
+    /// so the local store shows MedTech's ids), else the store gives one.
     /// </summary>
     private (HttpStatusCode Status, JsonObject? Resource, string? Version) Create(string type, JsonObject resource, string? ifNoneExist)
     {
@@ -274,7 +275,11 @@ public sealed class LocalFhirStore : HttpMessageHandler
             }
         }
 
-        return Store(type, Guid.NewGuid().ToString("D"), 1, resource) ?? (HttpStatusCode.Created, resource, "1");
+        var id = resource["id"] is JsonValue value && value.TryGetValue<string>(out var wish) && wish.Length is > 0 and <= 64
+            && !wish.Contains('/', StringComparison.Ordinal) && resources.FindById($"{type}/{wish}") is null
+            ? wish
+            : Guid.NewGuid().ToString("D");
+        return Store(type, id, 1, resource) ?? (HttpStatusCode.Created, resource, "1");
     }
 
     /// <summary>Stores the resource as that version; a refusal, or null when stored.</summary>
