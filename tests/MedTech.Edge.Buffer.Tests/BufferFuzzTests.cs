@@ -30,7 +30,7 @@ public sealed class BufferFuzzTests(ITestOutputHelper output) : IDisposable
     {
         output.WriteLine($"seed {seed} (MEDTECH_FUZZ_SEED={seed} runs it again)");
         var input = new HostileInput(seed);
-        var clock = new ManualClock(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero));
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero));
         var options = new BufferOptions { Path = Path.Combine(folder, $"fuzz-{seed}.db"), ForceToDisk = false };
         var pending = new Dictionary<long, InboxMessage>();
         // In the order they were dead-lettered (message ids can repeat once the inbox has drained and the store reopened).

@@ -6,7 +6,7 @@ namespace MedTech.Edge.Buffer.Tests;
 public sealed class GatewayStoreTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-buffer-").FullName;
-    private readonly ManualClock clock = new(new DateTimeOffset(2026, 11, 24, 8, 0, 0, TimeSpan.Zero));
+    private readonly FakeTimeProvider clock = new(new DateTimeOffset(2026, 11, 24, 8, 0, 0, TimeSpan.Zero));
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 

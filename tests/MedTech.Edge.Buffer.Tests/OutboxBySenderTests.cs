@@ -11,7 +11,7 @@ namespace MedTech.Edge.Buffer.Tests;
 public sealed class OutboxBySenderTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-outbox-senders-").FullName;
-    private readonly ManualClock clock = new(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero));
+    private readonly FakeTimeProvider clock = new(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero));
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 

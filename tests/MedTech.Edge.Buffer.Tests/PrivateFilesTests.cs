@@ -15,7 +15,7 @@ public sealed class UmaskRunsAlone;
 public sealed class PrivateFilesTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-private-").FullName;
-    private readonly ManualClock clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly FakeTimeProvider clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 

@@ -1,6 +1,5 @@
 using System.Text;
 using MedTech.Edge.Buffer;
-using MedTech.Edge.Buffer.Tests;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Mapping.Templates;

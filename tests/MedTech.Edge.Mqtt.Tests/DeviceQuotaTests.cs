@@ -36,7 +36,7 @@ public sealed class DeviceQuotaTests : IAsyncLifetime
     [Fact]
     public void GivenATokenBucket_WhenADeviceSpendsItsBurst_ThenItIsRateLimitedUntilTimeRefillsItAndAnotherDeviceIsNot()
     {
-        var time = new ManualTime();
+        var time = new FakeTimeProvider();
         using var quotaStore = new GatewayStore(new BufferOptions { Path = Path.Combine(folder, "unit.db") });
         var quota = new DeviceQuota(new DeviceQuotaOptions { RatePerSecond = 2, Burst = 3 }, quotaStore, new BufferOptions(), NullLogger<DeviceQuota>.Instance, time);
 
@@ -294,14 +294,4 @@ public sealed class DeviceQuotaTests : IAsyncLifetime
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
 
     /// <summary>A clock the test moves by hand, for the token bucket's timestamps.</summary>
-    private sealed class ManualTime : TimeProvider
-    {
-        private long ticks = 1;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => ticks;
-
-        public void Advance(TimeSpan by) => ticks += by.Ticks;
-    }
 }

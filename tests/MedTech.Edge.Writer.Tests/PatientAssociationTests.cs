@@ -116,7 +116,7 @@ public sealed class PatientAssociationTests(WriterFhirServer fhir, ITestOutputHe
         // behind the server's, so statements written now count as changed since any time the writer asks about.
         var start = DateTimeOffset.UtcNow.AddMinutes(-10);
         start = new DateTimeOffset(start.Year, start.Month, start.Day, start.Hour, start.Minute, start.Second, TimeSpan.Zero);
-        var clock = new ManualClock(start);
+        var clock = new FakeTimeProvider(start);
         var writer = await WriterAsync(association, linkedTo: "A", clock);
         await StatementAsync("s1", A, start.AddHours(-1).ToString("o", CultureInfo.InvariantCulture), null);
         var relink = start.UtcDateTime.AddSeconds(40);

@@ -8,7 +8,6 @@ using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
-using MedTech.Edge.Fhir.Tests.Persistence;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;

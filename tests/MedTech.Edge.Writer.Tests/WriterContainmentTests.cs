@@ -6,7 +6,6 @@ using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
-using MedTech.Edge.Fhir.Tests.Persistence;
 using MedTech.Edge.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;

@@ -19,7 +19,7 @@ public class BoundedStalenessTests(FhirServerFixture fixture)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
     private readonly string device = "monitor-" + Guid.NewGuid().ToString("N")[..12];
-    private readonly ManualClock clock = new(DateTimeOffset.UtcNow);
+    private readonly FakeTimeProvider clock = new(DateTimeOffset.UtcNow);
 
     [Fact]
     public async Task GivenAMonitorSendingSteadily_WhenItsDeviceIsRelinked_ThenReadingsGoToTheNewPatientOnceTheBoundHasPassed()

@@ -1,7 +1,7 @@
-namespace MedTech.Edge.Buffer.Tests;
+namespace MedTech.Edge.Testing;
 
 /// <summary>A disk that can fill up and get space back, shared by the files on it.</summary>
-internal sealed class FullDisk
+public sealed class FullDisk
 {
     private volatile bool full;
 
@@ -11,8 +11,12 @@ internal sealed class FullDisk
         set => full = value;
     }
 
+    private int refused;
+
     /// <summary>How many writes failed for lack of space.</summary>
-    public int Refused;
+    public int Refused => Volatile.Read(ref refused);
+
+    internal void Refuse() => Interlocked.Increment(ref refused);
 }
 
 /// <summary>
@@ -20,7 +24,7 @@ internal sealed class FullDisk
 /// with the IOException a full disk gives (ENOSPC, "No space left on device"); overwriting allocated bytes still works,
 /// as on a real filesystem out of blocks. A real small filesystem needs root (mount) on this machine.
 /// </summary>
-internal sealed class FullDiskFile(string path, FullDisk disk) : FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 1)
+public sealed class FullDiskFile(string path, FullDisk disk) : FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, bufferSize: 1)
 {
     private const int Enospc = 28;
 
@@ -46,7 +50,7 @@ internal sealed class FullDiskFile(string path, FullDisk disk) : FileStream(path
     {
         if (disk.Full && end > Length)
         {
-            Interlocked.Increment(ref disk.Refused);
+            disk.Refuse();
             throw new IOException("No space left on device", Enospc);
         }
     }

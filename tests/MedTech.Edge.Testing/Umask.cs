@@ -7,7 +7,7 @@ namespace MedTech.Edge.Testing;
 /// mode itself, which is what the data-at-rest tests need to see. Process-wide: use it in a collection that runs alone.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-internal sealed class Umask : IDisposable
+public sealed class Umask : IDisposable
 {
     public const string Collection = "umask (runs alone)";
 

@@ -10,7 +10,7 @@ namespace MedTech.Edge.Testing;
 /// a malformed label set or value, and a series given twice. No Prometheus parser package is served here, and string
 /// matching would pass a wrong type or a series without its TYPE.
 /// </summary>
-internal static partial class PrometheusText
+public static partial class PrometheusText
 {
     private static readonly string[] Types = ["counter", "gauge", "histogram", "summary", "untyped"];
 

@@ -6,7 +6,7 @@ namespace MedTech.Edge.Testing;
 /// A real Mosquitto broker (Debian's package, installed by <c>.ci/run</c>) on a free loopback port, with the persistence
 /// settings of the shipped <c>edge-deployment/mosquitto/mosquitto.conf</c> and anonymous access for the test.
 /// </summary>
-internal sealed class Mosquitto : IDisposable
+public sealed class Mosquitto : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-mosquitto-").FullName;
     private readonly Process process;

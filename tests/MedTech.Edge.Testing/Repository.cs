@@ -4,7 +4,7 @@ namespace MedTech.Edge.Testing;
 /// The repository's root, found by walking up from the binaries to MedTech.Edge.sln, so tests read the files they
 /// need from the clone itself and nothing outside it. Linked into each test and benchmark project.
 /// </summary>
-internal static class Repository
+public static class Repository
 {
     public static string Root { get; } = Locate();
 

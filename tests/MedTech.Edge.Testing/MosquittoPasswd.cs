@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace MedTech.Edge.Testing;
 
 /// <summary>Debian's real <c>mosquitto_passwd</c> (package mosquitto), so password files are the ones operators make.</summary>
-internal static class MosquittoPasswd
+public static class MosquittoPasswd
 {
     public const string Binary = "/usr/bin/mosquitto_passwd";
 

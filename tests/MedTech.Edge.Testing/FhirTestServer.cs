@@ -9,7 +9,7 @@ namespace MedTech.Edge.Testing;
 /// port. Its npm packages are installed on first use (<c>.ci/run</c> installs them up front). Linked into the test
 /// and benchmark projects that need a FHIR server.
 /// </summary>
-internal sealed class FhirTestServer : IAsyncDisposable
+public sealed class FhirTestServer : IAsyncDisposable
 {
     private readonly Process process;
 

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace MedTech.Edge.Testing;
 
 /// <summary>A module (modules/NAME) started from its build output as a process of its own, its output kept for failure messages.</summary>
-internal sealed class ModuleProcess : IDisposable
+public sealed class ModuleProcess : IDisposable
 {
     private readonly List<string> output = [];
 

@@ -8,7 +8,7 @@ namespace MedTech.Edge.Testing;
 /// P/Invoke in the librdkafka copy Confluent.Kafka loaded. Plain text only. Linked into the tests that need a hub.
 /// The mock API is experimental in librdkafka: librdkafka.redist is pinned in Directory.Packages.props.
 /// </summary>
-internal sealed class MockCluster : IDisposable
+public sealed class MockCluster : IDisposable
 {
     private const string Lib = "librdkafka";
     private IntPtr rk;

@@ -4,7 +4,7 @@ using MedTech.Edge.Hub;
 namespace MedTech.Edge.Testing;
 
 /// <summary>Reads what reached a hub topic, as a fresh consumer group from the start, until a condition holds or time runs out.</summary>
-internal static class HubReader
+public static class HubReader
 {
     public static List<Message<string, byte[]>> Read(string bootstrapServers, string topic, Func<List<Message<string, byte[]>>, bool> done, TimeSpan timeout)
     {

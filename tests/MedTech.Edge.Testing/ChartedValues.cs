@@ -5,7 +5,7 @@ using MedTech.Edge.Fhir.Server;
 namespace MedTech.Edge.Testing;
 
 /// <summary>What the FHIR server charts to a Patient from a Device: every SampledData value with the time of its slot.</summary>
-internal static class ChartedValues
+public static class ChartedValues
 {
     public static async Task<Dictionary<DateTime, string>> ReadAsync(FhirServerClient client, string patientId, string deviceId)
     {

@@ -12,7 +12,7 @@ namespace MedTech.Edge.Testing;
 /// <c>expected-observations[-name].json</c>; parse-only upstream templates under <c>templates/</c>.
 /// Paths are relative to tests/Conformance so test names stay short; an absolute path is taken as it is.
 /// </summary>
-internal static class Corpus
+public static class Corpus
 {
     public static readonly string Root = Repository.PathOf("tests", "Conformance");
 

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 namespace MedTech.Edge.Testing;
 
 /// <summary>Free loopback ports for the servers tests start (FHIR, MQTT, metrics).</summary>
-internal static class Ports
+public static class Ports
 {
     public static int Free()
     {

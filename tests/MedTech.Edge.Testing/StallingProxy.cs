@@ -8,7 +8,7 @@ namespace MedTech.Edge.Testing;
 /// <c>marker</c>: the writer then holds that request's messages "in hand" for as long as the test likes, as if
 /// something in handling them had hung the process, and the test can kill it at exactly that moment.
 /// </summary>
-internal sealed class StallingProxy : IDisposable
+public sealed class StallingProxy : IDisposable
 {
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase) { "Connection", "Keep-Alive", "Transfer-Encoding", "Host", "Content-Length" };
     private readonly HttpListener listener = new();

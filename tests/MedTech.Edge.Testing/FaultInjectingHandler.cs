@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 
-namespace MedTech.Edge.Fhir.Tests.Persistence;
+namespace MedTech.Edge.Testing;
 
 /// <summary>
 /// A fault-injecting proxy in the client's handler chain, in front of the real FHIR server (Medplum validates little,

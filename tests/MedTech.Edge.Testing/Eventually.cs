@@ -1,7 +1,7 @@
 namespace MedTech.Edge.Testing;
 
 /// <summary>Waits for a condition that background work makes true, failing with a description when it does not.</summary>
-internal static class Eventually
+public static class Eventually
 {
     public static async Task HoldsAsync(Func<bool> condition, TimeSpan timeout, Func<string>? describe = null)
     {
