@@ -31,7 +31,7 @@ internal static class ProbeSocketFile
     private static void ClearStale(string path)
     {
         var file = new FileInfo(path);
-        if (Directory.Exists(path) || (file.Exists && (file.LinkTarget is not null || file.Length != 0)))
+        if (Directory.Exists(path) || (file.Exists && (file.LinkTarget is not null || file.Length != 0 || !IsSocketOrRegular(path))))
         {
             throw new IOException($"{path} exists and is not a socket: remove it or set another Monitoring:ProbeSocket.",
                 new AddressInUseException("not a socket"));
@@ -61,6 +61,14 @@ internal static class ProbeSocketFile
         // Another instance serves it: taking its socket would make that one's probe ask this one.
         throw new IOException($"{path} is served by another running process.", new AddressInUseException("probe socket in use"));
     }
+
+    /// <summary>
+    /// Only a socket (or an empty regular file) may be replaced: a named pipe or a device also has length 0 and refuses
+    /// a connection, and a mistyped path must not remove another program's pipe. .NET does not tell file types apart
+    /// on Unix; Mono.Unix reads them with lstat.
+    /// </summary>
+    private static bool IsSocketOrRegular(string path) => OperatingSystem.IsWindows()
+        || Mono.Unix.UnixFileSystemInfo.GetFileSystemEntry(path).FileType is Mono.Unix.FileTypes.Socket or Mono.Unix.FileTypes.RegularFile;
 
     /// <summary>0600 once bound: bind creates the socket with the umask's mode; the 0700 folder protects it until then.</summary>
     public static void Restrict(string path)

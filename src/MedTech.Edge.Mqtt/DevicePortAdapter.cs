@@ -181,8 +181,9 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
 
     /// <summary>
     /// Applies the caps to an accepted socket and serves it, or closes it (reset, no reply) and counts why. At
-    /// <see cref="DevicePortOptions.MaxPendingConnections"/> the newcomer is taken and the oldest connection not logged
-    /// in is closed instead: it has had the longest to send its CONNECT, and an honest device sends it at once.
+    /// <see cref="DevicePortOptions.MaxPendingConnections"/>, or at <see cref="DevicePortOptions.MaxConnections"/> with
+    /// connections not logged in, the newcomer is taken and the oldest connection not logged in is closed instead: it
+    /// has had the longest to send its CONNECT, and an honest device sends it at once. Logged-in devices are never closed.
     /// </summary>
     private void Admit(Socket socket, MqttServerTcpEndpointBaseOptions endpoint, MqttServerTlsTcpEndpointOptions? tls, CancellationToken cancellationToken)
     {
@@ -194,17 +195,19 @@ public sealed partial class DevicePortAdapter : IMqttServerAdapter
         string? refusal = null;
         lock (places)
         {
-            if (open >= limits.MaxConnections)
-            {
-                refusal = "connection_cap";
-            }
-            else if (pendingByAddress.GetValueOrDefault(address) >= limits.MaxPendingConnectionsPerAddress)
+            if (pendingByAddress.GetValueOrDefault(address) >= limits.MaxPendingConnectionsPerAddress)
             {
                 refusal = "address_pending_cap";
             }
+            else if (open >= limits.MaxConnections && pending.Count == 0)
+            {
+                refusal = "connection_cap";
+            }
             else
             {
-                if (pending.Count >= maxPending)
+                // At the pending cap, or at the connection cap while some connections have not logged in: the oldest of
+                // those gives its place, so connections that never log in cannot keep a monitor out either way.
+                if (pending.Count >= maxPending || open >= limits.MaxConnections)
                 {
                     evicted = pending.First!.Value;
                     LeavePendingLocked(evicted);
