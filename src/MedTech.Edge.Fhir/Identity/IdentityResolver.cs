@@ -293,17 +293,25 @@ public sealed partial class IdentityResolver : IDisposable
     /// <summary>Lookup first; only a missing Device or Patient takes the create path (upstream's order).</summary>
     private async Task<CachedIdentity> CreateAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
     {
-        try
-        {
-            return await LookupAsync(key, ahead, requirePatient: true, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TransformException ex) when (ex.Code is FhirErrorCodes.DeviceNotFound or FhirErrorCodes.PatientNotFound)
-        {
-        }
-
         if (string.IsNullOrEmpty(key.PatientId))
         {
             throw new TransformException(FhirErrorCodes.PatientIdentityNotDefined, "Create mode needs a patient id, and the measurement has none.");
+        }
+
+        // Fast path, in the batch's search-ahead: a Device already linked to the Patient with MedTech's id for the
+        // message's patient. A Device linked to anyone else (or to a Patient a server named) takes the full path below,
+        // which finds the message's Patient by identifier and refuses a Device linked to another: charting to the
+        // Device's patient instead of the message's would put a reading on the wrong patient.
+        try
+        {
+            var found = await LookupAsync(key, ahead, requirePatient: true, cancellationToken).ConfigureAwait(false);
+            if (found.PatientId == DeterministicIds(key.DeviceId, key.PatientId, options.DefaultDeviceIdentifierSystem, options.DefaultPatientIdentifierSystem).PatientId)
+            {
+                return found;
+            }
+        }
+        catch (TransformException ex) when (ex.Code is FhirErrorCodes.DeviceNotFound or FhirErrorCodes.PatientNotFound)
+        {
         }
 
         // Conditional creates (If-None-Exist on the identifier): a writer that lost the race to another one gets the

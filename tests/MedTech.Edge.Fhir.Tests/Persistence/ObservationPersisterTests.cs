@@ -1,5 +1,6 @@
 using System.Net;
 using Hl7.Fhir.Model;
+using MedTech.Edge.Fhir;
 using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Observations;
 using MedTech.Edge.Fhir.Server;
@@ -90,16 +91,19 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
     }
 
     [Fact]
-    public async System.Threading.Tasks.Task GivenCreateModeAndADeviceLinkedToAnotherPatient_WhenPersisted_ThenTheDeviceKeepsItsPatientAsUpstream()
+    public async System.Threading.Tasks.Task GivenCreateModeAndADeviceLinkedToAnotherPatient_WhenPersisted_ThenTheReadingIsAMismatchNotChartedToTheDevicesPatient()
     {
+        // Upstream charts it to the Device's patient, silently: the message names another patient, so that could be the
+        // wrong one. Here it is PatientDeviceMismatch, which upstream raises only on its create path.
         var client = fixture.Client();
         var ids = await FhirServerFixture.RegisterAsync(client, device);
         using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.Create);
 
         var result = await persister.PersistAsync([HeartRate("2026-11-24T12:00:00Z", "90") with { PatientId = "someone-else" }], default);
 
-        Assert.Equal((1, 0), (result.Created, result.Errors.Count));
-        Assert.NotNull(await ReadHourAsync(client, ids, "2026-11-24T12:00:00Z"));
+        Assert.Equal((0, FhirErrorCodes.PatientDeviceMismatch), (result.Created, Assert.Single(result.Errors).Code));
+        // No Observation of that hour on the Device's patient (ReadHourAsync wants exactly one).
+        Assert.IsType<Xunit.Sdk.SingleException>(await Record.ExceptionAsync(() => ReadHourAsync(client, ids, "2026-11-24T12:00:00Z")));
     }
 
     [Fact]
@@ -252,7 +256,7 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
     }
 
     [Fact]
-    public async System.Threading.Tasks.Task GivenCreateModeAndOneNewDeviceNamedWithTwoPatientsInABatch_WhenPersisted_ThenTheDeviceIsCreatedOnceForTheFirst()
+    public async System.Threading.Tasks.Task GivenCreateModeAndOneNewDeviceNamedWithTwoPatientsInABatch_WhenPersisted_ThenTheDeviceIsCreatedOnceForTheFirstAndTheSecondIsAMismatch()
     {
         var client = fixture.Client();
         using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.Create);
@@ -263,7 +267,8 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
             [HeartRate("2026-11-24T20:00:00Z", "80") with { PatientId = "first-" + device }, HeartRate("2026-11-24T20:00:01Z", "81") with { PatientId = "second-" + device },
              HeartRate("2026-11-24T20:00:00Z", "82") with { DeviceId = device + "-other", PatientId = "other-" + device }], default);
 
-        Assert.Empty(result.Errors);
+        // The second patient's reading is not charted to the first patient, whom the Device now names.
+        Assert.Equal(FhirErrorCodes.PatientDeviceMismatch, Assert.Single(result.Errors).Code);
         var stored = Assert.Single(await client.SearchAsync<Device>($"Device?identifier={device}", default));
         Assert.Equal($"Patient/{IdentityResolver.DeterministicIds(device, "first-" + device, null).PatientId}", stored.Patient!.Reference);
         Assert.Single(await client.SearchAsync<Device>($"Device?identifier={device}-other", default));
