@@ -318,6 +318,8 @@ public sealed partial class GatewayStore
         lastInboxId = 0;
         undelivered.Clear();
         undeliveredBatches.Clear();
+        roundOf.Clear();
+        rounds.Clear();
         outboxCount = 0;
         outboxMessages = 0;
         outboxBytes = 0;

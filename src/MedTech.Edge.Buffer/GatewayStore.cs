@@ -28,6 +28,12 @@ public sealed partial class GatewayStore : IDisposable
     // kept off the forwarding path and done when a backlog has drained.
     private readonly SortedSet<long> undelivered = [];
     private readonly Dictionary<long, OutboxBatch> undeliveredBatches = [];
+
+    // A round written over several documents this run: each document's round (its last document's id), and how many
+    // of the round's documents are undelivered. The round's senders are released when the last of them goes, whatever
+    // the order the hub acknowledged them in. (After a reopen, the senders go with the document that carries them.)
+    private readonly Dictionary<long, long> roundOf = [];
+    private readonly Dictionary<long, Round> rounds = [];
     private long outboxCount;
     private long outboxMessages;
     private long outboxBytes;
@@ -134,9 +140,19 @@ public sealed partial class GatewayStore : IDisposable
                 StoreDeadLetters(deadLetters);
             });
             // The outbox first: a broker reading a sender's share between the two sees it too high, never too low.
+            var roundEnd = lastOutboxId + tracked.Count;
             foreach (var batch in tracked)
             {
                 TrackUndelivered(++lastOutboxId, batch);
+                if (tracked.Count > 1)
+                {
+                    roundOf[lastOutboxId] = roundEnd;
+                }
+            }
+
+            if (tracked.Count > 1)
+            {
+                rounds[roundEnd] = new Round { Left = tracked.Count, Bytes = tracked.Sum(b => b.Bytes), Senders = tracked[^1].Senders ?? [] };
             }
 
             ApplyInbox(removed);
@@ -239,7 +255,19 @@ public sealed partial class GatewayStore : IDisposable
         outboxCount -= batch.Units;
         outboxMessages -= batch.Messages;
         outboxBytes -= batch.Bytes;
-        UntrackSenders(batch.Senders ?? []);
+        if (!roundOf.Remove(id, out var end))
+        {
+            UntrackSenders(batch.Senders ?? []);
+        }
+        else if (rounds.TryGetValue(end, out var round))
+        {
+            UntrackSenders(round.Leave(batch.Bytes));
+            if (round.Left == 0)
+            {
+                rounds.Remove(end);
+            }
+        }
+
         return batch.Units;
     }
 
@@ -301,6 +329,33 @@ public sealed partial class GatewayStore : IDisposable
                     DeleteEmptyLog();
                 }
             }
+        }
+    }
+
+    /// <summary>A round over several outbox documents: how many are undelivered, their bytes, and what its senders still hold.</summary>
+    private sealed class Round
+    {
+        public int Left { get; set; }
+
+        public long Bytes { get; set; }
+
+        public required SenderShare[] Senders { get; set; }
+
+        /// <summary>
+        /// What one document leaving gives back: its share of each sender's bytes; with the round's last document,
+        /// everything left, the messages too (a message may lie in any of the round's documents).
+        /// </summary>
+        public SenderShare[] Leave(long bytes)
+        {
+            if (--Left == 0)
+            {
+                return Senders;
+            }
+
+            var part = Senders.Select(s => s with { Messages = 0, Bytes = Bytes <= 0 ? 0 : (long)((Int128)s.Bytes * Math.Max(0, bytes) / Bytes) }).ToArray();
+            Senders = [.. Senders.Zip(part, (s, p) => s with { Bytes = s.Bytes - p.Bytes })];
+            Bytes -= bytes;
+            return part;
         }
     }
 }

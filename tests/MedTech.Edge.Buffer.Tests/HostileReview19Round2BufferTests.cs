@@ -9,7 +9,7 @@ namespace MedTech.Edge.Buffer.Tests;
 public sealed class HostileReview19Round2BufferTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-hostile19b-").FullName;
-    private readonly ManualClock clock = new(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero));
+    private readonly FakeTimeProvider clock = new(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero));
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
