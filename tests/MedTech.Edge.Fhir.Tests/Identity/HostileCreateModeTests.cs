@@ -1,0 +1,35 @@
+using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Fhir.Tests.Persistence;
+using MedTech.Edge.Mapping.Grouping;
+using Task = System.Threading.Tasks.Task;
+
+namespace MedTech.Edge.Fhir.Tests.Identity;
+
+/// <summary>Hostile review of issue 20: Create mode charting to the patient the message names, through the real FHIR test server.</summary>
+[Collection(FhirServerGroup.Name)]
+public class HostileCreateModeTests(FhirServerFixture fixture)
+{
+    private readonly string device = "hostile-" + Guid.NewGuid().ToString("N")[..12];
+
+    [Fact]
+    public async Task GivenCreateModeAndADeviceLinkedToPatientA_WhenAMessageNamesPatientB_ThenItIsNotChartedToA()
+    {
+        // Create mode: "the patient id comes from the message". The monitor moved to B; its messages say B.
+        var client = fixture.Client();
+        using var writer = new IdentityResolver(client, new ResourceIdentityOptions { ResourceIdentityServiceType = "Create" });
+        var a = await writer.ResolveAsync(new MeasurementGroupKey(device, "mrn-a-" + device, null, null, "heartrate"), default);
+
+        string? charted = null;
+        try
+        {
+            charted = (await writer.ResolveAsync(new MeasurementGroupKey(device, "mrn-b-" + device, null, null, "heartrate"), default)).PatientId;
+        }
+        catch (TransformException ex)
+        {
+            // Refusing is right too: the Device names another patient than the message.
+            Assert.Equal(FhirErrorCodes.PatientDeviceMismatch, ex.Code);
+        }
+
+        Assert.NotEqual(a.PatientId, charted);
+    }
+}
