@@ -89,6 +89,27 @@ public class HostileAssociationTests(FhirServerFixture fixture)
         Assert.DoesNotContain(ofB, o => o.Encounter?.Reference == $"Encounter/{visit.Id}");
     }
 
+    [Fact]
+    public async Task GivenAStatementRecordedByMistake_WhenItIsDeletedRatherThanMarkedEnteredInError_ThenTheMonitorNoLongerChartsToThatPatientOnceTheBoundHasPassed()
+    {
+        // Documented (CacheExpiry, 2 h by default), but a deletion is how many sites and tools undo a mistaken record.
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        await client.PutAsync(BoundedStalenessTests.Statement("s-" + device, ids.PatientId, ids.DeviceId, "2026-11-24T00:00:00Z", null), null, default);
+        using var persister = Persister(client, PatientAssociation.DeviceUseStatement);
+        await persister.PersistAsync([HeartRate("2026-11-24T10:00:00Z", "70")], default);
+
+        var delete = new Bundle { Type = Bundle.BundleType.Batch };
+        delete.Entry.Add(new Bundle.EntryComponent { Request = new Bundle.RequestComponent { Method = Bundle.HTTPVerb.DELETE, Url = $"DeviceUseStatement/s-{device}" } });
+        await client.BatchAsync(delete, default);
+        Assert.Empty(await client.SearchAsync<DeviceUseStatement>($"DeviceUseStatement?device=Device/{ids.DeviceId}", default));
+        clock.Advance(Bound);
+        var result = await persister.PersistAsync([HeartRate("2026-11-24T10:00:05Z", "75")], default);
+
+        Assert.DoesNotContain("75", (await ChartedValues.ReadAsync(client, ids.PatientId, ids.DeviceId)).Values);
+        Assert.Equal(FhirErrorCodes.NoPatientAssociation, Assert.Single(result.Errors).Code);
+    }
+
     private ObservationPersister Persister(FhirServerClient client, PatientAssociation association) => new(
         client,
         new IdentityResolver(client, new ResourceIdentityOptions { Association = association.ToString(), MaxStaleness = Bound }, clock),
