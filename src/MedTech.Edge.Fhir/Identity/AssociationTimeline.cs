@@ -44,7 +44,10 @@ public sealed partial class AssociationTimeline
     public static AssociationTimeline FromDeviceHistory(IEnumerable<(Device? Version, DateTimeOffset? Time)> versions, DateTimeOffset fetchedAt)
     {
         ArgumentNullException.ThrowIfNull(versions);
-        var ordered = versions.Where(v => v.Time is not null).OrderBy(v => v.Time!.Value).ToList();
+        // A history lists the newest version first; two versions with one lastUpdated (two updates within the server's
+        // clock resolution) keep that order, so the newer one is the one still on.
+        var ordered = versions.Select((v, listed) => (v.Version, v.Time, listed)).Where(v => v.Time is not null)
+            .OrderBy(v => v.Time!.Value).ThenByDescending(v => v.listed).Select(v => (v.Version, v.Time)).ToList();
         var spans = new List<AssociationSpan>();
         for (var i = 0; i < ordered.Count; i++)
         {
@@ -75,22 +78,6 @@ public sealed partial class AssociationTimeline
         }
 
         return new AssociationTimeline(byId.Values.Concat(anonymous).SelectMany(SpanOf).ToList(), fetchedAt, null, byId);
-    }
-
-    /// <summary>This timeline with changed (or new) statements replacing those of the same id, as of <paramref name="fetchedAt"/>.</summary>
-    public AssociationTimeline Merge(IEnumerable<DeviceUseStatement> changed, DateTimeOffset fetchedAt)
-    {
-        ArgumentNullException.ThrowIfNull(changed);
-        var merged = new Dictionary<string, DeviceUseStatement>(Statements ?? new Dictionary<string, DeviceUseStatement>(), StringComparer.Ordinal);
-        foreach (var statement in changed)
-        {
-            if (statement.Id is { } id)
-            {
-                merged[id] = statement;
-            }
-        }
-
-        return FromStatements(merged.Values, fetchedAt);
     }
 
     /// <summary>The same history, known to be current at <paramref name="at"/>.</summary>

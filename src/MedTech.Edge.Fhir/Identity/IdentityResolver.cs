@@ -20,9 +20,6 @@ namespace MedTech.Edge.Fhir.Identity;
 /// </summary>
 public sealed partial class IdentityResolver : IDisposable
 {
-    // Statements are asked for as changed since the last read minus this, so a FHIR server whose clock is behind the
-    // writer's, or a write that became visible late, is not missed; statements read twice are merged by id.
-    private static readonly TimeSpan ClockAllowance = TimeSpan.FromMinutes(5);
 
     private readonly FhirServerClient server;
     private readonly ResourceIdentityOptions options;
@@ -185,7 +182,7 @@ public sealed partial class IdentityResolver : IDisposable
         if (association == PatientAssociation.DeviceUseStatement && cached is not null
             && cache.Get<AssociationTimeline>(TimelineKey(cached.DeviceId)) is { } timeline && !IsFresh(timeline.FetchedAt))
         {
-            yield return StatementsSince(cached.DeviceId, timeline.FetchedAt);
+            yield return Statements(cached.DeviceId);
         }
     }
 
@@ -232,9 +229,9 @@ public sealed partial class IdentityResolver : IDisposable
         }
         else
         {
-            timeline = existing is null
-                ? AssociationTimeline.FromStatements(await SearchAsync<DeviceUseStatement>(Statements(identity.DeviceId), ahead, cancellationToken).ConfigureAwait(false), now)
-                : existing.Merge(await SearchAsync<DeviceUseStatement>(StatementsSince(identity.DeviceId, existing.FetchedAt), ahead, cancellationToken).ConfigureAwait(false), now);
+            // All of the Device's statements every time, not those changed since: a statement deleted, or moved to the
+            // right monitor, no longer names this Device, so only a full read sees it gone (within MaxStaleness).
+            timeline = AssociationTimeline.FromStatements(await SearchAsync<DeviceUseStatement>(Statements(identity.DeviceId), ahead, cancellationToken).ConfigureAwait(false), now);
         }
 
         cache.Set(TimelineKey(identity.DeviceId), timeline, Entry());
@@ -253,8 +250,6 @@ public sealed partial class IdentityResolver : IDisposable
 
     private static string Statements(string deviceId) => $"DeviceUseStatement?device={Uri.EscapeDataString("Device/" + deviceId)}";
 
-    private static string StatementsSince(string deviceId, DateTimeOffset fetchedAt) =>
-        Statements(deviceId) + "&_lastUpdated=" + Uri.EscapeDataString("ge" + (fetchedAt - ClockAllowance).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
 
     /// <summary>A cached identity: the Device's logical id and version, its Patient now (null when it has none), the Encounter, and when the server said so.</summary>
     private sealed record CachedIdentity(string DeviceId, string? PatientId, string? EncounterId, string? DeviceVersion, DateTimeOffset ValidatedAt = default);
@@ -283,7 +278,7 @@ public sealed partial class IdentityResolver : IDisposable
         if (!string.IsNullOrEmpty(key.EncounterId))
         {
             var encounters = await SearchAsync<Encounter>(EncounterSearch(key.EncounterId), ahead, cancellationToken).ConfigureAwait(false);
-            encounterId = Single(encounters, "Encounter", FhirErrorCodes.MultipleEncounterFound)?.Id
+            encounterId = Single(Exact(encounters, null, key.EncounterId), "Encounter", FhirErrorCodes.MultipleEncounterFound)?.Id
                 ?? throw new TransformException(FhirErrorCodes.EncounterNotFound, "No Encounter has the measurement's encounter identifier.");
         }
 
@@ -322,8 +317,8 @@ public sealed partial class IdentityResolver : IDisposable
         var patientSystem = options.DefaultPatientIdentifierSystem;
         var ids = DeterministicIds(key.DeviceId, key.PatientId, options.DefaultDeviceIdentifierSystem, patientSystem);
         var patientToken = Token(patientSystem, key.PatientId);
-        var patient = Single(await server.SearchAsync<Patient>($"Patient?identifier={patientToken}", cancellationToken).ConfigureAwait(false), "Patient", FhirErrorCodes.MultiplePatientFound)
-            ?? await CreateOnceAsync(new Patient { Id = ids.PatientId, Identifier = [new Identifier(patientSystem, key.PatientId)] }, patientToken, FhirErrorCodes.MultiplePatientFound, cancellationToken).ConfigureAwait(false);
+        var patient = Single(Exact(await server.SearchAsync<Patient>($"Patient?identifier={patientToken}", cancellationToken).ConfigureAwait(false), patientSystem, key.PatientId), "Patient", FhirErrorCodes.MultiplePatientFound)
+            ?? await CreateOnceAsync(new Patient { Id = ids.PatientId, Identifier = [new Identifier(patientSystem, key.PatientId)] }, patientSystem, key.PatientId, FhirErrorCodes.MultiplePatientFound, cancellationToken).ConfigureAwait(false);
         var reference = $"Patient/{patient.Id}";
 
         var device = await FindDeviceAsync(key.DeviceId, null, cancellationToken).ConfigureAwait(false)
@@ -332,7 +327,7 @@ public sealed partial class IdentityResolver : IDisposable
                 Id = ids.DeviceId,
                 Identifier = [new Identifier(options.DefaultDeviceIdentifierSystem, key.DeviceId)],
                 Patient = new ResourceReference(reference),
-            }, Token(options.DefaultDeviceIdentifierSystem, key.DeviceId), FhirErrorCodes.MultipleDeviceFound, cancellationToken).ConfigureAwait(false);
+            }, options.DefaultDeviceIdentifierSystem, key.DeviceId, FhirErrorCodes.MultipleDeviceFound, cancellationToken).ConfigureAwait(false);
         if (device.Patient?.Reference is null)
         {
             device = await LinkAsync(device, key.DeviceId, reference, cancellationToken).ConfigureAwait(false);
@@ -349,15 +344,18 @@ public sealed partial class IdentityResolver : IDisposable
     }
 
     /// <summary>
-    /// Creates the resource unless one has its identifier (<paramref name="token"/>, <c>system|value</c> escaped); the
-    /// one the server holds either way. Several holding it: <paramref name="multipleCode"/>, as a search would say.
+    /// Creates the resource unless one has its identifier; the one the server holds either way. Several holding it:
+    /// <paramref name="multipleCode"/>, as a search would say. A server that matched another identifier (token search
+    /// without regard to case) gets the resource put at its hashed id instead, as upstream does, so it is never taken
+    /// for that other one.
     /// </summary>
-    private async Task<T> CreateOnceAsync<T>(T resource, string token, string multipleCode, CancellationToken cancellationToken)
+    private async Task<T> CreateOnceAsync<T>(T resource, string? system, string value, string multipleCode, CancellationToken cancellationToken)
         where T : Resource
     {
         try
         {
-            return await server.CreateAsync(resource, "identifier=" + token, cancellationToken).ConfigureAwait(false);
+            var held = await server.CreateAsync(resource, "identifier=" + Token(system, value), cancellationToken).ConfigureAwait(false);
+            return Exact([held], system, value).Count == 1 ? held : await server.PutAsync(resource, null, cancellationToken).ConfigureAwait(false);
         }
         catch (FhirRequestException ex) when (ex.Status == System.Net.HttpStatusCode.PreconditionFailed)
         {
@@ -384,7 +382,7 @@ public sealed partial class IdentityResolver : IDisposable
     }
 
     private async Task<Device?> FindDeviceAsync(string deviceId, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken) =>
-        Single(await SearchAsync<Device>(DeviceSearch(deviceId), ahead, cancellationToken).ConfigureAwait(false), "Device", FhirErrorCodes.MultipleDeviceFound);
+        Single(Exact(await SearchAsync<Device>(DeviceSearch(deviceId), ahead, cancellationToken).ConfigureAwait(false), options.DefaultDeviceIdentifierSystem, deviceId), "Device", FhirErrorCodes.MultipleDeviceFound);
 
     /// <summary>A search, from <paramref name="ahead"/> when it was run ahead, else now.</summary>
     private async Task<IReadOnlyList<T>> SearchAsync<T>(string query, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
@@ -395,6 +393,19 @@ public sealed partial class IdentityResolver : IDisposable
     private string DeviceSearch(string deviceId) => $"Device?identifier={Token(options.DefaultDeviceIdentifierSystem, deviceId)}";
 
     private static string EncounterSearch(string encounterId) => $"Encounter?identifier={Token(null, encounterId)}";
+
+    /// <summary>
+    /// The found resources whose identifier is exactly <paramref name="value"/> (and <paramref name="system"/> when
+    /// given): servers may match a token without regard to case (Medplum does), and <c>MON-X</c> is not <c>mon-x</c>.
+    /// </summary>
+    private static List<T> Exact<T>(IReadOnlyList<T> found, string? system, string value)
+        where T : Resource => [.. found.Where(resource => (resource switch
+        {
+            Patient p => p.Identifier,
+            Device d => d.Identifier,
+            Encounter e => e.Identifier,
+            _ => [],
+        }).Any(i => string.Equals(i.Value, value, StringComparison.Ordinal) && (system is null || string.Equals(i.System, system, StringComparison.Ordinal))))];
 
     private static T? Single<T>(IReadOnlyList<T> found, string type, string multipleCode)
         where T : Resource => found.Count switch

@@ -91,22 +91,6 @@ public class AssociationTimelineTests
     }
 
     [Fact]
-    public void GivenAChangedStatement_WhenMerged_ThenItReplacesTheOneOfItsIdAndEnteredInErrorRemovesIt()
-    {
-        var timeline = AssociationTimeline.FromStatements([Statement("1", "Patient/a", "2026-11-20T10:00:00Z", null)], Fetched);
-        var corrected = Statement("1", "Patient/a", "2026-11-20T10:00:00Z", "2026-11-20T10:30:00Z");
-        var wrong = Statement("2", "Patient/c", "2026-11-20T10:00:00Z", null);
-        wrong.Status = DeviceUseStatement.DeviceUseStatementStatus.EnteredInError;
-
-        var merged = timeline.Merge([corrected, Statement("3", "Patient/b", "2026-11-20T10:30:00Z", null), wrong], Fetched.AddMinutes(1));
-
-        Assert.Equal("a", merged.PatientAt(At("2026-11-20T10:29:00Z")).PatientId);
-        Assert.Equal("b", merged.PatientAt(At("2026-11-20T10:31:00Z")).PatientId);
-        Assert.Equal(Fetched.AddMinutes(1), merged.FetchedAt);
-        Assert.Equal("a", timeline.PatientAt(At("2026-11-20T10:31:00Z")).PatientId);
-    }
-
-    [Fact]
     public void GivenDeviceVersions_WhenAsked_ThenEachVersionsPatientHoldsUntilTheNextVersionAndADeletionEndsIt()
     {
         var timeline = AssociationTimeline.FromDeviceHistory(

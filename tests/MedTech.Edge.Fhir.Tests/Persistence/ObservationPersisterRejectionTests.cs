@@ -48,7 +48,7 @@ public class ObservationPersisterRejectionTests
         {
             var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
             var json = request.RequestUri!.AbsolutePath.EndsWith("/Device", StringComparison.Ordinal)
-                ? """{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Device","id":"d1","patient":{"reference":"Patient/p1"}}}]}"""
+                ? """{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Device","id":"d1","identifier":[{"value":"device1"}],"patient":{"reference":"Patient/p1"}}}]}"""
                 : """{"resourceType":"Bundle","type":"batch-response","entry":[""" + string.Join(",", System.Text.Json.JsonDocument.Parse(body).RootElement
                     .GetProperty("entry").EnumerateArray().Select(Answer)) + "]}";
             return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(json, Encoding.UTF8, "application/fhir+json") };
