@@ -38,6 +38,9 @@ public static class FhirErrorCodes
     /// <summary>Several Patients have the measurement's patient identifier.</summary>
     public const string MultiplePatientFound = "MultiplePatientFoundException";
 
+    /// <summary>The measurement's Encounter is another Patient's than the one it is charted to (a monitor moved while its messages still name the former visit).</summary>
+    public const string EncounterPatientMismatch = "EncounterPatientMismatchException";
+
     /// <summary>Several Encounters have the measurement's encounter identifier.</summary>
     public const string MultipleEncounterFound = "MultipleEncounterFoundException";
 

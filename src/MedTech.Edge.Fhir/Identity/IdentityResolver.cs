@@ -50,8 +50,22 @@ public sealed partial class IdentityResolver : IDisposable
     public async Task<ResourceIds> ResolveAsync(MeasurementGroupKey key, Dictionary<string, IReadOnlyList<Resource>>? ahead, CancellationToken cancellationToken)
     {
         var identity = await IdentityAsync(key, ahead, requirePatient: true, cancellationToken).ConfigureAwait(false);
+        if (!EncounterFits(identity, identity.PatientId!))
+        {
+            throw new TransformException(FhirErrorCodes.EncounterPatientMismatch, EncounterMismatch);
+        }
+
         return new ResourceIds(identity.PatientId!, identity.DeviceId, identity.EncounterId);
     }
+
+    private const string EncounterMismatch = "The measurement's Encounter is of another Patient than the one it would be charted to.";
+
+    /// <summary>
+    /// An Encounter that names a Patient is used only with that Patient: a reading of B must never sit in A's visit.
+    /// (One without a <c>Patient/{id}</c> subject is used as upstream uses it.)
+    /// </summary>
+    private static bool EncounterFits(CachedIdentity identity, string patientId) =>
+        identity.EncounterPatientId is null || string.Equals(identity.EncounterPatientId, patientId, StringComparison.Ordinal);
 
     /// <summary>
     /// The group's measurements by identity: one part with all of them, unless association is by measurement time;
@@ -73,6 +87,11 @@ public sealed partial class IdentityResolver : IDisposable
         foreach (var measurement in group.Measurements)
         {
             var (patientId, code) = timeline.PatientAt(measurement.OccurrenceTimeUtc);
+            if (patientId is not null && !EncounterFits(identity, patientId))
+            {
+                (patientId, code) = (null, FhirErrorCodes.EncounterPatientMismatch);
+            }
+
             var into = patientId is not null ? byPatient : failed;
             var key = patientId ?? code!;
             if (!into.TryGetValue(key, out var list))
@@ -84,9 +103,12 @@ public sealed partial class IdentityResolver : IDisposable
         }
 
         var parts = byPatient.Select(p => new IdentityPart(new ResourceIds(p.Key, identity.DeviceId, identity.EncounterId), p.Value)).ToList();
-        parts.AddRange(failed.Select(f => new IdentityPart(null, f.Value, f.Key, f.Key == FhirErrorCodes.AmbiguousPatientAssociation
-            ? $"{f.Value.Count} of {group.Measurements.Count} measurement(s) fall in associations of the Device with different Patients ({association}); none is chosen."
-            : $"{f.Value.Count} of {group.Measurements.Count} measurement(s) fall in no association of the Device with a Patient ({association}).")));
+        parts.AddRange(failed.Select(f => new IdentityPart(null, f.Value, f.Key, f.Key switch
+        {
+            FhirErrorCodes.AmbiguousPatientAssociation => $"{f.Value.Count} of {group.Measurements.Count} measurement(s) fall in associations of the Device with different Patients ({association}); none is chosen.",
+            FhirErrorCodes.EncounterPatientMismatch => $"{f.Value.Count} of {group.Measurements.Count} measurement(s): {EncounterMismatch}",
+            _ => $"{f.Value.Count} of {group.Measurements.Count} measurement(s) fall in no association of the Device with a Patient ({association}).",
+        })));
         return parts;
     }
 
@@ -252,7 +274,11 @@ public sealed partial class IdentityResolver : IDisposable
 
 
     /// <summary>A cached identity: the Device's logical id and version, its Patient now (null when it has none), the Encounter, and when the server said so.</summary>
-    private sealed record CachedIdentity(string DeviceId, string? PatientId, string? EncounterId, string? DeviceVersion, DateTimeOffset ValidatedAt = default);
+    private sealed record CachedIdentity(string DeviceId, string? PatientId, string? EncounterId, string? DeviceVersion, DateTimeOffset ValidatedAt = default)
+    {
+        /// <summary>The Patient the Encounter is of (its <c>subject</c>), when there is an Encounter.</summary>
+        public string? EncounterPatientId { get; init; }
+    }
 
     /// <summary>The ids Create mode gives a new Patient and Device: upstream's hashes of their identifiers.</summary>
     public static ResourceIds DeterministicIds(string deviceId, string patientId, string? deviceSystem, string? patientSystem = null) =>
@@ -274,15 +300,15 @@ public sealed partial class IdentityResolver : IDisposable
             throw new TransformException(FhirErrorCodes.EncounterIdentityNotDefined, "LookupWithEncounter needs an encounter id, and the measurement has none.");
         }
 
-        string? encounterId = null;
+        Encounter? encounter = null;
         if (!string.IsNullOrEmpty(key.EncounterId))
         {
             var encounters = await SearchAsync<Encounter>(EncounterSearch(key.EncounterId), ahead, cancellationToken).ConfigureAwait(false);
-            encounterId = Single(Exact(encounters, null, key.EncounterId), "Encounter", FhirErrorCodes.MultipleEncounterFound)?.Id
+            encounter = Single(Exact(encounters, null, key.EncounterId), "Encounter", FhirErrorCodes.MultipleEncounterFound)
                 ?? throw new TransformException(FhirErrorCodes.EncounterNotFound, "No Encounter has the measurement's encounter identifier.");
         }
 
-        return new CachedIdentity(device.Id!, patientId, encounterId, device.Meta?.VersionId);
+        return new CachedIdentity(device.Id!, patientId, encounter?.Id, device.Meta?.VersionId) { EncounterPatientId = AssociationTimeline.PatientIdOf(encounter?.Subject?.Reference) };
     }
 
     /// <summary>Lookup first; only a missing Device or Patient takes the create path (upstream's order).</summary>

@@ -58,6 +58,38 @@ public class HostileAssociationTests(FhirServerFixture fixture)
     }
 
     [Fact]
+    public async Task GivenLookupWithEncounterAndAReadingSplitAcrossARelink_WhenPersisted_ThenThePatientAfterTheRelinkGetsNoEncounterOfTheFormerPatient()
+    {
+        // The monitor's messages still name patient A's visit (the gateway's context was not updated with the move).
+        var client = fixture.Client();
+        var ids = await FhirServerFixture.RegisterAsync(client, device);
+        var b = (await client.PutAsync(new Patient { Id = "pb-" + device }, null, default)).Id!;
+        var visit = await client.PutAsync(new Encounter
+        {
+            Id = "e-" + device,
+            Identifier = [new Identifier(null, "visit-" + device)],
+            Status = Encounter.EncounterStatus.InProgress,
+            Class = new Coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", "IMP"),
+            Subject = new ResourceReference($"Patient/{ids.PatientId}"),
+        }, null, default);
+        await client.PutAsync(BoundedStalenessTests.Statement("s1-" + device, ids.PatientId, ids.DeviceId, "2026-11-24T00:00:00Z", "2026-11-24T10:30:00Z"), null, default);
+        await client.PutAsync(BoundedStalenessTests.Statement("s2-" + device, b, ids.DeviceId, "2026-11-24T10:30:00Z", null), null, default);
+        using var persister = new ObservationPersister(
+            client,
+            new IdentityResolver(client, new ResourceIdentityOptions { ResourceIdentityServiceType = "LookupWithEncounter", Association = "DeviceUseStatement", MaxStaleness = Bound }, clock),
+            FhirMapping.Parse(FhirServerFixture.Mapping).EnsureValid("test mapping"),
+            new PersistenceOptions { Provenance = false },
+            NullLogger<ObservationPersister>.Instance);
+
+        await persister.PersistAsync(
+            [HeartRate("2026-11-24T10:29:00Z", "59") with { EncounterId = "visit-" + device }, HeartRate("2026-11-24T10:31:00Z", "61") with { EncounterId = "visit-" + device }], default);
+
+        // Patient B's Observation must not sit in patient A's Encounter (encounter-based views would show it on A's chart).
+        var ofB = await client.SearchAsync<Observation>($"Observation?subject=Patient/{b}", default);
+        Assert.DoesNotContain(ofB, o => o.Encounter?.Reference == $"Encounter/{visit.Id}");
+    }
+
+    [Fact]
     public async Task GivenAStatementRecordedByMistake_WhenItIsDeletedRatherThanMarkedEnteredInError_ThenTheMonitorNoLongerChartsToThatPatientOnceTheBoundHasPassed()
     {
         // Documented (CacheExpiry, 2 h by default), but a deletion is how many sites and tools undo a mistaken record.

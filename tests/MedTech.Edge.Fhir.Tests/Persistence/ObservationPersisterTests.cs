@@ -184,6 +184,26 @@ public class ObservationPersisterTests(FhirServerFixture fixture)
     }
 
     [Fact]
+    public async System.Threading.Tasks.Task GivenLookupWithEncounterAndAnEncounterOfAnotherPatient_WhenPersisted_ThenTheGroupIsAnEncounterPatientMismatchAndNothingIsWritten()
+    {
+        var client = fixture.Client();
+        await FhirServerFixture.RegisterAsync(client, device);
+        await client.PutAsync(new Encounter
+        {
+            Id = "e-other-" + device,
+            Identifier = [new Identifier(null, "visit-other-" + device)],
+            Status = Encounter.EncounterStatus.InProgress,
+            Class = new Coding("http://terminology.hl7.org/CodeSystem/v3-ActCode", "IMP"),
+            Subject = new ResourceReference("Patient/someone-else-" + device),
+        }, null, default);
+        using var persister = FhirServerFixture.Persister(client, ResourceIdentityMode.LookupWithEncounter);
+
+        var result = await persister.PersistAsync([Weight("2026-11-24T18:00:00Z", "70") with { EncounterId = "visit-other-" + device }], default);
+
+        Assert.Equal((0, FhirErrorCodes.EncounterPatientMismatch), (result.Created, Assert.Single(result.Errors).Code));
+    }
+
+    [Fact]
     public async System.Threading.Tasks.Task GivenLookupWithEncounter_WhenAMeasurementHasAKnownEncounterOrNone_ThenTheObservationIsLinkedOrTheGroupFails()
     {
         var client = fixture.Client();
