@@ -27,6 +27,20 @@ internal sealed class DevicePortHarness : IAsyncDisposable
 
     public GatewayStore Store => store!;
 
+    // One password file for every device-port test (mosquitto_passwd is a process start per user).
+    private static readonly Lazy<string> Passwords = new(() => MosquittoPasswd.Write(
+        Path.Combine(Directory.CreateTempSubdirectory("medtech-port-").FullName, "mqtt-passwords"), ("monitor-1", "pw-1"), ("monitor-2", "pw-2"), ("monitor-3", "pw-3")));
+
+    /// <summary>A password-protected device port on a free port with these limits; monitor-1..3 log in with pw-1..3.</summary>
+    public static MqttIngestOptions DeviceOptions(DevicePortOptions port) => new()
+    {
+        Port = Ports.Free(),
+        PasswordFile = Passwords.Value,
+        DeviceTopicPattern = "devices/{clientId}/",
+        MaxMessageBytes = 1024,
+        DevicePort = port,
+    };
+
     public static async Task<DevicePortHarness> StartAsync(MqttIngestOptions options)
     {
         var harness = new DevicePortHarness { Options = options };

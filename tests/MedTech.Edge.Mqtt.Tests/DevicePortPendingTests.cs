@@ -13,23 +13,11 @@ namespace MedTech.Edge.Mqtt.Tests;
 [Collection(EmbeddedBrokerTestGroup.Name)]
 public sealed class DevicePortPendingTests
 {
-    private static readonly Lazy<string> Passwords = new(() => MosquittoPasswd.Write(
-        Path.Combine(Directory.CreateTempSubdirectory("medtech-pending-").FullName, "mqtt-passwords"), ("monitor-1", "pw-1"), ("monitor-2", "pw-2"), ("monitor-3", "pw-3")));
-
-    private static MqttIngestOptions Options(DevicePortOptions port) => new()
-    {
-        Port = Ports.Free(),
-        PasswordFile = Passwords.Value,
-        DeviceTopicPattern = "devices/{clientId}/",
-        MaxMessageBytes = 1024,
-        DevicePort = port,
-    };
-
     [Fact]
     public async Task GivenThePendingCap_WhenOneMoreConnectionArrives_ThenTheOldestPendingIsClosedAndTheOthersTheNewcomerAndALoggedInDeviceStay()
     {
         // A long CONNECT time-out: only the cap closes anything here.
-        await using var broker = await DevicePortHarness.StartAsync(Options(new DevicePortOptions { MaxConnections = 10, MaxPendingConnections = 3, ConnectTimeout = TimeSpan.FromMinutes(2) }));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(new DevicePortOptions { MaxConnections = 10, MaxPendingConnections = 3, ConnectTimeout = TimeSpan.FromMinutes(2) }));
         using var device = await broker.ConnectAsync("monitor-1", "pw-1");
         using var oldest = await RawMqtt.OpenAsync(broker.Options.Port);
         using var second = await RawMqtt.OpenAsync(broker.Options.Port);
@@ -49,7 +37,7 @@ public sealed class DevicePortPendingTests
     public async Task GivenSilentConnectionsFromSeveralAddresses_WhenTheyKeepComing_ThenOnlyThePendingAreClosedOldestFirstAndLoggedInDevicesStay()
     {
         var port = new DevicePortOptions { MaxConnections = 12, MaxPendingConnections = 4, MaxPendingConnectionsPerAddress = 50, ConnectTimeout = TimeSpan.FromMinutes(2) };
-        await using var broker = await DevicePortHarness.StartAsync(Options(port));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(port));
         using var first = await broker.ConnectAsync("monitor-1", "pw-1");
         using var second = await broker.ConnectAsync("monitor-2", "pw-2");
         var silent = new List<Socket>();
@@ -86,7 +74,7 @@ public sealed class DevicePortPendingTests
     public async Task GivenThePendingPlacesHeldBySilentConnections_WhenThreeDevicesReconnectAgainAndAgainAtOnce_ThenEveryLoginSucceeds()
     {
         var port = new DevicePortOptions { MaxConnections = 10, MaxPendingConnections = 4, ConnectTimeout = TimeSpan.FromMinutes(2) };
-        await using var broker = await DevicePortHarness.StartAsync(Options(port));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(port));
         var silent = new List<Socket>();
         try
         {

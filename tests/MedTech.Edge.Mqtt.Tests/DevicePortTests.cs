@@ -11,25 +11,12 @@ namespace MedTech.Edge.Mqtt.Tests;
 [Collection(EmbeddedBrokerTestGroup.Name)]
 public sealed class DevicePortTests
 {
-    // One password file for every test of the class (mosquitto_passwd is a process start per user).
-    private static readonly Lazy<string> Passwords = new(() => MosquittoPasswd.Write(
-        Path.Combine(Directory.CreateTempSubdirectory("medtech-port-").FullName, "mqtt-passwords"), ("monitor-1", "pw-1"), ("monitor-2", "pw-2"), ("monitor-3", "pw-3")));
-
-    private static MqttIngestOptions Options(DevicePortOptions port) => new()
-    {
-        Port = Ports.Free(),
-        PasswordFile = Passwords.Value,
-        DeviceTopicPattern = "devices/{clientId}/",
-        MaxMessageBytes = 1024,
-        DevicePort = port,
-    };
-
     [Fact]
     public async Task GivenTheConnectionCapHeldByLoggedInDevices_WhenOneMoreClientConnects_ThenItIsClosedAndConnectedDevicesKeepPublishing()
     {
         // Every place is a logged-in device, so there is no connection without a login to give its place (see the
         // round-2 review's test for that case).
-        await using var broker = await DevicePortHarness.StartAsync(Options(new DevicePortOptions { MaxConnections = 3, ConnectTimeout = TimeSpan.FromMinutes(2) }));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(new DevicePortOptions { MaxConnections = 3, ConnectTimeout = TimeSpan.FromMinutes(2) }));
         using var first = await broker.ConnectAsync("monitor-1", "pw-1");
         using var second = await broker.ConnectAsync("monitor-2", "pw-2", MqttProtocolVersion.V500);
         var third = await broker.ConnectAsync("monitor-3", "pw-3");
@@ -49,7 +36,7 @@ public sealed class DevicePortTests
     [Fact]
     public async Task GivenOneAddressHoldingItsPendingPlaces_WhenItOpensOneMore_ThenThatIsClosedAndLoggedInDevicesAreUnaffected()
     {
-        await using var broker = await DevicePortHarness.StartAsync(Options(new DevicePortOptions { MaxPendingConnectionsPerAddress = 2, ConnectTimeout = TimeSpan.FromMinutes(2) }));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(new DevicePortOptions { MaxPendingConnectionsPerAddress = 2, ConnectTimeout = TimeSpan.FromMinutes(2) }));
         using var device = await broker.ConnectAsync("monitor-1", "pw-1");
         using var first = await RawMqtt.OpenAsync(broker.Options.Port);
         using var second = await RawMqtt.OpenAsync(broker.Options.Port);
@@ -72,7 +59,7 @@ public sealed class DevicePortTests
     public async Task GivenAClientThatDoesNotFinishItsConnect_WhenTheConnectTimeoutPasses_ThenItIsClosedAndALoggedInDeviceStays(byte[] sent)
     {
         // One second against MQTTnet's own 100: a connection closed within the hang guard was closed by this limit.
-        await using var broker = await DevicePortHarness.StartAsync(Options(new DevicePortOptions { ConnectTimeout = TimeSpan.FromSeconds(1) }));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(new DevicePortOptions { ConnectTimeout = TimeSpan.FromSeconds(1) }));
         using var device = await broker.ConnectAsync("monitor-1", "pw-1");
         using var stalled = await RawMqtt.OpenAsync(broker.Options.Port);
         await RawMqtt.TrySendAsync(stalled, sent);
@@ -93,7 +80,7 @@ public sealed class DevicePortTests
         try
         {
             var (pfx, thumbprint) = DevicePortHarness.BrokerCertificate(folder);
-            var options = Options(new DevicePortOptions { TlsHandshakeTimeout = TimeSpan.FromSeconds(1), ConnectTimeout = TimeSpan.FromMinutes(2) });
+            var options = DevicePortHarness.DeviceOptions(new DevicePortOptions { TlsHandshakeTimeout = TimeSpan.FromSeconds(1), ConnectTimeout = TimeSpan.FromMinutes(2) });
             (options.TlsPort, options.CertificatePath, options.CertificatePassword) = (Ports.Free(), pfx, "test");
             await using var broker = await DevicePortHarness.StartAsync(options);
             using var stalled = await RawMqtt.OpenAsync(options.TlsPort);
@@ -121,7 +108,7 @@ public sealed class DevicePortTests
         try
         {
             var (pfx, thumbprint) = DevicePortHarness.BrokerCertificate(folder);
-            var options = Options(new DevicePortOptions());
+            var options = DevicePortHarness.DeviceOptions(new DevicePortOptions());
             (options.Port, options.TlsPort, options.CertificatePath, options.CertificatePassword, options.RequireClientCertificate) = (0, Ports.Free(), pfx, "test", true);
             // The device CA the broker trusts: one the device's own certificate does not chain to.
             using var caKey = System.Security.Cryptography.ECDsa.Create();
@@ -158,7 +145,7 @@ public sealed class DevicePortTests
     [InlineData(MqttProtocolVersion.V500)]
     public async Task GivenALoggedInDevice_WhenItPublishesOverTheMessageLimitPlusHeadroom_ThenTheConnectionClosesAndNothingIsStored(MqttProtocolVersion version)
     {
-        await using var broker = await DevicePortHarness.StartAsync(Options(new DevicePortOptions()));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(new DevicePortOptions()));
         using var device = await broker.ConnectAsync("monitor-1", "pw-1", version);
         var payload = new string('x', broker.Options.MaxMessageBytes + DevicePortOptions.PacketHeadroomBytes + 1);
 
@@ -172,7 +159,7 @@ public sealed class DevicePortTests
     [Fact]
     public async Task GivenALoggedInRawClient_WhenItAnnouncesA256MBPublish_ThenTheConnectionClosesWithoutAPubAck()
     {
-        await using var broker = await DevicePortHarness.StartAsync(Options(new DevicePortOptions()));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(new DevicePortOptions()));
         using var socket = await RawMqtt.OpenAsync(broker.Options.Port);
         Assert.True(await RawMqtt.LogInAsync(socket, "monitor-1", "pw-1"));
 
@@ -186,7 +173,7 @@ public sealed class DevicePortTests
     [Fact]
     public async Task GivenAConnectOverTheConnectLimit_WhenItArrives_ThenItIsClosedWithoutAConnAck()
     {
-        await using var broker = await DevicePortHarness.StartAsync(Options(new DevicePortOptions { MaxConnectPacketBytes = 1024 }));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(new DevicePortOptions { MaxConnectPacketBytes = 1024 }));
         using var socket = await RawMqtt.OpenAsync(broker.Options.Port);
 
         // A well-formed CONNECT whose password makes it 2 KB: under MQTTnet's limits, over the device port's.

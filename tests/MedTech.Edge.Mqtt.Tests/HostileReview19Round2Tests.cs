@@ -10,17 +10,6 @@ namespace MedTech.Edge.Mqtt.Tests;
 [Collection(EmbeddedBrokerTestGroup.Name)]
 public sealed class HostileReview19Round2Tests
 {
-    private static readonly Lazy<string> Passwords = new(() => MosquittoPasswd.Write(
-        Path.Combine(Directory.CreateTempSubdirectory("medtech-hostile19b-").FullName, "mqtt-passwords"), ("monitor-1", "pw-1"), ("monitor-2", "pw-2"), ("monitor-3", "pw-3")));
-
-    private static MqttIngestOptions Options(DevicePortOptions port) => new()
-    {
-        Port = Ports.Free(),
-        PasswordFile = Passwords.Value,
-        DeviceTopicPattern = "devices/{clientId}/",
-        MaxMessageBytes = 1024,
-        DevicePort = port,
-    };
 
     /// <summary>
     /// The total cap (<see cref="DevicePortOptions.MaxConnections"/>) is checked before eviction: once the logged-in
@@ -33,7 +22,7 @@ public sealed class HostileReview19Round2Tests
     public async Task GivenLoggedInDevicesAndSilentConnectionsFillTheConnectionCap_WhenAnotherDeviceConnects_ThenASilentConnectionGivesItsPlace()
     {
         var port = new DevicePortOptions { MaxConnections = 4, MaxPendingConnections = 2, ConnectTimeout = TimeSpan.FromMinutes(2) };
-        await using var broker = await DevicePortHarness.StartAsync(Options(port));
+        await using var broker = await DevicePortHarness.StartAsync(DevicePortHarness.DeviceOptions(port));
         using var first = await broker.ConnectAsync("monitor-1", "pw-1");
         using var second = await broker.ConnectAsync("monitor-2", "pw-2");
         using var silentOne = await RawMqtt.OpenAsync(broker.Options.Port);
