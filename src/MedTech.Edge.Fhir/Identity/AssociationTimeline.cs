@@ -17,12 +17,11 @@ public sealed partial class AssociationTimeline
 {
     private readonly IReadOnlyList<AssociationSpan> spans;
 
-    private AssociationTimeline(IReadOnlyList<AssociationSpan> spans, DateTimeOffset fetchedAt, string? deviceVersion, IReadOnlyDictionary<string, DeviceUseStatement>? statements)
+    private AssociationTimeline(IReadOnlyList<AssociationSpan> spans, DateTimeOffset fetchedAt, string? deviceVersion)
     {
         this.spans = spans;
         FetchedAt = fetchedAt;
         DeviceVersion = deviceVersion;
-        Statements = statements;
     }
 
     /// <summary>When the history was last known to be current (the writer's clock).</summary>
@@ -30,9 +29,6 @@ public sealed partial class AssociationTimeline
 
     /// <summary>From a Device's history: the newest version it knows, so an unchanged Device revalidates it without a history read.</summary>
     public string? DeviceVersion { get; }
-
-    /// <summary>From DeviceUseStatements: the statements by id, so changed ones can be merged in.</summary>
-    internal IReadOnlyDictionary<string, DeviceUseStatement>? Statements { get; }
 
     internal IReadOnlyList<AssociationSpan> Spans => spans;
 
@@ -56,13 +52,14 @@ public sealed partial class AssociationTimeline
             spans.Add(new AssociationSpan(time!.Value.UtcDateTime, i + 1 < ordered.Count ? ordered[i + 1].Time!.Value.UtcDateTime : null, patient));
         }
 
-        return new AssociationTimeline(spans, fetchedAt, ordered.Count > 0 ? ordered[^1].Version?.Meta?.VersionId : null, null);
+        return new AssociationTimeline(spans, fetchedAt, ordered.Count > 0 ? ordered[^1].Version?.Meta?.VersionId : null);
     }
 
     /// <summary>From a Device's DeviceUseStatements (all of them; the ones that do not count are left out here).</summary>
     public static AssociationTimeline FromStatements(IEnumerable<DeviceUseStatement> statements, DateTimeOffset fetchedAt)
     {
         ArgumentNullException.ThrowIfNull(statements);
+        // A statement listed twice (paged results that shifted) counts once.
         var byId = new Dictionary<string, DeviceUseStatement>(StringComparer.Ordinal);
         var anonymous = new List<DeviceUseStatement>();
         foreach (var statement in statements)
@@ -77,11 +74,11 @@ public sealed partial class AssociationTimeline
             }
         }
 
-        return new AssociationTimeline(byId.Values.Concat(anonymous).SelectMany(SpanOf).ToList(), fetchedAt, null, byId);
+        return new AssociationTimeline(byId.Values.Concat(anonymous).SelectMany(SpanOf).ToList(), fetchedAt, null);
     }
 
     /// <summary>The same history, known to be current at <paramref name="at"/>.</summary>
-    public AssociationTimeline Revalidated(DateTimeOffset at) => new(spans, at, DeviceVersion, Statements);
+    public AssociationTimeline Revalidated(DateTimeOffset at) => new(spans, at, DeviceVersion);
 
     /// <summary>The Patient id at <paramref name="time"/> (UTC), or the reason code why there is none.</summary>
     public (string? PatientId, string? Code) PatientAt(DateTime time)
