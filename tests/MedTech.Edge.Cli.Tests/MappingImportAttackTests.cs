@@ -86,6 +86,46 @@ public sealed class MappingImportAttackTests : IDisposable
         Assert.True(JsonNode.DeepEquals(content, JsonNode.Parse(File.ReadAllText(Path.Combine(temp, "out", "devicecontent.json")))));
     }
 
+    /// <summary>
+    /// A parameter whose default names itself (or two naming each other) makes Content recurse without end: a stack
+    /// overflow, which kills the process. Run through the real CLI in a child process so it cannot take the test host
+    /// down with it.
+    /// </summary>
+    [Theory]
+    [InlineData("self")]
+    [InlineData("mutual")]
+    public async System.Threading.Tasks.Task Attack_AParameterThatReferencesItself_Exits2WithoutCrashing(string shape)
+    {
+        var template = Portal();
+        template["parameters"]!["a"] = new JsonObject { ["type"] = "string", ["defaultValue"] = shape == "self" ? "[parameters('a')]" : "[parameters('b')]" };
+        template["parameters"]!["b"] = new JsonObject { ["type"] = "string", ["defaultValue"] = "[parameters('a')]" };
+        DeviceMapping(template)["content"] = "[parameters('a')]";
+        var path = Write(template.ToJsonString());
+
+        var cli = Path.Combine(AppContext.BaseDirectory, "medtech.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "exec", cli, "mapping", "import", "--from", path, "--out", Path.Combine(temp, "out") })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail("hung");
+        }
+
+        AssertRefused((process.ExitCode, await stdout, await stderr));
+    }
+
     [Theory]
     [InlineData("[]")]
     [InlineData("[{\"templateType\":\"CollectionContent\",\"template\":[]}]")]
