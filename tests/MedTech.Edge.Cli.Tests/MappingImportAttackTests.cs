@@ -158,4 +158,13 @@ public sealed class MappingImportAttackTests : IDisposable
     [InlineData("null")]
     [InlineData("\"text\"")]
     public void Attack_ATemplateThatIsNotAnObject_Exits2(string text) => AssertRefused(Import(Write(text)));
+
+    [Fact]
+    public void Attack_AnOutThatIsAFile_Exits2()
+    {
+        var file = Path.Combine(temp, "a-file");
+        File.WriteAllText(file, "x");
+        AssertRefused(Import(Write(Portal().ToJsonString()), file));
+        Assert.Equal("x", File.ReadAllText(file));
+    }
 }
