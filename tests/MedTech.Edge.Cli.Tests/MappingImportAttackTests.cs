@@ -160,6 +160,15 @@ public sealed class MappingImportAttackTests : IDisposable
     public void Attack_ATemplateThatIsNotAnObject_Exits2(string text) => AssertRefused(Import(Write(text)));
 
     [Fact]
+    public void Attack_ParametersThatAreAnArray_Exits2()
+    {
+        var template = Portal();
+        template["parameters"] = new JsonArray(1, 2);
+        DeviceMapping(template)["content"] = "[parameters('p')]";
+        AssertRefused(Import(Write(template.ToJsonString())));
+    }
+
+    [Fact]
     public void Attack_AnOutThatIsAFile_Exits2()
     {
         var file = Path.Combine(temp, "a-file");
