@@ -116,4 +116,24 @@ public sealed class LocalFhirStoreAttackTests : IDisposable
         Assert.Equal(["200", "200", "201", "200", "201", "405", "404"], statuses);
         Assert.Equal(3, store.Count("Patient"));
     }
+
+    [Theory]
+    [InlineData("{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"resource\":{\"resourceType\":\"Patient\"}}]}")]
+    [InlineData("{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[null]}")]
+    [InlineData("{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"request\":{\"url\":\"Patient/p1\"}}]}")]
+    [InlineData("{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"request\":{\"method\":7,\"url\":\"Patient/p1\"}}]}")]
+    [InlineData("{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"request\":{\"method\":\"PUT\",\"url\":\"Patient/p1\"},\"resource\":[]}]}")]
+    [InlineData("{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":{}}")]
+    public async Task Attack_ABatchEntryWithoutAUsableRequest_IsRefusedWith4xxNotAnException(string bundle)
+    {
+        var exception = await Record.ExceptionAsync(async () =>
+        {
+            var (status, body) = await Send(HttpMethod.Post, "", bundle);
+            var refused = (int)status is >= 400 and < 500
+                || body?["entry"]?[0]?["response"]?["status"]?.GetValue<string>() is { } entry && entry.StartsWith('4');
+            Assert.True(refused, $"{status}: {body?.ToJsonString()}");
+        });
+        Assert.Null(exception);
+        Assert.Equal(0, store.Count("Patient"));
+    }
 }
