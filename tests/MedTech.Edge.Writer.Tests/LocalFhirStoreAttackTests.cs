@@ -136,4 +136,18 @@ public sealed class LocalFhirStoreAttackTests : IDisposable
         Assert.Null(exception);
         Assert.Equal(0, store.Count("Patient"));
     }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("[]")]
+    [InlineData("\"x\"")]
+    public async Task Attack_ABodyThatIsNotAJsonObject_IsRefusedWith400(string body)
+    {
+        var exception = await Record.ExceptionAsync(async () =>
+        {
+            AssertRefusedWithReason(await Send(HttpMethod.Post, "", body));
+            AssertRefusedWithReason(await Send(HttpMethod.Put, "Patient/p1", body));
+        });
+        Assert.Null(exception);
+    }
 }
