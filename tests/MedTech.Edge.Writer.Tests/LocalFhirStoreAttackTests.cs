@@ -57,6 +57,21 @@ public sealed class LocalFhirStoreAttackTests : IDisposable
         ["identifier"] = new JsonArray(new JsonObject { ["system"] = "urn:mrn", ["value"] = identifier }),
     }.ToJsonString();
 
+    /// <summary>A condition the store cannot evaluate must be refused (400), not dropped: dropping it makes a second Patient.</summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("name=smith")]
+    [InlineData("identifier")]
+    [InlineData("_id=p1")]
+    public async Task Attack_ConditionalCreateWithAConditionThatIsNotIdentifier_IsRefusedNotIgnored(string condition)
+    {
+        var first = await Send(HttpMethod.Post, "Patient", Patient(null, "m1"), condition);
+        var second = await Send(HttpMethod.Post, "Patient", Patient(null, "m1"), condition);
+
+        Assert.True(store.Count("Patient") <= 1, $"{store.Count("Patient")} Patients after two conditional creates with If-None-Exist '{condition}' ({first.Status}, {second.Status})");
+        AssertRefusedWithReason(first);
+    }
+
     [Fact]
     public async Task Attack_ConditionalCreateWithAMegabyteIdentifier_AnswersWithoutCrashOrDuplicate()
     {
