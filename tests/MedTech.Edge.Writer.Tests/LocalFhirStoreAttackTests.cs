@@ -106,6 +106,21 @@ public sealed class LocalFhirStoreAttackTests : IDisposable
         Assert.Matches("^[A-Za-z0-9.-]{1,64}$", body!["id"]!.GetValue<string>());
     }
 
+    /// <summary>FHIR ids are [A-Za-z0-9\-\.]{1,64}: a NUL, a space, a '?' kept as the id makes a resource no URL can read.</summary>
+    [Theory]
+    [InlineData("a\0b")]
+    [InlineData("a b")]
+    [InlineData("a?b")]
+    public async Task Attack_AWishedIdThatIsNotAFhirId_IsNotKeptAndTheResourceCanBeReadBack(string wish)
+    {
+        var (status, body) = await Send(HttpMethod.Post, "Patient", Patient(wish, "m1"));
+
+        Assert.Equal(HttpStatusCode.Created, status);
+        var id = body!["id"]!.GetValue<string>();
+        Assert.Matches("^[A-Za-z0-9.-]{1,64}$", id);
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, "Patient/" + Uri.EscapeDataString(id), null)).Status);
+    }
+
     [Fact]
     public async Task Attack_ABatchMixingGetPutPost_AnswersEachEntry()
     {
