@@ -16,6 +16,8 @@ internal sealed partial class MappingImport(TextWriter output, TextWriter error)
     public const string DeviceFile = "devicecontent.json";
     public const string FhirFile = "fhirmapping.json";
 
+    private const int MaxReferences = 16;
+
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     /// <param name="from">The exported template.</param>
@@ -59,9 +61,18 @@ internal sealed partial class MappingImport(TextWriter output, TextWriter error)
             return MedTechCommand.UsageError;
         }
 
-        Directory.CreateDirectory(outDir);
-        File.WriteAllText(devicePath, deviceContent.ToJsonString(Indented) + "\n");
-        File.WriteAllText(fhirPath, fhirContent.ToJsonString(Indented) + "\n");
+        try
+        {
+            Directory.CreateDirectory(outDir);
+            File.WriteAllText(devicePath, deviceContent.ToJsonString(Indented) + "\n");
+            File.WriteAllText(fhirPath, fhirContent.ToJsonString(Indented) + "\n");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"{outDir}: cannot write the mappings there: {ex.Message}");
+            return MedTechCommand.UsageError;
+        }
+
         output.WriteLine($"{devicePath}: device mapping of '{device.Resource}'.");
         output.WriteLine($"{fhirPath}: FHIR destination mapping of '{fhir.Resource}'.");
         return new MappingValidation(output, error).Validate(devicePath, fhirPath);
@@ -123,21 +134,28 @@ internal sealed partial class MappingImport(TextWriter output, TextWriter error)
     /// The mapping itself: an object as exported; a string holding the JSON (some tools write it so); or an ARM
     /// expression <c>[parameters('x')]</c> resolved to that parameter's default value.
     /// </summary>
-    private JsonNode? Content(Found found, JsonNode? template, string from)
+    private JsonNode? Content(Found found, JsonNode? template, string from, int references = 0)
     {
         var content = found.Content;
         if (content is JsonValue value && value.TryGetValue<string>(out var text))
         {
             if (ParameterReference().Match(text) is { Success: true } reference)
             {
-                content = template?["parameters"]?[reference.Groups[1].Value]?["defaultValue"];
+                // A default may name another parameter; one that names itself (or a ring of them) must end, not overflow the stack.
+                if (references >= MaxReferences)
+                {
+                    error.WriteLine($"{from}: the {found.Kind} of '{found.Resource}' goes through more than {MaxReferences} parameter references; is one of them its own default?");
+                    return null;
+                }
+
+                content = (template?["parameters"] as JsonObject)?[reference.Groups[1].Value]?["defaultValue"];
                 if (content is null)
                 {
                     error.WriteLine($"{from}: the {found.Kind} of '{found.Resource}' is the parameter '{reference.Groups[1].Value}', which has no defaultValue in the template; put the mapping there or in the resource.");
                     return null;
                 }
 
-                return Content(found with { Content = content }, template, from);
+                return Content(found with { Content = content }, template, from, references + 1);
             }
 
             try

@@ -14,7 +14,7 @@ namespace MedTech.Edge.Writer.LocalStore;
 /// one it runs against a real server. Not a FHIR server: no validation, no other search, only the current version of
 /// each resource; <see cref="ExportNdjson"/> gives everything as NDJSON.
 /// </summary>
-public sealed class LocalFhirStore : HttpMessageHandler
+public sealed partial class LocalFhirStore : HttpMessageHandler
 {
     /// <summary>The base address clients of this store use.</summary>
     public static readonly Uri BaseAddress = new("http://localhost/local-fhir/");
@@ -117,10 +117,14 @@ public sealed class LocalFhirStore : HttpMessageHandler
             string? version;
             try
             {
+                var json = body is null ? null : ParseObject(body);
                 (status, resource, version) = request.Method.Method switch
                 {
-                    "POST" when path.Length == 0 && body is not null => (HttpStatusCode.OK, Batch(JsonNode.Parse(body)!.AsObject(), minimal), null),
-                    "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, body is null ? null : JsonNode.Parse(body)!.AsObject(), ifMatch, ifNoneExist),
+                    _ when body is not null && json is null => (HttpStatusCode.BadRequest, Outcome("The body is not a JSON object."), null),
+                    "POST" when path.Length == 0 && json is not null => Batch(json, minimal) is { } answer
+                        ? (HttpStatusCode.OK, answer, null)
+                        : (HttpStatusCode.BadRequest, Outcome("A batch needs an array of entries."), null),
+                    "GET" or "PUT" or "POST" => Handle(request.Method.Method, path, json, ifMatch, ifNoneExist),
                     _ => (HttpStatusCode.MethodNotAllowed, Outcome("Not supported by the local store."), null),
                 };
             }
@@ -153,8 +157,13 @@ public sealed class LocalFhirStore : HttpMessageHandler
     /// Observations/s. Entries still succeed or fail on their own (a batch, not a FHIR transaction); only an I/O
     /// failure undoes the whole bundle, and the writer then retries all of it.
     /// </summary>
-    private JsonObject Batch(JsonObject bundle, bool minimal)
+    private JsonObject? Batch(JsonObject bundle, bool minimal)
     {
+        if (bundle["entry"] is not (null or JsonArray))
+        {
+            return null;
+        }
+
         db.BeginTrans();
         try
         {
@@ -183,9 +192,10 @@ public sealed class LocalFhirStore : HttpMessageHandler
         var entries = new JsonArray();
         foreach (var entry in bundle["entry"]?.AsArray() ?? [])
         {
-            var request = entry!["request"]!;
-            var (status, resource, version) = Handle(
-                request["method"]!.GetValue<string>(), request["url"]!.GetValue<string>(), entry["resource"]?.DeepClone().AsObject(), request["ifMatch"]?.GetValue<string>(), request["ifNoneExist"]?.GetValue<string>());
+            var request = entry?["request"] as JsonObject;
+            var (status, resource, version) = Text(request?["method"]) is { } method && Text(request?["url"]) is { } url && entry!["resource"] is null or JsonObject
+                ? Handle(method, url, (JsonObject?)entry["resource"]?.DeepClone(), Text(request!["ifMatch"]), Text(request["ifNoneExist"]))
+                : (HttpStatusCode.BadRequest, Outcome("An entry needs request.method and request.url, and a resource that is a JSON object."), null);
             using var phrase = new HttpResponseMessage(status);
             var response = new JsonObject { ["status"] = $"{(int)status} {phrase.ReasonPhrase}" };
             if (version is not null)
@@ -260,6 +270,12 @@ public sealed class LocalFhirStore : HttpMessageHandler
     /// </summary>
     private (HttpStatusCode Status, JsonObject? Resource, string? Version) Create(string type, JsonObject resource, string? ifNoneExist)
     {
+        if (ifNoneExist is not null && (!ifNoneExist.StartsWith("identifier=", StringComparison.Ordinal) || ifNoneExist.Length == "identifier=".Length))
+        {
+            // Ignoring a condition it cannot evaluate would make the duplicate the condition is there to prevent.
+            return (HttpStatusCode.BadRequest, Outcome("If-None-Exist: the local store evaluates identifier=[system|]value only."), null);
+        }
+
         if (ifNoneExist is not null)
         {
             var matches = Search(type, ifNoneExist)["entry"]!.AsArray();
@@ -275,8 +291,7 @@ public sealed class LocalFhirStore : HttpMessageHandler
             }
         }
 
-        var id = resource["id"] is JsonValue value && value.TryGetValue<string>(out var wish) && wish.Length is > 0 and <= 64
-            && !wish.Contains('/', StringComparison.Ordinal) && resources.FindById($"{type}/{wish}") is null
+        var id = Text(resource["id"]) is { } wish && FhirId().IsMatch(wish) && resources.FindById($"{type}/{wish}") is null
             ? wish
             : Guid.NewGuid().ToString("D");
         return Store(type, id, 1, resource) ?? (HttpStatusCode.Created, resource, "1");
@@ -387,6 +402,23 @@ public sealed class LocalFhirStore : HttpMessageHandler
     }
 
     private static string Unescape(string text) => System.Text.RegularExpressions.Regex.Replace(text, @"\\(.)", "$1");
+
+    private static JsonObject? ParseObject(string body)
+    {
+        try
+        {
+            return JsonNode.Parse(body) as JsonObject;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string? Text(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^[A-Za-z0-9\-\.]{1,64}$")]
+    private static partial System.Text.RegularExpressions.Regex FhirId();
 
     private static JsonObject Outcome(string text) => new()
     {
