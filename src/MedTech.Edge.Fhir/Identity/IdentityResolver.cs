@@ -373,7 +373,8 @@ public sealed partial class IdentityResolver : IDisposable
     /// Creates the resource unless one has its identifier; the one the server holds either way. Several holding it:
     /// <paramref name="multipleCode"/>, as a search would say. A server that matched another identifier (token search
     /// without regard to case) gets the resource put at its hashed id instead, as upstream does, so it is never taken
-    /// for that other one.
+    /// for that other one; so does a server that answers such a match with 400 because the wished id is not the
+    /// matched resource's (Medplum).
     /// </summary>
     private async Task<T> CreateOnceAsync<T>(T resource, string? system, string value, string multipleCode, CancellationToken cancellationToken)
         where T : Resource
@@ -386,6 +387,12 @@ public sealed partial class IdentityResolver : IDisposable
         catch (FhirRequestException ex) when (ex.Status == System.Net.HttpStatusCode.PreconditionFailed)
         {
             throw new TransformException(multipleCode, $"Several {resource.TypeName} resources have the measurement's identifier; exactly one is expected.");
+        }
+        catch (FhirRequestException ex) when (ex.Status == System.Net.HttpStatusCode.BadRequest)
+        {
+            // The caller's exact search found none, so a match the server made is another identifier (another case).
+            // A 400 for any other reason comes back from the PUT as well.
+            return await server.PutAsync(resource, null, cancellationToken).ConfigureAwait(false);
         }
     }
 

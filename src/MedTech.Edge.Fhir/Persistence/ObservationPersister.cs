@@ -23,6 +23,9 @@ namespace MedTech.Edge.Fhir.Persistence;
 /// </summary>
 public sealed partial class ObservationPersister : IDisposable
 {
+    /// <summary>How many of an Observation's newest versions a history read merges (bounded: an hourly Observation has thousands).</summary>
+    private const int HistoryVersions = 20;
+
     private readonly FhirServerClient server;
     private readonly IdentityResolver identity;
     private readonly FhirMapping mapping;
@@ -78,6 +81,8 @@ public sealed partial class ObservationPersister : IDisposable
 
         var limits = options.Limits;
         var lastStatus = new Dictionary<PendingObservation, int>();
+        var kept = new List<ObservationProvenance.Written>();
+        var createdSamples = new List<PendingObservation>();
         for (var round = 1; pending.Count > 0; round++)
         {
             var writes = new List<(PendingObservation Pending, Observation Observation, bool IsCreate)>();
@@ -93,6 +98,9 @@ public sealed partial class ObservationPersister : IDisposable
                     else
                     {
                         unchanged++;
+                        // Already in the version the server has: written by this batch before a crash or a hand-over
+                        // (the Provenance may not have followed), or by a duplicate. Its Provenance is written (again).
+                        kept.Add(new(p, existing!.Meta?.VersionId, existing.Status == ObservationStatus.Final));
                     }
                 }
                 catch (TransformException ex)
@@ -121,6 +129,10 @@ public sealed partial class ObservationPersister : IDisposable
                         _ = isCreate ? created++ : updated++;
                         written.Add(new(p, result.VersionId, isCreate));
                         Remember(p.Id, observation, result.VersionId);
+                        if (isCreate && p.MergesSamples)
+                        {
+                            createdSamples.Add(p);
+                        }
                     }
                     else if (result.Status is 409 or 412 or 408 or 429 or >= 500 or 0)
                     {
@@ -168,17 +180,112 @@ public sealed partial class ObservationPersister : IDisposable
             var delay = transient ? 200 * Math.Pow(2, round - 1) : Random.Shared.Next(5, 25) * round;
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(delay, 10_000)), time, cancellationToken).ConfigureAwait(false);
 
-            // Another writer changed these since we read them: read the current versions and merge into those.
+            // Another writer changed these since we read them: read the current versions and merge into those. Where
+            // that writer's change was a create replacing what we wrote (see ReconcileCreatesAsync), the samples it
+            // dropped are in the recent history: SampledData Observations merge those versions in first.
             var fresh = await ReadAsync(retry.Select(p => p.Id), cancellationToken).ConfigureAwait(false);
+            var conflicted = retry.Where(p => p.MergesSamples && lastStatus[p] is 409 or 412 && fresh.ContainsKey(p.Id)).Select(p => p.Id).ToList();
+            var histories = conflicted.Count > 0 ? await HistoryAsync(conflicted, cancellationToken).ConfigureAwait(false) : [];
             foreach (var p in retry)
             {
-                stored[p.Id] = fresh.GetValueOrDefault(p.Id);
+                stored[p.Id] = histories.GetValueOrDefault(p.Id) is { Count: > 1 } versions ? Reconciled(p, versions) : fresh.GetValueOrDefault(p.Id);
             }
 
             pending = retry;
         }
 
+        bundles.AddRange(kept.Chunk(options.MaxBundleEntries).Select(chunk => chunk.ToList()));
+        await ReconcileCreatesAsync(createdSamples, bundles, cancellationToken).ConfigureAwait(false);
         return (created, updated, unchanged);
+    }
+
+    /// <summary>
+    /// Puts back the samples a create replaced. A create is a PUT to MedTech's id without a condition (R4 has no
+    /// conditional create that keeps a client's id), so two writers that both found the Observation missing (the old
+    /// and new owner of a partition across a rebalance, a request still on the wire) both create it, and the later
+    /// PUT drops the earlier one's samples. One batch of history reads (only when the batch created SampledData
+    /// Observations) finds such Observations; each gets the samples of all its versions since its last deletion,
+    /// written conditionally on the newest version and retried on a conflict like any update.
+    /// </summary>
+    private async Task ReconcileCreatesAsync(List<PendingObservation> created, List<List<ObservationProvenance.Written>> bundles, CancellationToken cancellationToken)
+    {
+        for (var round = 1; created.Count > 0 && round <= options.MaxWriteRounds; round++)
+        {
+            var histories = await HistoryAsync(created.Select(p => p.Id), cancellationToken).ConfigureAwait(false);
+            var writes = new List<(PendingObservation Pending, Observation Observation)>();
+            foreach (var p in created)
+            {
+                if (histories.GetValueOrDefault(p.Id) is { Count: > 1 } versions && Reconciled(p, versions) is var merged && !ReferenceEquals(merged, versions[^1]))
+                {
+                    writes.Add((p, merged));
+                }
+            }
+
+            created = [];
+            foreach (var chunk in writes.Chunk(options.MaxBundleEntries))
+            {
+                var results = await server.WriteBatchAsync(PutBundle(chunk.Select(w => (w.Observation, false))), cancellationToken).ConfigureAwait(false);
+                var written = new List<ObservationProvenance.Written>();
+                bundles.Add(written);
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    var (p, observation) = chunk[i];
+                    var result = i < results.Count ? results[i] : new BatchEntryResult(0, null, null);
+                    if (result.IsSuccess)
+                    {
+                        written.Add(new(p, result.VersionId, false));
+                        Remember(p.Id, observation, result.VersionId);
+                    }
+                    else
+                    {
+                        // Changed again meanwhile (or failed): read the history again; the last round gives up, logged.
+                        observations.Remove(p.Id);
+                        created.Add(p);
+                        Log.ReconcileRetry(logger, result.Status, round);
+                    }
+                }
+            }
+        }
+    }
+
+    private Observation Reconciled(PendingObservation pending, List<Observation> versions)
+    {
+        try
+        {
+            return pending.Reconcile(versions, options.Limits) ?? versions[^1];
+        }
+        catch (Exception ex) when (ObservationPlan.IsContained(ex, CancellationToken.None))
+        {
+            Log.ReconcileFailed(logger, ex.GetType().Name);
+            return versions[^1];
+        }
+    }
+
+    /// <summary>
+    /// The recent versions of each Observation (up to <see cref="HistoryVersions"/>, since its last deletion), oldest
+    /// first, with batch bundles of history reads. Recent is enough: a replaced create is found right after it.
+    /// </summary>
+    private async Task<Dictionary<string, List<Observation>>> HistoryAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
+    {
+        var found = new Dictionary<string, List<Observation>>();
+        foreach (var chunk in ids.Chunk(options.MaxBundleEntries))
+        {
+            var entries = await server.GetBatchAsync(chunk.Select(id => $"Observation/{id}/_history?_count={HistoryVersions}").ToList(), cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                if (entries[i]?.Resource is not Bundle history)
+                {
+                    // A server that keeps no history (or fails to read it): the writes stand as they are, not retried.
+                    Log.HistoryUnreadable(logger, FhirServerClient.Status(entries[i]?.Response?.Status));
+                    continue;
+                }
+
+                // Newest first; a deletion (an entry without the resource) ends what counts.
+                found[chunk[i]] = history.Entry.TakeWhile(e => e.Resource is Observation).Select(e => (Observation)e.Resource!).Reverse().ToList();
+            }
+        }
+
+        return found;
     }
 
     /// <summary>
@@ -328,6 +435,15 @@ public sealed partial class ObservationPersister : IDisposable
 
         [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "{Failed} of {Total} Provenance resources of a batch were not written ({Reason}); the Observations they describe are written and stay.")]
         public static partial void ProvenanceFailed(ILogger logger, int failed, int total, string reason);
+
+        [LoggerMessage(EventId = 3106, Level = LogLevel.Warning, Message = "Merging the versions of an Observation two writers created failed ({ExceptionType}); the newest version stays as written.")]
+        public static partial void ReconcileFailed(ILogger logger, string exceptionType);
+
+        [LoggerMessage(EventId = 3107, Level = LogLevel.Information, Message = "Writing the merged versions of an Observation two writers created answered HTTP {Status} in round {Round}; reading its history again.")]
+        public static partial void ReconcileRetry(ILogger logger, int status, int round);
+
+        [LoggerMessage(EventId = 3108, Level = LogLevel.Warning, Message = "Reading an Observation's history answered HTTP {Status}; samples another writer's create replaced cannot be merged back.")]
+        public static partial void HistoryUnreadable(ILogger logger, int status);
 
         [LoggerMessage(EventId = 3103, Level = LogLevel.Information, Message = "{Count} Observations conflicted or failed transiently in write round {Round}; re-reading and retrying.")]
         public static partial void Retrying(ILogger logger, int count, int round);

@@ -51,4 +51,59 @@ internal sealed class PendingObservation(string id, CodeValueFhirTemplate templa
 
         return changed ? current : null;
     }
+
+    /// <summary>Whether the Observation holds SampledData, whose samples a write adds to rather than replaces.</summary>
+    public bool MergesSamples => SampledTemplates().Any();
+
+    /// <summary>
+    /// The newest of <paramref name="versions"/> (oldest first) with the samples of every older one merged in (a newer
+    /// version's sample wins its slot), or null when the newest already holds them all. It undoes a create that
+    /// replaced another writer's create of the same Observation: both PUT it, and the later PUT drops the earlier's samples.
+    /// </summary>
+    public Observation? Reconcile(IReadOnlyList<Observation> versions, ObservationLimits limits)
+    {
+        var newest = versions[^1];
+        var merged = versions[0];
+        foreach (var version in versions.Skip(1))
+        {
+            merged = ObservationFactory.Merge(merged, template, SamplesOf(version), limits) ?? merged;
+        }
+
+        // The newest version's samples, laid over the older ones', and everything else as the newest has it.
+        var result = (Observation)newest.DeepCopy();
+        result.Value = newest.Value is SampledData ? merged.Value : newest.Value;
+        foreach (var component in result.Component.Where(c => c.Value is SampledData))
+        {
+            component.Value = merged.Component.FirstOrDefault(c => SameCode(c, component))?.Value ?? component.Value;
+        }
+
+        result.Effective = merged.Effective;
+        return result.IsExactly(newest) ? null : result;
+    }
+
+    /// <summary>An Observation's SampledData values as a group (its period, a value per filled slot), to merge into another.</summary>
+    private ObservationGroup SamplesOf(Observation observation)
+    {
+        var (start, end) = ObservationPeriod.Read(observation.Effective);
+        var values = new Dictionary<string, IReadOnlyList<TimedValue>>();
+        foreach (var sampled in SampledTemplates())
+        {
+            var value = template.Value == sampled
+                ? observation.Value
+                : observation.Component.FirstOrDefault(c => c.Code?.Coding.Any(x => x.System == ObservationIdentity.System && x.Code == sampled.ValueName) == true)?.Value;
+            if (value is SampledData data)
+            {
+                values[sampled.ValueName] = SampledDataCodec.Decode(data.Data, start, sampled.DefaultPeriodMs);
+            }
+        }
+
+        return new ObservationGroup(template.TypeName, start, end, "", values);
+    }
+
+    private IEnumerable<SampledDataValueTemplate> SampledTemplates() =>
+        new[] { template.Value }.Concat(template.Components.Select(c => c.Value)).OfType<SampledDataValueTemplate>();
+
+    private static bool SameCode(Observation.ComponentComponent a, Observation.ComponentComponent b) =>
+        a.Code?.Coding.FirstOrDefault(x => x.System == ObservationIdentity.System)?.Code is { } code
+        && b.Code?.Coding.Any(x => x.System == ObservationIdentity.System && x.Code == code) == true;
 }

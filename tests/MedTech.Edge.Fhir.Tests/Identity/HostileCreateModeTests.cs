@@ -34,6 +34,20 @@ public class HostileCreateModeTests(FhirServerFixture fixture)
     }
 
     [Fact]
+    public async Task GivenCreateModeAndPatientIdsDifferingOnlyByCase_WhenBothResolve_ThenTheyAreTwoPatients()
+    {
+        // A server whose token search ignores case (Medplum, the test server) answers MRN-X with the Patient of mrn-x;
+        // the writer takes the one match without comparing its identifier to the message's.
+        var client = fixture.Client();
+        using var writer = new IdentityResolver(client, new ResourceIdentityOptions { ResourceIdentityServiceType = "Create" });
+        var lower = await writer.ResolveAsync(new MeasurementGroupKey(device + "-1", "mrn-" + device, null, null, "heartrate"), default);
+
+        var upper = await writer.ResolveAsync(new MeasurementGroupKey(device + "-2", ("mrn-" + device).ToUpperInvariant(), null, null, "heartrate"), default);
+
+        Assert.NotEqual(lower.PatientId, upper.PatientId);
+    }
+
+    [Fact]
     public async Task GivenLookupModeAndAMonitorWhoseIdDiffersOnlyByCase_WhenItsReadingResolves_ThenItIsNotChartedToTheOtherMonitorsPatient()
     {
         // Monitor "mon-x" is registered on patient A; monitor "MON-X" is not registered at all.
