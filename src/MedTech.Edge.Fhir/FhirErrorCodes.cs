@@ -62,6 +62,12 @@ public static class FhirErrorCodes
     /// <summary>Association by measurement time: associations with different Patients cover the measurement's time.</summary>
     public const string AmbiguousPatientAssociation = "AmbiguousPatientAssociation";
 
+    /// <summary>
+    /// Create mode: the server's identifier search ignores case and found another identifier, and the hashed id the
+    /// Patient or Device would get is held by another resource: nothing is created or overwritten.
+    /// </summary>
+    public const string IdentityConflict = "IdentityConflict";
+
     /// <summary>The FHIR server rejected the Observation; the message carries the HTTP status and its OperationOutcome.</summary>
     public const string FhirResourceRejected = "FhirResourceRejected";
 

@@ -272,14 +272,16 @@ public sealed partial class HubWriterWorker(
             {
                 // Committed now, before the partitions are handed over, so the next owner starts after this batch.
                 consumer.Commit(stored);
+                Log.FinishedOnRevoke(logger, flight.Batch.Count);
             }
             catch (KafkaException ex)
             {
+                // A broker may refuse commits once the rebalance has moved on (the mock cluster answers
+                // RebalanceInProgress; Kafka does from CompletingRebalance): written all the same, rewritten unchanged.
                 Log.CommitOnRevokeFailed(logger, ex.Error.Code.ToString());
             }
 
             journal.Done(stored);
-            Log.FinishedOnRevoke(logger, flight.Batch.Count);
             return;
         }
 

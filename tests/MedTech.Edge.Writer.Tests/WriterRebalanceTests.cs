@@ -91,6 +91,60 @@ public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task GivenAWriterSlowMidBatch_WhenASecondJoins_ThenItFinishesAndCommitsTheBatchBeforeHandingOverAndNothingIsWrittenTwice()
+    {
+        var messages = VitalSigns.Messages(devices: 6, perDevice: 4);
+        using var gateway = TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers);
+        await gateway.StartAsync();
+        // A grace long enough for the batch to end once the server is back. librdkafka's mock cluster waits for a member
+        // to rejoin for its session timeout less a second (Kafka: max.poll.interval.ms), so the session is long here.
+        using var first = Writer("first", grace: "00:01:00", session: "00:00:30");
+        using var second = Writer("second", session: "00:00:30");
+        var events = Events(first);
+        try
+        {
+            await server.FailNextAsync(1_000_000, HttpStatusCode.ServiceUnavailable);
+            await first.StartAsync();
+            await VitalSigns.PublishAsync(mqttPort, messages);
+            await Eventually.HoldsAsync(() => FhirState(first) == HealthStatus.Degraded, TimeSpan.FromSeconds(60), () => "the first writer to wait on the FHIR server mid-batch");
+
+            // The second joins; the first, inside its revocation handler, goes on with its batch. The server comes back.
+            using var rewritten = Unchanged(second);
+            await second.StartAsync();
+            await Eventually.HoldsAsync(() => events.Snapshot().Contains(5111), TimeSpan.FromSeconds(60), () => "the first writer to be finishing its batch in its revocation handler");
+            await server.FailNextAsync(0, HttpStatusCode.ServiceUnavailable);
+            await Eventually.HoldsAsync(() => Assigned(second) > 0, TimeSpan.FromSeconds(60), () => "the rebalance to end once the first writer's batch is written");
+
+            var fhir = VitalSigns.Client(server.BaseUrl);
+            var expected = messages.Count * VitalSigns.ObservationsPerMessage;
+            await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count >= expected, TimeSpan.FromSeconds(120),
+                () => $"{VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count} of {expected} Observations");
+            VitalSigns.AssertEachReadingOnce(messages, await VitalSigns.ObservationsAsync(fhir));
+            // The first writer finished its batch inside the revocation instead of stopping it.
+            Assert.DoesNotContain(5109, events.Snapshot());
+            if (events.Snapshot().Contains(5108))
+            {
+                // Committed before the hand-over: the second never found one of its Observations already written
+                // (each Observation here holds one reading of one message).
+                Assert.Equal(0, rewritten.Count);
+            }
+            else
+            {
+                // The broker refused the commit (the mock cluster does once the rebalance has moved on): said so, and
+                // the second wrote the batch again without changing anything (each reading once, above).
+                Assert.Contains(5110, events.Snapshot());
+            }
+        }
+        finally
+        {
+            await server.FailNextAsync(0, HttpStatusCode.ServiceUnavailable);
+            await first.StopAsync();
+            await second.StopAsync();
+            await gateway.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task GivenAWriterStuckMidBatch_WhenItLosesTheGroup_ThenItStopsTheWriteAtOnceDespiteTheGraceAndTheBatchIsWrittenOnceLater()
     {
         var messages = VitalSigns.Messages(devices: 4, perDevice: 3);

@@ -391,8 +391,16 @@ public sealed partial class IdentityResolver : IDisposable
         catch (FhirRequestException ex) when (ex.Status == System.Net.HttpStatusCode.BadRequest)
         {
             // The caller's exact search found none, so a match the server made is another identifier (another case).
-            // A 400 for any other reason comes back from the PUT as well.
-            return await server.PutAsync(resource, null, cancellationToken).ConfigureAwait(false);
+            // The hashed id is put only while it is free (or holds this identifier): a resource there with another
+            // identifier is someone else's, never overwritten. A 400 for any other reason comes back from the PUT.
+            var held = await server.SearchAsync<T>($"{resource.TypeName}?_id={resource.Id}", cancellationToken).ConfigureAwait(false);
+            return held switch
+            {
+                [] => await server.PutAsync(resource, null, cancellationToken).ConfigureAwait(false),
+                [var same] when Exact([same], system, value).Count == 1 => same,
+                _ => throw new TransformException(FhirErrorCodes.IdentityConflict,
+                    $"The server matched the measurement's {resource.TypeName} identifier to another one, and the id MedTech gives it is held by another {resource.TypeName}."),
+            };
         }
     }
 

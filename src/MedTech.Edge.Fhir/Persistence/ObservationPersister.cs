@@ -70,7 +70,11 @@ public sealed partial class ObservationPersister : IDisposable
         Dictionary<(MeasurementGroup Group, string Code), PersistError> errors, List<List<ObservationProvenance.Written>> bundles, CancellationToken cancellationToken)
     {
         int created = 0, updated = 0, unchanged = 0;
-        var stored = await ReadAsync(pending.Where(p => !observations.TryGetValue(p.Id, out _)).Select(p => p.Id), cancellationToken).ConfigureAwait(false);
+        // Deleted ones (410) are created again from this batch alone: the samples of the versions before the deletion
+        // must not come back, and a server may keep no deletion in the history (Medplum's memory store), so they are
+        // never reconciled.
+        var gone = new HashSet<string>(StringComparer.Ordinal);
+        var stored = await ReadAsync(pending.Where(p => !observations.TryGetValue(p.Id, out _)).Select(p => p.Id), cancellationToken, gone).ConfigureAwait(false);
         foreach (var p in pending)
         {
             if (observations.TryGetValue(p.Id, out Observation? cached))
@@ -129,7 +133,7 @@ public sealed partial class ObservationPersister : IDisposable
                         _ = isCreate ? created++ : updated++;
                         written.Add(new(p, result.VersionId, isCreate));
                         Remember(p.Id, observation, result.VersionId);
-                        if (isCreate && p.MergesSamples)
+                        if (isCreate && p.MergesSamples && !gone.Contains(p.Id))
                         {
                             createdSamples.Add(p);
                         }
@@ -184,18 +188,18 @@ public sealed partial class ObservationPersister : IDisposable
             // that writer's change was a create replacing what we wrote (see ReconcileCreatesAsync), the samples it
             // dropped are in the recent history: SampledData Observations merge those versions in first.
             var fresh = await ReadAsync(retry.Select(p => p.Id), cancellationToken).ConfigureAwait(false);
-            var conflicted = retry.Where(p => p.MergesSamples && lastStatus[p] is 409 or 412 && fresh.ContainsKey(p.Id)).Select(p => p.Id).ToList();
+            var conflicted = retry.Where(p => p.MergesSamples && lastStatus[p] is 409 or 412 && fresh.ContainsKey(p.Id) && !gone.Contains(p.Id)).Select(p => p.Id).ToList();
             var histories = conflicted.Count > 0 ? await HistoryAsync(conflicted, cancellationToken).ConfigureAwait(false) : [];
             foreach (var p in retry)
             {
-                stored[p.Id] = histories.GetValueOrDefault(p.Id) is { Count: > 1 } versions ? Reconciled(p, versions) : fresh.GetValueOrDefault(p.Id);
+                stored[p.Id] = histories.GetValueOrDefault(p.Id) is { Count: > 1 } versions ? Reconciled(p, versions, errors) ?? versions[^1] : fresh.GetValueOrDefault(p.Id);
             }
 
             pending = retry;
         }
 
         bundles.AddRange(kept.Chunk(options.MaxBundleEntries).Select(chunk => chunk.ToList()));
-        await ReconcileCreatesAsync(createdSamples, bundles, cancellationToken).ConfigureAwait(false);
+        await ReconcileCreatesAsync(createdSamples, errors, bundles, cancellationToken).ConfigureAwait(false);
         return (created, updated, unchanged);
     }
 
@@ -207,7 +211,8 @@ public sealed partial class ObservationPersister : IDisposable
     /// Observations) finds such Observations; each gets the samples of all its versions since its last deletion,
     /// written conditionally on the newest version and retried on a conflict like any update.
     /// </summary>
-    private async Task ReconcileCreatesAsync(List<PendingObservation> created, List<List<ObservationProvenance.Written>> bundles, CancellationToken cancellationToken)
+    private async Task ReconcileCreatesAsync(List<PendingObservation> created, Dictionary<(MeasurementGroup Group, string Code), PersistError> errors,
+        List<List<ObservationProvenance.Written>> bundles, CancellationToken cancellationToken)
     {
         for (var round = 1; created.Count > 0 && round <= options.MaxWriteRounds; round++)
         {
@@ -215,7 +220,7 @@ public sealed partial class ObservationPersister : IDisposable
             var writes = new List<(PendingObservation Pending, Observation Observation)>();
             foreach (var p in created)
             {
-                if (histories.GetValueOrDefault(p.Id) is { Count: > 1 } versions && Reconciled(p, versions) is var merged && !ReferenceEquals(merged, versions[^1]))
+                if (histories.GetValueOrDefault(p.Id) is { Count: > 1 } versions && Reconciled(p, versions, errors) is { } merged)
                 {
                     writes.Add((p, merged));
                 }
@@ -248,16 +253,26 @@ public sealed partial class ObservationPersister : IDisposable
         }
     }
 
-    private Observation Reconciled(PendingObservation pending, List<Observation> versions)
+    /// <summary>
+    /// <see cref="PendingObservation.Reconcile"/>, or null. Samples that cannot be merged back (over the size limits)
+    /// fail the pending Observation's groups with the reason, so a replaced writer's loss is a dead letter, not silent.
+    /// </summary>
+    private Observation? Reconciled(PendingObservation pending, List<Observation> versions, Dictionary<(MeasurementGroup Group, string Code), PersistError> errors)
     {
         try
         {
-            return pending.Reconcile(versions, options.Limits) ?? versions[^1];
+            return pending.Reconcile(versions, options.Limits);
+        }
+        catch (TransformException ex)
+        {
+            Log.ReconcileFailed(logger, ex.Code);
+            ObservationPlan.Fail(pending, ex.Code, "Samples another writer's create replaced could not be merged back: " + ex.Message, errors);
+            return null;
         }
         catch (Exception ex) when (ObservationPlan.IsContained(ex, CancellationToken.None))
         {
             Log.ReconcileFailed(logger, ex.GetType().Name);
-            return versions[^1];
+            return null;
         }
     }
 
@@ -360,7 +375,8 @@ public sealed partial class ObservationPersister : IDisposable
     }
 
     /// <summary>Reads Observations by id with batch bundles of GETs; absent ones are not in the result.</summary>
-    private async Task<Dictionary<string, Observation?>> ReadAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
+    /// <param name="gone">Gets the ids the server answered 410 (deleted) for, when given.</param>
+    private async Task<Dictionary<string, Observation?>> ReadAsync(IEnumerable<string> ids, CancellationToken cancellationToken, HashSet<string>? gone = null)
     {
         var found = new Dictionary<string, Observation?>();
         foreach (var chunk in ids.Chunk(options.MaxBundleEntries))
@@ -375,7 +391,10 @@ public sealed partial class ObservationPersister : IDisposable
                         found[chunk[i]] = observation;
                         Remember(chunk[i], observation, observation.Meta?.VersionId);
                         break;
-                    case 404 or 410:
+                    case 410:
+                        gone?.Add(chunk[i]);
+                        break;
+                    case 404:
                         break;
                     case var status:
                         throw new FhirServerUnavailableException($"Reading an Observation failed with HTTP {status}; the batch must be retried.");
@@ -436,8 +455,8 @@ public sealed partial class ObservationPersister : IDisposable
         [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "{Failed} of {Total} Provenance resources of a batch were not written ({Reason}); the Observations they describe are written and stay.")]
         public static partial void ProvenanceFailed(ILogger logger, int failed, int total, string reason);
 
-        [LoggerMessage(EventId = 3106, Level = LogLevel.Warning, Message = "Merging the versions of an Observation two writers created failed ({ExceptionType}); the newest version stays as written.")]
-        public static partial void ReconcileFailed(ILogger logger, string exceptionType);
+        [LoggerMessage(EventId = 3106, Level = LogLevel.Warning, Message = "Merging back the samples of an Observation version another writer's create replaced failed ({Reason}); the newest version stays as written.")]
+        public static partial void ReconcileFailed(ILogger logger, string reason);
 
         [LoggerMessage(EventId = 3107, Level = LogLevel.Information, Message = "Writing the merged versions of an Observation two writers created answered HTTP {Status} in round {Round}; reading its history again.")]
         public static partial void ReconcileRetry(ILogger logger, int status, int round);

@@ -47,11 +47,13 @@ internal static class ObservationProvenance
             .Order(StringComparer.Ordinal).ToList();
         var measurements = written.SelectMany(w => w.Pending.Measurements).ToList();
         var sources = sourceOf is null ? [] : measurements.Select(sourceOf).OfType<MeasurementSource>().ToList();
+        var messages = Ranges(sources.Select(s => s.MessageId)).ToList();
         var provenance = new Provenance
         {
-            // The same write (same activity, same versions) always gets the same id, so a PUT retried after a lost
-            // answer replaces the Provenance instead of adding a second one.
-            Id = ObservationIdentity.Hash(IdSystem, activity + " " + string.Join(' ', targets)),
+            // The same write (same activity, versions and hub messages) always gets the same id, so a PUT retried after
+            // a lost answer, or a batch written again, replaces the Provenance instead of adding a second one; a
+            // duplicate from another hub message finding the version unchanged adds its own instead of replacing it.
+            Id = ObservationIdentity.Hash(IdSystem, activity + " " + string.Join(' ', targets) + " from " + string.Join(' ', messages)),
             Target = targets.Select(t => new ResourceReference(t)).ToList(),
             RecordedElement = new Instant(now),
             Activity = new CodeableConcept(DataOperationSystem, activity, activity == "CREATE" ? "create" : "revise"),
@@ -67,7 +69,7 @@ internal static class ObservationProvenance
             provenance.Agent.Add(Agent(new ResourceReference { Type = "Device", Identifier = new Identifier(GatewaySystem, Bounded(gateway)) }, "assembler", "Assembler"));
         }
 
-        provenance.Entity.AddRange(Ranges(sources.Select(s => s.MessageId)).Select(id => new Provenance.EntityComponent
+        provenance.Entity.AddRange(messages.Select(id => new Provenance.EntityComponent
         {
             Role = Provenance.ProvenanceEntityRole.Source,
             What = new ResourceReference { Identifier = new Identifier(HubMessageSystem, id) },

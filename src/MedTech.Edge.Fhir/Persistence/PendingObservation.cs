@@ -56,29 +56,25 @@ internal sealed class PendingObservation(string id, CodeValueFhirTemplate templa
     public bool MergesSamples => SampledTemplates().Any();
 
     /// <summary>
-    /// The newest of <paramref name="versions"/> (oldest first) with the samples of every older one merged in (a newer
-    /// version's sample wins its slot), or null when the newest already holds them all. It undoes a create that
-    /// replaced another writer's create of the same Observation: both PUT it, and the later PUT drops the earlier's samples.
+    /// The newest of <paramref name="versions"/> (oldest first) with the samples merged back that a create replaced,
+    /// or null when no create replaced another version (or the newest holds those samples already). A version with
+    /// status <c>final</c> after the first is a create (the writer's merges are <c>amended</c>): two writers that both
+    /// found the Observation missing both PUT it, and the later PUT drops the samples of the version before it. A
+    /// clinician's amendment is no create, so what it removed stays removed.
     /// </summary>
+    /// <exception cref="TransformException">The merged samples exceed <paramref name="limits"/> (or cannot be merged).</exception>
     public Observation? Reconcile(IReadOnlyList<Observation> versions, ObservationLimits limits)
     {
-        var newest = versions[^1];
-        var merged = versions[0];
-        foreach (var version in versions.Skip(1))
+        Observation? result = null;
+        for (var i = 1; i < versions.Count; i++)
         {
-            merged = ObservationFactory.Merge(merged, template, SamplesOf(version), limits) ?? merged;
+            if (versions[i].Status == ObservationStatus.Final)
+            {
+                result = ObservationFactory.Merge(result ?? versions[^1], template, SamplesOf(versions[i - 1]), limits) ?? result;
+            }
         }
 
-        // The newest version's samples, laid over the older ones', and everything else as the newest has it.
-        var result = (Observation)newest.DeepCopy();
-        result.Value = newest.Value is SampledData ? merged.Value : newest.Value;
-        foreach (var component in result.Component.Where(c => c.Value is SampledData))
-        {
-            component.Value = merged.Component.FirstOrDefault(c => SameCode(c, component))?.Value ?? component.Value;
-        }
-
-        result.Effective = merged.Effective;
-        return result.IsExactly(newest) ? null : result;
+        return result;
     }
 
     /// <summary>An Observation's SampledData values as a group (its period, a value per filled slot), to merge into another.</summary>
@@ -102,8 +98,4 @@ internal sealed class PendingObservation(string id, CodeValueFhirTemplate templa
 
     private IEnumerable<SampledDataValueTemplate> SampledTemplates() =>
         new[] { template.Value }.Concat(template.Components.Select(c => c.Value)).OfType<SampledDataValueTemplate>();
-
-    private static bool SameCode(Observation.ComponentComponent a, Observation.ComponentComponent b) =>
-        a.Code?.Coding.FirstOrDefault(x => x.System == ObservationIdentity.System)?.Code is { } code
-        && b.Code?.Coding.Any(x => x.System == ObservationIdentity.System && x.Code == code) == true;
 }
