@@ -265,18 +265,18 @@ public sealed partial class GatewayStore
         // new messages must not get them again (an emptied inbox would restart at 1), or Recover takes them for the
         // ones the dead process held.
         // An unreadable record fails the stage's Recover, not the opening of the buffer (intake goes on).
-        InHand? inHand = null;
+        InHand? held = null;
         try
         {
-            inHand = ReadInHand(NormalizationInHand);
+            held = inHand.Read(NormalizationInHand);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
         }
 
-        if (inHand is not null)
+        if (held is not null)
         {
-            lastInboxId = Math.Max(lastInboxId, Math.Max(inHand.LastId, inHand.RecoverUpTo));
+            lastInboxId = Math.Max(lastInboxId, Math.Max(held.LastId, held.RecoverUpTo));
         }
         deliveredUpTo = markerOnDisk = db.GetCollection(State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
         markerWrittenAt = time.GetTimestamp();
@@ -314,7 +314,7 @@ public sealed partial class GatewayStore
         inboxCommits.Clear();
         inboxCount = 0;
         inboxBytes = 0;
-        heldBySender.Clear();
+        ledger.Clear();
         lastInboxId = 0;
         undelivered.Clear();
         undeliveredBatches.Clear();

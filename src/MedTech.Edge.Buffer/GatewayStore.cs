@@ -8,7 +8,7 @@ namespace MedTech.Edge.Buffer;
 /// crash between steps repeats a step (duplicates downstream are idempotent) and never loses a message.
 /// Thread-safe; one instance per file and process.
 /// </summary>
-public sealed partial class GatewayStore : IDisposable
+public sealed partial class GatewayStore : IInboxStore, INormalizationInput, IOutbox, IDeadLetters, IBufferUpkeep, IDisposable
 {
     private const string Inbox = "inbox";
     private const string Outbox = "outbox";
@@ -21,6 +21,8 @@ public sealed partial class GatewayStore : IDisposable
     private readonly BufferOptions options;
     private readonly TimeProvider time;
     private readonly Lock gate = new();
+    private readonly InHandFiles inHand;
+    private readonly SenderLedger ledger = new();
 
     // The outbox in memory: batches not yet delivered, in id order, with their entry count (hub messages), the device
     // messages they came from (what capacity counts), their bytes and time. A delivered
@@ -73,6 +75,7 @@ public sealed partial class GatewayStore : IDisposable
         time = timeProvider ?? TimeProvider.System;
         var path = System.IO.Path.GetFullPath(options.Path);
         FilePath = path;
+        inHand = new InHandFiles(path, readOnly);
         if (!readOnly)
         {
             PrivateFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);

@@ -153,7 +153,7 @@ public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayM
 }
 
 /// <summary>Maintenance: drops unsent data past its time-to-live (counted) and gives disk space back after a drained backlog.</summary>
-public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<MaintenanceWorker> logger) : BackgroundService
+public sealed class MaintenanceWorker(IBufferUpkeep store, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<MaintenanceWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -174,7 +174,7 @@ public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOption
 /// Deletes the outbox batches the hub (or the in-process writer) has, each second; the store purges only once a
 /// backlog has nearly drained, so a catch-up after an outage is not slowed by deletes.
 /// </summary>
-public sealed class PurgeWorker(GatewayStore store, GatewayMetrics metrics, ILogger<PurgeWorker> logger) : BackgroundService
+public sealed class PurgeWorker(IBufferUpkeep store, GatewayMetrics metrics, ILogger<PurgeWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -17,7 +17,7 @@ namespace MedTech.Edge.Hub;
 /// <see cref="ProducerFatalError"/>), forwarding ends with <see cref="HubFatalException"/>. Not thread-safe: one caller drives it.
 /// </summary>
 public sealed partial class OutboxForwarder(
-    GatewayStore store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger, ProducerFatalError? fatalError = null)
+    IOutbox store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger, ProducerFatalError? fatalError = null)
 {
     /// <summary>Reason code of an outbox entry the hub refused for good.</summary>
     public const string RejectedCode = "HubRejectedMessage";

@@ -26,7 +26,7 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
     private readonly MqttIngestOptions options;
     private readonly ExternalBrokerOptions broker;
     private readonly InboxWriter inbox;
-    private readonly GatewayStore store;
+    private readonly IInboxStore store;
     private readonly IngestMetrics metrics;
     private readonly ILogger logger;
     private readonly TimeProvider time;
@@ -36,7 +36,7 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
     private Task? connecting;
     private volatile bool storeFailing;
 
-    public ExternalBrokerClient(MqttIngestOptions options, InboxWriter inbox, GatewayStore store, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger,
+    public ExternalBrokerClient(MqttIngestOptions options, InboxWriter inbox, IInboxStore store, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger,
         TimeProvider? timeProvider = null, ModuleHealth? health = null)
     {
         this.health = health;

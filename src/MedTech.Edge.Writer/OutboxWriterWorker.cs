@@ -19,7 +19,7 @@ namespace MedTech.Edge.Writer;
 /// letter without being written again. Any other fault is logged by type and retried after a backoff: never the end
 /// of the host.
 /// </remarks>
-public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWriter writer, IOptions<PersistenceOptions> persistence, WriterMetrics metrics,
+public sealed partial class OutboxWriterWorker(IOutbox store, MeasurementWriter writer, IOptions<PersistenceOptions> persistence, WriterMetrics metrics,
     ILogger<OutboxWriterWorker> logger, TimeProvider? timeProvider = null) : BackgroundService
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
