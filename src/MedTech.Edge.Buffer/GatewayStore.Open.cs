@@ -39,7 +39,7 @@ public sealed partial class GatewayStore
     /// index creation, no marker on dispose). Throws <see cref="BufferFileDamagedException"/> for a missing file or
     /// one that is not a buffer, and for a buffer LiteDB cannot read.
     /// </summary>
-    public static GatewayStore OpenReadOnly(string path, TimeProvider? timeProvider = null)
+    public static GatewayStore OpenReadOnly(string path, TimeProvider? timeProvider = null) => Guard<GatewayStore>(() =>
     {
         var full = System.IO.Path.GetFullPath(path);
         if (!File.Exists(full))
@@ -61,7 +61,7 @@ public sealed partial class GatewayStore
         }
 
         return store;
-    }
+    });
 
     /// <summary>
     /// Before the file is opened for writing, a read-only open and read of it must work: on a damaged file LiteDB's
@@ -135,7 +135,7 @@ public sealed partial class GatewayStore
     /// closed as usual first. Throws what the new open throws (the disk may still be full); the store then refuses
     /// every operation until a later call works.
     /// </summary>
-    public void Reopen()
+    public void Reopen() => Guard(() =>
     {
         lock (gate)
         {
@@ -153,7 +153,7 @@ public sealed partial class GatewayStore
             ClearIndexes();
             db = OpenAndLoad();
         }
-    }
+    });
 
     /// <summary>
     /// Throws when a write of the current engine failed: what it holds in memory may not be what the files hold, so

@@ -19,7 +19,7 @@ public sealed partial class GatewayStore
     public void ClearInHand(string stage) => inHand.Clear(stage);
 
     /// <summary>The inbox messages with ids from <paramref name="firstId"/> to <paramref name="lastId"/> that are still in the inbox, in id order.</summary>
-    public IReadOnlyList<InboxMessage> ReadInboxRange(long firstId, long lastId)
+    public IReadOnlyList<InboxMessage> ReadInboxRange(long firstId, long lastId) => Guard<IReadOnlyList<InboxMessage>>(() =>
     {
         lock (gate)
         {
@@ -37,10 +37,10 @@ public sealed partial class GatewayStore
                 .Where(m => m.Id >= firstId && m.Id <= lastId)
                 .ToList();
         }
-    }
+    });
 
     /// <summary>The undelivered outbox entries of batches with ids from <paramref name="firstId"/> to <paramref name="lastId"/>, in order.</summary>
-    public IReadOnlyList<OutboxEntry> ReadOutboxRange(long firstId, long lastId)
+    public IReadOnlyList<OutboxEntry> ReadOutboxRange(long firstId, long lastId) => Guard<IReadOnlyList<OutboxEntry>>(() =>
     {
         lock (gate)
         {
@@ -49,7 +49,7 @@ public sealed partial class GatewayStore
                 .SelectMany(id => BufferDocuments.ToOutboxEntries(outbox.FindById(id)))
                 .ToList();
         }
-    }
+    });
 
     private void ClearInHandAfterCommit(string? stage) => inHand.ClearAfterCommit(stage);
 }

@@ -3,7 +3,7 @@ namespace MedTech.Edge.Buffer;
 /// <summary>
 /// The buffer as a forwarder sees it (the Kafka forwarder, the Event Hubs forwarder, the in-process FHIR writer): read
 /// the oldest undelivered groups, then mark them delivered, with the groups refused for good as dead letters
-/// in the same transaction. The in-hand records are for a writer that may die on a group.
+/// in the same transaction (<see cref="GroupDeadLetter"/>). The in-hand records are for a writer that may die on a group.
 /// </summary>
 public interface IOutbox : IInHandRecords
 {
@@ -14,5 +14,5 @@ public interface IOutbox : IInHandRecords
     IReadOnlyList<OutboxEntry> ReadOutboxRange(long firstId, long lastId);
 
     /// <summary>Marks batches delivered and stores <paramref name="deadLetters"/> in one transaction.</summary>
-    void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null, string? clearInHand = null);
+    void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<GroupDeadLetter>? deadLetters = null, string? clearInHand = null);
 }

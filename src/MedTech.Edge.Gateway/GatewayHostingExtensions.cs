@@ -34,9 +34,13 @@ public static class GatewayHostingExtensions
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton(sp => new DeviceQuota(sp.Value<MqttIngestOptions>().DeviceQuota, sp.GetRequiredService<IInboxStore>(), sp.Value<BufferOptions>(),
             sp.GetRequiredService<ILogger<DeviceQuota>>(), sp.GetService<TimeProvider>()));
+        services.AddSingleton<IInbox>(sp => sp.GetRequiredService<InboxWriter>());
         services.AddSingleton<IMqttIngest>(sp => sp.Value<MqttIngestOptions>() is { Mode: IngestMode.External } mqtt
             ? ActivatorUtilities.CreateInstance<ExternalBrokerClient>(sp, mqtt)
             : ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));
+
+        // The ingest seam: IngestWorker starts every IIngestSource; a second protocol registers its own beside this.
+        services.AddSingleton<IIngestSource>(sp => sp.GetRequiredService<IMqttIngest>());
         // An invalid mapping stops the module here, with every error and its line.
         services.AddSingleton(sp => DeviceMappingSource.Load(sp.Value<GatewayOptions>().DeviceMappingPath,
             sp.GetRequiredService<ILogger<DeviceMappingSource>>(), sp.GetRequiredService<GatewayMetrics>(), sp.Value<GatewayOptions>().Normalization));

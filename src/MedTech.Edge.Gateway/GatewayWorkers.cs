@@ -9,20 +9,35 @@ using Microsoft.Extensions.Options;
 namespace MedTech.Edge.Gateway;
 
 /// <summary>
-/// Ingest: the group-commit loop and the broker (embedded, or the subscription to an external one). The broker starts
-/// before the host counts as started, and stops before the commit loop does, so every acknowledged message was committed.
+/// Ingest: the group-commit loop and every registered <see cref="IIngestSource"/> (the MQTT broker, embedded or the
+/// subscription to an external one; any other protocol). The sources start, in registration order, after the commit
+/// loop and before the host counts as started, and stop, in reverse, before the commit loop does, so every
+/// acknowledged message was committed.
 /// </summary>
-public sealed class IngestWorker(InboxWriter inbox, IMqttIngest broker) : BackgroundService
+public sealed class IngestWorker(InboxWriter inbox, IEnumerable<IIngestSource> sources) : BackgroundService
 {
+    private readonly IIngestSource[] sources = [.. sources];
+
+    // Those whose start was called, a failed one too (it may have opened a listener before it failed).
+    private readonly Stack<IIngestSource> started = new();
+
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
-        await broker.StartAsync().ConfigureAwait(false);
+        foreach (var source in sources)
+        {
+            started.Push(source);
+            await source.StartAsync().ConfigureAwait(false);
+        }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await broker.StopAsync().ConfigureAwait(false);
+        while (started.TryPop(out var source))
+        {
+            await source.StopAsync().ConfigureAwait(false);
+        }
+
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
