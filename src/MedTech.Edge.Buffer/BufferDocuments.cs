@@ -227,8 +227,13 @@ internal static class BufferDocuments
             return entries.AsArray.Select(e => new OutboxEntry(e["key"].AsString, e["payload"].AsBinary, created) { Id = id });
         }
 
-        var data = document["data"].AsBinary;
-        var result = new List<OutboxEntry>(document["count"].AsInt32);
+        return ReadEntries(document["data"].AsBinary, id, created, document["count"].AsInt32);
+    }
+
+    /// <summary>The entries of an outbox batch's binary field (or a group dead letter's, which holds one).</summary>
+    private static List<OutboxEntry> ReadEntries(byte[] data, long id, DateTime created, int count)
+    {
+        var result = new List<OutboxEntry>(count);
         for (var at = 0; at < data.Length;)
         {
             var keyLength = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(at));
@@ -325,5 +330,43 @@ internal static class BufferDocuments
         {
             Id = document["_id"].AsInt64,
         };
+    }
+
+    /// <summary>The <c>kind</c> of a dead letter that holds a measurement group; a device message's has none.</summary>
+    private const string GroupKind = "group";
+
+    /// <summary>
+    /// The topic under which releases before <see cref="GroupDeadLetter"/> stored a group as a device message (key in
+    /// the client id); such a dead letter in a file upgraded in place is read as a group.
+    /// </summary>
+    internal const string LegacyGroupTopic = "$medtech/fhir-writer";
+
+    /// <summary>A group dead letter: its key and payload as one outbox entry (<see cref="ToOutboxBatch"/>'s binary field) beside its code, bounded reason and time.</summary>
+    public static BsonDocument ToDocument(GroupDeadLetter deadLetter) => new()
+    {
+        ["kind"] = GroupKind,
+        ["code"] = Storable(deadLetter.Code, DeadLetter.MaxCodeLength),
+        ["reason"] = Storable(deadLetter.Reason, DeadLetter.MaxReasonLength),
+        ["deadLetteredUtc"] = deadLetter.DeadLetteredUtc,
+        ["data"] = ToOutboxBatch([new OutboxEntry(deadLetter.Key, deadLetter.Payload, deadLetter.DeadLetteredUtc)], 1)["data"],
+    };
+
+    /// <summary>A dead letter read whole: a group (as stored now, or as a device message with the legacy topic) or a device message.</summary>
+    public static (DeadLetter? Message, GroupDeadLetter? Group) ToAnyDeadLetter(BsonDocument document)
+    {
+        var code = document["code"].AsString;
+        var reason = document["reason"].AsString;
+        var id = document["_id"].AsInt64;
+        var at = DateTime.SpecifyKind(document["deadLetteredUtc"].AsDateTime.ToUniversalTime(), DateTimeKind.Utc);
+        if (document.TryGetValue("kind", out var kind) && kind.IsString && kind.AsString == GroupKind)
+        {
+            var entry = ReadEntries(document["data"].AsBinary, id, at, 1).Single();
+            return (null, new GroupDeadLetter(entry.Key, entry.Payload, code, reason, at) { Id = id });
+        }
+
+        var letter = ToDeadLetter(document);
+        return letter.Message.Topic == LegacyGroupTopic
+            ? (null, new GroupDeadLetter(letter.Message.ClientId, letter.Message.Payload, code, reason, at) { Id = id })
+            : (letter, null);
     }
 }

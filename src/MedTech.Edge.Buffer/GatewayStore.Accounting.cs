@@ -20,7 +20,7 @@ public sealed partial class GatewayStore
     /// <summary>The totals; <see cref="DeadLetterCount"/> is counted from the file at open, not stored.</summary>
     private record struct Accounting(long Committed, long Replayed, long Normalized, long DeadLettered, long DroppedFromInbox, long DeadLetterBytes, long DeadLetterCount);
 
-    public BufferStats Stats()
+    public BufferStats Stats() => Guard<BufferStats>(() =>
     {
         lock (gate)
         {
@@ -40,7 +40,7 @@ public sealed partial class GatewayStore
                 DroppedFromInbox = accounting.DroppedFromInbox,
             };
         }
-    }
+    });
 
     /// <summary>
     /// Runs <paramref name="work"/> as one transaction (by default <see cref="Transaction"/>) in which it may change

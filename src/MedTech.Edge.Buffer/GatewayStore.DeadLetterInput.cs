@@ -4,7 +4,7 @@ namespace MedTech.Edge.Buffer;
 public sealed partial class GatewayStore
 {
     /// <summary>Stores one dead letter in its own transaction; when this returns it is committed and the message may be acknowledged.</summary>
-    public void AddDeadLetter(DeadLetter deadLetter)
+    public void AddDeadLetter(DeadLetter deadLetter) => Guard(() =>
     {
         ArgumentNullException.ThrowIfNull(deadLetter);
         lock (gate)
@@ -16,5 +16,5 @@ public sealed partial class GatewayStore
                 ForceToDisk();
             }
         }
-    }
+    });
 }

@@ -16,18 +16,25 @@ public sealed partial class GatewayStore
     /// <summary>Reason a dropped dead letter is counted under: older than <see cref="BufferOptions.DeadLetterTimeToLive"/>.</summary>
     public const string DroppedDeadLetterForTtl = "deadletter_ttl";
 
-    /// <summary>Dead letters, oldest first, optionally only one reason code.</summary>
-    public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null)
+    /// <summary>The device messages' dead letters, oldest first, optionally only one reason code.</summary>
+    public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null) => Guard<IReadOnlyList<DeadLetter>>(() =>
+        [.. ReadDeadLetters(code).Where(d => d.Message is not null).Select(d => d.Message!)]);
+
+    /// <summary>The measurement groups' dead letters, oldest first, optionally only one reason code.</summary>
+    public IReadOnlyList<GroupDeadLetter> ListGroupDeadLetters(string? code = null) => Guard<IReadOnlyList<GroupDeadLetter>>(() =>
+        [.. ReadDeadLetters(code).Where(d => d.Group is not null).Select(d => d.Group!)]);
+
+    private List<(DeadLetter? Message, GroupDeadLetter? Group)> ReadDeadLetters(string? code)
     {
         lock (gate)
         {
             var dead = Collection(DeadLetters);
-            return (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).Select(BufferDocuments.ToDeadLetter).OrderBy(d => d.Id).ToList();
+            return (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).OrderBy(d => d["_id"].AsInt64).Select(BufferDocuments.ToAnyDeadLetter).ToList();
         }
     }
 
     /// <summary>Moves dead letters (all, or one reason code) back to the inbox (device messages) or the outbox (groups), e.g. after a mapping fix; returns how many.</summary>
-    public int ReplayDeadLetters(string? code = null)
+    public int ReplayDeadLetters(string? code = null) => Guard<int>(() =>
     {
         lock (gate)
         {
@@ -41,19 +48,19 @@ public sealed partial class GatewayStore
                 var outbox = Collection(Outbox);
                 foreach (var letter in (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).ToList())
                 {
-                    var message = BufferDocuments.ToDeadLetter(letter).Message;
-                    if (message.Topic == DeliveryTopic)
+                    var (message, group) = BufferDocuments.ToAnyDeadLetter(letter);
+                    if (group is not null)
                     {
-                        // A measurement group the FHIR writer could not deliver goes back to the outbox, not through
+                        // A measurement group a forwarder could not deliver goes back to the outbox, not through
                         // normalization; it counts as one device message against the capacity.
                         var id = lastOutboxId + 1 + toOutbox.Count;
-                        var batch = BufferDocuments.ToOutboxBatch([new OutboxEntry(message.ClientId, message.Payload, replayedUtc)], 1);
+                        var batch = BufferDocuments.ToOutboxBatch([new OutboxEntry(group.Key, group.Payload, replayedUtc)], 1);
                         outbox.Insert(id, batch);
                         toOutbox.Add((id, BufferDocuments.Bytes(batch)));
                     }
                     else
                     {
-                        toInbox.Add(message);
+                        toInbox.Add(message!.Message);
                     }
 
                     Delete(dead, letter);
@@ -71,23 +78,27 @@ public sealed partial class GatewayStore
 
             return toInbox.Count + toOutbox.Count;
         }
-    }
+    });
 
     /// <summary>
     /// Inserts dead letters (code and reason bounded, the message byte for byte), then drops the oldest while the
     /// dead letters are over their share, counting them; inside the caller's <see cref="Accounted"/> transaction.
     /// </summary>
-    private void StoreDeadLetters(IReadOnlyList<DeadLetter> deadLetters)
+    private void StoreDeadLetters(IReadOnlyList<DeadLetter> deadLetters) => StoreDeadLetters(deadLetters.Select(BufferDocuments.ToDocument).ToList());
+
+    /// <inheritdoc cref="StoreDeadLetters(IReadOnlyList{DeadLetter})"/>
+    private void StoreDeadLetters(IReadOnlyList<GroupDeadLetter> deadLetters) => StoreDeadLetters(deadLetters.Select(BufferDocuments.ToDocument).ToList());
+
+    private void StoreDeadLetters(List<BsonDocument> documents)
     {
-        if (deadLetters.Count == 0)
+        if (documents.Count == 0)
         {
             return;
         }
 
         var dead = Collection(DeadLetters);
-        foreach (var deadLetter in deadLetters)
+        foreach (var document in documents)
         {
-            var document = BufferDocuments.ToDocument(deadLetter);
             dead.Insert(document);
             pending.DeadLetterCount++;
             pending.DeadLetterBytes += DeadLetterBytes(document);

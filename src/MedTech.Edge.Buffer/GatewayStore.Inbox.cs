@@ -31,7 +31,7 @@ public sealed partial class GatewayStore
     /// record becomes a <see cref="DeviceMessageTooLarge"/> dead letter in the same transaction rather than fail the
     /// commit of every device it shares with. Returns the ids given, in order.
     /// </summary>
-    public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages)
+    public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages) => Guard<IReadOnlyList<long>>(() =>
     {
         ArgumentNullException.ThrowIfNull(messages);
         lock (gate)
@@ -87,13 +87,13 @@ public sealed partial class GatewayStore
 
             return numbered.Select(m => m.Message.Id).ToList();
         }
-    }
+    });
 
     /// <summary>
     /// The oldest received messages, in arrival order, in whole commits: the oldest commit, then more while the total
     /// stays within <paramref name="max"/>.
     /// </summary>
-    public IReadOnlyList<InboxMessage> ReadInbox(int max)
+    public IReadOnlyList<InboxMessage> ReadInbox(int max) => Guard<IReadOnlyList<InboxMessage>>(() =>
     {
         lock (gate)
         {
@@ -111,7 +111,7 @@ public sealed partial class GatewayStore
 
             return messages;
         }
-    }
+    });
 
     /// <summary>
     /// A commit as the index keeps it, read from its document's own fields (as at start-up): its first and last message

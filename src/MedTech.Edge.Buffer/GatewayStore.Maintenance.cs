@@ -11,12 +11,6 @@ public sealed partial class GatewayStore
     /// <summary>Reason a drop is counted under: unsent data outlived <see cref="BufferOptions.TimeToLive"/>.</summary>
     public const string DroppedForTtl = "ttl_expiry";
 
-    /// <summary>
-    /// The topic of a dead letter that holds a measurement group (key in the client id), not a device message: one
-    /// the hub refused for good, or the in-process FHIR writer could not write. Replay puts it back into the outbox.
-    /// </summary>
-    public const string DeliveryTopic = "$medtech/fhir-writer";
-
     /// <summary>"Nearly drained": below this many undelivered messages, delivered batches are purged.</summary>
     private const long PurgeWhileUndeliveredBelow = 10_000;
 
@@ -24,7 +18,7 @@ public sealed partial class GatewayStore
     /// Drops unsent data older than the time-to-live, oldest first, and counts it; returns how many device messages.
     /// Dead letters older than <see cref="BufferOptions.DeadLetterTimeToLive"/> go too, counted as <see cref="DroppedDeadLetterForTtl"/>.
     /// </summary>
-    public int ExpireOld()
+    public int ExpireOld() => Guard<int>(() =>
     {
         var now = time.GetUtcNow().UtcDateTime;
         lock (gate)
@@ -37,13 +31,13 @@ public sealed partial class GatewayStore
             });
             return (int)Forget(dropped);
         }
-    }
+    });
 
     /// <summary>
     /// Gives disk space back after a long outage has drained: LiteDB reuses freed pages but never shrinks the file,
     /// so when the file is large and mostly free it is rebuilt (about 43 µs per live document; ingest waits).
     /// </summary>
-    public bool ReclaimSpace(long minimumFileBytes = 64L << 20)
+    public bool ReclaimSpace(long minimumFileBytes = 64L << 20) => Guard<bool>(() =>
     {
         lock (gate)
         {
@@ -56,7 +50,7 @@ public sealed partial class GatewayStore
             RebuildFile();
             return true;
         }
-    }
+    });
 
     /// <summary>
     /// LiteDB rebuilds only a database it opened by file name (on the streams the store gives it, Rebuild does nothing):
@@ -85,7 +79,7 @@ public sealed partial class GatewayStore
     /// delivered batches reach half <see cref="BufferOptions.MaxMessages"/> (the file stays bounded under a backlog
     /// that never drains). Returns how many messages' batches were deleted.
     /// </summary>
-    public long PurgeDelivered()
+    public long PurgeDelivered() => Guard<long>(() =>
     {
         long purged = 0;
         while (true)
@@ -117,7 +111,7 @@ public sealed partial class GatewayStore
                 purged += units;
             }
         }
-    }
+    });
 
     /// <summary>
     /// Deletes unsent data from the oldest (outbox first: it is older) while it is from before <paramref name="cutoff"/>,

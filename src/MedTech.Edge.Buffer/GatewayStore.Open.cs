@@ -39,7 +39,7 @@ public sealed partial class GatewayStore
     /// index creation, no marker on dispose). Throws <see cref="BufferFileDamagedException"/> for a missing file or
     /// one that is not a buffer, and for a buffer LiteDB cannot read.
     /// </summary>
-    public static GatewayStore OpenReadOnly(string path, TimeProvider? timeProvider = null)
+    public static GatewayStore OpenReadOnly(string path, TimeProvider? timeProvider = null) => Guard<GatewayStore>(() =>
     {
         var full = System.IO.Path.GetFullPath(path);
         if (!File.Exists(full))
@@ -61,7 +61,7 @@ public sealed partial class GatewayStore
         }
 
         return store;
-    }
+    });
 
     /// <summary>
     /// Before the file is opened for writing, a read-only open and read of it must work: on a damaged file LiteDB's
@@ -135,7 +135,7 @@ public sealed partial class GatewayStore
     /// closed as usual first. Throws what the new open throws (the disk may still be full); the store then refuses
     /// every operation until a later call works.
     /// </summary>
-    public void Reopen()
+    public void Reopen() => Guard(() =>
     {
         lock (gate)
         {
@@ -153,7 +153,7 @@ public sealed partial class GatewayStore
             ClearIndexes();
             db = OpenAndLoad();
         }
-    }
+    });
 
     /// <summary>
     /// Throws when a write of the current engine failed: what it holds in memory may not be what the files hold, so
@@ -265,18 +265,18 @@ public sealed partial class GatewayStore
         // new messages must not get them again (an emptied inbox would restart at 1), or Recover takes them for the
         // ones the dead process held.
         // An unreadable record fails the stage's Recover, not the opening of the buffer (intake goes on).
-        InHand? inHand = null;
+        InHand? held = null;
         try
         {
-            inHand = ReadInHand(NormalizationInHand);
+            held = inHand.Read(NormalizationInHand);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
         }
 
-        if (inHand is not null)
+        if (held is not null)
         {
-            lastInboxId = Math.Max(lastInboxId, Math.Max(inHand.LastId, inHand.RecoverUpTo));
+            lastInboxId = Math.Max(lastInboxId, Math.Max(held.LastId, held.RecoverUpTo));
         }
         deliveredUpTo = markerOnDisk = db.GetCollection(State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
         markerWrittenAt = time.GetTimestamp();
@@ -314,7 +314,7 @@ public sealed partial class GatewayStore
         inboxCommits.Clear();
         inboxCount = 0;
         inboxBytes = 0;
-        heldBySender.Clear();
+        ledger.Clear();
         lastInboxId = 0;
         undelivered.Clear();
         undeliveredBatches.Clear();

@@ -8,7 +8,7 @@ namespace MedTech.Edge.Buffer;
 /// crash between steps repeats a step (duplicates downstream are idempotent) and never loses a message.
 /// Thread-safe; one instance per file and process.
 /// </summary>
-public sealed partial class GatewayStore : IDisposable
+public sealed partial class GatewayStore : IInboxStore, INormalizationInput, IOutbox, IDeadLetters, IBufferUpkeep, IDisposable
 {
     private const string Inbox = "inbox";
     private const string Outbox = "outbox";
@@ -21,6 +21,8 @@ public sealed partial class GatewayStore : IDisposable
     private readonly BufferOptions options;
     private readonly TimeProvider time;
     private readonly Lock gate = new();
+    private readonly InHandFiles inHand;
+    private readonly SenderLedger ledger = new();
 
     // The outbox in memory: batches not yet delivered, in id order, with their entry count (hub messages), the device
     // messages they came from (what capacity counts), their bytes and time. A delivered
@@ -73,15 +75,38 @@ public sealed partial class GatewayStore : IDisposable
         time = timeProvider ?? TimeProvider.System;
         var path = System.IO.Path.GetFullPath(options.Path);
         FilePath = path;
+        inHand = new InHandFiles(path, readOnly);
         if (!readOnly)
         {
             PrivateFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         }
 
-        db = OpenAndLoad();
+        db = Guard(OpenAndLoad);
     }
 
     public string FilePath { get; }
+
+    /// <summary>
+    /// Runs one public operation with LiteDB's exceptions turned into <see cref="BufferStorageException"/>: the storage
+    /// library stays inside the buffer, and no consumer has to reference it to tell a storage failure apart.
+    /// </summary>
+    private static T Guard<T>(Func<T> operation)
+    {
+        try
+        {
+            return operation();
+        }
+        catch (LiteException ex)
+        {
+            throw new BufferStorageException(ex);
+        }
+    }
+
+    private static void Guard(Action operation) => Guard<bool>(() =>
+    {
+        operation();
+        return true;
+    });
 
     /// <summary>
     /// Normalize and Group in one step: the inbox messages leave in the transaction that stores their results, and the
@@ -89,7 +114,7 @@ public sealed partial class GatewayStore : IDisposable
     /// is cleared in it (see <see cref="SetInHand"/>). The outbox batch counts the device messages it came from:
     /// <paramref name="deviceMessages"/>, or by default the messages removed from the inbox that are not dead letters.
     /// </summary>
-    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters, string? clearInHand = null, long? deviceMessages = null)
+    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters, string? clearInHand = null, long? deviceMessages = null) => Guard(() =>
     {
         ArgumentNullException.ThrowIfNull(inboxIds);
         ArgumentNullException.ThrowIfNull(entries);
@@ -159,13 +184,13 @@ public sealed partial class GatewayStore : IDisposable
 
             ClearInHandAfterCommit(clearInHand);
         }
-    }
+    });
 
     /// <summary>
     /// The oldest undelivered entries with a batch id above <paramref name="afterBatchId"/>, in order, in whole batches:
     /// at least one, then while under <paramref name="max"/>. A forwarder with batches in flight reads past them.
     /// </summary>
-    public IReadOnlyList<OutboxEntry> ReadOutbox(int max, long afterBatchId = 0)
+    public IReadOnlyList<OutboxEntry> ReadOutbox(int max, long afterBatchId = 0) => Guard<IReadOnlyList<OutboxEntry>>(() =>
     {
         lock (gate)
         {
@@ -183,7 +208,7 @@ public sealed partial class GatewayStore : IDisposable
 
             return entries;
         }
-    }
+    });
 
     /// <summary>
     /// Marks outbox batches (by <see cref="OutboxEntry.Id"/>) delivered: the next stage has every entry of them. Stores
@@ -191,7 +216,7 @@ public sealed partial class GatewayStore : IDisposable
     /// Only a small marker is written; <see cref="PurgeDelivered"/> deletes the batches later. A batch delivered ahead
     /// of an older undelivered one is delivered again after a restart (duplicates are idempotent downstream).
     /// </summary>
-    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<DeadLetter>? deadLetters = null, string? clearInHand = null)
+    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<GroupDeadLetter>? deadLetters = null, string? clearInHand = null) => Guard(() =>
     {
         ArgumentNullException.ThrowIfNull(batchIds);
         lock (gate)
@@ -200,7 +225,7 @@ public sealed partial class GatewayStore : IDisposable
             var upTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
             if (deadLetters is { Count: > 0 } || clearInHand is not null || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
             {
-                Accounted(() => StoreDeadLetters(deadLetters ?? []), work => SaveMarker(upTo, work));
+                Accounted(() => StoreDeadLetters(deadLetters ?? Array.Empty<GroupDeadLetter>()), work => SaveMarker(upTo, work));
             }
             else
             {
@@ -214,7 +239,7 @@ public sealed partial class GatewayStore : IDisposable
 
             ClearInHandAfterCommit(clearInHand);
         }
-    }
+    });
 
     /// <summary>Moves the delivered-up-to marker to <paramref name="upTo"/> and stores it, in one transaction with <paramref name="withIt"/>.</summary>
     private void SaveMarker(long upTo, Action? withIt = null)

@@ -10,7 +10,7 @@ namespace MedTech.Edge.Buffer;
 /// commit first reopens the store, at most once per <see cref="ReopenInterval"/>: LiteDB does not write again on the
 /// engine that failed, and the gateway must take messages again once space is back, without a restart.
 /// </summary>
-public sealed class InboxWriter(GatewayStore store, BufferOptions options)
+public sealed class InboxWriter(IInboxStore store, BufferOptions options) : IInbox
 {
     private bool reopen;
     private long lastReopen;

@@ -22,18 +22,29 @@ public static class GatewayHostingExtensions
         services.AddValidatedOptions<MqttIngestOptions>(MqttIngestOptions.SectionName, o => o.Validate());
 
         services.AddSingleton(sp => new GatewayStore(sp.Value<BufferOptions>(), sp.GetService<TimeProvider>()));
-        services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<GatewayStore>(), sp.Value<BufferOptions>()));
+
+        // Each consumer takes the narrow view it needs; all are the one store (one file, one transaction per step).
+        services.AddSingleton<IInboxStore>(sp => sp.GetRequiredService<GatewayStore>());
+        services.AddSingleton<INormalizationInput>(sp => sp.GetRequiredService<GatewayStore>());
+        services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<GatewayStore>());
+        services.AddSingleton<IDeadLetters>(sp => sp.GetRequiredService<GatewayStore>());
+        services.AddSingleton<IBufferUpkeep>(sp => sp.GetRequiredService<GatewayStore>());
+        services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<IInboxStore>(), sp.Value<BufferOptions>()));
         services.AddSingleton<IngestMetrics>();
         services.AddSingleton<GatewayMetrics>();
-        services.AddSingleton(sp => new DeviceQuota(sp.Value<MqttIngestOptions>().DeviceQuota, sp.GetRequiredService<GatewayStore>(), sp.Value<BufferOptions>(),
+        services.AddSingleton(sp => new DeviceQuota(sp.Value<MqttIngestOptions>().DeviceQuota, sp.GetRequiredService<IInboxStore>(), sp.Value<BufferOptions>(),
             sp.GetRequiredService<ILogger<DeviceQuota>>(), sp.GetService<TimeProvider>()));
+        services.AddSingleton<IInbox>(sp => sp.GetRequiredService<InboxWriter>());
         services.AddSingleton<IMqttIngest>(sp => sp.Value<MqttIngestOptions>() is { Mode: IngestMode.External } mqtt
             ? ActivatorUtilities.CreateInstance<ExternalBrokerClient>(sp, mqtt)
             : ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));
+
+        // The ingest seam: IngestWorker starts every IIngestSource; a second protocol registers its own beside this.
+        services.AddSingleton<IIngestSource>(sp => sp.GetRequiredService<IMqttIngest>());
         // An invalid mapping stops the module here, with every error and its line.
         services.AddSingleton(sp => DeviceMappingSource.Load(sp.Value<GatewayOptions>().DeviceMappingPath,
             sp.GetRequiredService<ILogger<DeviceMappingSource>>(), sp.GetRequiredService<GatewayMetrics>(), sp.Value<GatewayOptions>().Normalization));
-        services.AddSingleton(sp => new NormalizationStage(sp.GetRequiredService<GatewayStore>(), sp.GetRequiredService<DeviceMappingSource>(),
+        services.AddSingleton(sp => new NormalizationStage(sp.GetRequiredService<INormalizationInput>(), sp.GetRequiredService<DeviceMappingSource>(),
             sp.GetRequiredService<ILogger<NormalizationStage>>(), sp.GetRequiredService<GatewayMetrics>(), sp.GetService<TimeProvider>(),
             sp.GetService<TestFaults>() ?? TestFaults.FromEnvironment(), new DeviceIdentityBinding(sp.Value<GatewayOptions>().Identity)));
 

@@ -24,7 +24,7 @@ public sealed class GatewayMetrics : IDisposable
 
     private readonly Meter meter = new(Mqtt.IngestMetrics.MeterName);
 
-    public GatewayMetrics(GatewayStore store)
+    public GatewayMetrics(IBufferUpkeep store)
     {
         ArgumentNullException.ThrowIfNull(store);
         Normalized = meter.CreateCounter<long>("messages.normalized", description: "Messages normalized into measurements.");

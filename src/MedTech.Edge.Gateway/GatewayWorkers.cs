@@ -9,20 +9,35 @@ using Microsoft.Extensions.Options;
 namespace MedTech.Edge.Gateway;
 
 /// <summary>
-/// Ingest: the group-commit loop and the broker (embedded, or the subscription to an external one). The broker starts
-/// before the host counts as started, and stops before the commit loop does, so every acknowledged message was committed.
+/// Ingest: the group-commit loop and every registered <see cref="IIngestSource"/> (the MQTT broker, embedded or the
+/// subscription to an external one; any other protocol). The sources start, in registration order, after the commit
+/// loop and before the host counts as started, and stop, in reverse, before the commit loop does, so every
+/// acknowledged message was committed.
 /// </summary>
-public sealed class IngestWorker(InboxWriter inbox, IMqttIngest broker) : BackgroundService
+public sealed class IngestWorker(InboxWriter inbox, IEnumerable<IIngestSource> sources) : BackgroundService
 {
+    private readonly IIngestSource[] sources = [.. sources];
+
+    // Those whose start was called, a failed one too (it may have opened a listener before it failed).
+    private readonly Stack<IIngestSource> started = new();
+
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         await base.StartAsync(cancellationToken).ConfigureAwait(false);
-        await broker.StartAsync().ConfigureAwait(false);
+        foreach (var source in sources)
+        {
+            started.Push(source);
+            await source.StartAsync().ConfigureAwait(false);
+        }
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await broker.StopAsync().ConfigureAwait(false);
+        while (started.TryPop(out var source))
+        {
+            await source.StopAsync().ConfigureAwait(false);
+        }
+
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -153,7 +168,7 @@ public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayM
 }
 
 /// <summary>Maintenance: drops unsent data past its time-to-live (counted) and gives disk space back after a drained backlog.</summary>
-public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<MaintenanceWorker> logger) : BackgroundService
+public sealed class MaintenanceWorker(IBufferUpkeep store, IOptions<GatewayOptions> options, GatewayMetrics metrics, ILogger<MaintenanceWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -174,7 +189,7 @@ public sealed class MaintenanceWorker(GatewayStore store, IOptions<GatewayOption
 /// Deletes the outbox batches the hub (or the in-process writer) has, each second; the store purges only once a
 /// backlog has nearly drained, so a catch-up after an outage is not slowed by deletes.
 /// </summary>
-public sealed class PurgeWorker(GatewayStore store, GatewayMetrics metrics, ILogger<PurgeWorker> logger) : BackgroundService
+public sealed class PurgeWorker(IBufferUpkeep store, GatewayMetrics metrics, ILogger<PurgeWorker> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -23,7 +23,7 @@ namespace MedTech.Edge.Gateway;
 /// and one found in hand alone at the next start (it killed the process twice) becomes a <see cref="ErrorCodes.Poison"/>
 /// dead letter without being normalized again.
 /// </remarks>
-public sealed partial class NormalizationStage(GatewayStore store, DeviceMappingSource mapping, ILogger<NormalizationStage> logger, GatewayMetrics? metrics = null,
+public sealed partial class NormalizationStage(INormalizationInput store, DeviceMappingSource mapping, ILogger<NormalizationStage> logger, GatewayMetrics? metrics = null,
     TimeProvider? timeProvider = null, TestFaults? faults = null, DeviceIdentityBinding? identity = null)
 {
     /// <summary>Event Hubs' limit is 1 MB per event; a group bigger than this is split.</summary>

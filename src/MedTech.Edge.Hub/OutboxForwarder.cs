@@ -17,7 +17,7 @@ namespace MedTech.Edge.Hub;
 /// <see cref="ProducerFatalError"/>), forwarding ends with <see cref="HubFatalException"/>. Not thread-safe: one caller drives it.
 /// </summary>
 public sealed partial class OutboxForwarder(
-    GatewayStore store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger, ProducerFatalError? fatalError = null)
+    IOutbox store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger, ProducerFatalError? fatalError = null)
 {
     /// <summary>Reason code of an outbox entry the hub refused for good.</summary>
     public const string RejectedCode = "HubRejectedMessage";
@@ -126,9 +126,8 @@ public sealed partial class OutboxForwarder(
 
         // A rejected entry of a batch that is sent again is rejected again then; it becomes a dead letter once.
         var now = DateTime.UtcNow;
-        var deadLetters = rejected.Where(r => !incomplete.Contains(r.Entry.Id)).Select(r => new DeadLetter(
-            new InboxMessage(r.Entry.Key, GatewayStore.DeliveryTopic, r.Entry.Payload, now, new Dictionary<string, string>()),
-            RejectedCode, $"The hub refused the message for good ({r.Error.Code}: {r.Error.Reason}).", now)).ToList();
+        var deadLetters = rejected.Where(r => !incomplete.Contains(r.Entry.Id)).Select(r => new GroupDeadLetter(
+            r.Entry.Key, r.Entry.Payload, RejectedCode, $"The hub refused the message for good ({r.Error.Code}: {r.Error.Reason}).", now)).ToList();
         store.MarkDelivered(round.Entries.Select(e => e.Id).Distinct().Where(id => !incomplete.Contains(id)).ToList(), deadLetters);
         if (deadLetters.Count > 0)
         {

@@ -25,7 +25,7 @@ public sealed partial class DeviceQuota
     private static readonly TimeSpan LogInterval = TimeSpan.FromSeconds(10);
 
     private readonly DeviceQuotaOptions options;
-    private readonly GatewayStore store;
+    private readonly IInboxStore store;
     private readonly ILogger logger;
     private readonly TimeProvider time;
     private readonly ConcurrentDictionary<string, Bucket> buckets = new(StringComparer.Ordinal);
@@ -33,7 +33,7 @@ public sealed partial class DeviceQuota
     private long refusedSinceLog;
     private long lastLog;
 
-    public DeviceQuota(DeviceQuotaOptions options, GatewayStore store, BufferOptions buffer, ILogger<DeviceQuota> logger, TimeProvider? timeProvider = null)
+    public DeviceQuota(DeviceQuotaOptions options, IInboxStore store, BufferOptions buffer, ILogger<DeviceQuota> logger, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(buffer);

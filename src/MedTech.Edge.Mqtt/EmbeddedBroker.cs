@@ -26,7 +26,7 @@ namespace MedTech.Edge.Mqtt;
 public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 {
     private readonly MqttIngestOptions options;
-    private readonly InboxWriter inbox;
+    private readonly IInbox inbox;
     private readonly IngestMetrics metrics;
     private readonly ILogger logger;
     private readonly TimeProvider time;
@@ -43,7 +43,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
     private int stopped;
     private volatile bool storeFailing;
 
-    public EmbeddedBroker(MqttIngestOptions options, InboxWriter inbox, IngestMetrics metrics, ILogger<EmbeddedBroker> logger, TimeProvider? timeProvider = null, ModuleHealth? health = null,
+    public EmbeddedBroker(MqttIngestOptions options, IInbox inbox, IngestMetrics metrics, ILogger<EmbeddedBroker> logger, TimeProvider? timeProvider = null, ModuleHealth? health = null,
         DeviceQuota? quota = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -61,6 +61,8 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
         server.InterceptingPublishAsync += StorePublishAsync;
         server.ClientDisconnectedAsync += ForgetClientAsync;
     }
+
+    public string Name => "mqtt";
 
     public async Task StartAsync()
     {

@@ -25,8 +25,8 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
 {
     private readonly MqttIngestOptions options;
     private readonly ExternalBrokerOptions broker;
-    private readonly InboxWriter inbox;
-    private readonly GatewayStore store;
+    private readonly IInbox inbox;
+    private readonly IInboxStore store;
     private readonly IngestMetrics metrics;
     private readonly ILogger logger;
     private readonly TimeProvider time;
@@ -36,7 +36,7 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
     private Task? connecting;
     private volatile bool storeFailing;
 
-    public ExternalBrokerClient(MqttIngestOptions options, InboxWriter inbox, GatewayStore store, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger,
+    public ExternalBrokerClient(MqttIngestOptions options, IInbox inbox, IInboxStore store, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger,
         TimeProvider? timeProvider = null, ModuleHealth? health = null)
     {
         this.health = health;
@@ -54,6 +54,8 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
 
     /// <summary>Connected and subscribed (the broker queues for the session from then on).</summary>
     public bool IsSubscribed { get; private set; }
+
+    public string Name => "mqtt-external";
 
     /// <summary>Starts connecting; the gateway runs (and its outbox drains) while the broker is unreachable.</summary>
     public Task StartAsync()

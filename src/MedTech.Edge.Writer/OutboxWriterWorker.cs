@@ -19,7 +19,7 @@ namespace MedTech.Edge.Writer;
 /// letter without being written again. Any other fault is logged by type and retried after a backoff: never the end
 /// of the host.
 /// </remarks>
-public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWriter writer, IOptions<PersistenceOptions> persistence, WriterMetrics metrics,
+public sealed partial class OutboxWriterWorker(IOutbox store, MeasurementWriter writer, IOptions<PersistenceOptions> persistence, WriterMetrics metrics,
     ILogger<OutboxWriterWorker> logger, TimeProvider? timeProvider = null) : BackgroundService
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
@@ -74,7 +74,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
         }
 
         SetInHand(new InHand(entries[0].Id, entries[^1].Id, 0, entries[^1].Id));
-        List<DeadLetter> deadLetters;
+        List<GroupDeadLetter> deadLetters;
         try
         {
             deadLetters = ToDeadLetters(await writer.WriteAsync(entries.Select(e => (e.Key, e.Payload.ToArray())).ToList(), stoppingToken, WaitingOnServer).ConfigureAwait(false));
@@ -107,7 +107,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
         Log.Recovering(logger, entries.Count);
         foreach (var batch in entries.GroupBy(e => e.Id))
         {
-            var deadLetters = new List<DeadLetter>();
+            var deadLetters = new List<GroupDeadLetter>();
             var index = 0;
             foreach (var entry in batch)
             {
@@ -135,7 +135,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
         store.ClearInHand(GatewayStore.WriterInHand);
     }
 
-    private async Task<IReadOnlyList<DeadLetter>> WriteAloneAsync(OutboxEntry entry, CancellationToken stoppingToken)
+    private async Task<IReadOnlyList<GroupDeadLetter>> WriteAloneAsync(OutboxEntry entry, CancellationToken stoppingToken)
     {
         try
         {
@@ -178,7 +178,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
         {
             store.ClearInHand(GatewayStore.WriterInHand);
         }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException or LiteDB.LiteException)
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
             // Left in hand: the next start retries its groups alone, which is safe (FHIR writes are idempotent).
         }
@@ -191,11 +191,11 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
     private static bool OfTheData(Exception ex, CancellationToken stoppingToken) =>
         !(ex is OperationCanceledException && stoppingToken.IsCancellationRequested) && ex is not IOException and not HttpRequestException;
 
-    private List<DeadLetter> ToDeadLetters(IReadOnlyList<WriterDeadLetter> deadLetters) =>
+    private List<GroupDeadLetter> ToDeadLetters(IReadOnlyList<WriterDeadLetter> deadLetters) =>
         deadLetters.Select(d => DeadLetterOf(d.Key, d.Payload, d.Code, d.Reason, count: false)).ToList();
 
-    /// <summary>A group's dead letter as the gateway keeps it: topic <see cref="GatewayStore.DeliveryTopic"/>, key in the client id, so replay puts it back in the outbox.</summary>
-    private DeadLetter DeadLetterOf(string key, ReadOnlyMemory<byte> payload, string code, string reason, bool count = true)
+    /// <summary>A group's dead letter as the gateway keeps it (<see cref="GroupDeadLetter"/>): replay puts it back in the outbox.</summary>
+    private GroupDeadLetter DeadLetterOf(string key, ReadOnlyMemory<byte> payload, string code, string reason, bool count = true)
     {
         if (count)
         {
@@ -204,7 +204,7 @@ public sealed partial class OutboxWriterWorker(GatewayStore store, MeasurementWr
         }
 
         var now = time.GetUtcNow().UtcDateTime;
-        return new DeadLetter(new InboxMessage(key, GatewayStore.DeliveryTopic, payload, now, new Dictionary<string, string>()), code, reason, now);
+        return new GroupDeadLetter(key, payload, code, reason, now);
     }
 
     private static partial class Log

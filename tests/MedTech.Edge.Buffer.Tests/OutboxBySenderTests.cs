@@ -94,9 +94,8 @@ public sealed class OutboxBySenderTests : IDisposable
         store.Append([Message("monitor-1", "1")]);
         store.CompleteNormalization(store.ReadInbox(10).Select(m => m.Id).ToList(), [Entry("monitor-1")], []);
         var entry = store.ReadOutbox(10).Single();
-        var group = new InboxMessage(entry.Key, GatewayStore.DeliveryTopic, entry.Payload, entry.CreatedUtc, new Dictionary<string, string>());
 
-        store.MarkDelivered([entry.Id], [new DeadLetter(group, "FhirResourceRejected", "test", clock.GetUtcNow().UtcDateTime)]);
+        store.MarkDelivered([entry.Id], [new GroupDeadLetter(entry.Key, entry.Payload, "FhirResourceRejected", "test", clock.GetUtcNow().UtcDateTime)]);
         Assert.Equal((0L, 0L), store.HeldBy("monitor-1"));
 
         // An operator's replay puts the group back in the outbox; it is nobody's publish.

@@ -132,8 +132,9 @@ public sealed class OutboxForwarderTests : IDisposable
         Assert.Equal(new ForwardResult(Acknowledged: 3, Rejected: 1), result);
         Assert.Equal(0, store.Stats().Outbox);
         Assert.Equal(["0", "1", "2"], Consume(3).Select(m => m.Value).Order());
-        var deadLetter = Assert.Single(store.ListDeadLetters(OutboxForwarder.RejectedCode));
-        Assert.Equal(("device-1", 1_500_000), (deadLetter.Message.ClientId, deadLetter.Message.Payload.Length));
+        var deadLetter = Assert.Single(store.ListGroupDeadLetters(OutboxForwarder.RejectedCode));
+        Assert.Empty(store.ListDeadLetters());
+        Assert.Equal(("device-1", 1_500_000), (deadLetter.Key, deadLetter.Payload.Length));
         Assert.Contains("MsgSizeTooLarge", deadLetter.Reason, StringComparison.Ordinal);
 
         // Once the hub takes larger messages, replay puts it back into the outbox.
@@ -153,8 +154,8 @@ public sealed class OutboxForwarderTests : IDisposable
         Assert.Equal(new ForwardResult(Acknowledged: 2, Rejected: 1), result);
         Assert.Equal(0, store.Stats().Outbox);
         Assert.Equal(["0", "2"], Consume(2).Select(m => m.Value).Order());
-        var deadLetter = Assert.Single(store.ListDeadLetters(OutboxForwarder.RejectedCode));
-        Assert.Equal("bug-trigger", deadLetter.Message.ClientId);
+        var deadLetter = Assert.Single(store.ListGroupDeadLetters(OutboxForwarder.RejectedCode));
+        Assert.Equal("bug-trigger", deadLetter.Key);
         Assert.Contains(nameof(InvalidOperationException), deadLetter.Reason, StringComparison.Ordinal);
     }
 
@@ -226,8 +227,8 @@ public sealed class OutboxForwarderTests : IDisposable
         var result = await new OutboxForwarder(store, producer, options, NullLogger<OutboxForwarder>.Instance).ForwardOnceAsync(default);
 
         Assert.Equal(new ForwardResult(Acknowledged: 0, Rejected: 10), result);
-        var deadLetters = store.ListDeadLetters(OutboxForwarder.RejectedCode);
-        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"\"{i}{new string('x', 297)}\""), deadLetters.Select(d => Encoding.UTF8.GetString(d.Message.Payload.Span)).Order());
+        var deadLetters = store.ListGroupDeadLetters(OutboxForwarder.RejectedCode);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"\"{i}{new string('x', 297)}\""), deadLetters.Select(d => Encoding.UTF8.GetString(d.Payload.Span)).Order());
         Assert.All(deadLetters, d => Assert.Contains("MsgSizeTooLarge", d.Reason, StringComparison.Ordinal));
 
         // With packs the hub takes, replay delivers them.
@@ -273,6 +274,7 @@ public sealed class OutboxForwarderTests : IDisposable
             Assert.Contains("OutOfOrderSequenceNumber", failure.Message, StringComparison.Ordinal);
             Assert.Equal(50, store.Stats().Outbox);
             Assert.Empty(store.ListDeadLetters());
+            Assert.Empty(store.ListGroupDeadLetters());
         }
 
         using var producer = HubClients.CreateProducer(options, NullLogger.Instance);

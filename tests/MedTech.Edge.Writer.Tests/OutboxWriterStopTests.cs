@@ -41,6 +41,7 @@ public sealed class OutboxWriterStopTests : IDisposable
         var observations = await RunWriterUntilDrainedAsync();
 
         Assert.Empty(store.ListDeadLetters());
+        Assert.Empty(store.ListGroupDeadLetters());
         Assert.Equal(entries.Count, observations);
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using MedTech.Edge.Buffer;
 
 namespace MedTech.Edge.Cli.Buffer;
@@ -16,21 +17,8 @@ internal static class BufferCommands
     {
         var listReason = ReasonOption();
         var listBuffer = BufferOption();
-        var list = new Command("list", "List dead letters (time, reason code and text, device, topic; never the payload).") { listBuffer, listReason };
-        list.SetAction(parsed => Inspect(parsed.GetValue(listBuffer)!, error, store =>
-        {
-            WriteJson(output, store.ListDeadLetters(parsed.GetValue(listReason)).Select(d => new
-            {
-                id = d.Id,
-                deadLetteredUtc = d.DeadLetteredUtc,
-                code = d.Code,
-                reason = d.Reason,
-                clientId = d.Message.ClientId,
-                topic = d.Message.Topic,
-                receivedUtc = d.Message.ReceivedUtc,
-                payloadBytes = d.Message.Payload.Length,
-            }));
-        }));
+        var list = new Command("list", "List dead letters: device messages (device, topic) and measurement groups (key); time, reason code and text, never the payload.") { listBuffer, listReason };
+        list.SetAction(parsed => Inspect(parsed.GetValue(listBuffer)!, error, store => WriteJson(output, DeadLetterRows(store, parsed.GetValue(listReason)))));
 
         var replayReason = ReasonOption();
         var replayBuffer = BufferOption();
@@ -44,6 +32,32 @@ internal static class BufferCommands
 
         yield return new Command("deadletter", "List and replay the gateway's dead letters.") { list, replay };
         yield return new Command("buffer", "Inspect the gateway's durable buffer, or salvage a damaged one.") { stats, BufferSalvage.Create(output, error) };
+    }
+
+    /// <summary>Both kinds in the order they were dead-lettered; a group has a key where a message has a device and topic.</summary>
+    private static IEnumerable<DeadLetterRow> DeadLetterRows(GatewayStore store, string? code) =>
+        store.ListDeadLetters(code).Select(d => new DeadLetterRow(d.Id, "message", d.DeadLetteredUtc, d.Code, d.Reason, d.Message.Payload.Length)
+            {
+                ClientId = d.Message.ClientId,
+                Topic = d.Message.Topic,
+                ReceivedUtc = d.Message.ReceivedUtc,
+            })
+            .Concat(store.ListGroupDeadLetters(code).Select(g => new DeadLetterRow(g.Id, "group", g.DeadLetteredUtc, g.Code, g.Reason, g.Payload.Length) { Key = g.Key }))
+            .OrderBy(r => r.Id);
+
+    private sealed record DeadLetterRow(long Id, string Kind, DateTime DeadLetteredUtc, string Code, string Reason, int PayloadBytes)
+    {
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? ClientId { get; init; }
+
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? Topic { get; init; }
+
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public DateTime? ReceivedUtc { get; init; }
+
+        [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+        public string? Key { get; init; }
     }
 
     private static Option<string> BufferOption() => new("--buffer")
@@ -86,7 +100,7 @@ internal static class BufferCommands
             error.WriteLine($"{path}: cannot open the buffer ({ex.Message}); stop the gateway module first, the file belongs to one process.");
             return MedTechCommand.UsageError;
         }
-        catch (Exception ex) when (ex is LiteDB.LiteException or InvalidCastException or IOException or InvalidOperationException or ArgumentException or IndexOutOfRangeException or OverflowException)
+        catch (Exception ex) when (ex is InvalidCastException or IOException or InvalidOperationException or ArgumentException or IndexOutOfRangeException or OverflowException)
         {
             // Read-only, so nothing was changed; the document the error came from is damaged.
             error.WriteLine($"{path}: the buffer is damaged ({ex.GetType().Name}); copy what is readable with 'medtech buffer salvage --from {path} --to <new file>'.");

@@ -95,7 +95,7 @@ internal static class PipelineCommands
         publishing.CancelAfter(timing.Duration);
         var clock = Stopwatch.StartNew();
         var publisher = monitors.RunAsync(publishing.Token);
-        var store = host.Services.GetRequiredService<GatewayStore>();
+        var store = host.Services.GetRequiredService<IBufferUpkeep>();
 
         // Progress each second while publishing, then until the buffer is drained into FHIR or the drain time is up.
         var announced = false;
@@ -130,9 +130,9 @@ internal static class PipelineCommands
         return drained && totals.DeadLettered == 0 && monitors.Acknowledged == monitors.Published ? MedTechCommand.Success : MedTechCommand.InputErrors;
     }
 
-    private static bool Drained(GatewayStore store) => store.Stats() is { Inbox: 0, Outbox: 0 };
+    private static bool Drained(IBufferUpkeep store) => store.Stats() is { Inbox: 0, Outbox: 0 };
 
-    private static string Pending(GatewayStore store)
+    private static string Pending(IBufferUpkeep store)
     {
         var stats = store.Stats();
         return $"{stats.Inbox} messages to normalize and {stats.Outbox} groups to write";

@@ -94,7 +94,7 @@ public sealed class HostileInputTests : IDisposable
             }
         }
 
-        var deadLetter = await pipeline.DeadLetterOfAsync(Attacker);
+        var deadLetter = await pipeline.GroupDeadLetterOfAsync(Attacker);
 
         Assert.Equal("ObservationTooLarge", deadLetter.Code);
         await pipeline.AssertGoodReadingIsChartedAsync();
@@ -116,7 +116,7 @@ public sealed class HostileInputTests : IDisposable
         await pipeline.DrainedAsync();
         // Either it was charted as a number a FHIR decimal can hold, or it is a dead letter; never a stalled pipeline.
         var charted = pipeline.Observations().Count(o => !o.Contains(OneProcessPipeline.GoodDevice, StringComparison.Ordinal));
-        var deadLetters = pipeline.Store.ListDeadLetters().Count;
+        var deadLetters = pipeline.Store.ListDeadLetters().Count + pipeline.Store.ListGroupDeadLetters().Count;
         Assert.True(charted > 0 || deadLetters > 0, $"{charted} charted, {deadLetters} dead letters");
     }
 
@@ -160,5 +160,6 @@ public sealed class HostileInputTests : IDisposable
         await pipeline.AssertGoodReadingIsChartedAsync();
         await pipeline.DrainedAsync();
         Assert.DoesNotContain(pipeline.Store.ListDeadLetters(), d => d.Message.ClientId == Attacker);
+        Assert.DoesNotContain(pipeline.Store.ListGroupDeadLetters(), d => d.Key == Attacker);
     }
 }

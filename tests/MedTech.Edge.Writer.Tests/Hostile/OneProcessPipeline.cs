@@ -140,6 +140,14 @@ internal sealed class OneProcessPipeline : IAsyncDisposable
         return Store.ListDeadLetters().Single(d => d.Message.ClientId == clientId);
     }
 
+    /// <summary>The one measurement group dead-lettered downstream of Normalize (the writer's) with <paramref name="key"/>, once there is one.</summary>
+    public async Task<GroupDeadLetter> GroupDeadLetterOfAsync(string key)
+    {
+        await Eventually.HoldsAsync(() => Store.ListGroupDeadLetters().Any(d => d.Key == key), TimeSpan.FromSeconds(30),
+            () => $"a group dead letter of {key}; running: {Running}; buffer: {Store.Stats()}");
+        return Store.ListGroupDeadLetters().Single(d => d.Key == key);
+    }
+
     /// <summary>The Observations in the local FHIR store, as JSON lines.</summary>
     public List<string> Observations()
     {

@@ -7,25 +7,19 @@ namespace MedTech.Edge.Buffer;
 /// clears the record once the round's transaction has committed. A record found at start-up therefore means the
 /// process died (a kill, an out-of-memory, a native fault) while holding those ids, and the stage can retry them alone
 /// and then quarantine the one that kills it, instead of dying on it at every restart. The cost is one small file
-/// write per round (<see cref="SetInHand"/>).
+/// write per round (<see cref="Set"/>).
 /// </summary>
-public sealed partial class GatewayStore
+internal sealed class InHandFiles(string bufferPath, bool readOnly)
 {
-    /// <summary>The in-hand record of Normalize and Group (ids are inbox message ids).</summary>
-    public const string NormalizationInHand = "inHand:normalize";
-
-    /// <summary>The in-hand record of the in-process writer (ids are outbox batch ids).</summary>
-    public const string WriterInHand = "inHand:writer";
-
     /// <summary>
     /// The record of <paramref name="stage"/>, or null when it has nothing in hand. Ids are a range: a stage reads
     /// the oldest ids first, so what it held is exactly what is still waiting within <see cref="InHand.FirstId"/>
     /// to <see cref="InHand.LastId"/>; newer arrivals always get higher ids. A damaged record counts as none.
     /// </summary>
-    public InHand? ReadInHand(string stage)
+    public InHand? Read(string stage)
     {
         ArgumentNullException.ThrowIfNull(stage);
-        var path = InHandPath(stage);
+        var path = PathOf(stage);
         try
         {
             return File.Exists(path) ? JsonSerializer.Deserialize<InHand>(File.ReadAllBytes(path)) : null;
@@ -43,11 +37,11 @@ public sealed partial class GatewayStore
     /// that killed the process at once could die before its record existed), and a checkpoint per round to force it
     /// cost 15-20 % of the end-to-end throughput. Not fsynced: it guards against a process dying, not a power cut.
     /// </summary>
-    public void SetInHand(string stage, InHand inHand)
+    public void Set(string stage, InHand inHand)
     {
         ArgumentNullException.ThrowIfNull(stage);
         ArgumentNullException.ThrowIfNull(inHand);
-        var path = InHandPath(stage);
+        var path = PathOf(stage);
         var temporary = path + ".tmp";
         PrivateFiles.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(inHand));
         File.Move(temporary, path, overwrite: true);
@@ -57,65 +51,32 @@ public sealed partial class GatewayStore
     /// Clears the record of <paramref name="stage"/>. A stage that completes a round passes the stage to the round's
     /// store call instead, which clears it once the round's transaction has committed.
     /// </summary>
-    public void ClearInHand(string stage)
+    public void Clear(string stage)
     {
         ArgumentNullException.ThrowIfNull(stage);
-        File.Delete(InHandPath(stage));
-    }
-
-    /// <summary>The inbox messages with ids from <paramref name="firstId"/> to <paramref name="lastId"/> that are still in the inbox, in id order.</summary>
-    public IReadOnlyList<InboxMessage> ReadInboxRange(long firstId, long lastId)
-    {
-        lock (gate)
-        {
-            // The commit holding firstId may start before it.
-            var commit = CommitOf(firstId);
-            var from = commit > 0 ? commit : firstId;
-            if (from > lastId)
-            {
-                return [];
-            }
-
-            var inbox = Collection(Inbox);
-            return inboxCommitIds.GetViewBetween(from, lastId).ToList()
-                .SelectMany(id => BufferDocuments.ToInboxMessages(inbox.FindById(id)))
-                .Where(m => m.Id >= firstId && m.Id <= lastId)
-                .ToList();
-        }
-    }
-
-    /// <summary>The undelivered outbox entries of batches with ids from <paramref name="firstId"/> to <paramref name="lastId"/>, in order.</summary>
-    public IReadOnlyList<OutboxEntry> ReadOutboxRange(long firstId, long lastId)
-    {
-        lock (gate)
-        {
-            var outbox = Collection(Outbox);
-            return firstId > lastId ? [] : undelivered.GetViewBetween(firstId, lastId).ToList()
-                .SelectMany(id => BufferDocuments.ToOutboxEntries(outbox.FindById(id)))
-                .ToList();
-        }
+        File.Delete(PathOf(stage));
     }
 
     /// <summary>After the transaction that completed the round has committed (a failed one leaves the record).</summary>
-    private void ClearInHandAfterCommit(string? stage)
+    public void ClearAfterCommit(string? stage)
     {
         if (stage is not null && !readOnly)
         {
             try
             {
-                ClearInHand(stage);
+                Clear(stage);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // The round has committed: a caller told it failed would redo it. The record stays and names ids that
-                // have left the buffer (new ones never get them again, see Load); the next SetInHand replaces it.
+                // have left the buffer (new ones never get them again, see GatewayStore.Load); the next Set replaces it.
             }
         }
     }
 
     /// <summary>The record's file: beside the buffer, one per stage (<c>gateway-inhand-normalize.json</c>).</summary>
-    private string InHandPath(string stage) =>
-        System.IO.Path.ChangeExtension(FilePath, null) + "-" + stage.Replace("inHand:", "inhand-", StringComparison.Ordinal) + ".json";
+    private string PathOf(string stage) =>
+        Path.ChangeExtension(bufferPath, null) + "-" + stage.Replace("inHand:", "inhand-", StringComparison.Ordinal) + ".json";
 }
 
 /// <summary>
