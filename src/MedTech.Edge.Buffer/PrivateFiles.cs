@@ -1,54 +1,27 @@
 using LiteDB;
-using Microsoft.Win32.SafeHandles;
 
 namespace MedTech.Edge.Buffer;
 
 /// <summary>
-/// Files and folders that hold payloads (patient ids among them): readable by the module's own user only, 0600 files and
-/// 0700 folders, set by this code and not left to the umask (a container's or a shell's may be 022). Folders that exist
-/// already (a mounted volume, the working directory) are left as they are: their mode is the operator's choice, and the
-/// files in them are 0600 anyway. On Windows the folder's inherited ACL applies; nothing is changed there.
+/// The buffer's private files: LiteDB files opened owner-only (0600), here because only the buffer and the local FHIR
+/// store use LiteDB. The folder and file modes themselves are <see cref="Files.PrivateFiles"/>'s, which the modules without
+/// LiteDB (the cloud writer) share; the members below forward to it so the buffer's callers read as before.
 /// </summary>
 public static class PrivateFiles
 {
-    public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+    public const UnixFileMode FileMode = Files.PrivateFiles.FileMode;
 
-    public const UnixFileMode FolderMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    public const UnixFileMode FolderMode = Files.PrivateFiles.FolderMode;
 
-    /// <summary>Creates the folder and any missing parents as 0700; an existing folder is not changed.</summary>
-    public static void CreateDirectory(string path)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(path);
-            return;
-        }
+    /// <inheritdoc cref="Files.PrivateFiles.CreateDirectory(string)"/>
+    public static void CreateDirectory(string path) => Files.PrivateFiles.CreateDirectory(path);
 
-        var missing = new Stack<string>();
-        for (var folder = System.IO.Path.GetFullPath(path); !Directory.Exists(folder); folder = System.IO.Path.GetDirectoryName(folder)!)
-        {
-            missing.Push(folder);
-        }
+    /// <inheritdoc cref="Files.PrivateFiles.WriteAllBytes(string, ReadOnlySpan{byte})"/>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes) => Files.PrivateFiles.WriteAllBytes(path, bytes);
 
-        foreach (var folder in missing)
-        {
-            Directory.CreateDirectory(folder, FolderMode);
-            // The create mode passes through the umask; the chmod does not.
-            File.SetUnixFileMode(folder, FolderMode);
-        }
-    }
-
-    /// <summary>
-    /// Writes <paramref name="bytes"/> to <paramref name="path"/> (created or truncated) with mode 0600, set on the open
-    /// handle before the first byte is written, also when the file existed with another mode (a left-over temporary file).
-    /// </summary>
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
-    {
-        using var file = new FileStream(path, OpenOptions(System.IO.FileMode.Create));
-        Restrict(file.SafeFileHandle);
-        file.Write(bytes);
-    }
+    /// <inheritdoc cref="Files.PrivateFiles.RestrictIfPossible(string)"/>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    internal static void RestrictIfPossible(string path) => Files.PrivateFiles.RestrictIfPossible(path);
 
     /// <summary>
     /// Opens (or creates) a LiteDB file as the buffer and the local FHIR store do, keeping it and its <c>-log</c> file 0600.
@@ -66,17 +39,17 @@ public static class PrivateFiles
             var log = LiteDbLogPath(full);
             if (!File.Exists(log))
             {
-                using var created = new FileStream(log, OpenOptions(System.IO.FileMode.CreateNew));
-                Restrict(created.SafeFileHandle);
+                using var created = new FileStream(log, Files.PrivateFiles.OpenOptions(System.IO.FileMode.CreateNew));
+                Files.PrivateFiles.Restrict(created.SafeFileHandle);
             }
 
-            RestrictIfPossible(log);
+            Files.PrivateFiles.RestrictIfPossible(log);
         }
 
         var db = new LiteDatabase(new ConnectionString { Filename = full, Connection = ConnectionType.Direct });
         if (!OperatingSystem.IsWindows())
         {
-            RestrictIfPossible(full);
+            Files.PrivateFiles.RestrictIfPossible(full);
         }
 
         return db;
@@ -85,43 +58,4 @@ public static class PrivateFiles
     /// <summary>The log LiteDB keeps beside <paramref name="path"/>: <c>gateway.db</c> → <c>gateway-log.db</c>.</summary>
     public static string LiteDbLogPath(string path) =>
         System.IO.Path.Combine(System.IO.Path.GetDirectoryName(path) ?? "", System.IO.Path.GetFileNameWithoutExtension(path) + "-log" + System.IO.Path.GetExtension(path));
-
-    private static FileStreamOptions OpenOptions(System.IO.FileMode mode)
-    {
-        var options = new FileStreamOptions { Mode = mode, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = FileMode;
-        }
-
-        return options;
-    }
-
-    private static void Restrict(SafeFileHandle handle)
-    {
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(handle, FileMode);
-        }
-    }
-
-    /// <summary>
-    /// 0600 on a file this user owns; a file another user owns (an operator's copy) keeps its mode rather than stopping
-    /// the module, which could then not start at all.
-    /// </summary>
-    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    internal static void RestrictIfPossible(string path)
-    {
-        try
-        {
-            if (File.Exists(path) && File.GetUnixFileMode(path) != FileMode)
-            {
-                File.SetUnixFileMode(path, FileMode);
-            }
-        }
-        catch (UnauthorizedAccessException)
-        {
-            // Not ours to change; the folder's mode is what protects it then.
-        }
-    }
 }

@@ -1,4 +1,4 @@
-using MedTech.Edge.Buffer;
+using MedTech.Edge.Files;
 using MedTech.Edge.Mapping.Templates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,7 +11,7 @@ public static class ModuleRunner
 {
     /// <summary>
     /// Exit codes: 0 stopped cleanly, 1 a worker failed (IoT Edge restarts the module), 2 invalid configuration or
-    /// mapping, a port in use, or a damaged buffer file (a restart cannot help: the message names the file and the salvage).
+    /// mapping, a port in use, or an unusable file such as a damaged buffer (a restart cannot help: the message names the file and the way out).
     /// </summary>
     public static async Task<int> RunModuleAsync(this IHost host, TextWriter error, CancellationToken cancellationToken = default)
     {
@@ -53,11 +53,11 @@ public static class ModuleRunner
         return host.Services.GetServices<IHostedService>().OfType<BackgroundService>().Any(s => s.ExecuteTask?.IsFaulted == true) ? 1 : 0;
     }
 
-    /// <summary>The damaged-buffer error, also when the host or the container wrapped it; else null.</summary>
-    private static BufferFileDamagedException? Damaged(Exception? ex) => ex switch
+    /// <summary>The unusable-file error (a damaged buffer), also when the host or the container wrapped it; else null.</summary>
+    private static FileUnusableException? Damaged(Exception? ex) => ex switch
     {
         null => null,
-        BufferFileDamagedException damaged => damaged,
+        FileUnusableException damaged => damaged,
         AggregateException many => many.InnerExceptions.Select(Damaged).FirstOrDefault(d => d is not null),
         _ => Damaged(ex.InnerException),
     };

@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using MedTech.Edge.Buffer;
+using MedTech.Edge.Files;
 using Microsoft.AspNetCore.Connections;
 
 namespace MedTech.Edge.Hosting;

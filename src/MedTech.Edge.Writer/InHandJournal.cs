@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Confluent.Kafka;
-using MedTech.Edge.Buffer;
+using MedTech.Edge.Files;
 using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Writer;

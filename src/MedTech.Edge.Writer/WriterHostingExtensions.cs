@@ -1,11 +1,9 @@
-using MedTech.Edge.Buffer;
 using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
-using MedTech.Edge.Writer.LocalStore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -20,8 +18,8 @@ public static class WriterHostingExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
-        AddWriter(services);
-        AddFhirServer(services);
+        services.AddMeasurementWriter();
+        services.AddFhirServerClient();
         services.AddValidatedOptions<HubOptions>(HubOptions.SectionName, o => o.Validate());
         services.AddSingleton<RebalanceRelay>();
         services.AddSingleton(sp => HubClients.CreateConsumer(sp.Value<HubOptions>(), sp.Value<WriterOptions>().ConsumerGroup, HubLogger(sp),
@@ -34,35 +32,12 @@ public static class WriterHostingExtensions
     }
 
     /// <summary>
-    /// The in-process writer of the one-process run: drains the gateway's outbox (registered by <c>AddEdgeGateway</c>)
-    /// into the FHIR server when <c>FhirServer:Url</c> is set, else into a <see cref="LocalFhirStore"/> at <paramref name="localStorePath"/>.
+    /// Transform and Persist (<see cref="MeasurementWriter"/>, section <c>Writer</c>) on the <see cref="FhirServerClient"/>
+    /// registered beside it; whatever feeds it (the hub here, the gateway's outbox in the one-process run) is the caller's.
     /// </summary>
-    public static IHostApplicationBuilder AddOutboxWriter(this IHostApplicationBuilder builder, string localStorePath)
+    public static IServiceCollection AddMeasurementWriter(this IServiceCollection services)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        var services = builder.Services;
-        AddWriter(services);
-        if (builder.Configuration[$"{FhirServerOptions.SectionName}:Url"] is { Length: > 0 })
-        {
-            AddFhirServer(services);
-        }
-        else
-        {
-            services.AddSingleton(sp => new LocalFhirStore(localStorePath, sp.Value<WriterOptions>().LocalStoreRetention));
-            services.AddSingleton(sp =>
-            {
-                var options = new FhirServerOptions { Url = LocalFhirStore.BaseAddress };
-                var http = new HttpClient(sp.GetRequiredService<LocalFhirStore>(), disposeHandler: false) { BaseAddress = LocalFhirStore.BaseAddress };
-                return new FhirServerClient(http, options, sp.GetRequiredService<ILogger<FhirServerClient>>());
-            });
-        }
-
-        services.AddHostedService<OutboxWriterWorker>();
-        return builder;
-    }
-
-    private static void AddWriter(IServiceCollection services)
-    {
+        ArgumentNullException.ThrowIfNull(services);
         services.AddValidatedOptions<WriterOptions>(WriterOptions.SectionName, o => o.Validate());
         services.AddValidatedOptions<PersistenceOptions>(PersistenceOptions.SectionName, o => o.Validate());
         services.AddValidatedOptions<ResourceIdentityOptions>(ResourceIdentityOptions.SectionName, o => o.Validate());
@@ -77,16 +52,20 @@ public static class WriterHostingExtensions
         services.AddSingleton<WriterMetrics>();
         services.AddSingleton<MeasurementWriter>();
         services.AddMonitoring();
+        return services;
     }
 
-    private static void AddFhirServer(IServiceCollection services)
+    /// <summary>The client of the FHIR server of section <c>FhirServer</c>.</summary>
+    public static IServiceCollection AddFhirServerClient(this IServiceCollection services)
     {
+        ArgumentNullException.ThrowIfNull(services);
         services.AddValidatedOptions<FhirServerOptions>(FhirServerOptions.SectionName, o => o.Validate());
         services.AddSingleton(sp =>
         {
             var options = sp.Value<FhirServerOptions>();
             return new FhirServerClient(FhirServerClient.CreateHttpClient(options), options, sp.GetRequiredService<ILogger<FhirServerClient>>());
         });
+        return services;
     }
 
     private static ILogger HubLogger(IServiceProvider services) => services.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub");

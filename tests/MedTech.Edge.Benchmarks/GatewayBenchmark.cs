@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Confluent.Kafka;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Gateway;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mqtt;
 using MedTech.Edge.Testing;

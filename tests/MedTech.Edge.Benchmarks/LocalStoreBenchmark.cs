@@ -4,7 +4,7 @@ using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Mapping.Normalization;
-using MedTech.Edge.Writer.LocalStore;
+using MedTech.Edge.Standalone.LocalStore;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace MedTech.Edge.Benchmarks;

@@ -9,7 +9,7 @@ public sealed class ModuleProcess : IDisposable
 
     public ModuleProcess(string module, string assembly, string workingDirectory, IReadOnlyDictionary<string, string> environment)
     {
-        var start = new ProcessStartInfo("dotnet", $"\"{Path.Combine(Folder(module), assembly)}\"")
+        var start = new ProcessStartInfo("dotnet", $"\"{Path.Combine(OutputFolder(module), assembly)}\"")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -73,7 +73,7 @@ public sealed class ModuleProcess : IDisposable
     }
 
     /// <summary>The module's build output for this test's configuration (Debug or Release).</summary>
-    private static string Folder(string module)
+    public static string OutputFolder(string module)
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
         return Path.Combine(Repository.Root, "modules", module, "bin", configuration, "net10.0");

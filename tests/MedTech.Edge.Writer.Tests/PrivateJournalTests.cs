@@ -1,6 +1,5 @@
 using Confluent.Kafka;
 using MedTech.Edge.Testing;
-using MedTech.Edge.Writer.LocalStore;
 
 namespace MedTech.Edge.Writer.Tests;
 
@@ -29,19 +28,5 @@ public sealed class PrivateJournalTests : IDisposable
         Assert.Equal("0700", Umask.Mode(Path.Combine(folder, "state", "sub")));
         Assert.Equal("0600", Umask.Mode(path));
         Assert.Equal(1, new InHandJournal(path).Recovered);
-    }
-
-    [Fact]
-    public void GivenAPermissiveUmask_WhenTheLocalFhirStoreIsCreated_ThenItsFolderAndFilesArePrivate()
-    {
-        var path = Path.Combine(folder, "store", "fhir.db");
-        using (new Umask(0))
-        using (new LocalFhirStore(path))
-        {
-            Assert.Equal("0600", Umask.Mode(path));
-        }
-
-        Assert.Equal("0700", Umask.Mode(Path.Combine(folder, "store")));
-        Assert.All(Directory.EnumerateFiles(Path.Combine(folder, "store")), f => Assert.Equal("0600", Umask.Mode(f)));
     }
 }

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using MedTech.Edge.Writer.LocalStore;
+using MedTech.Edge.Standalone.LocalStore;
 
 namespace MedTech.Edge.Cli.Fhir;
 

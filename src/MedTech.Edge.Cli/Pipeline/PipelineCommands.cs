@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using MedTech.Edge.Buffer;
 using MedTech.Edge.Hosting;
+using MedTech.Edge.Standalone.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 

@@ -3,7 +3,7 @@ using MedTech.Edge.Mapping.Normalization;
 using MQTTnet;
 using MQTTnet.Formatter;
 
-namespace MedTech.Edge.Writer.Tests.Hostile;
+namespace MedTech.Edge.Standalone.Tests.Hostile;
 
 /// <summary>
 /// One hostile device against the whole one-process pipeline (as <c>medtech run</c>): whatever it sends is

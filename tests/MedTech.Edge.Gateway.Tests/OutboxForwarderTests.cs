@@ -2,9 +2,10 @@ using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hub;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace MedTech.Edge.Hub.Tests;
+namespace MedTech.Edge.Gateway.Tests;
 
 /// <summary>Forwarding from a real LiteDB outbox to librdkafka's mock cluster, a real Kafka-protocol broker.</summary>
 public sealed class OutboxForwarderTests : IDisposable

@@ -8,13 +8,14 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using Task = System.Threading.Tasks.Task;
 
-namespace MedTech.Edge.Writer.Tests;
+namespace MedTech.Edge.Testing;
 
 /// <summary>
 /// Bedside-monitor messages for the bundled vital-signs mappings, one per device per second (upstream identifies a
-/// periodInterval-0 Observation to the second), and the check that each reading is in exactly one Observation.
+/// periodInterval-0 Observation to the second), and the check that each reading is in exactly one Observation. The
+/// mappings are the product's own (src/MedTech.Edge.Cli/Mappings), copied next to each test project that uses them.
 /// </summary>
-internal static class VitalSigns
+public static class VitalSigns
 {
     public static readonly string DeviceMapping = Path.Combine(AppContext.BaseDirectory, "Mappings", "vital-signs.device-mapping.json");
     public static readonly string FhirMapping = Path.Combine(AppContext.BaseDirectory, "Mappings", "vital-signs.fhir-mapping.json");

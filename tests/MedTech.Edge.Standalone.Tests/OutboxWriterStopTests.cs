@@ -3,13 +3,13 @@ using MedTech.Edge.Gateway;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Mapping.Templates;
-using MedTech.Edge.Writer.LocalStore;
+using MedTech.Edge.Standalone.LocalStore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace MedTech.Edge.Writer.Tests;
+namespace MedTech.Edge.Standalone.Tests;
 
 /// <summary>
 /// The in-process writer once left its in-hand record behind when the host stopped (or was killed) while it

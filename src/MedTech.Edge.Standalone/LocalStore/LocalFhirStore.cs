@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using LiteDB;
 using MedTech.Edge.Buffer;
 
-namespace MedTech.Edge.Writer.LocalStore;
+namespace MedTech.Edge.Standalone.LocalStore;
 
 /// <summary>
 /// A FHIR resource store in one LiteDB file, for the one-process run with no FHIR server: an

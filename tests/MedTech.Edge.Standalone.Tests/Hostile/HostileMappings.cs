@@ -1,4 +1,4 @@
-namespace MedTech.Edge.Writer.Tests.Hostile;
+namespace MedTech.Edge.Standalone.Tests.Hostile;
 
 /// <summary>
 /// The mappings the hostile-input tests run: a heart rate (Quantity, to the second), an ECG strip grouped by session

@@ -1,10 +1,10 @@
 using Hl7.Fhir.Model;
 using MedTech.Edge.Fhir.Server;
-using MedTech.Edge.Writer.LocalStore;
+using MedTech.Edge.Standalone.LocalStore;
 using Microsoft.Extensions.Logging.Abstractions;
 using Task = System.Threading.Tasks.Task;
 
-namespace MedTech.Edge.Writer.Tests;
+namespace MedTech.Edge.Standalone.Tests;
 
 /// <summary>The local FHIR store answers the writer's requests as a FHIR server would: versions, If-Match, identifier search, batches.</summary>
 public sealed class LocalFhirStoreTests : IDisposable

@@ -3,7 +3,7 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using Xunit.Abstractions;
 
-namespace MedTech.Edge.Writer.Tests.Hostile;
+namespace MedTech.Edge.Standalone.Tests.Hostile;
 
 /// <summary>
 /// One device flooding the gateway at (and far beyond) its publish rate, through the whole one-process pipeline with

@@ -10,13 +10,14 @@ using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;
-using MedTech.Edge.Writer.LocalStore;
+using MedTech.Edge.Standalone.LocalStore;
+using MedTech.Edge.Writer;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Xunit.Abstractions;
 using Task = System.Threading.Tasks.Task;
 
-namespace MedTech.Edge.Writer.Tests;
+namespace MedTech.Edge.Standalone.Tests;
 
 /// <summary>
 /// Seeded fuzzing of hub messages into the writer over the in-process FHIR store (a real LiteDB file): random bytes,

@@ -3,14 +3,14 @@ using System.Text.Json;
 using MQTTnet;
 using MQTTnet.Protocol;
 
-namespace MedTech.Edge.Cli.Pipeline;
+namespace MedTech.Edge.Standalone.Pipeline;
 
 /// <summary>
 /// Simulated bedside monitors for <c>medtech demo</c>: each is an MQTT client (<c>monitor-NN</c>, patient
 /// <c>patient-NN</c>) publishing heart rate, SpO2, blood pressure, respiratory rate and temperature with QoS 1, values
 /// drifting around plausible adult vitals. Counts what it published and what the broker acknowledged.
 /// </summary>
-internal sealed class BedsideMonitors(int port, int devices, double messagesPerSecond)
+public sealed class BedsideMonitors(int port, int devices, double messagesPerSecond)
 {
     private long published;
     private long acknowledged;

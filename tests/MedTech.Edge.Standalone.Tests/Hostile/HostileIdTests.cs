@@ -1,6 +1,6 @@
 using MQTTnet.Formatter;
 
-namespace MedTech.Edge.Writer.Tests.Hostile;
+namespace MedTech.Edge.Standalone.Tests.Hostile;
 
 /// <summary>
 /// Ids a JSON escape can carry but UTF-8 cannot (unpaired surrogates), NUL, and FHIR search syntax, through the

@@ -1,8 +1,9 @@
 using Confluent.Kafka;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hub;
 using Microsoft.Extensions.Logging;
 
-namespace MedTech.Edge.Hub;
+namespace MedTech.Edge.Gateway;
 
 /// <summary>
 /// Forward: sends the oldest outbox entries to the hub, keyed by device id (one partition per device, so its data

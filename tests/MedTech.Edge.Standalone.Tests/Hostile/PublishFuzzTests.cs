@@ -5,7 +5,7 @@ using MQTTnet;
 using MQTTnet.Formatter;
 using Xunit.Abstractions;
 
-namespace MedTech.Edge.Writer.Tests.Hostile;
+namespace MedTech.Edge.Standalone.Tests.Hostile;
 
 /// <summary>
 /// Property-based fuzzing of device publishes (payload bytes, MQTT 5 user properties, topics, both protocol
@@ -188,6 +188,6 @@ public sealed class PublishFuzzTests(ITestOutputHelper output) : IDisposable
     {
         var path = Path.Combine(Path.GetTempPath(), $"medtech-fuzz-{Guid.NewGuid():N}.json");
         File.WriteAllText(path, JsonSerializer.Serialize(fuzz));
-        return $"case kept in {path}; copy it into tests/MedTech.Edge.Writer.Tests/Hostile/FuzzRegressions/";
+        return $"case kept in {path}; copy it into tests/MedTech.Edge.Standalone.Tests/Hostile/FuzzRegressions/";
     }
 }

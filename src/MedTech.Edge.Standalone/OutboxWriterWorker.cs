@@ -4,8 +4,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MedTech.Edge.Mapping.Normalization;
+using MedTech.Edge.Writer;
 
-namespace MedTech.Edge.Writer;
+namespace MedTech.Edge.Standalone;
 
 /// <summary>
 /// The in-process writer of the one-process run (no hub): the gateway's LiteDB outbox is the hub. A batch leaves the

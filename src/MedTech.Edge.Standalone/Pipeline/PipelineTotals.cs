@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using MedTech.Edge.Writer;
 
-namespace MedTech.Edge.Cli.Pipeline;
+namespace MedTech.Edge.Standalone.Pipeline;
 
 /// <summary>Sums the pipeline's counters in this process (the same instruments <c>/metrics</c> serves), for the demo's progress and summary.</summary>
-internal sealed class PipelineTotals : IDisposable
+public sealed class PipelineTotals : IDisposable
 {
     private readonly MeterListener listener = new();
     private readonly ConcurrentDictionary<string, long> totals = new(StringComparer.Ordinal);

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using MedTech.Edge.Buffer;
 using MedTech.Edge.Gateway;
-using MedTech.Edge.Writer.LocalStore;
+using MedTech.Edge.Standalone.LocalStore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -11,7 +11,7 @@ using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 
-namespace MedTech.Edge.Writer.Tests.Hostile;
+namespace MedTech.Edge.Standalone.Tests.Hostile;
 
 /// <summary>
 /// The one-process pipeline as <c>medtech run</c> composes it (embedded MQTT broker, LiteDB buffer, normalization,

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using MedTech.Edge.Writer.LocalStore;
+using MedTech.Edge.Standalone.LocalStore;
 using Task = System.Threading.Tasks.Task;
 
-namespace MedTech.Edge.Writer.Tests;
+namespace MedTech.Edge.Standalone.Tests;
 
 /// <summary>Hostile requests to the local FHIR store through HttpClient: a 4xx with a reason, never an exception, never a hang.</summary>
 public sealed class LocalFhirStoreAttackTests : IDisposable

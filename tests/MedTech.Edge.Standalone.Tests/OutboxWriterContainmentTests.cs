@@ -3,13 +3,14 @@ using MedTech.Edge.Buffer;
 using MedTech.Edge.Gateway;
 using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Mapping.Templates;
-using MedTech.Edge.Writer.LocalStore;
+using MedTech.Edge.Standalone.LocalStore;
+using MedTech.Edge.Writer;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace MedTech.Edge.Writer.Tests;
+namespace MedTech.Edge.Standalone.Tests;
 
 /// <summary>
 /// The in-process writer of <c>medtech run</c> on a real gateway LiteDB file and the local FHIR store: a group whose

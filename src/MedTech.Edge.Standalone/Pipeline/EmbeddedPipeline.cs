@@ -1,13 +1,13 @@
 using MedTech.Edge.Gateway;
-using MedTech.Edge.Writer;
+using MedTech.Edge.Standalone;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.Hosting;
 
-namespace MedTech.Edge.Cli.Pipeline;
+namespace MedTech.Edge.Standalone.Pipeline;
 
 /// <summary>What <c>medtech run</c> and <c>medtech demo</c> were asked for.</summary>
-internal sealed record RunSettings(string Data, int MqttPort, string DeviceMapping, string FhirMapping, Uri? FhirUrl, int MetricsPort)
+public sealed record RunSettings(string Data, int MqttPort, string DeviceMapping, string FhirMapping, Uri? FhirUrl, int MetricsPort)
 {
     public string FhirStorePath => Path.Combine(Data, "fhir.db");
 
@@ -31,7 +31,7 @@ internal sealed record RunSettings(string Data, int MqttPort, string DeviceMappi
 /// FHIR writer draining its outbox in-process (the outbox is the hub), into the FHIR server given, else a local FHIR
 /// store in the data folder. Environment variables (<c>Section__Key</c>) configure everything else, as for the modules.
 /// </summary>
-internal static class EmbeddedPipeline
+public static class EmbeddedPipeline
 {
     public static IHost Build(RunSettings settings)
     {

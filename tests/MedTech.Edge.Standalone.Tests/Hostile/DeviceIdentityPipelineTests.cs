@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using MQTTnet.Protocol;
 
-namespace MedTech.Edge.Writer.Tests.Hostile;
+namespace MedTech.Edge.Standalone.Tests.Hostile;
 
 /// <summary>
 /// Identity binding through the whole one-process pipeline (embedded broker with device passwords, or Mosquitto in
