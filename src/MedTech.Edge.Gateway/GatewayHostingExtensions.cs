@@ -58,8 +58,10 @@ public static class GatewayHostingExtensions
         services.AddSingleton<ProducerFatalError>();
         services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub"),
             sp.GetRequiredService<ProducerFatalError>()));
+        // The container owns (and at shutdown closes) whichever client is built.
+        services.AddSingleton(sp => EventHubsClients.CreateProducer(sp.Value<HubOptions>()));
         services.AddSingleton<IOutboxForwarder>(sp => sp.Value<HubOptions>() is { Transport: HubTransport.EventHubs } hub
-            ? ActivatorUtilities.CreateInstance<EventHubsForwarder>(sp, EventHubsClients.CreateProducer(hub), hub)
+            ? ActivatorUtilities.CreateInstance<EventHubsForwarder>(sp, hub)
             : ActivatorUtilities.CreateInstance<OutboxForwarder>(sp, sp.Value<HubOptions>()));
         services.AddHostedService<ForwardingWorker>();
         return builder;

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using Azure.Messaging.EventHubs;
 using Azure.Messaging.EventHubs.Producer;
 
-namespace MedTech.Edge.Hub.Tests;
+namespace MedTech.Edge.Testing;
 
 /// <summary>
 /// A test double of the Event Hubs SDK producer up to the wire: batches are the SDK's own (EventHubsModelFactory) with
