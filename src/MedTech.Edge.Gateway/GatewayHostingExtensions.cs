@@ -57,7 +57,10 @@ public static class GatewayHostingExtensions
         return builder;
     }
 
-    /// <summary>Forward: the outbox to Event Hubs (Kafka endpoint) or a Kafka cluster (section <c>Hub</c>).</summary>
+    /// <summary>
+    /// Forward: the outbox to Event Hubs through its Kafka endpoint or the Event Hubs SDK (<c>Hub:Transport</c>), or to
+    /// a Kafka cluster (section <c>Hub</c>). Only the configured transport's client is built.
+    /// </summary>
     public static IHostApplicationBuilder AddHubForwarding(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -66,7 +69,11 @@ public static class GatewayHostingExtensions
         services.AddSingleton<ProducerFatalError>();
         services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub"),
             sp.GetRequiredService<ProducerFatalError>()));
-        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<OutboxForwarder>(sp, sp.Value<HubOptions>()));
+        // The container owns (and at shutdown closes) whichever client is built.
+        services.AddSingleton(sp => EventHubsClients.CreateProducer(sp.Value<HubOptions>()));
+        services.AddSingleton<IOutboxForwarder>(sp => sp.Value<HubOptions>() is { Transport: HubTransport.EventHubs } hub
+            ? ActivatorUtilities.CreateInstance<EventHubsForwarder>(sp, hub)
+            : ActivatorUtilities.CreateInstance<OutboxForwarder>(sp, sp.Value<HubOptions>()));
         services.AddHostedService<ForwardingWorker>();
         return builder;
     }

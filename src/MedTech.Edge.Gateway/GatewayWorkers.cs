@@ -117,8 +117,11 @@ public sealed class NormalizationWorker(NormalizationStage stage, IOptions<Gatew
 /// restart policy brings a new producer rather than this one failing every round for good. Any other exception is
 /// contained by a <see cref="WorkerGuard"/>.
 /// </summary>
-public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayMetrics metrics, ModuleHealth health, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger) : BackgroundService
+public sealed partial class ForwardingWorker(IOutboxForwarder forwarder, GatewayMetrics metrics, ModuleHealth health, IOptions<HubOptions> options, ILogger<ForwardingWorker> logger,
+    TimeProvider? time = null) : BackgroundService
 {
+    private readonly TimeProvider time = time ?? TimeProvider.System;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var backoff = TimeSpan.FromMilliseconds(200);
@@ -143,17 +146,17 @@ public sealed partial class ForwardingWorker(OutboxForwarder forwarder, GatewayM
             metrics.DeadLettered.Add(forwarded.Rejected, new KeyValuePair<string, object?>("reason", OutboxForwarder.RejectedCode), GatewayMetrics.ForwardStage);
             if (forwarded == default)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(50), stoppingToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), time, stoppingToken).ConfigureAwait(false);
             }
 
             backoff = TimeSpan.FromMilliseconds(200);
             health.Healthy("hub");
         }
-        catch (Exception ex) when (ex is HubUnavailableException or TimeoutException or Confluent.Kafka.KafkaException)
+        catch (Exception ex) when (ex is HubUnavailableException or TimeoutException or Confluent.Kafka.KafkaException or Azure.Messaging.EventHubs.EventHubsException)
         {
             Log.HubUnavailable(logger, ex.GetType().Name, backoff);
             health.Degraded("hub", $"unavailable ({ex.GetType().Name}); the outbox keeps everything");
-            await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
+            await Task.Delay(backoff, time, stoppingToken).ConfigureAwait(false);
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks));
         }
 

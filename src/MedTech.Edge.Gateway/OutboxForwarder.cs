@@ -18,7 +18,7 @@ namespace MedTech.Edge.Gateway;
 /// <see cref="ProducerFatalError"/>), forwarding ends with <see cref="HubFatalException"/>. Not thread-safe: one caller drives it.
 /// </summary>
 public sealed partial class OutboxForwarder(
-    IOutbox store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger, ProducerFatalError? fatalError = null)
+    IOutbox store, IProducer<string, byte[]> producer, HubOptions options, ILogger<OutboxForwarder> logger, ProducerFatalError? fatalError = null) : IOutboxForwarder
 {
     /// <summary>Reason code of an outbox entry the hub refused for good.</summary>
     public const string RejectedCode = "HubRejectedMessage";
@@ -148,7 +148,7 @@ public sealed partial class OutboxForwarder(
 
     private Round Send(IReadOnlyList<OutboxEntry> entries, CancellationToken cancellationToken)
     {
-        var messages = Pack(entries);
+        var messages = OutboxPacking.Pack(entries, options.PackUpToBytes);
         var round = new Round(entries, messages.Count);
         foreach (var indices in messages)
         {
@@ -176,32 +176,6 @@ public sealed partial class OutboxForwarder(
         }
 
         return round;
-    }
-
-    /// <summary>
-    /// Which entries share a hub message: a device's entries of the round, in order, until the next would take the
-    /// message past <see cref="HubOptions.PackUpToBytes"/>. Each message holds one device, so its order is kept.
-    /// </summary>
-    private List<List<int>> Pack(IReadOnlyList<OutboxEntry> entries)
-    {
-        var messages = new List<List<int>>();
-        var open = new Dictionary<string, (List<int> Indices, int Bytes)>();
-        for (var i = 0; i < entries.Count; i++)
-        {
-            var (key, length) = (entries[i].Key, entries[i].Payload.Length);
-            if (open.TryGetValue(key, out var pack) && PackedMessage.PackedLength(pack.Bytes + length, pack.Indices.Count + 1) <= options.PackUpToBytes)
-            {
-                pack.Indices.Add(i);
-                open[key] = (pack.Indices, pack.Bytes + length);
-                continue;
-            }
-
-            var indices = new List<int> { i };
-            messages.Add(indices);
-            open[key] = (indices, length);
-        }
-
-        return messages;
     }
 
     /// <summary>Queues one message; when librdkafka's local queue is full, lets it drain and tries again.</summary>

@@ -30,7 +30,7 @@ public static class HubClientConfig
             MessageMaxBytes = 1_000_000,
             MessageTimeoutMs = (int)options.DeliveryTimeout.TotalMilliseconds,
             // Microsoft's setting for Event Hubs: a throttled namespace answers late rather than with an error.
-            RequestTimeoutMs = options.ConnectionString is { Length: > 0 } ? 60_000 : null,
+            RequestTimeoutMs = IsEventHubs(options) ? 60_000 : null,
             // A delivery report needs only its error; marshalling anything else back (key, value, status) costs per message.
             DeliveryReportFields = "none",
         };
@@ -52,9 +52,27 @@ public static class HubClientConfig
         SessionTimeoutMs = (int)options.ConsumerSessionTimeout.TotalMilliseconds,
     };
 
+    /// <summary>The Kafka endpoint of an Event Hubs namespace (a connection string or Entra ID), not a plain Kafka cluster.</summary>
+    public static bool IsEventHubs(HubOptions options) =>
+        options is not null && (options.ConnectionString is { Length: > 0 } || options.Authentication != HubAuthentication.ConnectionString);
+
     private static ClientConfig Common(HubOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.Authentication != HubAuthentication.ConnectionString)
+        {
+            // Entra ID: SASL OAUTHBEARER with a token for https://{namespace}/.default, set by HubClients' refresh handler.
+            return new ClientConfig
+            {
+                BootstrapServers = $"{options.FullyQualifiedNamespace}:9093",
+                SecurityProtocol = SecurityProtocol.SaslSsl,
+                SaslMechanism = SaslMechanism.OAuthBearer,
+                SocketKeepaliveEnable = true,
+                MetadataMaxAgeMs = 180_000,
+                ConnectionsMaxIdleMs = 180_000,
+            };
+        }
+
         if (options.ConnectionString is { Length: > 0 } connection)
         {
             var parsed = EventHubsConnectionString.Parse(connection);

@@ -2,12 +2,29 @@ namespace MedTech.Edge.Hub;
 
 /// <summary>
 /// Where measurement groups go (configuration section <c>Hub</c>): an Event Hubs namespace through its Kafka endpoint
-/// (<see cref="ConnectionString"/>, a secret from an environment variable), or a Kafka cluster
-/// (<see cref="BootstrapServers"/> and <see cref="Topic"/>; plain text only on loopback, for tests).
+/// or, with <see cref="Transport"/> <see cref="HubTransport.EventHubs"/>, through the Event Hubs SDK (AMQP); or a
+/// Kafka cluster (<see cref="BootstrapServers"/> and <see cref="Topic"/>; plain text only on loopback, for tests).
+/// Event Hubs takes a SAS <see cref="ConnectionString"/> (a secret file) or, with another <see cref="Authentication"/>,
+/// an Entra ID credential for <see cref="FullyQualifiedNamespace"/> (<see cref="EntraId"/>).
 /// </summary>
 public sealed class HubOptions
 {
     public const string SectionName = "Hub";
+
+    /// <summary>Which client sends the gateway's groups; the writer always consumes through Kafka.</summary>
+    public HubTransport Transport { get; set; } = HubTransport.Kafka;
+
+    /// <summary>The Event Hubs SDK transport's settings (<see cref="Transport"/> <see cref="HubTransport.EventHubs"/>).</summary>
+    public EventHubsTransportOptions EventHubs { get; set; } = new();
+
+    /// <summary>How the client proves itself to Event Hubs: the SAS connection string, or an Entra ID credential.</summary>
+    public HubAuthentication Authentication { get; set; } = HubAuthentication.ConnectionString;
+
+    /// <summary>The namespace's host name, e.g. <c>ward-hub.servicebus.windows.net</c>: with Entra ID, in place of a connection string.</summary>
+    public string? FullyQualifiedNamespace { get; set; }
+
+    /// <summary>The Entra ID credential's settings (every <see cref="Authentication"/> but ConnectionString).</summary>
+    public EntraIdOptions EntraId { get; set; } = new();
 
     public string? ConnectionString { get; set; }
 
@@ -59,19 +76,32 @@ public sealed class HubOptions
             errors.Add($"{SectionName}:GatewayName must have at most {MaxGatewayNameLength} characters and no control characters.");
         }
 
-        if (ConnectionString is { Length: > 0 } connection)
+        if (Authentication != HubAuthentication.ConnectionString)
+        {
+            ValidateEntraId(errors);
+        }
+        else if (ConnectionString is { Length: > 0 } connection)
         {
             try
             {
-                if (EventHubsConnectionString.Parse(connection).EntityPath is null && string.IsNullOrWhiteSpace(Topic))
+                var entityPath = EventHubsConnectionString.Parse(connection).EntityPath;
+                if (entityPath is null && string.IsNullOrWhiteSpace(Topic))
                 {
                     errors.Add($"{SectionName}:Topic is required when {SectionName}:ConnectionString has no EntityPath.");
+                }
+                else if (Transport == HubTransport.EventHubs && entityPath is not null && Topic is { Length: > 0 } && Topic != entityPath)
+                {
+                    errors.Add($"{SectionName}:Topic differs from the connection string's EntityPath; the Event Hubs SDK takes one event hub.");
                 }
             }
             catch (FormatException ex)
             {
                 errors.Add($"{SectionName}:ConnectionString: {ex.Message}");
             }
+        }
+        else if (Transport == HubTransport.EventHubs)
+        {
+            errors.Add($"{SectionName}:Transport EventHubs needs {SectionName}:ConnectionString, or {SectionName}:Authentication with {SectionName}:FullyQualifiedNamespace and {SectionName}:Topic.");
         }
         else if (string.IsNullOrWhiteSpace(BootstrapServers) || string.IsNullOrWhiteSpace(Topic))
         {
@@ -80,6 +110,15 @@ public sealed class HubOptions
         else if (!BootstrapServers.Split(',').All(IsLoopback))
         {
             errors.Add($"{SectionName}:BootstrapServers without a connection string is plain-text Kafka, allowed only on loopback (tests); use an Event Hubs connection string.");
+        }
+
+        if (!Enum.IsDefined(Transport))
+        {
+            errors.Add($"{SectionName}:Transport must be Kafka or EventHubs.");
+        }
+        else if (Transport == HubTransport.EventHubs)
+        {
+            errors.AddRange(EventHubs.Validate($"{SectionName}:{nameof(EventHubs)}"));
         }
 
         if (ForwardBatchSize < 1 || DeliveryTimeout <= TimeSpan.Zero || MaxBackoff <= TimeSpan.Zero || ConsumerSessionTimeout <= TimeSpan.Zero)
@@ -96,7 +135,35 @@ public sealed class HubOptions
     }
 
     public override string ToString() =>
+        $"Transport={Transport}, Authentication={Authentication}, FullyQualifiedNamespace={FullyQualifiedNamespace}, " +
         $"ConnectionString={(string.IsNullOrEmpty(ConnectionString) ? "(none)" : "(set)")}, BootstrapServers={BootstrapServers}, Topic={Topic}";
+
+    /// <summary>An Entra ID credential reaches Event Hubs by its namespace and names the event hub; no connection string is used.</summary>
+    private void ValidateEntraId(List<string> errors)
+    {
+        if (!Enum.IsDefined(Authentication))
+        {
+            errors.Add($"{SectionName}:Authentication must be ConnectionString, ManagedIdentity, WorkloadIdentity, ClientCertificate or ClientSecret.");
+            return;
+        }
+
+        if (FullyQualifiedNamespace is null || Uri.CheckHostName(FullyQualifiedNamespace) != UriHostNameType.Dns || !FullyQualifiedNamespace.Contains('.', StringComparison.Ordinal))
+        {
+            errors.Add($"{SectionName}:FullyQualifiedNamespace must be the namespace's host name (e.g. ward-hub.servicebus.windows.net) when {SectionName}:Authentication is {Authentication}.");
+        }
+
+        if (string.IsNullOrWhiteSpace(Topic))
+        {
+            errors.Add($"{SectionName}:Topic (the event hub) is required when {SectionName}:Authentication is {Authentication}.");
+        }
+
+        if (!string.IsNullOrEmpty(ConnectionString))
+        {
+            errors.Add($"{SectionName}:ConnectionString is set although {SectionName}:Authentication is {Authentication}; remove one of them.");
+        }
+
+        errors.AddRange(EntraId.Validate($"{SectionName}:{nameof(EntraId)}", Authentication));
+    }
 
     private static bool IsLoopback(string server)
     {

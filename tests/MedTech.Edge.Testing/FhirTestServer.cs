@@ -90,6 +90,15 @@ public sealed class FhirTestServer : IAsyncDisposable
         response.EnsureSuccessStatusCode();
     }
 
+    /// <summary>From now on every FHIR request needs <c>Authorization: Bearer {token}</c> (401 otherwise); null lifts it (test-only endpoint).</summary>
+    public async Task RequireBearerAsync(string? token)
+    {
+        using var http = new HttpClient();
+        var body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string?> { ["bearer"] = token });
+        var response = await http.PostAsync(new Uri(BaseUrl, "/admin/auth"), new StringContent(body));
+        response.EnsureSuccessStatusCode();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!process.HasExited)

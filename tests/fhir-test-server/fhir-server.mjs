@@ -58,6 +58,8 @@ if (JOURNAL) {
 const capability = { resourceType: 'CapabilityStatement', status: 'active', date: new Date().toISOString(), kind: 'instance',
   fhirVersion: '4.0.1', format: ['json'], rest: [{ mode: 'server' }] };
 let failures = { count: 0, status: 503 };
+// Test-only: when set, every FHIR request needs "Authorization: Bearer <it>", as Azure Health Data Services wants an Entra ID token.
+let requiredBearer = null;
 
 http.createServer(async (req, res) => {
   const send = (status, body, headers = {}) => {
@@ -72,7 +74,14 @@ http.createServer(async (req, res) => {
       failures = { count: 0, status: 503, ...JSON.parse(text || '{}') };
       return send(200, failures);
     }
+    if (req.method === 'POST' && req.url === '/admin/auth') {
+      requiredBearer = JSON.parse(text || '{}').bearer ?? null;
+      return send(200, { required: requiredBearer !== null });
+    }
     if (!/^\/fhir(\/|\?|$)/.test(req.url)) return send(404, normalizeOperationOutcome(new Error('Not found: base is ' + BASE)));
+    if (requiredBearer !== null && req.headers.authorization !== `Bearer ${requiredBearer}`) {
+      return send(401, normalizeOperationOutcome(new Error('Unauthorized')), { 'WWW-Authenticate': 'Bearer' });
+    }
     if (failures.count > 0) {
       failures.count--;
       return send(failures.status, normalizeOperationOutcome(new Error('Injected failure')), { 'Retry-After': '0' });

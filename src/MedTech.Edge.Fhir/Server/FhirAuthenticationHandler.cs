@@ -1,6 +1,5 @@
 using System.Net.Http.Headers;
 using Azure.Core;
-using Azure.Identity;
 
 namespace MedTech.Edge.Fhir.Server;
 
@@ -11,19 +10,18 @@ public sealed class FhirAuthenticationHandler : DelegatingHandler
     private readonly TokenCredential? credential;
     private readonly TokenRequestContext context;
 
-    public FhirAuthenticationHandler(FhirServerOptions options)
+    /// <param name="credential">The credential to use instead of the one the options name (tests, or a host that builds its own).</param>
+    public FhirAuthenticationHandler(FhirServerOptions options, TokenCredential? credential = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        switch (options.Authentication)
+        if (options.Authentication == FhirAuthentication.BearerToken)
         {
-            case FhirAuthentication.BearerToken:
-                staticToken = options.BearerToken;
-                break;
-            case FhirAuthentication.ClientCredentials:
-                credential = new ClientSecretCredential(options.TenantId, options.ClientId, options.ClientSecret,
-                    new ClientSecretCredentialOptions { AuthorityHost = options.AuthorityHost ?? AzureAuthorityHosts.AzurePublicCloud });
-                context = new TokenRequestContext([options.Scope ?? new Uri(options.Url!, "/").ToString().TrimEnd('/') + "/.default"]);
-                break;
+            staticToken = options.BearerToken;
+        }
+        else if ((credential ?? FhirCredentials.Create(options)) is { } tokens)
+        {
+            this.credential = tokens;
+            context = new TokenRequestContext([FhirCredentials.Scope(options)]);
         }
     }
 

@@ -20,11 +20,12 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     private long requests;
 
     /// <summary>An HttpClient for the options' server: base address, authentication; timeouts are per request here.</summary>
-    public static HttpClient CreateHttpClient(FhirServerOptions options)
+    /// <param name="credential">A credential instead of the one the options name (tests).</param>
+    public static HttpClient CreateHttpClient(FhirServerOptions options, Azure.Core.TokenCredential? credential = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var url = options.Url ?? throw new ArgumentException($"{FhirServerOptions.SectionName}:Url is required.", nameof(options));
-        var handler = new FhirAuthenticationHandler(options) { InnerHandler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) } };
+        var handler = new FhirAuthenticationHandler(options, credential) { InnerHandler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) } };
         return new HttpClient(handler)
         {
             BaseAddress = url.AbsoluteUri.EndsWith('/') ? url : new Uri(url.AbsoluteUri + "/"),

@@ -2,8 +2,8 @@ namespace MedTech.Edge.Fhir.Server;
 
 /// <summary>
 /// Where the FHIR server is and how to reach it (configuration section <c>FhirServer</c>). Secrets
-/// (<see cref="BearerToken"/>, <see cref="ClientSecret"/>) come from environment variables at deployment and are
-/// never printed: <see cref="ToString"/> redacts them.
+/// (<see cref="BearerToken"/>, <see cref="ClientSecret"/>, <see cref="ClientCertificatePassword"/>) come from secret
+/// files or environment variables at deployment and are never printed: <see cref="ToString"/> redacts them.
 /// </summary>
 public sealed class FhirServerOptions
 {
@@ -21,6 +21,15 @@ public sealed class FhirServerOptions
     public string? ClientId { get; set; }
 
     public string? ClientSecret { get; set; }
+
+    /// <summary>ClientCertificate: a PEM (certificate and key) or PFX file, mounted like the secrets.</summary>
+    public string? ClientCertificatePath { get; set; }
+
+    /// <summary>ClientCertificate: the PFX file's password, if it has one (a secret file).</summary>
+    public string? ClientCertificatePassword { get; set; }
+
+    /// <summary>WorkloadIdentity: the federated token file; default <c>AZURE_FEDERATED_TOKEN_FILE</c>.</summary>
+    public string? TokenFilePath { get; set; }
 
     /// <summary>The token scope; default <c>{Url origin}/.default</c>.</summary>
     public string? Scope { get; set; }
@@ -56,19 +65,23 @@ public sealed class FhirServerOptions
             case FhirAuthentication.BearerToken when string.IsNullOrWhiteSpace(BearerToken):
                 errors.Add($"{SectionName}:BearerToken is required when {SectionName}:Authentication is BearerToken.");
                 break;
-            case FhirAuthentication.ClientCredentials:
-                foreach (var (name, value) in new[] { ("TenantId", TenantId), ("ClientId", ClientId), ("ClientSecret", ClientSecret) })
-                {
-                    if (string.IsNullOrWhiteSpace(value))
-                    {
-                        errors.Add($"{SectionName}:{name} is required when {SectionName}:Authentication is ClientCredentials.");
-                    }
-                }
-
+            case FhirAuthentication.ClientCredentials or FhirAuthentication.ClientSecret:
+                Require(errors, (nameof(TenantId), TenantId), (nameof(ClientId), ClientId), (nameof(ClientSecret), ClientSecret));
+                break;
+            case FhirAuthentication.ClientCertificate:
+                Require(errors, (nameof(TenantId), TenantId), (nameof(ClientId), ClientId), (nameof(ClientCertificatePath), ClientCertificatePath));
                 break;
             case FhirAuthentication.None when Url is { IsLoopback: false }:
-                errors.Add($"{SectionName}:Authentication is None for a server that is not on loopback; use BearerToken or ClientCredentials.");
+                errors.Add($"{SectionName}:Authentication is None for a server that is not on loopback; use ManagedIdentity, WorkloadIdentity, ClientCertificate, ClientSecret or BearerToken.");
                 break;
+            case not (FhirAuthentication.None or FhirAuthentication.BearerToken or FhirAuthentication.ManagedIdentity or FhirAuthentication.WorkloadIdentity):
+                errors.Add($"{SectionName}:Authentication must be None, BearerToken, ManagedIdentity, WorkloadIdentity, ClientCertificate, ClientSecret or ClientCredentials.");
+                break;
+        }
+
+        if (AuthorityHost is { IsAbsoluteUri: false } or { Scheme: not "https" })
+        {
+            errors.Add($"{SectionName}:AuthorityHost must be an https URL, e.g. https://login.microsoftonline.us/.");
         }
 
         if (MaxAttempts < 1)
@@ -86,7 +99,12 @@ public sealed class FhirServerOptions
 
     public override string ToString() =>
         $"Url={Url}, Authentication={Authentication}, TenantId={TenantId}, ClientId={ClientId}, " +
-        $"BearerToken={Redacted(BearerToken)}, ClientSecret={Redacted(ClientSecret)}";
+        $"BearerToken={Redacted(BearerToken)}, ClientSecret={Redacted(ClientSecret)}, ClientCertificatePath={ClientCertificatePath}, " +
+        $"ClientCertificatePassword={Redacted(ClientCertificatePassword)}";
+
+    private void Require(List<string> errors, params (string Name, string? Value)[] settings) => errors.AddRange(settings
+        .Where(s => string.IsNullOrWhiteSpace(s.Value))
+        .Select(s => $"{SectionName}:{s.Name} is required when {SectionName}:Authentication is {Authentication}."));
 
     private static string Redacted(string? secret) => string.IsNullOrEmpty(secret) ? "(none)" : "(set)";
 }
