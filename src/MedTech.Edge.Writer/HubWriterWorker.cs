@@ -28,7 +28,7 @@ namespace MedTech.Edge.Writer;
 public sealed partial class HubWriterWorker(
     MeasurementWriter writer, InHandJournal journal, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError,
     WriterMetrics metrics, ModuleHealth health, IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence,
-    ILogger<HubWriterWorker> logger, RebalanceRelay? rebalance = null, DeviceMessageNormalizer? deviceMessages = null) : BackgroundService
+    ILogger<HubWriterWorker> logger, RebalanceRelay? rebalance = null, DeviceMessageNormalizer? deviceMessages = null, ShadowRun? shadow = null) : BackgroundService
 {
     // How often the consumer is polled while a batch is written: how soon a rebalance reaches the writer.
     private static readonly TimeSpan PollWhileWriting = TimeSpan.FromMilliseconds(100);
@@ -327,9 +327,10 @@ public sealed partial class HubWriterWorker(
 
     /// <summary>
     /// What a hub message counts toward <see cref="PersistenceOptions.MaxBatchMeasurements"/>: its measurements for a
-    /// gateway message; one for a raw device message, whose measurements are known only once it is normalized.
+    /// gateway message; for a raw device message, whose measurements are known only once it is normalized, the
+    /// average of the messages normalized so far, so batches hold about as many measurements as with groups.
     /// </summary>
-    private int Weight(byte[]? value) => deviceMessages is not null || value is null ? 1 : CountMeasurements(value);
+    private int Weight(byte[]? value) => deviceMessages is not null ? deviceMessages.MeasurementsPerMessage : value is null ? 1 : CountMeasurements(value);
 
     /// <summary>The batch limit counts measurements; a cheap count of the message's <c>"Type"</c> members (of its group, or of every group it packs) is enough for it.</summary>
     private static int CountMeasurements(byte[] value)
@@ -364,6 +365,13 @@ public sealed partial class HubWriterWorker(
 
     private async Task DeadLetterAsync(IReadOnlyList<WriterDeadLetter> deadLetters, CancellationToken stoppingToken)
     {
+        if (shadow is not null)
+        {
+            // A dry run writes nothing anywhere: the report counts what would have been dead-lettered.
+            shadow.WouldDeadLetter(deadLetters.Select(d => d.Code));
+            return;
+        }
+
         foreach (var deadLetter in deadLetters)
         {
             var reason = deadLetter.Reason.Length > MaxReasonChars ? deadLetter.Reason[..MaxReasonChars] : deadLetter.Reason;

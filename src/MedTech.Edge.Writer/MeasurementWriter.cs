@@ -22,7 +22,7 @@ namespace MedTech.Edge.Writer;
 /// never returns, so the caller never acknowledges what is not stored.
 /// </summary>
 public sealed partial class MeasurementWriter(ObservationPersister persister, WriterMetrics metrics, ModuleHealth health,
-    IOptions<WriterOptions> options, ILogger<MeasurementWriter> logger, TimeProvider? timeProvider = null)
+    IOptions<WriterOptions> options, ILogger<MeasurementWriter> logger, TimeProvider? timeProvider = null, ShadowRun? shadow = null)
 {
     /// <summary>
     /// Longest device, patient, encounter or correlation id (and type name) the writer writes. Ids go into search URLs
@@ -265,7 +265,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         {
             try
             {
-                var result = await persister.PersistAsync(measurements, sourceOf, cancellationToken).ConfigureAwait(false);
+                var result = shadow is not null
+                    ? await shadow.CompareAsync(measurements, cancellationToken).ConfigureAwait(false)
+                    : await persister.PersistAsync(measurements, sourceOf, cancellationToken).ConfigureAwait(false);
                 health.Healthy("fhir");
                 return result;
             }

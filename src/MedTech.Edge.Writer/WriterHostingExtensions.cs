@@ -44,6 +44,11 @@ public static class WriterHostingExtensions
             services.AddSingleton<DeviceMessageNormalizer>();
         }
 
+        if (bool.TryParse(builder.Configuration[$"{WriterOptions.SectionName}:{nameof(WriterOptions.Shadow)}"], out var shadow) && shadow)
+        {
+            services.AddSingleton<ShadowRun>();
+        }
+
         services.AddHostedService<HubWriterWorker>();
         return builder;
     }

@@ -79,6 +79,16 @@ public sealed class WriterOptions
     /// </summary>
     public TimeSpan RevocationGrace { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Dry run for a migration: compute what would be written and compare it with what the FHIR server holds under the
+    /// same Observation ids, writing nothing (no Observation, no Provenance, no dead letter); the result goes to
+    /// <see cref="ShadowReportPath"/>. Give the shadow writer a consumer group of its own.
+    /// </summary>
+    public bool Shadow { get; set; }
+
+    /// <summary>With <see cref="Shadow"/>: the report (JSON: matching, differing, missing, would-be failures by reason code, first differences); it holds clinical values.</summary>
+    public string ShadowReportPath { get; set; } = "state/shadow-report.json";
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -105,6 +115,11 @@ public sealed class WriterOptions
         if (string.IsNullOrWhiteSpace(ConsumerGroup) || string.IsNullOrWhiteSpace(DeadLetterTopic))
         {
             errors.Add($"{SectionName}:ConsumerGroup and {SectionName}:DeadLetterTopic must not be empty.");
+        }
+
+        if (Shadow && string.IsNullOrWhiteSpace(ShadowReportPath))
+        {
+            errors.Add($"{SectionName}:ShadowReportPath must not be empty with {SectionName}:Shadow=true.");
         }
 
         if (string.IsNullOrWhiteSpace(InHandPath))

@@ -23,6 +23,20 @@ public sealed record NormalizedMessage(string Key, byte[] Payload, IReadOnlyList
 public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, MeasurementWriter writer, WriterMetrics metrics,
     Microsoft.Extensions.Options.IOptions<WriterOptions> options, ILogger<DeviceMessageNormalizer> logger)
 {
+    // Running totals for MeasurementsPerMessage; read by the consuming thread, written by the writing one.
+    private long normalizedMessages;
+    private long normalizedMeasurements;
+
+    /// <summary>Measurements per normalized message so far (at least 1): what a consumed message counts toward the batch limit.</summary>
+    public int MeasurementsPerMessage
+    {
+        get
+        {
+            var messages = Interlocked.Read(ref normalizedMessages);
+            return messages == 0 ? 1 : (int)Math.Clamp(Interlocked.Read(ref normalizedMeasurements) / messages, 1, 10_000);
+        }
+    }
+
     public async Task<IReadOnlyList<WriterDeadLetter>> WriteAsync(IReadOnlyList<ConsumeResult<string, byte[]>> messages, CancellationToken cancellationToken,
         Action<bool>? waitingOnServer = null)
     {
@@ -42,6 +56,8 @@ public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, Measu
                 if (result.IsSuccess)
                 {
                     metrics.DeviceMessages.Add(1, new KeyValuePair<string, object?>("outcome", "normalized"));
+                    Interlocked.Increment(ref normalizedMessages);
+                    Interlocked.Add(ref normalizedMeasurements, result.Measurements.Count);
                     normalized.Add(new NormalizedMessage(key, body, result.Measurements,
                         new MeasurementSource($"{message.Topic}/{message.Partition.Value}/{message.Offset.Value}")) { Envelope = headers });
                     continue;
