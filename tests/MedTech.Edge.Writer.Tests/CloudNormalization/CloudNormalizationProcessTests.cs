@@ -41,18 +41,31 @@ public sealed class CloudNormalizationProcessTests : IAsyncLifetime, IDisposable
         {
             foreach (var m in part)
             {
-                await producer.ProduceAsync("devices", new Message<string, byte[]> { Key = m.DeviceId, Value = m.Json(), Timestamp = new Timestamp(m.Time.AddSeconds(1)) });
+                // Two devices on each partition, whatever the partitioner makes of their keys: both writers get data.
+                var partition = new Partition((int.Parse(m.DeviceId["monitor-".Length..], System.Globalization.CultureInfo.InvariantCulture) - 1) % 4);
+                await producer.ProduceAsync(new TopicPartition("devices", partition),
+                    new Message<string, byte[]> { Key = m.DeviceId, Value = m.Json(), Timestamp = new Timestamp(m.Time.AddSeconds(1)) });
             }
         }
 
         try
         {
-            // The first half, until both writers have written; then the kill, and the second half.
-            await ProduceAsync(messages.Where(m => m.Time.Second < 10));
-            await Eventually.HoldsAsync(() => Persisted(doomed) && Persisted(survivor), TimeSpan.FromSeconds(60), () => "both writers to persist a batch");
-            await doomed.KillAsync();
-            await ProduceAsync(messages.Where(m => m.Time.Second >= 10));
+            // A second of data at a time, paced, so that both writers have joined the group and written before the
+            // kill, which comes as soon as they have; the rest follows while the survivor takes over.
+            var killedAt = -1;
+            foreach (var second in messages.GroupBy(m => m.Time).OrderBy(g => g.Key).Select((g, i) => (Messages: g, Index: i)))
+            {
+                if (killedAt < 0 && Persisted(doomed) && Persisted(survivor))
+                {
+                    await doomed.KillAsync();
+                    killedAt = second.Index;
+                }
 
+                await ProduceAsync(second.Messages);
+                await Task.Delay(killedAt < 0 ? 3000 : 50);
+            }
+
+            Assert.True(killedAt is >= 1 and <= 17, $"killed at {killedAt}; doomed: {string.Join("\n", doomed.Output.TakeLast(40))}\nsurvivor: {string.Join("\n", survivor.Output.TakeLast(40))}");
             var expected = messages.Count * VitalSigns.ObservationsPerMessage;
             await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count >= expected, TimeSpan.FromSeconds(120),
                 () => $"{VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count} of {expected} Observations");
