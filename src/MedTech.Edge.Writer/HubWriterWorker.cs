@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MedTech.Edge.Mapping.Normalization;
+using MedTech.Edge.Writer.DeviceMessages;
 
 namespace MedTech.Edge.Writer;
 
@@ -27,7 +28,7 @@ namespace MedTech.Edge.Writer;
 public sealed partial class HubWriterWorker(
     MeasurementWriter writer, InHandJournal journal, IConsumer<string, byte[]> consumer, IProducer<string, byte[]> deadLetterProducer, ProducerFatalError producerFatalError,
     WriterMetrics metrics, ModuleHealth health, IOptions<HubOptions> hub, IOptions<WriterOptions> options, IOptions<PersistenceOptions> persistence,
-    ILogger<HubWriterWorker> logger, RebalanceRelay? rebalance = null) : BackgroundService
+    ILogger<HubWriterWorker> logger, RebalanceRelay? rebalance = null, DeviceMessageNormalizer? deviceMessages = null, ShadowRun? shadow = null) : BackgroundService
 {
     // How often the consumer is polled while a batch is written: how soon a rebalance reaches the writer.
     private static readonly TimeSpan PollWhileWriting = TimeSpan.FromMilliseconds(100);
@@ -108,8 +109,9 @@ public sealed partial class HubWriterWorker(
         {
             Log.Quarantined(logger, poison.Count);
             metrics.Errors.Add(poison.Count, new KeyValuePair<string, object?>("reason", ErrorCodes.Poison));
-            await DeadLetterAsync(poison.Select(r => new WriterDeadLetter(r.Message.Key ?? "", r.Message.Value, ErrorCodes.Poison,
-                "The writer process died twice while this hub message was in hand, the second time with it alone; it was quarantined without another attempt.")).ToList(),
+            await DeadLetterAsync(poison.Select(r => new WriterDeadLetter(r.Message.Key ?? "", r.Message.Value ?? [], ErrorCodes.Poison,
+                "The writer process died twice while this hub message was in hand, the second time with it alone; it was quarantined without another attempt.")
+                { Envelope = deviceMessages is null ? null : r.Message.Headers }).ToList(),
                 stoppingToken).ConfigureAwait(false);
         }
 
@@ -144,7 +146,9 @@ public sealed partial class HubWriterWorker(
             }
         }
 
-        var deadLetters = await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
+        var deadLetters = deviceMessages is not null
+            ? await deviceMessages.WriteAsync(messages, stoppingToken, Waiting).ConfigureAwait(false)
+            : await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
             messages.Select(r => new MeasurementSource($"{r.Topic}/{r.Partition.Value}/{r.Offset.Value}", Gateway(r.Message.Headers))).ToList()).ConfigureAwait(false);
         await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
     }
@@ -156,7 +160,7 @@ public sealed partial class HubWriterWorker(
     private List<ConsumeResult<string, byte[]>> ConsumeBatch(CancellationToken stoppingToken)
     {
         var deadline = DateTime.UtcNow + persistence.Value.MaxBatchWait;
-        var measurements = pending.Sum(r => CountMeasurements(r.Message.Value));
+        var measurements = pending.Sum(r => Weight(r.Message.Value));
         while (measurements < persistence.Value.MaxBatchMeasurements && !stoppingToken.IsCancellationRequested)
         {
             var wait = pending.Count == 0 ? TimeSpan.FromMilliseconds(250) : deadline - DateTime.UtcNow;
@@ -178,7 +182,7 @@ public sealed partial class HubWriterWorker(
             }
 
             pending.Add(result);
-            measurements += CountMeasurements(result.Message.Value);
+            measurements += Weight(result.Message.Value);
         }
 
         UpdateLag();
@@ -323,6 +327,13 @@ public sealed partial class HubWriterWorker(
         public bool Settled { get; set; }
     }
 
+    /// <summary>
+    /// What a hub message counts toward <see cref="PersistenceOptions.MaxBatchMeasurements"/>: its measurements for a
+    /// gateway message; for a raw device message, whose measurements are known only once it is normalized, the
+    /// average of the messages normalized so far, so batches hold about as many measurements as with groups.
+    /// </summary>
+    private int Weight(byte[]? value) => deviceMessages is not null ? deviceMessages.MeasurementsPerMessage : value is null ? 1 : CountMeasurements(value);
+
     /// <summary>The batch limit counts measurements; a cheap count of the message's <c>"Type"</c> members (of its group, or of every group it packs) is enough for it.</summary>
     private static int CountMeasurements(byte[] value)
     {
@@ -356,14 +367,25 @@ public sealed partial class HubWriterWorker(
 
     private async Task DeadLetterAsync(IReadOnlyList<WriterDeadLetter> deadLetters, CancellationToken stoppingToken)
     {
+        if (shadow is not null)
+        {
+            // A dry run writes nothing anywhere: the report counts what would have been dead-lettered.
+            shadow.WouldDeadLetter(deadLetters.Select(d => d.Code));
+            return;
+        }
+
         foreach (var deadLetter in deadLetters)
         {
             var reason = deadLetter.Reason.Length > MaxReasonChars ? deadLetter.Reason[..MaxReasonChars] : deadLetter.Reason;
+            Header[] reasonHeaders = [new Header("reason-code", Encoding.UTF8.GetBytes(deadLetter.Code)), new Header("reason", Encoding.UTF8.GetBytes(reason))];
+
+            // A device message keeps its own headers (its envelope) before the reason's; none of the reason's names.
+            var envelope = (deadLetter.Envelope ?? []).Where(h => h.Key is not ("reason-code" or "reason" or "payload-omitted")).ToList();
             var message = new Message<string, byte[]>
             {
                 Key = BoundedKey(deadLetter.Key),
                 Value = deadLetter.Payload,
-                Headers = [new Header("reason-code", Encoding.UTF8.GetBytes(deadLetter.Code)), new Header("reason", Encoding.UTF8.GetBytes(reason))],
+                Headers = [.. envelope.Select(h => new Header(h.Key, h.GetValueBytes())), .. reasonHeaders],
             };
 
             // Retried until the broker has it: a dead letter is never dropped to keep the partition moving.
@@ -374,12 +396,14 @@ public sealed partial class HubWriterWorker(
                     await deadLetterProducer.ProduceAsync(options.Value.DeadLetterTopic, message, stoppingToken).ConfigureAwait(false);
                     break;
                 }
-                catch (ProduceException<string, byte[]> ex) when (HubErrors.IsPermanent(ex.Error.Code) && message.Value.Length > 0)
+                catch (ProduceException<string, byte[]> ex) when (HubErrors.IsPermanent(ex.Error.Code) && (message.Value.Length > 0 || envelope.Count > 0))
                 {
                     var code = ex.Error.Code.ToString();
                     Log.PayloadOmitted(logger, deadLetter.Code, code, message.Value.Length);
-                    message.Headers.Add("payload-omitted", Encoding.UTF8.GetBytes($"{message.Value.Length} bytes did not fit the dead-letter topic ({code})"));
+                    var omitted = $"{message.Value.Length} bytes did not fit the dead-letter topic ({code})" + (envelope.Count > 0 ? $"; its {envelope.Count} headers were left out too" : "");
+                    message.Headers = [.. reasonHeaders, new Header("payload-omitted", Encoding.UTF8.GetBytes(omitted))];
                     message.Value = [];
+                    envelope.Clear();
                 }
                 catch (ProduceException<string, byte[]> ex)
                 {

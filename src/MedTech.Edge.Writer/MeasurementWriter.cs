@@ -6,6 +6,7 @@ using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
+using MedTech.Edge.Writer.DeviceMessages;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -21,7 +22,7 @@ namespace MedTech.Edge.Writer;
 /// never returns, so the caller never acknowledges what is not stored.
 /// </summary>
 public sealed partial class MeasurementWriter(ObservationPersister persister, WriterMetrics metrics, ModuleHealth health,
-    IOptions<WriterOptions> options, ILogger<MeasurementWriter> logger, TimeProvider? timeProvider = null)
+    IOptions<WriterOptions> options, ILogger<MeasurementWriter> logger, TimeProvider? timeProvider = null, ShadowRun? shadow = null)
 {
     /// <summary>
     /// Longest device, patient, encounter or correlation id (and type name) the writer writes. Ids go into search URLs
@@ -57,6 +58,39 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             }
         }
 
+        return await PersistAllAsync(groups, count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Persist for device messages normalized by the writer itself (<see cref="WriterInput.DeviceMessages"/>): each
+    /// message is one unit, its measurements persisted with the batch's and the message dead-lettered whole (body and
+    /// headers) when any of them fails. <paramref name="deadLetters"/> holds the messages that did not normalize; the
+    /// ones that fail here are added to it.
+    /// </summary>
+    public async Task<IReadOnlyList<WriterDeadLetter>> WriteNormalizedAsync(IReadOnlyList<NormalizedMessage> messages, List<WriterDeadLetter> deadLetters,
+        CancellationToken cancellationToken, Action<bool>? waitingOnServer = null)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        ArgumentNullException.ThrowIfNull(deadLetters);
+        var groups = new List<HubGroup>();
+        foreach (var message in messages)
+        {
+            if (Check(message.Measurements) is { } problem)
+            {
+                deadLetters.Add(new WriterDeadLetter(message.Key, message.Payload, ErrorCodes.IncompatibleData, problem) { Envelope = message.Envelope });
+            }
+            else
+            {
+                groups.Add(new HubGroup(message.Key, message.Payload, message.Measurements, message.Source) { Envelope = message.Envelope });
+            }
+        }
+
+        return await PersistAllAsync(groups, groups.Count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<WriterDeadLetter>> PersistAllAsync(List<HubGroup> groups, int count, List<WriterDeadLetter> deadLetters,
+        Action<bool>? waitingOnServer, CancellationToken cancellationToken)
+    {
         metrics.Groups.Add(count);
         metrics.Consumed.Add(groups.Sum(g => g.Measurements.Count));
         // Measurements are told apart by reference: two messages can carry equal ones, and each names its own message.
@@ -79,7 +113,10 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     }
 
     /// <summary>One measurement group of a hub message: its bytes (what a dead letter keeps) and its measurements.</summary>
-    private sealed record HubGroup(string Key, byte[] Payload, IReadOnlyList<Measurement> Measurements, MeasurementSource Source);
+    private sealed record HubGroup(string Key, byte[] Payload, IReadOnlyList<Measurement> Measurements, MeasurementSource Source)
+    {
+        public Confluent.Kafka.Headers? Envelope { get; init; }
+    }
 
     private static MeasurementGroupKey KeyOf(Measurement m) => new(m.DeviceId, m.PatientId, m.EncounterId, m.CorrelationId, m.Type);
 
@@ -189,7 +226,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                 {
                     if (group.Measurements.Select(m => failed.GetValueOrDefault((KeyOf(m), m.OccurrenceTimeUtc))).FirstOrDefault(e => e is not null) is { } error)
                     {
-                        deadLetters.Add(new WriterDeadLetter(group.Key, group.Payload, error.Code, error.Message));
+                        deadLetters.Add(new WriterDeadLetter(group.Key, group.Payload, error.Code, error.Message) { Envelope = group.Envelope });
                     }
                 }
 
@@ -210,7 +247,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
 
             if (batch.Count == 1)
             {
-                deadLetters.Add(new WriterDeadLetter(batch[0].Key, batch[0].Payload, code, reason));
+                deadLetters.Add(new WriterDeadLetter(batch[0].Key, batch[0].Payload, code, reason) { Envelope = batch[0].Envelope });
             }
             else
             {
@@ -228,7 +265,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         {
             try
             {
-                var result = await persister.PersistAsync(measurements, sourceOf, cancellationToken).ConfigureAwait(false);
+                var result = shadow is not null
+                    ? await shadow.CompareAsync(measurements, cancellationToken).ConfigureAwait(false)
+                    : await persister.PersistAsync(measurements, sourceOf, cancellationToken).ConfigureAwait(false);
                 health.Healthy("fhir");
                 return result;
             }

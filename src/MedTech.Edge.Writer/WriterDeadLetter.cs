@@ -1,7 +1,14 @@
 namespace MedTech.Edge.Writer;
 
 /// <summary>A hub message (or one measurement group of it) the writer could not put on the FHIR server, and why.</summary>
-public sealed record WriterDeadLetter(string Key, byte[] Payload, string Code, string Reason);
+public sealed record WriterDeadLetter(string Key, byte[] Payload, string Code, string Reason)
+{
+    /// <summary>
+    /// A device message's own headers (cloud normalization): its application and system properties go with its body
+    /// to the dead-letter topic, so that a replay after a mapping fix sees the envelope it saw.
+    /// </summary>
+    public Confluent.Kafka.Headers? Envelope { get; init; }
+}
 
 /// <summary>Reason codes of the writer's own (the FHIR ones are in <see cref="Fhir.FhirErrorCodes"/>).</summary>
 public static class WriterErrorCodes

@@ -4,6 +4,9 @@ using MedTech.Edge.Fhir.Server;
 using MedTech.Edge.Fhir.Templates;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
+using MedTech.Edge.Mapping.Normalization;
+using MedTech.Edge.Mapping.Templates;
+using MedTech.Edge.Writer.DeviceMessages;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -27,6 +30,23 @@ public static class WriterHostingExtensions
         services.AddSingleton<ProducerFatalError>();
         services.AddSingleton(sp => HubClients.CreateProducer(sp.Value<HubOptions>(), HubLogger(sp), sp.GetRequiredService<ProducerFatalError>()));
         services.AddSingleton(sp => new InHandJournal(sp.Value<WriterOptions>().InHandPath));
+        if (Enum.TryParse<WriterInput>(builder.Configuration[$"{WriterOptions.SectionName}:{nameof(WriterOptions.Input)}"], ignoreCase: true, out var input)
+            && input == WriterInput.DeviceMessages)
+        {
+            // Cloud normalization: the gateway's normalizer on the device mapping; an invalid mapping stops the module here, with every error and its line.
+            services.AddSingleton(sp =>
+            {
+                var options = sp.Value<WriterOptions>();
+                return new Normalizer(DeviceMapping.Load(options.DeviceMappingPath).EnsureValid(options.DeviceMappingPath), options.Normalization);
+            });
+            services.AddSingleton<DeviceMessageNormalizer>();
+        }
+
+        if (bool.TryParse(builder.Configuration[$"{WriterOptions.SectionName}:{nameof(WriterOptions.Shadow)}"], out var shadow) && shadow)
+        {
+            services.AddSingleton<ShadowRun>();
+        }
+
         services.AddHostedService<HubWriterWorker>();
         return builder;
     }

@@ -20,6 +20,7 @@ public sealed class WriterMetrics : IDisposable
         Groups = meter.CreateCounter<long>("groups.consumed", description: "Measurement groups taken from the hub (or the outbox).");
         Observations = meter.CreateCounter<long>("observations", description: "Observations by outcome: created, updated, unchanged.");
         Errors = meter.CreateCounter<long>("errors", description: "Measurement groups dead-lettered, by reason code.");
+        DeviceMessages = meter.CreateCounter<long>("device_messages", description: "Cloud normalization (Writer:Input=DeviceMessages): device messages by outcome: normalized, failed (dead-lettered).");
         Provenance = meter.CreateCounter<long>("provenance", description: "Provenance resources by outcome: written, failed (their Observations are written all the same).");
         meter.CreateObservableCounter("fhir.requests", () => server.RequestCount, description: "HTTP requests to the FHIR server, retries included.");
         meter.CreateObservableGauge("consumer.lag", () => Interlocked.Read(ref lag), description: "Hub messages not yet consumed, over the assigned partitions.");
@@ -34,6 +35,8 @@ public sealed class WriterMetrics : IDisposable
     public Counter<long> Errors { get; }
 
     public Counter<long> Provenance { get; }
+
+    public Counter<long> DeviceMessages { get; }
 
     public void SetLag(long value) => Interlocked.Exchange(ref lag, value);
 

@@ -7,6 +7,7 @@ using MedTech.Edge.Benchmarks;
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- gateway [--messages N] [--backlog N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- e2e [--seconds N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- localstore [--readings N]
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- cloudnorm [--messages N]
 var mode = args.FirstOrDefault() ?? "normalize";
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 switch (mode)
@@ -32,11 +33,14 @@ switch (mode)
     case "localstore":
         await LocalStoreBenchmark.RunAsync(int.Parse(Option("--readings") ?? "30000", System.Globalization.CultureInfo.InvariantCulture));
         break;
+    case "cloudnorm":
+        await CloudNormalizeBenchmark.RunAsync(int.Parse(Option("--messages") ?? "2000", CultureInfo.InvariantCulture));
+        break;
     case "mock-cluster":
         MockClusterProcess.Serve(args.Skip(1));
         break;
     default:
-        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] [--association A [--max-staleness S]] | gateway [--messages N] [--backlog N] | e2e [--seconds N] | localstore [--readings N]");
+        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] [--association A [--max-staleness S]] | gateway [--messages N] [--backlog N] | e2e [--seconds N] | localstore [--readings N] | cloudnorm [--messages N]");
         return 2;
 }
 

@@ -49,7 +49,7 @@ internal static class TestHosts
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         config["Hub:BootstrapServers"] = bootstrapServers;
-        config["Hub:Topic"] = "measurements";
+        config.TryAdd("Hub:Topic", "measurements");
         config.TryAdd("Monitoring:Port", "0");
         builder.Configuration.AddInMemoryCollection(config);
         add(builder);

@@ -1,0 +1,106 @@
+using System.Text.Json;
+using MedTech.Edge.Buffer;
+using MedTech.Edge.Fhir;
+using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Mapping.Grouping;
+using MedTech.Edge.Mapping.Normalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MedTech.Edge.Writer;
+
+/// <summary>
+/// <c>Writer:Shadow</c>: instead of persisting, compares what each batch would write with what the FHIR server holds
+/// under the same Observation ids (<see cref="ObservationShadow"/>), and adds it to the report at
+/// <see cref="WriterOptions.ShadowReportPath"/>: matching, differing and missing counts, groups that would have failed by
+/// reason code, and the first differences. Nothing is written to the FHIR server or the dead-letter topic. The report
+/// holds clinical values (the differences), so it is a private file and never logged; the log gets only the counts.
+/// Identities: Lookup modes look the Device (and Patient, Encounter) up, reading only; Create mode takes MedTech's hashed
+/// ids, as <c>medtech mapping test</c> does, since creating a missing Patient would be a write.
+/// </summary>
+public sealed partial class ShadowRun(FhirMapping mapping, IdentityResolver identity, FhirServerClient server, IOptions<PersistenceOptions> persistence,
+    IOptions<ResourceIdentityOptions> identityOptions, IOptions<WriterOptions> options, ILogger<ShadowRun> logger)
+{
+    /// <summary>Differences kept in the report: enough to see a pattern, bounded for a day of traffic.</summary>
+    public const int MaxDifferences = 50;
+
+    private readonly Lock gate = new();
+    private readonly Report report = new();
+
+    public async Task<PersistResult> CompareAsync(IReadOnlyList<Measurement> measurements, CancellationToken cancellationToken)
+    {
+        var result = await ObservationShadow.CompareAsync(measurements, mapping, ResolveAsync, server, persistence.Value, cancellationToken).ConfigureAwait(false);
+        lock (gate)
+        {
+            report.Matching += result.Matching;
+            report.Differing += result.Differing;
+            report.Missing += result.Missing;
+            report.FirstDifferences.AddRange(result.Differences.Take(MaxDifferences - report.FirstDifferences.Count));
+            Save();
+        }
+
+        Log.Compared(logger, result.Matching, result.Differing, result.Missing, result.Errors.Count);
+        return new PersistResult(0, 0, 0, result.Errors);
+    }
+
+    /// <summary>Counts what would have been dead-lettered, by reason code (the payloads stay on the hub).</summary>
+    public void WouldDeadLetter(IEnumerable<string> codes)
+    {
+        lock (gate)
+        {
+            foreach (var code in codes)
+            {
+                report.Failed[code] = report.Failed.GetValueOrDefault(code) + 1;
+            }
+
+            Save();
+        }
+    }
+
+    private Task<IReadOnlyList<IdentityPart>> ResolveAsync(MeasurementGroup group, CancellationToken cancellationToken)
+    {
+        if (identityOptions.Value.Mode != ResourceIdentityMode.Create)
+        {
+            return identity.ResolveAsync(group, null, cancellationToken);
+        }
+
+        return Task.FromResult<IReadOnlyList<IdentityPart>>(string.IsNullOrEmpty(group.Key.PatientId)
+            ? [new IdentityPart(null, group.Measurements, FhirErrorCodes.PatientIdentityNotDefined, "Create mode needs a patient id, and the measurement has none.")]
+            : [new IdentityPart(IdentityResolver.DeterministicIds(group.Key.DeviceId, group.Key.PatientId, identityOptions.Value.DefaultDeviceIdentifierSystem,
+                identityOptions.Value.DefaultPatientIdentifierSystem), group.Measurements)]);
+    }
+
+    private void Save()
+    {
+        var path = Path.GetFullPath(options.Value.ShadowReportPath);
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temporary = path + ".tmp";
+        PrivateFiles.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(report, ReportJson));
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static readonly JsonSerializerOptions ReportJson = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    /// <summary>The report file's shape.</summary>
+    public sealed class Report
+    {
+        public long Matching { get; set; }
+
+        public long Differing { get; set; }
+
+        public long Missing { get; set; }
+
+        public Dictionary<string, long> Failed { get; init; } = [];
+
+        public List<ShadowDifference> FirstDifferences { get; init; } = [];
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 5301, Level = LogLevel.Information, Message = "Shadow batch: {Matching} Observations match the server, {Differing} differ, {Missing} are missing; {Failed} groups would have failed. Nothing was written.")]
+        public static partial void Compared(ILogger logger, int matching, int differing, int missing, int failed);
+    }
+}
