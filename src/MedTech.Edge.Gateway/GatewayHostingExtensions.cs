@@ -23,8 +23,8 @@ public static class GatewayHostingExtensions
 
         services.AddSingleton(sp => new GatewayStore(sp.Value<BufferOptions>(), sp.GetService<TimeProvider>()));
         services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<GatewayStore>(), sp.Value<BufferOptions>()));
-        services.AddSingleton<IngestMetrics>();
-        services.AddSingleton<GatewayMetrics>();
+        services.AddModuleMetrics<IngestMetrics>();
+        services.AddModuleMetrics<GatewayMetrics>();
         services.AddSingleton(sp => new DeviceQuota(sp.Value<MqttIngestOptions>().DeviceQuota, sp.GetRequiredService<GatewayStore>(), sp.Value<BufferOptions>(),
             sp.GetRequiredService<ILogger<DeviceQuota>>(), sp.GetService<TimeProvider>()));
         services.AddSingleton<IMqttIngest>(sp => sp.Value<MqttIngestOptions>() is { Mode: IngestMode.External } mqtt
@@ -42,6 +42,7 @@ public static class GatewayHostingExtensions
         services.AddHostedService<PurgeWorker>();
         services.AddHostedService<MaintenanceWorker>();
         services.AddHostedService<MappingReloadWorker>();
+        services.AddHostedService<DeviceActivityWorker>();
         services.AddMonitoring();
         return builder;
     }
