@@ -16,6 +16,7 @@ namespace MedTech.Edge.Writer.Tests;
 /// every query of the Grafana dashboard and the Prometheus alert rules in edge-deployment/monitoring names a series the
 /// scrapes showed.
 /// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed partial class ObservabilityScrapeTests : IAsyncLifetime, IDisposable
 {
     private const string G = "medtech_edge_gateway_";
@@ -89,7 +90,7 @@ public sealed partial class ObservabilityScrapeTests : IAsyncLifetime, IDisposab
         Assert.DoesNotContain(edge.Values.Concat(cloud.Values).SelectMany(f => f.Samples).SelectMany(s => s.Labels.Values), v => v.Contains("monitor-", StringComparison.Ordinal) || v.Contains("patient-", StringComparison.Ordinal));
         var list = DeviceActivity.PathFor(Path.Combine(folder, "gateway.db"));
         Assert.Equal(["monitor-1", "monitor-2", "monitor-3"], DeviceActivity.Read(list).Select(d => d.DeviceId).Order());
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(list));
+        Assert.Equal("0600", Umask.Mode(list));
 
         // The dashboard and the alert rules: every series they name was in a scrape (plus Prometheus's own `up`).
         var exported = edge.Values.Concat(cloud.Values).SelectMany(f => f.Samples.Select(s => s.Name).Append(f.Name)).ToHashSet(StringComparer.Ordinal);
@@ -124,14 +125,14 @@ public sealed partial class ObservabilityScrapeTests : IAsyncLifetime, IDisposab
 
     private static readonly HashSet<string> Keywords = ["and", "or", "unless", "bool", "offset", "inf", "nan"];
 
-    private static IEnumerable<string> DashboardQueries()
+    private static List<string> DashboardQueries()
     {
         using var dashboard = JsonDocument.Parse(File.ReadAllText(Repository.PathOf("edge-deployment", "monitoring", "grafana-dashboard.json")));
         return dashboard.RootElement.GetProperty("panels").EnumerateArray().Where(p => p.TryGetProperty("targets", out _))
             .SelectMany(p => p.GetProperty("targets").EnumerateArray()).Select(t => t.GetProperty("expr").GetString()!).ToList();
     }
 
-    private static IEnumerable<string> AlertQueries()
+    private static List<string> AlertQueries()
     {
         var yaml = new YamlStream();
         using (var reader = new StreamReader(Repository.PathOf("edge-deployment", "monitoring", "prometheus-alerts.yml")))
