@@ -28,6 +28,12 @@ public sealed class DeviceActivity(TimeProvider? timeProvider = null)
     /// <summary>A device silent this long is forgotten (moved to another bed, retired), so it does not count as silent for ever.</summary>
     public static readonly TimeSpan ForgetAfter = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// Changes smaller than this are not recorded: silence is counted in minutes, and skipping them keeps the normalization
+    /// round (which reports every measurement) from replacing an entry per measurement.
+    /// </summary>
+    private static readonly TimeSpan Resolution = TimeSpan.FromSeconds(1);
+
     /// <summary>A file larger than this is not read (it is ours, but a damaged or replaced one must not take the memory).</summary>
     private const long MaxFileBytes = 64L * 1024 * 1024;
 
@@ -124,7 +130,9 @@ public sealed class DeviceActivity(TimeProvider? timeProvider = null)
 
     private void Seen(DeviceSeen seen)
     {
-        if (devices.Count >= MaxDevices && !devices.ContainsKey(seen.DeviceId))
+        if (devices.TryGetValue(seen.DeviceId, out var current)
+            ? seen.LastReceivedUtc - current.LastReceivedUtc < Resolution && seen.LastDeviceTimeUtc - current.LastDeviceTimeUtc < Resolution
+            : devices.Count >= MaxDevices)
         {
             return;
         }

@@ -10,10 +10,13 @@ namespace MedTech.Edge.Gateway;
 /// <summary>
 /// The gateway's pipeline metrics (meter <c>MedTech.Edge.Gateway</c>, beside the ingest counters): normalized,
 /// dead-lettered by reason and stage, forwarded, worker faults; and, read from the buffer at each scrape, its depth,
-/// the age of the oldest unsent data and the drops by reason. Labels never carry device or patient ids.
+/// the age of the oldest unsent data and the drops by reason; the stage latencies device time → committed and committed →
+/// acknowledged by the hub (histograms, <see cref="MonitoringExtensions.LatencyBucketsSeconds"/>); and how many devices are
+/// silent (<see cref="DeviceActivity"/>). Labels never carry device or patient ids.
 /// </summary>
 /// <remarks>
-/// Accounting, per process lifetime: messages.received = messages.committed (+ messages.refused), and
+/// Accounting, per process lifetime (checked on a scrape of the module by GatewayMetricsScrapeTests): messages.received =
+/// messages.committed + messages.refused + messages.ingest_dead_lettered, and
 /// messages.committed + messages.pending_at_start = messages.normalized + messages.deadlettered{stage="normalize"}
 /// + buffer.depth{collection="inbox"} (+ inbox drops, counted in messages.dropped). Dead letters of the forward stage
 /// (stage="forward") are measurement groups, not device messages, so they are labelled apart.

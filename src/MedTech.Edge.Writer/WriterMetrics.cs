@@ -9,7 +9,9 @@ namespace MedTech.Edge.Writer;
 
 /// <summary>
 /// The writer's metrics (meter <c>MedTech.Edge.Writer</c>): measurements consumed, Observations by outcome, FHIR
-/// requests, errors by reason, consumer lag. Labels never carry device or patient ids.
+/// requests, errors by reason, consumer lag, and the stage latencies hub enqueue → written and device time → written
+/// (freshness), as histograms with <see cref="MonitoringExtensions.LatencyBucketsSeconds"/>. Every known reason and outcome
+/// starts at 0. Labels never carry device or patient ids.
 /// </summary>
 public sealed class WriterMetrics : IDisposable
 {
