@@ -33,6 +33,15 @@ public sealed partial class GatewayStore
         }
     }
 
+    /// <summary>One dead letter by its id (as <see cref="ListDeadLetters"/> shows it), or null.</summary>
+    public DeadLetter? FindDeadLetter(long id)
+    {
+        lock (gate)
+        {
+            return Collection(DeadLetters).FindById(id) is { } document ? BufferDocuments.ToDeadLetter(document) : null;
+        }
+    }
+
     /// <summary>Moves dead letters (all, or one reason code) back to the inbox (device messages) or the outbox (groups), e.g. after a mapping fix; returns how many.</summary>
     public int ReplayDeadLetters(string? code = null) => Guard<int>(() =>
     {

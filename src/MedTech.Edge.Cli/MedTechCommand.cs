@@ -20,6 +20,7 @@ public static class MedTechCommand
             MappingCommands.Create(output, error),
         };
         root.Subcommands.Add(FhirCommands.Create(output, error));
+        root.Subcommands.Add(WriterDeadLetterCommands.Create(output, error));
         foreach (var command in BufferCommands.Create(output, error).Concat(PipelineCommands.Create(output, error)))
         {
             root.Subcommands.Add(command);

@@ -30,8 +30,8 @@ public static class GatewayHostingExtensions
         services.AddSingleton<IDeadLetters>(sp => sp.GetRequiredService<GatewayStore>());
         services.AddSingleton<IBufferUpkeep>(sp => sp.GetRequiredService<GatewayStore>());
         services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<IInboxStore>(), sp.Value<BufferOptions>()));
-        services.AddSingleton<IngestMetrics>();
-        services.AddSingleton<GatewayMetrics>();
+        services.AddModuleMetrics<IngestMetrics>();
+        services.AddModuleMetrics<GatewayMetrics>();
         services.AddSingleton(sp => new DeviceQuota(sp.Value<MqttIngestOptions>().DeviceQuota, sp.GetRequiredService<IInboxStore>(), sp.Value<BufferOptions>(),
             sp.GetRequiredService<ILogger<DeviceQuota>>(), sp.GetService<TimeProvider>()));
         services.AddSingleton<IInbox>(sp => sp.GetRequiredService<InboxWriter>());
@@ -53,6 +53,7 @@ public static class GatewayHostingExtensions
         services.AddHostedService<PurgeWorker>();
         services.AddHostedService<MaintenanceWorker>();
         services.AddHostedService<MappingReloadWorker>();
+        services.AddHostedService<DeviceActivityWorker>();
         services.AddMonitoring();
         return builder;
     }

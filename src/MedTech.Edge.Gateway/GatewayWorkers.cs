@@ -143,6 +143,7 @@ public sealed partial class ForwardingWorker(IOutboxForwarder forwarder, Gateway
         {
             var forwarded = await forwarder.ForwardOnceAsync(stoppingToken).ConfigureAwait(false);
             metrics.Forwarded.Add(forwarded.Acknowledged);
+            metrics.OnAcknowledged(forwarded.AcknowledgedCommittedUtc, DateTime.UtcNow);
             metrics.DeadLettered.Add(forwarded.Rejected, new KeyValuePair<string, object?>("reason", OutboxForwarder.RejectedCode), GatewayMetrics.ForwardStage);
             if (forwarded == default)
             {

@@ -209,6 +209,7 @@ public sealed partial class NormalizationStage(INormalizationInput store, Device
         var entries = groups.SelectMany(Serialized).Select(g => new OutboxEntry(g.Group.Key.DeviceId, g.Json, now)).ToList();
         step = Step.Store;
         store.CompleteNormalization(messages.Select(m => m.Id).ToList(), entries, deadLetters, clearInHand);
+        metrics?.OnNormalized(measurements, now);
         return new Round(measurements.Count, entries.Count, deadLetters);
     }
 

@@ -135,7 +135,8 @@ public sealed partial class OutboxForwarder(
             Log.Rejected(logger, deadLetters.Count, rejected[0].Error.Code);
         }
 
-        return new ForwardResult(round.Failures.Count(f => f is null), deadLetters.Count);
+        var acknowledged = round.Entries.Where((_, i) => round.Failures[i] is null).Select(e => e.CreatedUtc).ToList();
+        return new ForwardResult(acknowledged.Count, deadLetters.Count) { AcknowledgedCommittedUtc = acknowledged.Count > 0 ? acknowledged : null };
     }
 
     private void ThrowIfFatal()

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 
 namespace MedTech.Edge.Hosting;
 
@@ -7,9 +8,23 @@ namespace MedTech.Edge.Hosting;
 /// working as designed under trouble (the hub is down and the buffer holds everything); <see cref="HealthStatus.Unhealthy"/>
 /// needs an operator. Reasons name components and error types, never device or patient data.
 /// </summary>
-public sealed class ModuleHealth
+/// <remarks>
+/// Also published as the gauge <c>health.status</c> (meter <c>MedTech.Edge.Health</c>), one series per component: 0
+/// healthy, 1 degraded, 2 unhealthy, so an alert rule needs no probe of its own. Component names are the code's own.
+/// </remarks>
+public sealed class ModuleHealth : IDisposable
 {
+    /// <summary>The meter of <c>health.status</c>.</summary>
+    public const string MeterName = MonitoringExtensions.MeterPrefix + "Health";
+
     private readonly ConcurrentDictionary<string, (HealthStatus Status, string Reason)> components = new();
+    private readonly Meter meter = new(MeterName);
+
+    public ModuleHealth() =>
+        meter.CreateObservableGauge("status", () => components.Select(c => new Measurement<int>((int)c.Value.Status, new KeyValuePair<string, object?>("component", c.Key))),
+            description: "Each component's health: 0 healthy, 1 degraded (working as designed under trouble), 2 unhealthy (needs an operator).");
+
+    public void Dispose() => meter.Dispose();
 
     public void Healthy(string component) => components[component] = (HealthStatus.Healthy, "ok");
 

@@ -9,6 +9,47 @@ public static class MonitoringExtensions
     public const string MeterPrefix = "MedTech.Edge.";
 
     /// <summary>
+    /// Bucket bounds (seconds) of every stage-latency histogram: 50 ms to 5 s for a healthy pipeline (a commit window, a
+    /// hub round trip, a FHIR bundle), then 10 s to 24 h for what outages make (a device that buffered, an uplink down for
+    /// hours, a FHIR server down overnight). Roughly 2-3x apart, so histogram_quantile is within a factor of about 2 anywhere.
+    /// </summary>
+    public static readonly IReadOnlyList<double> LatencyBucketsSeconds =
+        [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400];
+
+    /// <summary>A stage-latency histogram (seconds, <see cref="LatencyBucketsSeconds"/>); its name should end in <c>_seconds</c>.</summary>
+    public static System.Diagnostics.Metrics.Histogram<double> CreateLatencyHistogram(this System.Diagnostics.Metrics.Meter meter, string name, string description)
+    {
+        ArgumentNullException.ThrowIfNull(meter);
+        return meter.CreateHistogram(name, unit: "s", description: description, tags: null,
+            advice: new System.Diagnostics.Metrics.InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBucketsSeconds });
+    }
+
+    /// <summary>Records <paramref name="to"/> − <paramref name="from"/> in seconds; a negative span (a device clock ahead of ours) counts as 0.</summary>
+    public static void RecordSpan(this System.Diagnostics.Metrics.Histogram<double> histogram, DateTime from, DateTime to)
+    {
+        ArgumentNullException.ThrowIfNull(histogram);
+        histogram.Record(Math.Max(0, (to - from).TotalSeconds));
+    }
+
+    /// <summary>
+    /// Registers a module's metrics class (a singleton made by <see cref="ActivatorUtilities"/>) so that the exporter is
+    /// listening before the class's constructor runs: a measurement recorded before the MeterProvider exists is lost, and
+    /// the constructors record the 0 that starts every known label value (a series an alert's <c>increase()</c> can see
+    /// from the start). Hosted services are all constructed before the first one starts, so the OpenTelemetry hosted
+    /// service starts the provider too late for them.
+    /// </summary>
+    public static IServiceCollection AddModuleMetrics<T>(this IServiceCollection services)
+        where T : class
+    {
+        services.AddSingleton(sp =>
+        {
+            _ = sp.GetService<MeterProvider>();
+            return ActivatorUtilities.CreateInstance<T>(sp);
+        });
+        return services;
+    }
+
+    /// <summary>
     /// The <c>/metrics</c> and <c>/health</c> endpoint (section <c>Monitoring</c>), the <see cref="ModuleHealth"/>
     /// components report to, and the health checks <c>/health</c> runs (add more with <c>AddHealthChecks()</c>).
     /// </summary>

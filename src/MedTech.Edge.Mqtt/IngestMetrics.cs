@@ -20,7 +20,25 @@ public sealed class IngestMetrics : IDisposable
         meter.CreateObservableCounter("messages.committed", () => Interlocked.Read(ref committed));
         meter.CreateObservableCounter("messages.ingest_dead_lettered", () => Interlocked.Read(ref deadLettered),
             description: "Messages kept as dead letters at ingest (too large to store), then acknowledged.");
+
+        // Every known reason at 0 from the start, so an alert on increase() sees the first refusal (see GatewayMetrics).
+        foreach (var reason in RefusalReasons)
+        {
+            Refused.Add(0, new KeyValuePair<string, object?>("reason", reason));
+        }
+
+        foreach (var reason in ConnectionRefusalReasons)
+        {
+            ConnectionsRefused.Add(0, new KeyValuePair<string, object?>("reason", reason));
+        }
     }
+
+    /// <summary>The <c>reason</c> values of <see cref="Refused"/> (embedded broker and external-broker client).</summary>
+    public static readonly IReadOnlyList<string> RefusalReasons = ["oversized", "topic_not_allowed", DeviceQuota.RateLimited, DeviceQuota.OverBufferShare, "buffer_full", "store_failed"];
+
+    /// <summary>The <c>reason</c> values of <see cref="ConnectionsRefused"/> (see its summary).</summary>
+    public static readonly IReadOnlyList<string> ConnectionRefusalReasons =
+        ["connection_cap", "address_pending_cap", "pending_evicted", "tls_handshake_timeout", "tls_handshake_failed", "connect_timeout", "packet_too_large", "malformed_length", "first_packet_not_connect"];
 
     public Counter<long> Refused { get; }
 

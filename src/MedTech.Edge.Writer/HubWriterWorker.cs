@@ -151,6 +151,7 @@ public sealed partial class HubWriterWorker(
             : await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
             messages.Select(r => new MeasurementSource($"{r.Topic}/{r.Partition.Value}/{r.Offset.Value}", Gateway(r.Message.Headers))).ToList()).ConfigureAwait(false);
         await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
+        metrics.OnWritten(messages.Select(r => r.Message.Timestamp.Type == TimestampType.NotAvailable ? (DateTime?)null : r.Message.Timestamp.UtcDateTime));
     }
 
     /// <summary>The gateway a hub message names (<see cref="HubOptions.GatewayHeader"/>), for the Provenance; null when it names none.</summary>

@@ -211,6 +211,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                 metrics.Observations.Add(result.Unchanged, new KeyValuePair<string, object?>("outcome", "unchanged"));
                 metrics.Provenance.Add(result.ProvenanceWritten, new KeyValuePair<string, object?>("outcome", "written"));
                 metrics.Provenance.Add(result.ProvenanceFailed, new KeyValuePair<string, object?>("outcome", "failed"));
+                metrics.OnPersisted(batch.SelectMany(g => g.Measurements));
                 // A failed measurement fails every hub group with a measurement of that key and time (the persister
                 // merges them; a group fails as a whole, or only some of its times when they have no Patient association).
                 var failed = new Dictionary<(MeasurementGroupKey, DateTime), PersistError>();

@@ -69,7 +69,7 @@ public static class WriterHostingExtensions
         });
         services.AddSingleton(sp => new IdentityResolver(sp.GetRequiredService<FhirServerClient>(), sp.Value<ResourceIdentityOptions>()));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ObservationPersister>(sp, sp.Value<PersistenceOptions>()));
-        services.AddSingleton<WriterMetrics>();
+        services.AddModuleMetrics<WriterMetrics>();
         services.AddSingleton<MeasurementWriter>();
         services.AddMonitoring();
         return services;

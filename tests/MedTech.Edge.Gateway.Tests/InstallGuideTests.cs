@@ -40,6 +40,9 @@ public sealed partial class InstallGuideTests : IDisposable
         ["medtech deadletter replay [--reason CODE]"] = "Cli.Tests BufferCommandTests",
         ["medtech deadletter replay"] = "Cli.Tests BufferCommandTests",
         ["medtech buffer salvage --from <damaged file> --to <new file>"] = "Cli.Tests DamagedBufferCommandTests",
+        ["medtech buffer devices --buffer <file>"] = "Cli.Tests OperatorViewCommandTests",
+        ["medtech deadletter show ID --buffer <file>"] = "Cli.Tests OperatorViewCommandTests",
+        ["medtech writer-deadletter list|show|replay"] = "Cli.Tests OperatorViewCommandTests",
         ["mosquitto_passwd"] = "a name, not a command",
     };
 

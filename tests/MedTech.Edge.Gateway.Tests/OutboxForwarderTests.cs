@@ -131,6 +131,8 @@ public sealed class OutboxForwarderTests : IDisposable
         var result = await forwarder.ForwardOnceAsync(default);
 
         Assert.Equal(new ForwardResult(Acknowledged: 3, Rejected: 1), result);
+        // The commit times of the acknowledged entries only, for the commit-to-acknowledged latency.
+        Assert.Equal(3, result.AcknowledgedCommittedUtc?.Count);
         Assert.Equal(0, store.Stats().Outbox);
         Assert.Equal(["0", "1", "2"], Consume(3).Select(m => m.Value).Order());
         var deadLetter = Assert.Single(store.ListGroupDeadLetters(OutboxForwarder.RejectedCode));

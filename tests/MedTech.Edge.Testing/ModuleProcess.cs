@@ -6,6 +6,7 @@ namespace MedTech.Edge.Testing;
 public sealed class ModuleProcess : IDisposable
 {
     private readonly List<string> output = [];
+    private readonly List<string> standardOutput = [];
 
     public ModuleProcess(string module, string assembly, string workingDirectory, IReadOnlyDictionary<string, string> environment)
     {
@@ -21,7 +22,7 @@ public sealed class ModuleProcess : IDisposable
         }
 
         Process = Process.Start(start)!;
-        Process.OutputDataReceived += (_, e) => Remember(e.Data);
+        Process.OutputDataReceived += (_, e) => Remember(e.Data, stdout: true);
         Process.ErrorDataReceived += (_, e) => Remember(e.Data);
         Process.BeginOutputReadLine();
         Process.BeginErrorReadLine();
@@ -37,6 +38,18 @@ public sealed class ModuleProcess : IDisposable
             lock (output)
             {
                 return output.ToList();
+            }
+        }
+    }
+
+    /// <summary>The standard output so far, alone (what a container log collector reads as log lines).</summary>
+    public IReadOnlyList<string> StandardOutput
+    {
+        get
+        {
+            lock (output)
+            {
+                return standardOutput.ToList();
             }
         }
     }
@@ -61,13 +74,17 @@ public sealed class ModuleProcess : IDisposable
         Process.Dispose();
     }
 
-    private void Remember(string? line)
+    private void Remember(string? line, bool stdout = false)
     {
         if (line is not null)
         {
             lock (output)
             {
                 output.Add(line);
+                if (stdout)
+                {
+                    standardOutput.Add(line);
+                }
             }
         }
     }

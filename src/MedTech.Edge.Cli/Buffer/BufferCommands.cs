@@ -20,6 +20,34 @@ internal static class BufferCommands
         var list = new Command("list", "List dead letters: device messages (device, topic) and measurement groups (key); time, reason code and text, never the payload.") { listBuffer, listReason };
         list.SetAction(parsed => Inspect(parsed.GetValue(listBuffer)!, error, store => WriteJson(output, DeadLetterRows(store, parsed.GetValue(listReason)))));
 
+        var showId = new Argument<long>("id") { Description = "The dead letter's id, as 'medtech deadletter list' shows it." };
+        var showBuffer = BufferOption();
+        var show = new Command("show", "Print one dead letter: reason, metadata and payload (stdout only: the payload can hold patient data).") { showId, showBuffer };
+        show.SetAction(parsed =>
+        {
+            var id = parsed.GetValue(showId);
+            var found = false;
+            var code = Inspect(parsed.GetValue(showBuffer)!, error, store =>
+            {
+                if (store.FindDeadLetter(id) is { } d)
+                {
+                    found = true;
+                    WriteDeadLetter(output, d);
+                }
+            });
+            if (code == MedTechCommand.Success && !found)
+            {
+                error.WriteLine($"No dead letter has id {id}; 'medtech deadletter list' shows the ids.");
+                return MedTechCommand.UsageError;
+            }
+
+            return code;
+        });
+
+        var devicesBuffer = BufferOption();
+        var devices = new Command("devices", "When each device was last heard from, longest silent first (stdout only: device ids are identifiers). Reads the list the running gateway keeps beside the buffer.") { devicesBuffer };
+        devices.SetAction(parsed => ListDevices(parsed.GetValue(devicesBuffer)!, output, error));
+
         var replayReason = ReasonOption();
         var replayBuffer = BufferOption();
         var replay = new Command("replay", "Move dead letters back to the inbox (after a mapping fix); the gateway normalizes them again when it starts.") { replayBuffer, replayReason };
@@ -30,8 +58,48 @@ internal static class BufferCommands
         var stats = new Command("stats", "Counts per collection, oldest unsent age, file size, drops by reason.") { statsBuffer };
         stats.SetAction(parsed => Inspect(parsed.GetValue(statsBuffer)!, error, store => WriteJson(output, store.Stats())));
 
-        yield return new Command("deadletter", "List and replay the gateway's dead letters.") { list, replay };
-        yield return new Command("buffer", "Inspect the gateway's durable buffer, or salvage a damaged one.") { stats, BufferSalvage.Create(output, error) };
+        yield return new Command("deadletter", "List, show and replay the gateway's dead letters.") { list, show, replay };
+        yield return new Command("buffer", "Inspect the gateway's durable buffer, or salvage a damaged one.") { stats, devices, BufferSalvage.Create(output, error) };
+    }
+
+    /// <summary>One dead letter whole: reason, metadata and the payload (as JSON when it is JSON). Stdout only.</summary>
+    private static void WriteDeadLetter(TextWriter output, DeadLetter d) =>
+        WriteJson(output, new
+        {
+            id = d.Id,
+            deadLetteredUtc = d.DeadLetteredUtc,
+            code = d.Code,
+            reason = d.Reason,
+            clientId = d.Message.ClientId,
+            topic = d.Message.Topic,
+            receivedUtc = d.Message.ReceivedUtc,
+            authenticated = d.Message.Authenticated,
+            properties = d.Message.Properties,
+            payloadBytes = d.Message.Payload.Length,
+            payload = DeadLetterPayload.Describe(d.Message.Payload),
+        });
+
+    /// <summary>The device last-seen list (<see cref="Gateway.DeviceActivity"/>); readable while the gateway runs: it is a file of its own.</summary>
+    private static int ListDevices(string bufferPath, TextWriter output, TextWriter error)
+    {
+        var path = Gateway.DeviceActivity.PathFor(bufferPath);
+        try
+        {
+            var now = DateTime.UtcNow;
+            WriteJson(output, Gateway.DeviceActivity.Read(path).OrderBy(d => d.LastReceivedUtc).Select(d => new
+            {
+                deviceId = d.DeviceId,
+                lastReceivedUtc = d.LastReceivedUtc,
+                lastDeviceTimeUtc = d.LastDeviceTimeUtc,
+                silentSeconds = Math.Max(0, Math.Round((now - d.LastReceivedUtc).TotalSeconds)),
+            }));
+            return MedTechCommand.Success;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"{path}: cannot read the device list ({ex.GetType().Name}).");
+            return MedTechCommand.UsageError;
+        }
     }
 
     /// <summary>Both kinds in the order they were dead-lettered; a group has a key where a message has a device and topic.</summary>
