@@ -1,4 +1,5 @@
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hub;
 
 namespace MedTech.Edge.Gateway;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using MedTech.Edge.Buffer;
+using MedTech.Edge.Files;
 using MedTech.Edge.Fhir;
 using MedTech.Edge.Fhir.Identity;
 using MedTech.Edge.Fhir.Persistence;

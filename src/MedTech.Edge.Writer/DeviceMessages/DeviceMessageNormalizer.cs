@@ -1,5 +1,4 @@
 using Confluent.Kafka;
-using MedTech.Edge.Buffer;
 using MedTech.Edge.Fhir;
 using MedTech.Edge.Fhir.Persistence;
 using MedTech.Edge.Mapping.Normalization;
@@ -64,7 +63,9 @@ public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, Measu
                 }
 
                 code = result.Errors[0].Code;
-                reason = DeadLetter.Summarize(result.Errors.Select(e => e.Message).ToList());
+                // The first few errors (a message of 10,000 bad values has 10,000), each cut short, and how many in all.
+                reason = string.Join(" | ", result.Errors.Take(3).Select(e => e.Message.Length > 1000 ? e.Message[..1000] + "…" : e.Message))
+                    + (result.Errors.Count > 3 ? $" | … {result.Errors.Count} errors in all" : "");
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
