@@ -154,9 +154,12 @@ public sealed partial class HubWriterWorker(
         metrics.OnWritten(messages.Select(r => r.Message.Timestamp.Type == TimestampType.NotAvailable ? (DateTime?)null : r.Message.Timestamp.UtcDateTime));
     }
 
-    /// <summary>The gateway a hub message names (<see cref="HubOptions.GatewayHeader"/>), for the Provenance; null when it names none.</summary>
+    /// <summary>
+    /// The gateway a hub message names (<see cref="HubOptions.GatewayHeader"/>), for the Provenance; null when it names
+    /// none. UTF-8 from a Kafka producer, an AMQP string from the Event Hubs SDK transport.
+    /// </summary>
     private static string? Gateway(Headers? headers) =>
-        headers is not null && headers.TryGetLastBytes(HubOptions.GatewayHeader, out var bytes) && bytes.Length is > 0 and <= 1024 ? Encoding.UTF8.GetString(bytes) : null;
+        headers is not null && headers.TryGetLastBytes(HubOptions.GatewayHeader, out var bytes) && bytes.Length is > 0 and <= 1024 ? Hub.AmqpHeaderValue.ToText(bytes) : null;
 
     private List<ConsumeResult<string, byte[]>> ConsumeBatch(CancellationToken stoppingToken)
     {
