@@ -7,7 +7,6 @@ using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Writer.LocalStore;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -58,8 +57,6 @@ public static class WriterHostingExtensions
             });
         }
 
-        // The worker takes the outbox view of the gateway's store (AddEdgeGateway registers it; a host with the store alone too).
-        services.TryAddSingleton<IOutbox>(sp => sp.GetRequiredService<GatewayStore>());
         services.AddHostedService<OutboxWriterWorker>();
         return builder;
     }
