@@ -88,7 +88,7 @@ public sealed partial class GatewayStore
             return;
         }
 
-        accounting = new Accounting { Committed = inboxCount, DeadLetterBytes = dead.FindAll().Sum(DeadLetterBytes), DeadLetterCount = count };
+        accounting = new Accounting { Committed = inboxCount, DeadLetterBytes = dead.FindAll().Sum(DeadLetterShelf.BytesOf), DeadLetterCount = count };
         Transaction(() =>
         {
             pending = accounting;

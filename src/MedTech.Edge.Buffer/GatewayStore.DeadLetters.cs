@@ -3,10 +3,8 @@ using LiteDB;
 namespace MedTech.Edge.Buffer;
 
 /// <summary>
-/// Dead letters: every producer's go through <see cref="StoreDeadLetters"/>, which bounds their text and keeps them to
-/// their own share of the file (<see cref="BufferOptions.MaxDeadLetters"/>, <see cref="BufferOptions.MaxDeadLetterBytes"/>,
-/// <see cref="BufferOptions.DeadLetterTimeToLive"/>): beyond it the oldest go, counted, so a device sending garbage
-/// cannot grow the file without end.
+/// Dead letters as the store's operations see them: listing both kinds, replay (device messages to the inbox, groups to
+/// the outbox, in one transaction), and storing within their share through <see cref="DeadLetterShelf"/>.
 /// </summary>
 public sealed partial class GatewayStore
 {
@@ -29,7 +27,7 @@ public sealed partial class GatewayStore
         lock (gate)
         {
             var dead = Collection(DeadLetters);
-            return (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).OrderBy(d => d["_id"].AsInt64).Select(BufferDocuments.ToAnyDeadLetter).ToList();
+            return DeadLetterShelf.Find(dead, code).OrderBy(d => d["_id"].AsInt64).Select(BufferDocuments.ToAnyDeadLetter).ToList();
         }
     }
 
@@ -55,7 +53,7 @@ public sealed partial class GatewayStore
             {
                 var dead = Collection(DeadLetters);
                 var outbox = Collection(Outbox);
-                foreach (var letter in (code is null ? dead.FindAll() : dead.Find(Query.EQ("code", code))).ToList())
+                foreach (var letter in DeadLetterShelf.Find(dead, code).ToList())
                 {
                     var (message, group) = BufferDocuments.ToAnyDeadLetter(letter);
                     if (group is not null)
@@ -90,8 +88,8 @@ public sealed partial class GatewayStore
     });
 
     /// <summary>
-    /// Inserts dead letters (code and reason bounded, the message byte for byte), then drops the oldest while the
-    /// dead letters are over their share, counting them; inside the caller's <see cref="Accounted"/> transaction.
+    /// Inserts dead letters (code and reason bounded, the message byte for byte) within their share
+    /// (<see cref="DeadLetterShelf.Store"/>), counting what that drops; inside the caller's <see cref="Accounted"/> transaction.
     /// </summary>
     private void StoreDeadLetters(IReadOnlyList<DeadLetter> deadLetters) => StoreDeadLetters(deadLetters.Select(BufferDocuments.ToDocument).ToList());
 
@@ -100,57 +98,25 @@ public sealed partial class GatewayStore
 
     private void StoreDeadLetters(List<BsonDocument> documents)
     {
-        if (documents.Count == 0)
+        if (documents.Count > 0)
         {
-            return;
+            Counted(shelf.Store(Collection(DeadLetters), documents, DeadLetterTotals()), DroppedDeadLetterForCapacity);
         }
-
-        var dead = Collection(DeadLetters);
-        foreach (var document in documents)
-        {
-            dead.Insert(document);
-            pending.DeadLetterCount++;
-            pending.DeadLetterBytes += DeadLetterBytes(document);
-        }
-
-        long dropped = 0;
-        while (OverShare() && Oldest(dead) is { } oldest)
-        {
-            Delete(dead, oldest);
-            dropped++;
-        }
-
-        Count(DroppedDeadLetterForCapacity, dropped);
     }
 
-    private bool OverShare() => pending.DeadLetterCount > options.MaxDeadLetters || pending.DeadLetterBytes > options.MaxDeadLetterBytes;
+    /// <summary>Drops dead letters stored before <paramref name="cutoff"/>, counting them; inside the caller's <see cref="Accounted"/> transaction.</summary>
+    private void ExpireDeadLetters(DateTime cutoff) =>
+        Counted(DeadLetterShelf.Expire(Collection(DeadLetters), cutoff, DeadLetterTotals()), DroppedDeadLetterForTtl);
 
-    /// <summary>Drops dead letters stored before <paramref name="cutoff"/>, oldest first, counting them; inside the caller's <see cref="Accounted"/> transaction.</summary>
-    private void ExpireDeadLetters(DateTime cutoff)
+    private DeadLetterShelf.Totals DeadLetterTotals() => new(pending.DeadLetterCount, pending.DeadLetterBytes);
+
+    private void Counted(DeadLetterShelf.Totals totals, string reason)
     {
-        var dead = Collection(DeadLetters);
-        long dropped = 0;
-
-        // By id, the order they were stored in: the first one not yet due ends it (a clock step back only delays some).
-        while (Oldest(dead) is { } oldest && oldest["deadLetteredUtc"].AsDateTime.ToUniversalTime() < cutoff)
-        {
-            Delete(dead, oldest);
-            dropped++;
-        }
-
-        Count(DroppedDeadLetterForTtl, dropped);
+        pending.DeadLetterCount = totals.Count;
+        pending.DeadLetterBytes = totals.Bytes;
+        Count(reason, totals.Dropped);
     }
 
-    /// <summary>The oldest dead letter, one at a time: each is read whole (a payload of up to megabytes), so none more than needed.</summary>
-    private static BsonDocument? Oldest(ILiteCollection<BsonDocument> dead) => dead.Find(Query.All(), 0, 1).FirstOrDefault();
-
-    private void Delete(ILiteCollection<BsonDocument> dead, BsonDocument letter)
-    {
-        dead.Delete(letter["_id"]);
-        pending.DeadLetterCount--;
-        pending.DeadLetterBytes -= DeadLetterBytes(letter);
-    }
-
-    /// <summary>What a dead letter counts against <see cref="BufferOptions.MaxDeadLetterBytes"/>: its message record and its reason.</summary>
-    private static long DeadLetterBytes(BsonDocument letter) => BufferDocuments.Bytes(letter) + (2L * letter["reason"].AsString.Length);
+    private void Delete(ILiteCollection<BsonDocument> dead, BsonDocument letter) =>
+        (pending.DeadLetterCount, pending.DeadLetterBytes) = DeadLetterShelf.Remove(dead, letter, pending.DeadLetterCount, pending.DeadLetterBytes);
 }

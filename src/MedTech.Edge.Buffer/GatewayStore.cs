@@ -23,6 +23,7 @@ public sealed partial class GatewayStore : IInboxStore, INormalizationInput, IOu
     private readonly Lock gate = new();
     private readonly InHandFiles inHand;
     private readonly SenderLedger ledger = new();
+    private readonly DeadLetterShelf shelf;
 
     // The outbox in memory: batches not yet delivered, in id order, with their entry count (hub messages), the device
     // messages they came from (what capacity counts), their bytes and time. A delivered
@@ -76,6 +77,7 @@ public sealed partial class GatewayStore : IInboxStore, INormalizationInput, IOu
         var path = System.IO.Path.GetFullPath(options.Path);
         FilePath = path;
         inHand = new InHandFiles(path, readOnly);
+        shelf = new DeadLetterShelf(options);
         if (!readOnly)
         {
             PrivateFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);

@@ -41,6 +41,7 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
     // Whether each connected client id logged in with a device password or a client certificate (else anonymous).
     private readonly ConcurrentDictionary<string, bool> authenticated = new(StringComparer.Ordinal);
     private int stopped;
+    private int disposed;
     private volatile bool storeFailing;
 
     public EmbeddedBroker(MqttIngestOptions options, IInbox inbox, IngestMetrics metrics, ILogger<EmbeddedBroker> logger, TimeProvider? timeProvider = null, ModuleHealth? health = null,
@@ -90,6 +91,12 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Registered as IMqttIngest and as IIngestSource, the one instance is disposed by the container once per registration.
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        {
+            return;
+        }
+
         await StopAsync().ConfigureAwait(false);
         server.Dispose();
         authenticator.Dispose();

@@ -35,6 +35,7 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
     private readonly ModuleHealth? health;
     private Task? connecting;
     private volatile bool storeFailing;
+    private int disposed;
 
     public ExternalBrokerClient(MqttIngestOptions options, IInbox inbox, IInboxStore store, IngestMetrics metrics, ILogger<ExternalBrokerClient> logger,
         TimeProvider? timeProvider = null, ModuleHealth? health = null)
@@ -81,6 +82,12 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Registered as IMqttIngest and as IIngestSource, the one instance is disposed by the container once per registration.
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        {
+            return;
+        }
+
         await StopAsync().ConfigureAwait(false);
         client.Dispose();
         stopping.Dispose();

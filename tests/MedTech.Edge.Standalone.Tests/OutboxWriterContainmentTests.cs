@@ -95,6 +95,7 @@ public sealed class OutboxWriterContainmentTests : IDisposable
             ["Monitoring:Port"] = "0",
         });
         builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton<IOutbox>(store);
         builder.AddOutboxWriter(Path.Combine(folder, "fhir.db"));
         using var host = builder.Build();
         await host.StartAsync();

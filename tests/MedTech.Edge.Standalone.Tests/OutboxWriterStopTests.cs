@@ -93,6 +93,7 @@ public sealed class OutboxWriterStopTests : IDisposable
             ["Monitoring:Port"] = "0",
         });
         builder.Services.AddSingleton(store);
+        builder.Services.AddSingleton<IOutbox>(store);
         return builder;
     }
 }
