@@ -17,31 +17,16 @@ namespace MedTech.Edge.Writer.Tests;
 /// scrapes showed.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-public sealed partial class ObservabilityScrapeTests : IAsyncLifetime, IDisposable
+public sealed partial class ObservabilityScrapeTests : WriterPipelineTest
 {
     private const string G = "medtech_edge_gateway_";
     private const string W = "medtech_edge_writer_";
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-observe-").FullName;
-    private readonly MockCluster cluster = new();
-    private readonly int mqttPort = Ports.Free();
     private readonly int gatewayMetrics = Ports.Free();
     private readonly int writerMetrics = Ports.Free();
-    private FhirTestServer server = null!;
 
     public ObservabilityScrapeTests()
+        : base("medtech-observe-", ("measurements", 4))
     {
-        cluster.CreateTopic("measurements", 4);
-        cluster.CreateTopic("fhir-writer-deadletter", 1);
-    }
-
-    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
-
-    public async Task DisposeAsync() => await server.DisposeAsync();
-
-    public void Dispose()
-    {
-        cluster.Dispose();
-        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]

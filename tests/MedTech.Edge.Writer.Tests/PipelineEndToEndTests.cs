@@ -10,49 +10,14 @@ namespace MedTech.Edge.Writer.Tests;
 /// The whole chain through real parts: an MQTT client → the gateway (embedded broker, LiteDB buffer) → librdkafka's
 /// mock Kafka cluster → the FHIR writer → the Medplum-based FHIR server, on the bundled vital-signs mappings.
 /// </summary>
-public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
+public sealed class PipelineEndToEndTests : WriterPipelineTest
 {
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-e2e-").FullName;
-    private readonly MockCluster cluster = new();
-    private readonly int mqttPort = Ports.Free();
-    private readonly MeterListener listener = new();
-    private FhirTestServer server = null!;
-    private long unchanged;
+    private readonly Func<long> unchanged;
 
     public PipelineEndToEndTests()
+        : base("medtech-e2e-", ("measurements", 4))
     {
-        cluster.CreateTopic("measurements", 4);
-        cluster.CreateTopic("fhir-writer-deadletter", 1);
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Name == "observations")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        // Observations the writer found already up to date: what a re-delivery should give, and nothing else.
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "outcome" && (string?)tag.Value == "unchanged")
-                {
-                    Interlocked.Add(ref unchanged, value);
-                }
-            }
-        });
-        listener.Start();
-    }
-
-    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
-
-    public async Task DisposeAsync() => await server.DisposeAsync();
-
-    public void Dispose()
-    {
-        listener.Dispose();
-        cluster.Dispose();
-        Directory.Delete(folder, recursive: true);
+        unchanged = CountUnchangedObservations();
     }
 
     [Fact]
@@ -76,7 +41,7 @@ public sealed class PipelineEndToEndTests : IAsyncLifetime, IDisposable
         // The same data again: every Observation is found up to date, and not one changes.
         await PublishAsync(messages);
         var expected = messages.Count * VitalSigns.ObservationsPerMessage;
-        await Eventually.HoldsAsync(() => Interlocked.Read(ref unchanged) >= expected, TimeSpan.FromSeconds(60), () => $"{Interlocked.Read(ref unchanged)} of {expected} Observations unchanged");
+        await Eventually.HoldsAsync(() => unchanged() >= expected, TimeSpan.FromSeconds(60), () => $"{unchanged()} of {expected} Observations unchanged");
         var second = await VitalSigns.ObservationsAsync(fhir);
         Assert.Equal(first.ToDictionary(o => o.Id!, o => o.Meta!.VersionId), second.ToDictionary(o => o.Id!, o => o.Meta!.VersionId));
 

@@ -9,28 +9,13 @@ namespace MedTech.Edge.Writer.Tests;
 /// retried once alone and then quarantined to the dead-letter topic, and the readings of the other devices are
 /// written.
 /// </summary>
-public sealed class WriterPoisonTests : IAsyncLifetime, IDisposable
+public sealed class WriterPoisonTests : WriterPipelineTest
 {
     private const string PoisonDevice = "monitor-poison";
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-poison-").FullName;
-    private readonly MockCluster cluster = new();
-    private readonly int mqttPort = Ports.Free();
-    private FhirTestServer server = null!;
 
     public WriterPoisonTests()
+        : base("medtech-poison-", ("measurements", 1))
     {
-        cluster.CreateTopic("measurements", 1);
-        cluster.CreateTopic("fhir-writer-deadletter", 1);
-    }
-
-    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
-
-    public async Task DisposeAsync() => await server.DisposeAsync();
-
-    public void Dispose()
-    {
-        cluster.Dispose();
-        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]

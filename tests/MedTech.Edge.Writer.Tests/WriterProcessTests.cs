@@ -4,27 +4,11 @@ namespace MedTech.Edge.Writer.Tests;
 /// Two FHIR writer module processes in one consumer group share the hub's partitions; one is killed with SIGKILL
 /// while data flows. Its uncommitted batches go to the other: nothing is lost, and nothing is in FHIR twice.
 /// </summary>
-public sealed class WriterProcessTests : IAsyncLifetime, IDisposable
+public sealed class WriterProcessTests : WriterPipelineTest
 {
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-writers-").FullName;
-    private readonly MockCluster cluster = new();
-    private readonly int mqttPort = Ports.Free();
-    private FhirTestServer server = null!;
-
     public WriterProcessTests()
+        : base("medtech-writers-", ("measurements", 4))
     {
-        cluster.CreateTopic("measurements", 4);
-        cluster.CreateTopic("fhir-writer-deadletter", 1);
-    }
-
-    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
-
-    public async Task DisposeAsync() => await server.DisposeAsync();
-
-    public void Dispose()
-    {
-        cluster.Dispose();
-        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]

@@ -17,27 +17,11 @@ namespace MedTech.Edge.Writer.Tests;
 /// writer joins instead of holding the group until it is done, and when it leaves; nothing it held is lost, nothing is
 /// written twice, and no Patient or Device is made twice.
 /// </summary>
-public sealed class WriterRebalanceTests : IAsyncLifetime, IDisposable
+public sealed class WriterRebalanceTests : WriterPipelineTest
 {
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-rebalance-").FullName;
-    private readonly MockCluster cluster = new();
-    private readonly int mqttPort = Ports.Free();
-    private FhirTestServer server = null!;
-
     public WriterRebalanceTests()
+        : base("medtech-rebalance-", ("measurements", 4))
     {
-        cluster.CreateTopic("measurements", 4);
-        cluster.CreateTopic("fhir-writer-deadletter", 1);
-    }
-
-    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
-
-    public async Task DisposeAsync() => await server.DisposeAsync();
-
-    public void Dispose()
-    {
-        cluster.Dispose();
-        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]

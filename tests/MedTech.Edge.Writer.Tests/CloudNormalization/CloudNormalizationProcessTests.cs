@@ -7,26 +7,11 @@ namespace MedTech.Edge.Writer.Tests.CloudNormalization;
 /// one is killed with SIGKILL while messages flow. What it had consumed and not committed goes to the other, which
 /// normalizes it again: nothing is lost, and nothing is in FHIR twice.
 /// </summary>
-public sealed class CloudNormalizationProcessTests : IAsyncLifetime, IDisposable
+public sealed class CloudNormalizationProcessTests : WriterPipelineTest
 {
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-cloudnorm-proc-").FullName;
-    private readonly MockCluster cluster = new();
-    private FhirTestServer server = null!;
-
     public CloudNormalizationProcessTests()
+        : base("medtech-cloudnorm-proc-", ("devices", 4))
     {
-        cluster.CreateTopic("devices", 4);
-        cluster.CreateTopic("fhir-writer-deadletter", 1);
-    }
-
-    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
-
-    public async Task DisposeAsync() => await server.DisposeAsync();
-
-    public void Dispose()
-    {
-        cluster.Dispose();
-        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]

@@ -19,51 +19,16 @@ namespace MedTech.Edge.Writer.Tests.CloudNormalization;
 /// must be the ones the gateway path writes and the ones <c>medtech mapping test</c> predicts (ObservationPreview on
 /// the same envelope), byte for byte in ids, identifiers and values.
 /// </summary>
-public sealed class CloudNormalizationTests : IAsyncLifetime, IDisposable
+public sealed class CloudNormalizationTests : WriterPipelineTest
 {
     private const string DeviceTopic = "devices";
     private static readonly DateTime Now = new(2026, 11, 24, 9, 0, 0, DateTimeKind.Utc);
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-cloudnorm-").FullName;
-    private readonly MockCluster cluster = new();
-    private readonly int mqttPort = Ports.Free();
-    private readonly MeterListener listener = new();
-    private FhirTestServer server = null!;
-    private long unchanged;
+    private readonly Func<long> unchanged;
 
     public CloudNormalizationTests()
+        : base("medtech-cloudnorm-", (DeviceTopic, 4), ("measurements", 4))
     {
-        cluster.CreateTopic(DeviceTopic, 4);
-        cluster.CreateTopic("measurements", 4);
-        cluster.CreateTopic("fhir-writer-deadletter", 1);
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Name == "observations")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            foreach (var tag in tags)
-            {
-                if (tag.Key == "outcome" && (string?)tag.Value == "unchanged")
-                {
-                    Interlocked.Add(ref unchanged, value);
-                }
-            }
-        });
-        listener.Start();
-    }
-
-    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
-
-    public async Task DisposeAsync() => await server.DisposeAsync();
-
-    public void Dispose()
-    {
-        listener.Dispose();
-        cluster.Dispose();
-        Directory.Delete(folder, recursive: true);
+        unchanged = CountUnchangedObservations();
     }
 
     [Fact]
@@ -96,7 +61,7 @@ public sealed class CloudNormalizationTests : IAsyncLifetime, IDisposable
         await groupsWriter.StartAsync();
         await VitalSigns.PublishAsync(mqttPort, messages);
         var all = messages.Count * VitalSigns.ObservationsPerMessage;
-        await Eventually.HoldsAsync(() => Interlocked.Read(ref unchanged) >= all, TimeSpan.FromSeconds(60), () => $"{Interlocked.Read(ref unchanged)} of {all} Observations unchanged");
+        await Eventually.HoldsAsync(() => unchanged() >= all, TimeSpan.FromSeconds(60), () => $"{unchanged()} of {all} Observations unchanged");
         var after = (await VitalSigns.ObservationsAsync(VitalSigns.Client(server.BaseUrl))).ToDictionary(o => o.Id!, o => o.Meta!.VersionId);
         Assert.Equal(before, after);
         await groupsWriter.StopAsync();

@@ -11,26 +11,11 @@ namespace MedTech.Edge.Writer.Tests.CloudNormalization;
 /// writer on the same device messages reports them all matching; a stored Observation changed behind its back is
 /// reported as differing in its value, readings the server does not have as missing; and it writes nothing.
 /// </summary>
-public sealed class ShadowModeTests : IAsyncLifetime, IDisposable
+public sealed class ShadowModeTests : WriterPipelineTest
 {
-    private readonly string folder = Directory.CreateTempSubdirectory("medtech-shadow-").FullName;
-    private readonly MockCluster cluster = new();
-    private FhirTestServer server = null!;
-
     public ShadowModeTests()
+        : base("medtech-shadow-", ("devices", 2))
     {
-        cluster.CreateTopic("devices", 2);
-        cluster.CreateTopic("fhir-writer-deadletter", 1);
-    }
-
-    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
-
-    public async Task DisposeAsync() => await server.DisposeAsync();
-
-    public void Dispose()
-    {
-        cluster.Dispose();
-        Directory.Delete(folder, recursive: true);
     }
 
     [Fact]

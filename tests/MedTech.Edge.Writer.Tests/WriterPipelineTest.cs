@@ -1,0 +1,74 @@
+using System.Diagnostics.Metrics;
+
+namespace MedTech.Edge.Writer.Tests;
+
+/// <summary>
+/// The real parts the writer's pipeline tests run against, one set per test: a temporary folder, a Kafka mock cluster
+/// with the given topics and the writer's dead-letter topic, a free MQTT port for a gateway, and a FHIR test server.
+/// </summary>
+public abstract class WriterPipelineTest : IAsyncLifetime, IDisposable
+{
+    private readonly List<IDisposable> owned = [];
+
+    protected WriterPipelineTest(string folderPrefix, params (string Topic, int Partitions)[] topics)
+    {
+        folder = Directory.CreateTempSubdirectory(folderPrefix).FullName;
+        foreach (var (topic, partitions) in topics)
+        {
+            cluster.CreateTopic(topic, partitions);
+        }
+
+        cluster.CreateTopic("fhir-writer-deadletter", 1);
+    }
+
+#pragma warning disable SA1401, CA1051 // test fixtures: the tests read these as the fields they were before
+    protected readonly string folder;
+    protected readonly MockCluster cluster = new();
+    protected readonly int mqttPort = Ports.Free();
+    protected FhirTestServer server = null!;
+#pragma warning restore SA1401, CA1051
+
+    public async Task InitializeAsync() => server = await FhirTestServer.StartAsync();
+
+    public async Task DisposeAsync() => await server.DisposeAsync();
+
+    public void Dispose()
+    {
+        owned.ForEach(o => o.Dispose());
+        cluster.Dispose();
+        Directory.Delete(folder, recursive: true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// Counts, from now to the end of the test, the Observations every writer in this process found already up to date
+    /// (what a re-delivery gives, and nothing else should).
+    /// </summary>
+    protected Func<long> CountUnchangedObservations()
+    {
+        long unchanged = 0;
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "observations")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "outcome" && (string?)tag.Value == "unchanged")
+                {
+                    Interlocked.Add(ref unchanged, value);
+                }
+            }
+        });
+        listener.Start();
+        owned.Add(listener);
+        return () => Interlocked.Read(ref unchanged);
+    }
+}
