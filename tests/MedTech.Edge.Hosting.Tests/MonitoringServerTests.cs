@@ -161,11 +161,22 @@ public sealed class MonitoringServerTests
         using var http = new HttpClient();
 
         using var unknown = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/{new string('a', 1000)}"));
-        using var post = await http.PostAsync(new Uri($"http://127.0.0.1:{port}/health"), new ByteArrayContent(new byte[1 << 20]));
+        HttpStatusCode? refused = null;
+        try
+        {
+            using var post = await http.PostAsync(new Uri($"http://127.0.0.1:{port}/health"), new ByteArrayContent(new byte[1 << 20]));
+            refused = post.StatusCode;
+        }
+        catch (HttpRequestException ex) when (ex.InnerException is IOException)
+        {
+            // The server answered and closed before reading the megabyte body (it never reads a body): the client
+            // sees its write fail (broken pipe) rather than the answer. Either way the POST is refused.
+        }
+
         var (code, _) = await GetAsync("/health");
 
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
-        Assert.True(post.StatusCode is HttpStatusCode.MethodNotAllowed or HttpStatusCode.RequestEntityTooLarge, post.StatusCode.ToString());
+        Assert.True(refused is null or HttpStatusCode.MethodNotAllowed or HttpStatusCode.RequestEntityTooLarge, refused.ToString());
         Assert.Equal(HttpStatusCode.OK, code);
     }
 
