@@ -65,6 +65,23 @@ public sealed class LocalFhirStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task GivenAnObservationWithAnIdentifier_WhenSearchedOrConditionallyCreatedByIt_ThenTheStoreRefusesRatherThanAnswerEmpty()
+    {
+        // Only the types the writer looks up are indexed by identifier; an empty answer for an Observation would make a
+        // conditional create duplicate what it is there to prevent.
+        await client.PutAsync(new Observation { Id = "o1", Identifier = [new Identifier("urn:sys", "reading-1")], Status = ObservationStatus.Final, Code = new CodeableConcept("urn:c", "hr") }, null, CancellationToken.None);
+
+        var search = await Assert.ThrowsAsync<FhirRequestException>(() => client.SearchAsync<Observation>("Observation?identifier=reading-1", CancellationToken.None));
+        var create = await Assert.ThrowsAsync<FhirRequestException>(() => client.CreateAsync(
+            new Observation { Identifier = [new Identifier("urn:sys", "reading-1")], Status = ObservationStatus.Final, Code = new CodeableConcept("urn:c", "hr") }, "identifier=reading-1", CancellationToken.None));
+
+        Assert.Equal((System.Net.HttpStatusCode.BadRequest, System.Net.HttpStatusCode.BadRequest), (search.Status, create.Status));
+        Assert.Equal(1, store.Count("Observation"));
+        var updated = await client.PutAsync(new Observation { Id = "o1", Status = ObservationStatus.Amended, Code = new CodeableConcept("urn:c", "hr") }, "W/\"1\"", CancellationToken.None);
+        Assert.Equal(("2", ObservationStatus.Amended), (updated.Meta!.VersionId, updated.Status));
+    }
+
+    [Fact]
     public async Task GivenResourcesWithIdentifiers_WhenSearchedByToken_ThenSystemAndValueOrValueAloneMatch()
     {
         await client.PutAsync(new Device { Id = "d1", Identifier = [new Identifier("urn:sys", "monitor|1")] }, null, CancellationToken.None);

@@ -10,9 +10,9 @@ namespace MedTech.Edge.Standalone.LocalStore;
 /// <summary>
 /// A FHIR resource store in one LiteDB file, for the one-process run with no FHIR server: an
 /// <see cref="HttpMessageHandler"/> that answers the requests the writer sends (read and update by id with versions
-/// and If-Match, create with If-None-Exist, <c>identifier</c> search, batch bundles), so the writer's code path is the
-/// one it runs against a real server. Not a FHIR server: no validation, no other search, only the current version of
-/// each resource; <see cref="ExportNdjson"/> gives everything as NDJSON.
+/// and If-Match, create with If-None-Exist, <c>identifier</c> search of the resources it looks up, batch bundles), so
+/// the writer's code path is the one it runs against a real server. Not a FHIR server: no validation, no other search,
+/// only the current version of each resource; <see cref="ExportNdjson"/> gives everything as NDJSON.
 /// </summary>
 public sealed partial class LocalFhirStore : HttpMessageHandler
 {
@@ -28,6 +28,13 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
 
     /// <summary>Largest resource stored: LiteDB documents end at about 16 MB; a larger one is refused with 413, as a server would.</summary>
     private const int MaxResourceBytes = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// The types searched by identifier: the writer looks up Patients, Devices and Encounters, never Observations or
+    /// Provenance. Indexing only these keeps the identifier index off the write path of every Observation (two index
+    /// keys per identifier were a fifth of a batch's time); a search of another type is refused, not answered empty.
+    /// </summary>
+    private static readonly HashSet<string> SearchableTypes = ["Patient", "Device", "Encounter"];
 
     /// <summary>How often, at most, resources older than the retention are removed (while writing).</summary>
     private static readonly TimeSpan PurgeInterval = TimeSpan.FromMinutes(10);
@@ -224,12 +231,16 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
         var query = url.IndexOf('?', StringComparison.Ordinal);
         if (method == "GET" && query > 0)
         {
-            return (HttpStatusCode.OK, Search(url[..query], url[(query + 1)..]), null);
+            return SearchableTypes.Contains(url[..query])
+                ? (HttpStatusCode.OK, Search(url[..query], url[(query + 1)..]), null)
+                : (HttpStatusCode.BadRequest, Outcome("The local store searches Patients, Devices and Encounters by identifier only."), null);
         }
 
         if (method == "POST" && resource is not null && url.Length is > 0 and <= 64 && !url.Contains('/', StringComparison.Ordinal))
         {
-            return Create(url, resource, ifNoneExist);
+            return ifNoneExist is null || SearchableTypes.Contains(url)
+                ? Create(url, resource, ifNoneExist)
+                : (HttpStatusCode.BadRequest, Outcome("If-None-Exist: the local store searches Patients, Devices and Encounters only."), null);
         }
 
         var parts = url.Split('/');
@@ -258,7 +269,7 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
             return (HttpStatusCode.PreconditionFailed, Outcome("The resource changed since it was read."), null);
         }
 
-        var written = Store(parts[0], parts[1], current + 1, resource);
+        var written = Store(parts[0], parts[1], current + 1, resource, exists: stored is not null);
         return written ?? (stored is null ? HttpStatusCode.Created : HttpStatusCode.OK, resource, (current + 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
@@ -294,11 +305,14 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
         var id = Text(resource["id"]) is { } wish && FhirId().IsMatch(wish) && resources.FindById($"{type}/{wish}") is null
             ? wish
             : Guid.NewGuid().ToString("D");
-        return Store(type, id, 1, resource) ?? (HttpStatusCode.Created, resource, "1");
+        return Store(type, id, 1, resource, exists: false) ?? (HttpStatusCode.Created, resource, "1");
     }
 
-    /// <summary>Stores the resource as that version; a refusal, or null when stored.</summary>
-    private (HttpStatusCode Status, JsonObject? Resource, string? Version)? Store(string type, string id, int version, JsonObject resource)
+    /// <summary>
+    /// Stores the resource as that version; a refusal, or null when stored. The caller has just looked the id up, so
+    /// this inserts or updates rather than upserting (which looks it up again).
+    /// </summary>
+    private (HttpStatusCode Status, JsonObject? Resource, string? Version)? Store(string type, string id, int version, JsonObject resource, bool exists)
     {
         var now = time.GetUtcNow();
         resource["id"] = id;
@@ -314,15 +328,28 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
         }
 
         unsynced = true;
-        resources.Upsert(new BsonDocument
+        var document = new BsonDocument
         {
             ["_id"] = $"{type}/{id}",
             ["type"] = type,
             ["version"] = version,
             ["updated"] = now.UtcDateTime,
             ["json"] = json,
-            ["identifiers"] = new BsonArray(Identifiers(type, resource).Select(i => new BsonValue(IndexKey(i))).Distinct()),
-        });
+        };
+        if (SearchableTypes.Contains(type))
+        {
+            document["identifiers"] = new BsonArray(Identifiers(type, resource).Select(i => new BsonValue(IndexKey(i))).Distinct());
+        }
+
+        if (exists)
+        {
+            resources.Update(document);
+        }
+        else
+        {
+            resources.Insert(document);
+        }
+
         return null;
     }
 
