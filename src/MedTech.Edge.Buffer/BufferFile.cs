@@ -214,7 +214,7 @@ internal sealed class BufferFile
         files = null;
         if (checkReadable is not null)
         {
-            DeleteEmptyLog();
+            LiteDbEngines.DeleteEmptyLog(Path);
         }
     }
 
@@ -269,7 +269,7 @@ internal sealed class BufferFile
             db = opened;
             if (!ReadOnly)
             {
-                db.GetCollection(BufferCollections.DeadLetters).EnsureIndex("code");
+                db.GetCollection(DeadLetterShelf.Collection).EnsureIndex("code");
             }
 
             load();
@@ -298,23 +298,6 @@ internal sealed class BufferFile
         }
         catch (Exception ex) when (ex is LiteException or IOException && failure is LiteException or IOException)
         {
-        }
-    }
-
-    /// <summary>LiteDB's own file mode deletes an empty log when it closes; with the files given as streams it cannot.</summary>
-    private void DeleteEmptyLog()
-    {
-        var log = BufferFiles.LogPath(Path);
-        try
-        {
-            if (File.Exists(log) && new FileInfo(log).Length == 0)
-            {
-                File.Delete(log);
-            }
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // An empty log left behind is harmless: the next open finds no pages in it.
         }
     }
 }

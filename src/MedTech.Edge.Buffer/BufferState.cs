@@ -1,23 +1,30 @@
 namespace MedTech.Edge.Buffer;
 
 /// <summary>
-/// What the buffer file holds, in memory: the inbox's and the outbox's indexes, the senders' ledger and the accounting.
-/// Built from the file at every open (<see cref="Load"/>: the recovery after a restart or a reopen) and kept in step by
-/// the parts after each commit. Also the one step that takes from both ends: dropping the oldest unsent data.
+/// An open buffer as its parts share it: the file, the stages' in-hand records, the options and the clock, and what
+/// the file holds, in memory: the inbox's and the outbox's indexes, the senders' ledger and the accounting. Built from
+/// the file at every open (<see cref="Load"/>: the recovery after a restart or a reopen) and kept in step by the parts
+/// after each commit. Also the one step that takes from both ends: dropping the oldest unsent data.
 /// </summary>
 internal sealed class BufferState
 {
-    private readonly BufferFile file;
-    private readonly InHandFiles inHand;
-
-    public BufferState(BufferFile file, InHandFiles inHand, TimeProvider time)
+    public BufferState(BufferFile file, BufferOptions options, TimeProvider time)
     {
-        this.file = file;
-        this.inHand = inHand;
+        (File, Options, Time) = (file, options, time);
+        InHand = new InHandFiles(file.Path, file.ReadOnly);
         Inbox = new InboxIndex(file, Senders);
         Outbox = new OutboxIndex(file, Senders, time);
-        Accounting = new BufferAccounting(file);
+        Accounting = new BufferAccounting(file, options);
     }
+
+    public BufferFile File { get; }
+
+    public BufferOptions Options { get; }
+
+    public TimeProvider Time { get; }
+
+    /// <summary>The stages' records of what they hold (<see cref="IInHandRecords"/>).</summary>
+    public InHandFiles InHand { get; }
 
     public SenderLedger Senders { get; } = new();
 
@@ -41,7 +48,7 @@ internal sealed class BufferState
         InHand? held = null;
         try
         {
-            held = inHand.Read(GatewayStore.NormalizationInHand);
+            held = InHand.Read(GatewayStore.NormalizationInHand);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

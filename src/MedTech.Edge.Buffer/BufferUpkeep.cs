@@ -3,32 +3,20 @@ namespace MedTech.Edge.Buffer;
 /// <summary>The buffer's housekeeping and gauges: statistics, time-to-live, purge of delivered batches, space reclaim.</summary>
 public sealed class BufferUpkeep : IBufferUpkeep
 {
-    private readonly BufferFile file;
-    private readonly BufferState state;
-    private readonly DeadLetterStore deadLetters;
+    private readonly BufferState buffer;
     private readonly Outbox outbox;
-    private readonly BufferOptions options;
-    private readonly TimeProvider time;
 
-    internal BufferUpkeep(BufferFile file, BufferState state, DeadLetterStore deadLetters, Outbox outbox, BufferOptions options, TimeProvider time)
-    {
-        this.file = file;
-        this.state = state;
-        this.deadLetters = deadLetters;
-        this.outbox = outbox;
-        this.options = options;
-        this.time = time;
-    }
+    internal BufferUpkeep(BufferState buffer, Outbox outbox) => (this.buffer, this.outbox) = (buffer, outbox);
 
-    public BufferStats Stats() => file.Locked(() =>
+    public BufferStats Stats() => buffer.File.Locked(() =>
     {
-        var accounting = state.Accounting.Current;
-        var oldest = new[] { state.Inbox.OldestUtc, state.Outbox.OldestUtc }.Where(t => t is not null).Min();
-        return new BufferStats(state.Inbox.Count, state.Outbox.Count, accounting.DeadLetterCount,
-            oldest is null ? null : time.GetUtcNow().UtcDateTime - oldest.Value, file.FileBytes(), state.Accounting.Dropped(), state.Outbox.AwaitingPurge)
+        var accounting = buffer.Accounting.Current;
+        var oldest = new[] { buffer.Inbox.OldestUtc, buffer.Outbox.OldestUtc }.Where(t => t is not null).Min();
+        return new BufferStats(buffer.Inbox.Count, buffer.Outbox.Count, accounting.DeadLetterCount,
+            oldest is null ? null : buffer.Time.GetUtcNow().UtcDateTime - oldest.Value, buffer.File.FileBytes(), buffer.Accounting.Dropped(), buffer.Outbox.AwaitingPurge)
         {
-            OutboxMessages = state.Outbox.Messages,
-            UnsentBytes = state.Unsent.Bytes,
+            OutboxMessages = buffer.Outbox.Messages,
+            UnsentBytes = buffer.Unsent.Bytes,
             DeadLetterBytes = accounting.DeadLetterBytes,
             Committed = accounting.Committed,
             Replayed = accounting.Replayed,
@@ -42,16 +30,16 @@ public sealed class BufferUpkeep : IBufferUpkeep
     /// Drops unsent data older than the time-to-live, oldest first, and counts it; returns how many device messages.
     /// Dead letters older than <see cref="BufferOptions.DeadLetterTimeToLive"/> go too, counted as <see cref="GatewayStore.DroppedDeadLetterForTtl"/>.
     /// </summary>
-    public int ExpireOld() => file.Locked(() =>
+    public int ExpireOld() => buffer.File.Locked(() =>
     {
-        var now = time.GetUtcNow().UtcDateTime;
+        var now = buffer.Time.GetUtcNow().UtcDateTime;
         var dropped = BufferState.Dropped.Nothing;
-        state.Accounting.Run(() =>
+        buffer.Accounting.Run(() =>
         {
-            dropped = state.DropOldest(now - options.TimeToLive, long.MaxValue, long.MaxValue, GatewayStore.DroppedForTtl);
-            deadLetters.Expire(now - options.DeadLetterTimeToLive);
+            dropped = buffer.DropOldest(now - buffer.Options.TimeToLive, long.MaxValue, long.MaxValue, GatewayStore.DroppedForTtl);
+            buffer.Accounting.ExpireDeadLetters(now - buffer.Options.DeadLetterTimeToLive);
         });
-        return (int)state.Forget(dropped);
+        return (int)buffer.Forget(dropped);
     });
 
     /// <inheritdoc cref="Outbox.PurgeDelivered"/>
@@ -61,15 +49,15 @@ public sealed class BufferUpkeep : IBufferUpkeep
     /// Gives disk space back after a long outage has drained: LiteDB reuses freed pages but never shrinks the file,
     /// so when the file is large and mostly free it is rebuilt (about 43 µs per live document; ingest waits).
     /// </summary>
-    public bool ReclaimSpace(long minimumFileBytes = 64L << 20) => file.Locked(() =>
+    public bool ReclaimSpace(long minimumFileBytes = 64L << 20) => buffer.File.Locked(() =>
     {
-        var live = state.Inbox.Count + state.Outbox.Count + state.Outbox.AwaitingPurge + state.Accounting.Current.DeadLetterCount;
-        if (file.FileBytes() < minimumFileBytes || live * 2048 > file.FileBytes() / 4)
+        var live = buffer.Inbox.Count + buffer.Outbox.Count + buffer.Outbox.AwaitingPurge + buffer.Accounting.Current.DeadLetterCount;
+        if (buffer.File.FileBytes() < minimumFileBytes || live * 2048 > buffer.File.FileBytes() / 4)
         {
             return false;
         }
 
-        file.Rebuild();
+        buffer.File.Rebuild();
         return true;
     });
 }

@@ -55,15 +55,13 @@ public sealed class GatewayStore : IInboxStore, INormalizationInput, IOutbox, ID
     private GatewayStore(BufferOptions options, TimeProvider? timeProvider, BufferFile file)
     {
         this.file = file;
-        var time = timeProvider ?? TimeProvider.System;
-        var inHand = new InHandFiles(file.Path, file.ReadOnly);
-        var state = new BufferState(file, inHand, time);
-        DeadLetters = new DeadLetterStore(file, state, options, time);
-        Inbox = new Inbox(file, state, DeadLetters, inHand, options, time);
-        Outbox = new Outbox(file, state, DeadLetters, inHand, options);
-        Upkeep = new BufferUpkeep(file, state, DeadLetters, Outbox, options, time);
-        file.Open(state.Load, state.Clear);
-        closeMarker = () => state.Outbox.SaveMarker(state.Outbox.DeliveredUpTo);
+        var buffer = new BufferState(file, options, timeProvider ?? TimeProvider.System);
+        Inbox = new Inbox(buffer);
+        Outbox = new Outbox(buffer);
+        DeadLetters = new DeadLetterStore(buffer);
+        Upkeep = new BufferUpkeep(buffer, Outbox);
+        file.Open(buffer.Load, buffer.Clear);
+        closeMarker = () => buffer.Outbox.SaveMarker(buffer.Outbox.DeliveredUpTo);
     }
 
     public string FilePath => file.Path;
@@ -97,7 +95,8 @@ public sealed class GatewayStore : IInboxStore, INormalizationInput, IOutbox, ID
         }
 
         var store = new GatewayStore(new BufferOptions { Path = full }, timeProvider, new BufferFile(full, null, LiteDbEngines.OpenForReading, null));
-        if (store.file.Database.GetCollectionNames().Except(BufferCollections.All, StringComparer.Ordinal).FirstOrDefault() is { } other)
+        string[] collections = [InboxIndex.Collection, OutboxIndex.Collection, OutboxIndex.StateCollection, DeadLetterShelf.Collection, BufferAccounting.Collection];
+        if (store.file.Database.GetCollectionNames().Except(collections, StringComparer.Ordinal).FirstOrDefault() is { } other)
         {
             // Only for inspection: the gateway's own start does not refuse a collection a newer release added.
             store.Dispose();

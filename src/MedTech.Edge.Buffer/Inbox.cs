@@ -6,24 +6,11 @@ namespace MedTech.Edge.Buffer;
 /// </summary>
 public sealed class Inbox : IInboxStore, INormalizationInput
 {
-    private readonly BufferFile file;
-    private readonly BufferState state;
-    private readonly DeadLetterStore deadLetters;
-    private readonly InHandFiles inHand;
-    private readonly BufferOptions options;
-    private readonly TimeProvider time;
+    private readonly BufferState buffer;
 
-    internal Inbox(BufferFile file, BufferState state, DeadLetterStore deadLetters, InHandFiles inHand, BufferOptions options, TimeProvider time)
-    {
-        this.file = file;
-        this.state = state;
-        this.deadLetters = deadLetters;
-        this.inHand = inHand;
-        this.options = options;
-        this.time = time;
-    }
+    internal Inbox(BufferState buffer) => this.buffer = buffer;
 
-    private ref Accounting Pending => ref state.Accounting.Pending;
+    private ref Accounting Pending => ref buffer.Accounting.Pending;
 
     /// <summary>
     /// Stores received messages in one transaction (forced to disk with <see cref="BufferOptions.ForceToDisk"/>);
@@ -33,80 +20,92 @@ public sealed class Inbox : IInboxStore, INormalizationInput
     /// record becomes a <see cref="GatewayStore.DeviceMessageTooLarge"/> dead letter in the same transaction rather
     /// than fail the commit of every device it shares with. Returns the ids given, in order.
     /// </summary>
-    public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages) => file.Locked<IReadOnlyList<long>>(() =>
+    public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages) => buffer.File.Locked<IReadOnlyList<long>>(() =>
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var numbered = state.Inbox.Numbered(messages).Select(m => (Message: m, Size: BufferDocuments.Size(m))).ToList();
+        var numbered = buffer.Inbox.Numbered(messages).Select(m => (Message: m, Size: BufferDocuments.Size(m))).ToList();
         var storable = numbered.Where(m => m.Size <= BufferDocuments.MaxRecordBytes).ToList();
         var tooLarge = numbered.Where(m => m.Size > BufferDocuments.MaxRecordBytes).ToList();
-        var (unsent, unsentBytes) = state.Unsent;
-        var excess = unsent + storable.Count - options.MaxMessages;
-        var excessBytes = unsentBytes + storable.Sum(m => m.Size) - options.MaxBytes;
-        if (options.CapacityPolicy == CapacityPolicy.StopAccepting)
+        var (unsent, unsentBytes) = buffer.Unsent;
+        var excess = unsent + storable.Count - buffer.Options.MaxMessages;
+        var excessBytes = unsentBytes + storable.Sum(m => m.Size) - buffer.Options.MaxBytes;
+        if (buffer.Options.CapacityPolicy == CapacityPolicy.StopAccepting)
         {
             if (excess > 0)
             {
-                throw new BufferFullException(unsent, options.MaxMessages);
+                throw new BufferFullException(unsent, buffer.Options.MaxMessages);
             }
 
             // An empty buffer takes any commit: one bigger than MaxBytes on its own (many large messages at once)
             // would otherwise never be taken, and its devices would retry for ever.
             if (excessBytes > 0 && unsentBytes > 0)
             {
-                throw new BufferFullException(unsentBytes, options.MaxBytes, "bytes");
+                throw new BufferFullException(unsentBytes, buffer.Options.MaxBytes, "bytes");
             }
         }
 
         var evicted = BufferState.Dropped.Nothing;
         var added = new List<(long Id, InboxCommit Commit)>();
-        var now = time.GetUtcNow().UtcDateTime;
-        var accounting = state.Accounting.Current;
+        var now = buffer.Time.GetUtcNow().UtcDateTime;
+        var accounting = buffer.Accounting.Current;
         Pending = accounting with { Committed = accounting.Committed + numbered.Count };
-        file.Transaction(() =>
+        buffer.File.Transaction(() =>
         {
             if (excess > 0 || excessBytes > 0)
             {
-                evicted = state.DropOldest(DateTime.MaxValue, Math.Max(0, excess), Math.Max(0, excessBytes), GatewayStore.DroppedForCapacity);
+                evicted = buffer.DropOldest(DateTime.MaxValue, Math.Max(0, excess), Math.Max(0, excessBytes), GatewayStore.DroppedForCapacity);
             }
 
             // The new total rides in the commit's own documents; the accounting document is written only when
             // something else changed too (or no document carries the total).
-            added = state.Inbox.Insert(storable, Pending.Committed);
-            deadLetters.Store(tooLarge.Select(m => BufferDocuments.Oversized(m.Message, m.Size, GatewayStore.DeviceMessageTooLarge, now)).ToList());
+            added = buffer.Inbox.Insert(storable, Pending.Committed);
+            buffer.Accounting.StoreDeadLetters(tooLarge.Select(m => BufferDocuments.Oversized(m.Message, m.Size, GatewayStore.DeviceMessageTooLarge, now)).ToList());
             Pending.DeadLettered += tooLarge.Count;
             if (storable.Count == 0 || Pending with { Committed = accounting.Committed } != accounting)
             {
-                state.Accounting.Save();
+                buffer.Accounting.Save();
             }
         });
-        state.Accounting.Committed();
-        state.Forget(evicted);
-        state.Inbox.Track(added);
-        if (options.ForceToDisk)
+        buffer.Accounting.Committed();
+        buffer.Forget(evicted);
+        buffer.Inbox.Track(added);
+        if (buffer.Options.ForceToDisk)
         {
-            file.ForceToDisk();
+            buffer.File.ForceToDisk();
         }
 
         return numbered.Select(m => m.Message.Id).ToList();
     });
 
-    /// <summary>Stores one dead letter in its own transaction; when this returns it is committed and the message may be acknowledged.</summary>
-    public void AddDeadLetter(DeadLetter deadLetter) => deadLetters.Add(deadLetter);
+    /// <summary>
+    /// Stores one dead letter that never went through the inbox (a message too large to keep whole) in its own
+    /// transaction; when this returns it is committed and the message may be acknowledged.
+    /// </summary>
+    public void AddDeadLetter(DeadLetter deadLetter) => buffer.File.Locked(() =>
+    {
+        ArgumentNullException.ThrowIfNull(deadLetter);
+        buffer.File.Transaction(() => buffer.File.Collection(DeadLetterShelf.Collection).Insert(BufferDocuments.ToDocument(deadLetter)));
+        if (buffer.Options.ForceToDisk)
+        {
+            // As for the inbox: the broker forgets the message on our ack.
+            buffer.File.ForceToDisk();
+        }
+    });
 
     /// <inheritdoc cref="SenderLedger.HeldBy"/>
-    public (long Messages, long Bytes) HeldBy(string clientId) => state.Senders.HeldBy(clientId);
+    public (long Messages, long Bytes) HeldBy(string clientId) => buffer.Senders.HeldBy(clientId);
 
     /// <inheritdoc cref="BufferFile.Reopen"/>
-    public void Reopen() => file.Locked(file.Reopen);
+    public void Reopen() => buffer.File.Locked(buffer.File.Reopen);
 
     /// <summary>
     /// The oldest received messages, in arrival order, in whole commits: the oldest commit, then more while the total
     /// stays within <paramref name="max"/>.
     /// </summary>
-    public IReadOnlyList<InboxMessage> ReadInbox(int max) => file.Locked(() => state.Inbox.Read(max));
+    public IReadOnlyList<InboxMessage> ReadInbox(int max) => buffer.File.Locked(() => buffer.Inbox.Read(max));
 
     /// <summary>The inbox messages with ids from <paramref name="firstId"/> to <paramref name="lastId"/> that are still in the inbox, in id order.</summary>
-    public IReadOnlyList<InboxMessage> ReadInboxRange(long firstId, long lastId) => file.Locked(() => state.Inbox.ReadRange(firstId, lastId));
+    public IReadOnlyList<InboxMessage> ReadInboxRange(long firstId, long lastId) => buffer.File.Locked(() => buffer.Inbox.ReadRange(firstId, lastId));
 
     /// <summary>
     /// Normalize and Group in one step: the inbox messages leave in the transaction that stores their results, and the
@@ -115,7 +114,7 @@ public sealed class Inbox : IInboxStore, INormalizationInput
     /// <paramref name="deviceMessages"/>, or by default the messages removed from the inbox that are not dead letters.
     /// </summary>
     public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters,
-        string? clearInHand = null, long? deviceMessages = null) => file.Locked(() =>
+        string? clearInHand = null, long? deviceMessages = null) => buffer.File.Locked(() =>
     {
         ArgumentNullException.ThrowIfNull(inboxIds);
         ArgumentNullException.ThrowIfNull(entries);
@@ -125,10 +124,10 @@ public sealed class Inbox : IInboxStore, INormalizationInput
         var batches = BufferDocuments.ChunkBySize(entries, e => 8 + (3L * e.Key.Length) + e.Payload.Length).ToList();
         var tracked = new List<OutboxBatch>();
         var removed = new List<InboxChange>();
-        state.Accounting.Run(() =>
+        buffer.Accounting.Run(() =>
         {
             var removedIds = new HashSet<long>();
-            removed = state.Inbox.Remove(inboxIds, removedIds);
+            removed = buffer.Inbox.Remove(inboxIds, removedIds);
             var deadLettered = deadLetters.Select(d => d.Message).Where(m => removedIds.Contains(m.Id)).DistinctBy(m => m.Id).ToList();
             var normalized = removedIds.Count - deadLettered.Count;
             Pending.Normalized += normalized;
@@ -145,26 +144,26 @@ public sealed class Inbox : IInboxStore, INormalizationInput
                 documents.Add((batches[i], share));
             }
 
-            // The senders are what the round takes from the inbox, less its dead letters. Computed before ApplyInbox.
-            tracked = state.Outbox.InsertRound(documents, bytes => OutboxRound.SendersOf(
-                removed.SelectMany(c => state.Inbox[c.Id].Senders.Concat((c.Remaining?.Senders ?? []).Select(s => s.Negated())))
+            // The senders are what the round takes from the inbox, less its dead letters: read before the index applies it.
+            tracked = buffer.Outbox.InsertRound(documents, bytes => OutboxRound.SendersOf(
+                removed.SelectMany(c => buffer.Inbox[c.Id].Senders.Concat((c.Remaining?.Senders ?? []).Select(s => s.Negated())))
                     .Concat(SenderShare.Of(deadLettered.Select(m => (m, BufferDocuments.Size(m)))).Select(s => s.Negated())),
                 bytes));
-            this.deadLetters.Store(deadLetters);
+            buffer.Accounting.StoreDeadLetters(deadLetters);
         });
 
         // The outbox first: a broker reading a sender's share between the two sees it too high, never too low.
-        state.Outbox.TrackRound(tracked);
-        state.Inbox.Apply(removed);
-        inHand.ClearAfterCommit(clearInHand);
+        buffer.Outbox.TrackRound(tracked);
+        buffer.Inbox.Apply(removed);
+        buffer.InHand.ClearAfterCommit(clearInHand);
     });
 
     /// <inheritdoc cref="InHandFiles.Read"/>
-    public InHand? ReadInHand(string stage) => inHand.Read(stage);
+    public InHand? ReadInHand(string stage) => buffer.InHand.Read(stage);
 
     /// <inheritdoc cref="InHandFiles.Set"/>
-    public void SetInHand(string stage, InHand inHand) => this.inHand.Set(stage, inHand);
+    public void SetInHand(string stage, InHand inHand) => buffer.InHand.Set(stage, inHand);
 
     /// <inheritdoc cref="InHandFiles.Clear"/>
-    public void ClearInHand(string stage) => inHand.Clear(stage);
+    public void ClearInHand(string stage) => buffer.InHand.Clear(stage);
 }

@@ -9,6 +9,8 @@ namespace MedTech.Edge.Buffer;
 /// </summary>
 internal sealed class InboxIndex(BufferFile file, SenderLedger senders)
 {
+    public const string Collection = "inbox";
+
     /// <summary>The field of an inbox document with the committed total after the commit that wrote it.</summary>
     private const string CommittedField = "committed";
 
@@ -32,7 +34,7 @@ internal sealed class InboxIndex(BufferFile file, SenderLedger senders)
     public long Load()
     {
         long committed = 0;
-        foreach (var document in file.Collection(BufferCollections.Inbox).FindAll())
+        foreach (var document in file.Collection(Collection).FindAll())
         {
             Track([(document["_id"].AsInt64, InboxCommit.Of(document))]);
             if (document.TryGetValue(CommittedField, out var total))
@@ -62,7 +64,7 @@ internal sealed class InboxIndex(BufferFile file, SenderLedger senders)
     /// <summary>The oldest messages in whole commits: the oldest commit, then more while the total stays within <paramref name="max"/>.</summary>
     public List<InboxMessage> Read(int max)
     {
-        var inbox = file.Collection(BufferCollections.Inbox);
+        var inbox = file.Collection(Collection);
         var messages = new List<InboxMessage>();
         foreach (var id in commitIds)
         {
@@ -88,7 +90,7 @@ internal sealed class InboxIndex(BufferFile file, SenderLedger senders)
             return [];
         }
 
-        var inbox = file.Collection(BufferCollections.Inbox);
+        var inbox = file.Collection(Collection);
         return commitIds.GetViewBetween(from, lastId).ToList()
             .SelectMany(id => BufferDocuments.ToInboxMessages(inbox.FindById(id)))
             .Where(m => m.Id >= firstId && m.Id <= lastId)
@@ -101,7 +103,7 @@ internal sealed class InboxIndex(BufferFile file, SenderLedger senders)
     /// </summary>
     public List<(long Id, InboxCommit Commit)> Insert(IReadOnlyList<(InboxMessage Message, long Size)> messages, long? committed = null)
     {
-        var inbox = file.Collection(BufferCollections.Inbox);
+        var inbox = file.Collection(Collection);
         var added = new List<(long, InboxCommit)>();
         foreach (var chunk in BufferDocuments.ChunkBySize(messages, m => m.Size))
         {
@@ -124,7 +126,7 @@ internal sealed class InboxIndex(BufferFile file, SenderLedger senders)
     /// </summary>
     public List<InboxChange> Remove(IReadOnlyList<long> messageIds, HashSet<long>? removedIds = null)
     {
-        var inbox = file.Collection(BufferCollections.Inbox);
+        var inbox = file.Collection(Collection);
         var changes = new List<InboxChange>();
         foreach (var group in messageIds.Distinct().GroupBy(CommitOf))
         {
@@ -158,7 +160,7 @@ internal sealed class InboxIndex(BufferFile file, SenderLedger senders)
     /// </summary>
     public List<InboxChange> DeleteOldest(DateTime cutoff, long max, long maxBytes)
     {
-        var inbox = file.Collection(BufferCollections.Inbox);
+        var inbox = file.Collection(Collection);
         var changes = new List<InboxChange>();
 
         // Whole when all of it is due and it does not overshoot the messages or the bytes still to go; else the

@@ -5,7 +5,8 @@ namespace MedTech.Edge.Buffer;
 
 /// <summary>
 /// What the buffer needs of LiteDB beyond its API: telling a LiteDB file by its header, opening one without any
-/// chance of changing it, telling a damaged file from a busy one, and closing an engine that may never return.
+/// chance of changing it, telling a damaged file from a busy one, closing an engine that may never return, and
+/// deleting the empty log that LiteDB's own file mode would.
 /// </summary>
 internal static class LiteDbEngines
 {
@@ -112,6 +113,23 @@ internal static class LiteDbEngines
         }
 
         files?.Dispose();
+    }
+
+    /// <summary>LiteDB's own file mode deletes an empty log when it closes; with the files given as streams it cannot.</summary>
+    public static void DeleteEmptyLog(string path)
+    {
+        var log = BufferFiles.LogPath(path);
+        try
+        {
+            if (File.Exists(log) && new FileInfo(log).Length == 0)
+            {
+                File.Delete(log);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // An empty log left behind is harmless: the next open finds no pages in it.
+        }
     }
 
     /// <summary>A database that closes the streams it was opened on.</summary>

@@ -9,29 +9,18 @@ public sealed class Outbox : IOutbox
     /// <summary>"Nearly drained": below this many undelivered messages, delivered batches are purged.</summary>
     private const long PurgeWhileUndeliveredBelow = 10_000;
 
-    private readonly BufferFile file;
-    private readonly BufferState state;
-    private readonly DeadLetterStore deadLetters;
-    private readonly InHandFiles inHand;
-    private readonly BufferOptions options;
+    private readonly BufferState buffer;
 
-    internal Outbox(BufferFile file, BufferState state, DeadLetterStore deadLetters, InHandFiles inHand, BufferOptions options)
-    {
-        this.file = file;
-        this.state = state;
-        this.deadLetters = deadLetters;
-        this.inHand = inHand;
-        this.options = options;
-    }
+    internal Outbox(BufferState buffer) => this.buffer = buffer;
 
     /// <summary>
     /// The oldest undelivered entries with a batch id above <paramref name="afterBatchId"/>, in order, in whole batches:
     /// at least one, then while under <paramref name="max"/>. A forwarder with batches in flight reads past them.
     /// </summary>
-    public IReadOnlyList<OutboxEntry> ReadOutbox(int max, long afterBatchId = 0) => file.Locked(() => state.Outbox.Read(max, afterBatchId));
+    public IReadOnlyList<OutboxEntry> ReadOutbox(int max, long afterBatchId = 0) => buffer.File.Locked(() => buffer.Outbox.Read(max, afterBatchId));
 
     /// <summary>The undelivered outbox entries of batches with ids from <paramref name="firstId"/> to <paramref name="lastId"/>, in order.</summary>
-    public IReadOnlyList<OutboxEntry> ReadOutboxRange(long firstId, long lastId) => file.Locked(() => state.Outbox.ReadRange(firstId, lastId));
+    public IReadOnlyList<OutboxEntry> ReadOutboxRange(long firstId, long lastId) => buffer.File.Locked(() => buffer.Outbox.ReadRange(firstId, lastId));
 
     /// <summary>
     /// Marks outbox batches (by <see cref="OutboxEntry.Id"/>) delivered: the next stage has every entry of them. Stores
@@ -39,14 +28,14 @@ public sealed class Outbox : IOutbox
     /// Only a small marker is written; <see cref="PurgeDelivered"/> deletes the batches later. A batch delivered ahead
     /// of an older undelivered one is delivered again after a restart (duplicates are idempotent downstream).
     /// </summary>
-    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<GroupDeadLetter>? deadLetters = null, string? clearInHand = null) => file.Locked(() =>
+    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<GroupDeadLetter>? deadLetters = null, string? clearInHand = null) => buffer.File.Locked(() =>
     {
         ArgumentNullException.ThrowIfNull(batchIds);
-        var outbox = state.Outbox;
+        var outbox = buffer.Outbox;
         var upTo = outbox.UpToAfter(batchIds);
         if (deadLetters is { Count: > 0 } || clearInHand is not null || outbox.MarkerDue)
         {
-            state.Accounting.Run(() => this.deadLetters.Store(deadLetters ?? Array.Empty<GroupDeadLetter>()), work => outbox.SaveMarker(upTo, work));
+            buffer.Accounting.Run(() => buffer.Accounting.StoreDeadLetters(deadLetters ?? Array.Empty<GroupDeadLetter>()), work => outbox.SaveMarker(upTo, work));
         }
         else
         {
@@ -54,7 +43,7 @@ public sealed class Outbox : IOutbox
         }
 
         outbox.Deliver(batchIds);
-        inHand.ClearAfterCommit(clearInHand);
+        buffer.InHand.ClearAfterCommit(clearInHand);
     });
 
     /// <summary>
@@ -68,10 +57,10 @@ public sealed class Outbox : IOutbox
         long purged = 0;
         while (true)
         {
-            lock (file.Gate)
+            lock (buffer.File.Gate)
             {
-                var outbox = state.Outbox;
-                if (outbox.AwaitingPurge == 0 || (outbox.Count > PurgeWhileUndeliveredBelow && outbox.AwaitingPurge < options.MaxMessages / 2))
+                var outbox = buffer.Outbox;
+                if (outbox.AwaitingPurge == 0 || (outbox.Count > PurgeWhileUndeliveredBelow && outbox.AwaitingPurge < buffer.Options.MaxMessages / 2))
                 {
                     return purged;
                 }
@@ -89,11 +78,11 @@ public sealed class Outbox : IOutbox
     });
 
     /// <inheritdoc cref="InHandFiles.Read"/>
-    public InHand? ReadInHand(string stage) => inHand.Read(stage);
+    public InHand? ReadInHand(string stage) => buffer.InHand.Read(stage);
 
     /// <inheritdoc cref="InHandFiles.Set"/>
-    public void SetInHand(string stage, InHand inHand) => this.inHand.Set(stage, inHand);
+    public void SetInHand(string stage, InHand inHand) => buffer.InHand.Set(stage, inHand);
 
     /// <inheritdoc cref="InHandFiles.Clear"/>
-    public void ClearInHand(string stage) => inHand.Clear(stage);
+    public void ClearInHand(string stage) => buffer.InHand.Clear(stage);
 }

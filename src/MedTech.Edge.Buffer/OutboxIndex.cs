@@ -11,6 +11,11 @@ namespace MedTech.Edge.Buffer;
 /// </summary>
 internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimeProvider time)
 {
+    public const string Collection = "outbox";
+
+    /// <summary>The collection of the delivered-up-to marker.</summary>
+    public const string StateCollection = "state";
+
     private const string DeliveredUpToKey = "outboxDeliveredUpTo";
 
     /// <summary>The outbox batch field with the senders of the round it ends (<see cref="SenderShare.ToBinary"/>).</summary>
@@ -61,10 +66,10 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
     /// <summary>Builds the index and reads the marker from the file at open.</summary>
     public void Load()
     {
-        DeliveredUpTo = markerOnDisk = file.Database.GetCollection(BufferCollections.State).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
+        DeliveredUpTo = markerOnDisk = file.Database.GetCollection(StateCollection).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
         markerWrittenAt = time.GetTimestamp();
         LastId = DeliveredUpTo;
-        foreach (var batch in file.Collection(BufferCollections.Outbox).FindAll())
+        foreach (var batch in file.Collection(Collection).FindAll())
         {
             var id = batch["_id"].AsInt64;
             LastId = Math.Max(LastId, id);
@@ -95,7 +100,7 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
     public List<OutboxEntry> Read(int max, long afterBatchId)
     {
         var entries = new List<OutboxEntry>();
-        var outbox = file.Collection(BufferCollections.Outbox);
+        var outbox = file.Collection(Collection);
         foreach (var id in undelivered.GetViewBetween(afterBatchId + 1, long.MaxValue))
         {
             if (entries.Count > 0 && entries.Count + batches[id].Units > max)
@@ -112,7 +117,7 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
     /// <summary>The undelivered entries of batches with ids from <paramref name="firstId"/> to <paramref name="lastId"/>, in order.</summary>
     public List<OutboxEntry> ReadRange(long firstId, long lastId)
     {
-        var outbox = file.Collection(BufferCollections.Outbox);
+        var outbox = file.Collection(Collection);
         return firstId > lastId ? [] : undelivered.GetViewBetween(firstId, lastId).ToList()
             .SelectMany(id => BufferDocuments.ToOutboxEntries(outbox.FindById(id)))
             .ToList();
@@ -133,7 +138,7 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
             built[^1][SendersField] = SenderShare.ToBinary(roundSenders);
         }
 
-        var outbox = file.Collection(BufferCollections.Outbox);
+        var outbox = file.Collection(Collection);
         var tracked = new List<OutboxBatch>();
         for (var i = 0; i < built.Count; i++)
         {
@@ -229,7 +234,7 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
             withIt?.Invoke();
             if (upTo != markerOnDisk)
             {
-                file.Database.GetCollection(BufferCollections.State).Upsert(new BsonDocument { ["_id"] = DeliveredUpToKey, ["value"] = upTo });
+                file.Database.GetCollection(StateCollection).Upsert(new BsonDocument { ["_id"] = DeliveredUpToKey, ["value"] = upTo });
             }
         });
         DeliveredUpTo = markerOnDisk = upTo;
@@ -242,7 +247,7 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
         long units = 0;
         SaveMarker(DeliveredUpTo, () =>
         {
-            var outbox = file.Collection(BufferCollections.Outbox);
+            var outbox = file.Collection(Collection);
             foreach (var batch in outbox.Find(Query.LTE("_id", DeliveredUpTo), 0, 4).ToList())
             {
                 outbox.Delete(batch["_id"]);
@@ -260,7 +265,7 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
     /// </summary>
     public List<long> DeleteOldest(DateTime cutoff, long max, long maxBytes)
     {
-        var outbox = file.Collection(BufferCollections.Outbox);
+        var outbox = file.Collection(Collection);
         var taken = OldestFirst.Take(undelivered.Select(id => new OldestFirst.Item(id, batches[id].CreatedUtc, batches[id].Messages, batches[id].Bytes)), cutoff, max, maxBytes);
         foreach (var id in taken.Ids)
         {
