@@ -11,6 +11,8 @@ namespace MedTech.Edge.Buffer;
 /// </summary>
 internal sealed class DeadLetterShelf(BufferOptions options)
 {
+    public const string Collection = "deadletters";
+
     /// <summary>The dead letters' count and bytes, and how many a change dropped to stay within the share or the time-to-live.</summary>
     public readonly record struct Totals(long Count, long Bytes, long Dropped = 0);
 

@@ -1,388 +1,188 @@
-using LiteDB;
-
 namespace MedTech.Edge.Buffer;
 
 /// <summary>
 /// The gateway's one LiteDB file: inbox (as received) → outbox (for the hub) → gone, plus dead letters. Each step is
 /// one transaction, and a message leaves a collection only in the transaction that puts it in the next one, so a
 /// crash between steps repeats a step (duplicates downstream are idempotent) and never loses a message.
-/// Thread-safe; one instance per file and process.
+/// Thread-safe; one instance per file and process. This class opens the file and hands out its parts, one per
+/// consumer: <see cref="Inbox"/> (ingest and Normalize), <see cref="Outbox"/> (forwarders and the in-process writer),
+/// <see cref="DeadLetters"/> (operators) and <see cref="Upkeep"/> (housekeeping and gauges). It implements their
+/// interfaces too, by handing each call on, for a host or test that holds the whole buffer.
 /// </summary>
-public sealed partial class GatewayStore : IInboxStore, INormalizationInput, IOutbox, IDeadLetters, IBufferUpkeep, IDisposable
+public sealed class GatewayStore : IInboxStore, INormalizationInput, IOutbox, IDeadLetters, IBufferUpkeep, IDisposable
 {
-    private const string Inbox = "inbox";
-    private const string Outbox = "outbox";
-    private const string DeadLetters = "deadletters";
-    private const string Counters = "counters";
-    private const string State = "state";
-    private const string DeliveredUpToKey = "outboxDeliveredUpTo";
+    /// <summary>The in-hand record of Normalize and Group (ids are inbox message ids).</summary>
+    public const string NormalizationInHand = "inHand:normalize";
 
-    private LiteDatabase db;
-    private readonly BufferOptions options;
-    private readonly TimeProvider time;
-    private readonly Lock gate = new();
-    private readonly InHandFiles inHand;
-    private readonly SenderLedger ledger = new();
-    private readonly DeadLetterShelf shelf;
+    /// <summary>The in-hand record of the in-process writer (ids are outbox batch ids).</summary>
+    public const string WriterInHand = "inHand:writer";
 
-    // The outbox in memory: batches not yet delivered, in id order, with their entry count (hub messages), the device
-    // messages they came from (what capacity counts), their bytes and time. A delivered
-    // batch stays on disk until PurgeDelivered: LiteDB's delete costs as much disk I/O as the insert did, so it is
-    // kept off the forwarding path and done when a backlog has drained.
-    private readonly SortedSet<long> undelivered = [];
-    private readonly Dictionary<long, OutboxBatch> undeliveredBatches = [];
+    /// <summary>
+    /// The dead-letter code of a device message too large to keep: too large for one buffer record
+    /// (<see cref="BufferDocuments.MaxRecordBytes"/>: megabytes of MQTT user properties, or a client id or topic that big),
+    /// or, in external-broker mode, over the MQTT size limit; its size, payload hash and first bytes are kept.
+    /// </summary>
+    public const string DeviceMessageTooLarge = "DeviceMessageTooLarge";
 
-    // A round written over several documents this run: each document's round (its last document's id), and how many
-    // of the round's documents are undelivered. The round's senders are released when the last of them goes, whatever
-    // the order the hub acknowledged them in. (After a reopen, the senders go with the document that carries them.)
-    private readonly Dictionary<long, long> roundOf = [];
-    private readonly Dictionary<long, Round> rounds = [];
-    private long outboxCount;
-    private long outboxMessages;
-    private long outboxBytes;
-    private long awaitingPurge;
+    /// <summary>Reason a drop is counted under: the buffer was full and the policy evicts.</summary>
+    public const string DroppedForCapacity = "capacity";
 
-    // Every outbox batch with an id up to this was delivered. Written to the file at most once a second (and with
-    // dead letters, a purge, or on dispose): a commit costs a flush, and after a crash a stale marker only means
-    // batches are sent again. Ids are assigned here, never reused: LiteDB's own sequence restarts at 1 in an empty
-    // collection, which would make new batches look delivered.
-    private static readonly TimeSpan MarkerInterval = TimeSpan.FromSeconds(1);
-    private long deliveredUpTo;
-    private long markerOnDisk;
-    private long markerWrittenAt;
-    private long lastOutboxId;
-    private bool disposed;
+    /// <summary>Reason a drop is counted under: unsent data outlived <see cref="BufferOptions.TimeToLive"/>.</summary>
+    public const string DroppedForTtl = "ttl_expiry";
+
+    /// <summary>Reason a dropped dead letter is counted under: more than the dead letters' share.</summary>
+    public const string DroppedDeadLetterForCapacity = "deadletter_capacity";
+
+    /// <summary>Reason a dropped dead letter is counted under: older than <see cref="BufferOptions.DeadLetterTimeToLive"/>.</summary>
+    public const string DroppedDeadLetterForTtl = "deadletter_ttl";
+
+    private readonly BufferFile file;
+
+    // On close: the delivered-up-to marker, which is otherwise written at most once a second.
+    private readonly Action closeMarker;
 
     public GatewayStore(BufferOptions options, TimeProvider? timeProvider = null)
-        : this(options, timeProvider, BufferFiles.OpenFile, null, ownFiles: true)
+        : this(options, timeProvider, new BufferFile(Checked(options).Path, BufferFiles.OpenFile, null, CheckReadable))
     {
     }
 
     /// <summary>With the files (data and log) opened by <paramref name="openFile"/> (the power-cut and full-disk tests give their own).</summary>
     internal GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, Stream> openFile)
-        : this(options, timeProvider, openFile, null, ownFiles: false)
+        : this(options, timeProvider, new BufferFile(Checked(options).Path, openFile, null, null))
     {
     }
 
-    /// <summary>Writable with <paramref name="openFile"/>, or read-only on what <paramref name="openReadOnly"/> opens.</summary>
-    private GatewayStore(BufferOptions options, TimeProvider? timeProvider, Func<string, Stream>? openFile, Func<string, LiteDatabase>? openReadOnly, bool ownFiles)
+    private GatewayStore(BufferOptions options, TimeProvider? timeProvider, BufferFile file)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        this.options = options;
-        this.openFile = openFile;
-        this.openReadOnly = openReadOnly;
-        this.ownFiles = ownFiles;
-        readOnly = openReadOnly is not null;
-        time = timeProvider ?? TimeProvider.System;
-        var path = System.IO.Path.GetFullPath(options.Path);
-        FilePath = path;
-        inHand = new InHandFiles(path, readOnly);
-        shelf = new DeadLetterShelf(options);
-        if (!readOnly)
-        {
-            PrivateFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        }
-
-        db = Guard(OpenAndLoad);
+        this.file = file;
+        var buffer = new BufferState(file, options, timeProvider ?? TimeProvider.System);
+        Inbox = new Inbox(buffer);
+        Outbox = new Outbox(buffer);
+        DeadLetters = new DeadLetterStore(buffer);
+        Upkeep = new BufferUpkeep(buffer, Outbox);
+        file.Open(buffer.Load, buffer.Clear);
+        closeMarker = () => buffer.Outbox.SaveMarker(buffer.Outbox.DeliveredUpTo);
     }
 
-    public string FilePath { get; }
+    public string FilePath => file.Path;
+
+    /// <summary>Ingest's commits and Normalize's reads and rounds.</summary>
+    public Inbox Inbox { get; }
+
+    /// <summary>The forwarders' reads and deliveries.</summary>
+    public Outbox Outbox { get; }
+
+    public DeadLetterStore DeadLetters { get; }
+
+    public BufferUpkeep Upkeep { get; }
 
     /// <summary>
-    /// Runs one public operation with LiteDB's exceptions turned into <see cref="BufferStorageException"/>: the storage
-    /// library stays inside the buffer, and no consumer has to reference it to tell a storage failure apart.
+    /// Opens an existing buffer file for inspection without writing one byte to it (LiteDB's read-only connection, no
+    /// index creation, no marker on dispose). Throws <see cref="BufferFileDamagedException"/> for a missing file or
+    /// one that is not a buffer, and for a buffer LiteDB cannot read.
     /// </summary>
-    private static T Guard<T>(Func<T> operation)
+    public static GatewayStore OpenReadOnly(string path, TimeProvider? timeProvider = null) => BufferFile.Guard(() =>
     {
-        try
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full))
         {
-            return operation();
+            throw new BufferFileDamagedException(full, "there is no file there");
         }
-        catch (LiteException ex)
-        {
-            throw new BufferStorageException(ex);
-        }
-    }
 
-    private static void Guard(Action operation) => Guard<bool>(() =>
-    {
-        operation();
-        return true;
+        if (!LiteDbEngines.HasLiteDbHeader(full))
+        {
+            throw new BufferFileDamagedException(full, "it is not a LiteDB file");
+        }
+
+        var store = new GatewayStore(new BufferOptions { Path = full }, timeProvider, new BufferFile(full, null, LiteDbEngines.OpenForReading, null));
+        string[] collections = [InboxIndex.Collection, OutboxIndex.Collection, OutboxIndex.StateCollection, DeadLetterShelf.Collection, BufferAccounting.Collection];
+        if (store.file.Database.GetCollectionNames().Except(collections, StringComparer.Ordinal).FirstOrDefault() is { } other)
+        {
+            // Only for inspection: the gateway's own start does not refuse a collection a newer release added.
+            store.Dispose();
+            throw new BufferFileDamagedException(full, $"it is a LiteDB file but not a gateway buffer (collection '{(other.Length <= 64 ? other : other[..64] + "…")}')");
+        }
+
+        return store;
     });
 
-    /// <summary>
-    /// Normalize and Group in one step: the inbox messages leave in the transaction that stores their results, and the
-    /// counters (normalized, dead-lettered) move in it too, and the stage's in-hand record <paramref name="clearInHand"/>
-    /// is cleared in it (see <see cref="SetInHand"/>). The outbox batch counts the device messages it came from:
-    /// <paramref name="deviceMessages"/>, or by default the messages removed from the inbox that are not dead letters.
-    /// </summary>
-    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters, string? clearInHand = null, long? deviceMessages = null) => Guard(() =>
-    {
-        ArgumentNullException.ThrowIfNull(inboxIds);
-        ArgumentNullException.ThrowIfNull(entries);
-        ArgumentNullException.ThrowIfNull(deadLetters);
-        lock (gate)
-        {
-            // One document per round (more for a round over MaxDocumentBytes): draining costs one delete per batch, not per message.
-            var batches = BufferDocuments.ChunkBySize(entries, e => 8 + (3L * e.Key.Length) + e.Payload.Length).ToList();
-            var tracked = new List<OutboxBatch>();
-            var removed = new List<InboxChange>();
-            Accounted(() =>
-            {
-                var removedIds = new HashSet<long>();
-                removed = RemoveFromInbox(inboxIds, removedIds);
-                var deadLettered = deadLetters.Select(d => d.Message.Id).Where(removedIds.Contains).Distinct().Count();
-                var normalized = removedIds.Count - deadLettered;
-                pending.Normalized += normalized;
-                pending.DeadLettered += deadLettered;
+    public IReadOnlyList<long> Append(IReadOnlyList<InboxMessage> messages) => Inbox.Append(messages);
 
-                var outbox = Collection(Outbox);
-                var messages = Math.Max(0, deviceMessages ?? normalized);
-                long given = 0;
-                var documents = new List<BsonDocument>();
-                for (var i = 0; i < batches.Count; i++)
-                {
-                    // A round over several documents shares its device messages out by entries (the rest to the last).
-                    var share = i == batches.Count - 1 ? messages - given : messages * batches[i].Count / entries.Count;
-                    given += share;
-                    documents.Add(BufferDocuments.ToOutboxBatch(batches[i], share));
-                }
+    public void AddDeadLetter(DeadLetter deadLetter) => Inbox.AddDeadLetter(deadLetter);
 
-                // The round's senders ride on its last document: they are released when it is delivered or dropped (a
-                // round's batches go in order), so a sender never counts for less than it holds.
-                var senders = documents.Count == 0 ? []
-                    : OutboxSenders(removed, deadLetters.Where(d => removedIds.Contains(d.Message.Id)).DistinctBy(d => d.Message.Id).Select(d => d.Message), documents.Sum(BufferDocuments.Bytes));
-                if (senders.Length > 0)
-                {
-                    documents[^1][SendersField] = SendersToBinary(senders);
-                }
+    public (long Messages, long Bytes) HeldBy(string clientId) => Inbox.HeldBy(clientId);
 
-                for (var i = 0; i < documents.Count; i++)
-                {
-                    outbox.Insert(lastOutboxId + 1 + i, documents[i]);
-                    tracked.Add(new OutboxBatch(batches[i].Count, documents[i]["messages"].AsInt64, BufferDocuments.Bytes(documents[i]),
-                        batches[i][0].CreatedUtc, i == documents.Count - 1 ? senders : []));
-                }
+    public void Reopen() => Inbox.Reopen();
 
-                StoreDeadLetters(deadLetters);
-            });
-            // The outbox first: a broker reading a sender's share between the two sees it too high, never too low.
-            var roundEnd = lastOutboxId + tracked.Count;
-            foreach (var batch in tracked)
-            {
-                TrackUndelivered(++lastOutboxId, batch);
-                if (tracked.Count > 1)
-                {
-                    roundOf[lastOutboxId] = roundEnd;
-                }
-            }
+    public IReadOnlyList<InboxMessage> ReadInbox(int max) => Inbox.ReadInbox(max);
 
-            if (tracked.Count > 1)
-            {
-                rounds[roundEnd] = new Round { Left = tracked.Count, Bytes = tracked.Sum(b => b.Bytes), Senders = tracked[^1].Senders ?? [] };
-            }
+    public IReadOnlyList<InboxMessage> ReadInboxRange(long firstId, long lastId) => Inbox.ReadInboxRange(firstId, lastId);
 
-            ApplyInbox(removed);
+    public void CompleteNormalization(IReadOnlyList<long> inboxIds, IReadOnlyList<OutboxEntry> entries, IReadOnlyList<DeadLetter> deadLetters,
+        string? clearInHand = null, long? deviceMessages = null) => Inbox.CompleteNormalization(inboxIds, entries, deadLetters, clearInHand, deviceMessages);
 
-            ClearInHandAfterCommit(clearInHand);
-        }
-    });
+    public InHand? ReadInHand(string stage) => Inbox.ReadInHand(stage);
 
-    /// <summary>
-    /// The oldest undelivered entries with a batch id above <paramref name="afterBatchId"/>, in order, in whole batches:
-    /// at least one, then while under <paramref name="max"/>. A forwarder with batches in flight reads past them.
-    /// </summary>
-    public IReadOnlyList<OutboxEntry> ReadOutbox(int max, long afterBatchId = 0) => Guard<IReadOnlyList<OutboxEntry>>(() =>
-    {
-        lock (gate)
-        {
-            var entries = new List<OutboxEntry>();
-            var outbox = Collection(Outbox);
-            foreach (var id in undelivered.GetViewBetween(afterBatchId + 1, long.MaxValue))
-            {
-                if (entries.Count > 0 && entries.Count + undeliveredBatches[id].Units > max)
-                {
-                    break;
-                }
+    public void SetInHand(string stage, InHand inHand) => Inbox.SetInHand(stage, inHand);
 
-                entries.AddRange(BufferDocuments.ToOutboxEntries(outbox.FindById(id)));
-            }
+    public void ClearInHand(string stage) => Inbox.ClearInHand(stage);
 
-            return entries;
-        }
-    });
+    public IReadOnlyList<OutboxEntry> ReadOutbox(int max, long afterBatchId = 0) => Outbox.ReadOutbox(max, afterBatchId);
 
-    /// <summary>
-    /// Marks outbox batches (by <see cref="OutboxEntry.Id"/>) delivered: the next stage has every entry of them. Stores
-    /// that stage's dead letters in the same transaction (an in-process writer's groups the FHIR server refused).
-    /// Only a small marker is written; <see cref="PurgeDelivered"/> deletes the batches later. A batch delivered ahead
-    /// of an older undelivered one is delivered again after a restart (duplicates are idempotent downstream).
-    /// </summary>
-    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<GroupDeadLetter>? deadLetters = null, string? clearInHand = null) => Guard(() =>
-    {
-        ArgumentNullException.ThrowIfNull(batchIds);
-        lock (gate)
-        {
-            var delivered = batchIds.Where(undelivered.Contains).ToHashSet();
-            var upTo = undelivered.Where(id => !delivered.Contains(id)).Select(id => id - 1).FirstOrDefault(lastOutboxId);
-            if (deadLetters is { Count: > 0 } || clearInHand is not null || time.GetElapsedTime(markerWrittenAt) >= MarkerInterval)
-            {
-                Accounted(() => StoreDeadLetters(deadLetters ?? Array.Empty<GroupDeadLetter>()), work => SaveMarker(upTo, work));
-            }
-            else
-            {
-                deliveredUpTo = upTo;
-            }
+    public IReadOnlyList<OutboxEntry> ReadOutboxRange(long firstId, long lastId) => Outbox.ReadOutboxRange(firstId, lastId);
 
-            foreach (var id in delivered)
-            {
-                awaitingPurge += UntrackUndelivered(id);
-            }
+    public void MarkDelivered(IReadOnlyList<long> batchIds, IReadOnlyList<GroupDeadLetter>? deadLetters = null, string? clearInHand = null) =>
+        Outbox.MarkDelivered(batchIds, deadLetters, clearInHand);
 
-            ClearInHandAfterCommit(clearInHand);
-        }
-    });
+    public IReadOnlyList<DeadLetter> ListDeadLetters(string? code = null) => DeadLetters.ListDeadLetters(code);
 
-    /// <summary>Moves the delivered-up-to marker to <paramref name="upTo"/> and stores it, in one transaction with <paramref name="withIt"/>.</summary>
-    private void SaveMarker(long upTo, Action? withIt = null)
-    {
-        Transaction(() =>
-        {
-            withIt?.Invoke();
-            if (upTo != markerOnDisk)
-            {
-                db.GetCollection(State).Upsert(new BsonDocument { ["_id"] = DeliveredUpToKey, ["value"] = upTo });
-            }
-        });
-        deliveredUpTo = markerOnDisk = upTo;
-        markerWrittenAt = time.GetTimestamp();
-    }
+    public IReadOnlyList<GroupDeadLetter> ListGroupDeadLetters(string? code = null) => DeadLetters.ListGroupDeadLetters(code);
 
-    /// <summary>
-    /// An undelivered outbox batch as the index keeps it: entries (hub messages), the device messages behind them, bytes,
-    /// time, and the senders it releases when it leaves (those of its round, on the round's last batch; <see cref="HeldBy"/>).
-    /// </summary>
-    private readonly record struct OutboxBatch(int Units, long Messages, long Bytes, DateTime CreatedUtc, SenderShare[] Senders);
+    public DeadLetter? FindDeadLetter(long id) => DeadLetters.FindDeadLetter(id);
 
-    private void TrackUndelivered(long id, OutboxBatch batch)
-    {
-        undelivered.Add(id);
-        undeliveredBatches[id] = batch;
-        outboxCount += batch.Units;
-        outboxMessages += batch.Messages;
-        outboxBytes += batch.Bytes;
-        TrackSenders(batch.Senders);
-    }
+    public int ReplayDeadLetters(string? code = null) => DeadLetters.ReplayDeadLetters(code);
 
-    /// <summary>Forgets an undelivered batch; returns its entry count.</summary>
-    private int UntrackUndelivered(long id)
-    {
-        undelivered.Remove(id);
-        undeliveredBatches.Remove(id, out var batch);
-        outboxCount -= batch.Units;
-        outboxMessages -= batch.Messages;
-        outboxBytes -= batch.Bytes;
-        if (!roundOf.Remove(id, out var end))
-        {
-            UntrackSenders(batch.Senders ?? []);
-        }
-        else if (rounds.TryGetValue(end, out var round))
-        {
-            UntrackSenders(round.Leave(batch.Bytes));
-            if (round.Left == 0)
-            {
-                rounds.Remove(end);
-            }
-        }
+    public BufferStats Stats() => Upkeep.Stats();
 
-        return batch.Units;
-    }
+    public int ExpireOld() => Upkeep.ExpireOld();
 
-    private ILiteCollection<BsonDocument> Collection(string name)
-    {
-        ThrowIfWriteFailed();
-        return db.GetCollection(name, BsonAutoId.Int64);
-    }
+    public long PurgeDelivered() => Upkeep.PurgeDelivered();
 
-    /// <summary>
-    /// Runs <paramref name="work"/> as one LiteDB transaction; any failure rolls all of it back. Throws too when a
-    /// write of this engine has failed (<see cref="BufferFiles"/>): then what LiteDB reports committed may not be on
-    /// disk, so nothing may be acknowledged on it.
-    /// </summary>
-    private void Transaction(Action work)
-    {
-        ThrowIfWriteFailed();
-        db.BeginTrans();
-        try
-        {
-            work();
-            db.Commit();
-        }
-        catch (Exception ex)
-        {
-            RollbackAfter(ex);
+    public bool ReclaimSpace(long minimumFileBytes = 64L << 20) => Upkeep.ReclaimSpace(minimumFileBytes);
 
-            // After a failed write LiteDB's own error (a page it cannot read back) says less than the write's.
-            ThrowIfWriteFailed();
-            throw;
-        }
-
-        ThrowIfWriteFailed();
-    }
-
+    /// <summary>Saves the delivered-up-to marker (not for a read-only file) and closes the file.</summary>
     public void Dispose()
     {
-        lock (gate)
+        lock (file.Gate)
         {
-            if (!disposed)
+            if (!file.Closed)
             {
-                disposed = true;
-                try
-                {
-                    if (!readOnly)
-                    {
-                        SaveMarker(deliveredUpTo);
-                    }
-                }
-                catch (Exception ex) when (ex is LiteException or IOException)
-                {
-                    // A marker not saved only means the last second's deliveries are sent again after the restart.
-                }
-
-                Close(db, files, abandon: files?.Failure is not null);
-                files = null;
-                if (ownFiles)
-                {
-                    DeleteEmptyLog();
-                }
+                file.Close(file.ReadOnly ? null : closeMarker);
             }
         }
     }
 
-    /// <summary>A round over several outbox documents: how many are undelivered, their bytes, and what its senders still hold.</summary>
-    private sealed class Round
+    private static BufferOptions Checked(BufferOptions options)
     {
-        public int Left { get; set; }
+        ArgumentNullException.ThrowIfNull(options);
+        return options;
+    }
 
-        public long Bytes { get; set; }
-
-        public required SenderShare[] Senders { get; set; }
-
-        /// <summary>
-        /// What one document leaving gives back: its share of each sender's bytes; with the round's last document,
-        /// everything left, the messages too (a message may lie in any of the round's documents).
-        /// </summary>
-        public SenderShare[] Leave(long bytes)
+    /// <summary>
+    /// Before the file is opened for writing, a read-only open and read of it must work: on a damaged file LiteDB's
+    /// writable open changes it (it marks the header for an automatic rebuild that drops what it cannot read), and the
+    /// operator's salvage needs the file as it was.
+    /// </summary>
+    private static void CheckReadable(string path)
+    {
+        if (File.Exists(path) && new FileInfo(path).Length > 0)
         {
-            if (--Left == 0)
+            if (!LiteDbEngines.HasLiteDbHeader(path))
             {
-                return Senders;
+                throw new BufferFileDamagedException(path, new InvalidDataException("not a LiteDB file"));
             }
 
-            var part = Senders.Select(s => s with { Messages = 0, Bytes = Bytes <= 0 ? 0 : (long)((Int128)s.Bytes * Math.Max(0, bytes) / Bytes) }).ToArray();
-            Senders = [.. Senders.Zip(part, (s, p) => s with { Bytes = s.Bytes - p.Bytes })];
-            Bytes -= bytes;
-            return part;
+            new GatewayStore(new BufferOptions { Path = path }, null, new BufferFile(path, null, LiteDbEngines.OpenForReading, null)).Dispose();
         }
     }
 }

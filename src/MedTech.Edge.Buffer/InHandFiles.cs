@@ -69,7 +69,7 @@ internal sealed class InHandFiles(string bufferPath, bool readOnly)
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // The round has committed: a caller told it failed would redo it. The record stays and names ids that
-                // have left the buffer (new ones never get them again, see GatewayStore.Load); the next Set replaces it.
+                // have left the buffer (new ones never get them again, see BufferState.Load); the next Set replaces it.
             }
         }
     }

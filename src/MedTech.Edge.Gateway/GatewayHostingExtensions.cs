@@ -23,12 +23,12 @@ public static class GatewayHostingExtensions
 
         services.AddSingleton(sp => new GatewayStore(sp.Value<BufferOptions>(), sp.GetService<TimeProvider>()));
 
-        // Each consumer takes the narrow view it needs; all are the one store (one file, one transaction per step).
-        services.AddSingleton<IInboxStore>(sp => sp.GetRequiredService<GatewayStore>());
-        services.AddSingleton<INormalizationInput>(sp => sp.GetRequiredService<GatewayStore>());
-        services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<GatewayStore>());
-        services.AddSingleton<IDeadLetters>(sp => sp.GetRequiredService<GatewayStore>());
-        services.AddSingleton<IBufferUpkeep>(sp => sp.GetRequiredService<GatewayStore>());
+        // Each consumer takes the part it needs; all are parts of the one store (one file, one transaction per step).
+        services.AddSingleton<IInboxStore>(sp => sp.GetRequiredService<GatewayStore>().Inbox);
+        services.AddSingleton<INormalizationInput>(sp => sp.GetRequiredService<GatewayStore>().Inbox);
+        services.AddSingleton<IOutbox>(sp => sp.GetRequiredService<GatewayStore>().Outbox);
+        services.AddSingleton<IDeadLetters>(sp => sp.GetRequiredService<GatewayStore>().DeadLetters);
+        services.AddSingleton<IBufferUpkeep>(sp => sp.GetRequiredService<GatewayStore>().Upkeep);
         services.AddSingleton(sp => new InboxWriter(sp.GetRequiredService<IInboxStore>(), sp.Value<BufferOptions>()));
         services.AddModuleMetrics<IngestMetrics>();
         services.AddModuleMetrics<GatewayMetrics>();

@@ -71,6 +71,13 @@ public sealed class GatewayNormalizationLimitsTests : IDisposable
         var store = host.Services.GetRequiredService<GatewayStore>();
         await Eventually.HoldsAsync(() => store.Stats().DeadLetters == 4, TimeSpan.FromSeconds(60));
 
+        // Each consumer was given its part of the one store the host holds (one file, one transaction per step).
+        Assert.Same(store.Inbox, host.Services.GetRequiredService<IInboxStore>());
+        Assert.Same(store.Inbox, host.Services.GetRequiredService<INormalizationInput>());
+        Assert.Same(store.Outbox, host.Services.GetRequiredService<IOutbox>());
+        Assert.Same(store.DeadLetters, host.Services.GetRequiredService<IDeadLetters>());
+        Assert.Same(store.Upkeep, host.Services.GetRequiredService<IBufferUpkeep>());
+
         Assert.Equal("72", Assert.Single(Measurements(received)).Properties[0].Value);
         var deadLetters = store.ListDeadLetters().OrderBy(d => d.Id).ToList();
         Assert.Equal(["TemplateExpressionException", "IncompatibleDataException", "IncompatibleDataException", "IncompatibleDataException"], deadLetters.Select(d => d.Code));
