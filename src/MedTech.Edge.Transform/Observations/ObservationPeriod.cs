@@ -4,7 +4,7 @@ using Hl7.Fhir.Model;
 namespace MedTech.Edge.Transform.Observations;
 
 /// <summary><c>effectivePeriod</c> in upstream's .NET round-trip format, e.g. <c>2019-02-01T22:59:59.9999999Z</c>.</summary>
-internal static class ObservationPeriod
+public static class ObservationPeriod
 {
     public static Period Create(DateTime start, DateTime end) => new() { Start = Text(start), End = Text(end) };
 
