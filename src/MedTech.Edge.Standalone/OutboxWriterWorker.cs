@@ -1,5 +1,5 @@
 using MedTech.Edge.Buffer;
-using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Persist;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -146,7 +146,7 @@ public sealed partial class OutboxWriterWorker(IOutbox store, MeasurementWriter 
         {
             var type = ex.GetType().FullName ?? ex.GetType().Name;
             Log.GroupFailed(logger, entry.Id, type);
-            return [DeadLetterOf(entry.Key, entry.Payload, ErrorCodes.ProcessingError, Fhir.FhirErrorCodes.Describe("write", ex))];
+            return [DeadLetterOf(entry.Key, entry.Payload, ErrorCodes.ProcessingError, Transform.FhirErrorCodes.Describe("write", ex))];
         }
     }
 

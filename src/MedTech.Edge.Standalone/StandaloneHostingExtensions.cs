@@ -1,4 +1,4 @@
-using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Persist.Server;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Standalone.LocalStore;
 using MedTech.Edge.Writer;

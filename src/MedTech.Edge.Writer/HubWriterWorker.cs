@@ -1,6 +1,6 @@
 using System.Text;
 using Confluent.Kafka;
-using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Persist;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using Microsoft.Extensions.Hosting;

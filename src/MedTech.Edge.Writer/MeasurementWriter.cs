@@ -1,7 +1,7 @@
 using System.Text.Json;
-using MedTech.Edge.Fhir;
-using MedTech.Edge.Fhir.Persistence;
-using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Transform;
+using MedTech.Edge.Persist;
+using MedTech.Edge.Persist.Server;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Grouping;

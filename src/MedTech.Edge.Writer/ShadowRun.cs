@@ -1,10 +1,10 @@
 using System.Text.Json;
 using MedTech.Edge.Files;
-using MedTech.Edge.Fhir;
-using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Persistence;
-using MedTech.Edge.Fhir.Server;
-using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Transform;
+using MedTech.Edge.Persist.Identity;
+using MedTech.Edge.Persist;
+using MedTech.Edge.Persist.Server;
+using MedTech.Edge.Transform.Templates;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Logging;

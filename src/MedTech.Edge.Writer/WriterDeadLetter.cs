@@ -10,7 +10,7 @@ public sealed record WriterDeadLetter(string Key, byte[] Payload, string Code, s
     public Confluent.Kafka.Headers? Envelope { get; init; }
 }
 
-/// <summary>Reason codes of the writer's own (the FHIR ones are in <see cref="Fhir.FhirErrorCodes"/>).</summary>
+/// <summary>Reason codes of the writer's own (the FHIR ones are in <see cref="Transform.FhirErrorCodes"/>).</summary>
 public static class WriterErrorCodes
 {
     /// <summary>A hub message, or an element of a packed one, that is not a measurement group (<c>{"id", "measurements"}</c>).</summary>

@@ -1,7 +1,7 @@
-using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Persistence;
-using MedTech.Edge.Fhir.Server;
-using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Persist.Identity;
+using MedTech.Edge.Persist;
+using MedTech.Edge.Persist.Server;
+using MedTech.Edge.Transform.Templates;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Normalization;

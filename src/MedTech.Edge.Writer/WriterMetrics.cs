@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Reflection;
-using MedTech.Edge.Fhir;
-using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Transform;
+using MedTech.Edge.Persist.Server;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Mapping.Normalization;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Persistence;
-using MedTech.Edge.Fhir.Server;
-using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Persist.Identity;
+using MedTech.Edge.Persist;
+using MedTech.Edge.Persist.Server;
+using MedTech.Edge.Transform.Templates;
 using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Standalone.LocalStore;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -17,7 +17,7 @@ switch (mode)
         break;
     case "persist" when Option("--association") is { } association:
         await PersistBenchmark.RunAssociationAsync(int.Parse(Option("--measurements") ?? "10000", CultureInfo.InvariantCulture),
-            Enum.Parse<MedTech.Edge.Fhir.Identity.PatientAssociation>(association, ignoreCase: true),
+            Enum.Parse<MedTech.Edge.Persist.Identity.PatientAssociation>(association, ignoreCase: true),
             TimeSpan.FromSeconds(double.Parse(Option("--max-staleness") ?? "30", CultureInfo.InvariantCulture)));
         break;
     case "persist":

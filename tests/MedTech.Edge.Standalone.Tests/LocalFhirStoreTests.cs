@@ -1,5 +1,5 @@
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Persist.Server;
 using MedTech.Edge.Standalone.LocalStore;
 using Microsoft.Extensions.Logging.Abstractions;
 using Task = System.Threading.Tasks.Task;

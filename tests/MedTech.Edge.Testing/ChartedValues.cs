@@ -1,6 +1,6 @@
 using System.Globalization;
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Persist.Server;
 
 namespace MedTech.Edge.Testing;
 

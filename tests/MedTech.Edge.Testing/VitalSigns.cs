@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Persist.Identity;
+using MedTech.Edge.Persist.Server;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
 using MQTTnet.Protocol;

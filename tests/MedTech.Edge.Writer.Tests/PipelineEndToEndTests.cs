@@ -177,7 +177,7 @@ public sealed class PipelineEndToEndTests : WriterPipelineTest
             {
                 return VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count;
             }
-            catch (MedTech.Edge.Fhir.Server.FhirServerUnavailableException)
+            catch (MedTech.Edge.Persist.Server.FhirServerUnavailableException)
             {
                 return -1; // this check's own requests meet the injected failures too
             }

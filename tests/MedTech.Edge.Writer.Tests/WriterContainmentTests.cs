@@ -1,11 +1,11 @@
 using System.Text;
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir;
-using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Observations;
-using MedTech.Edge.Fhir.Persistence;
-using MedTech.Edge.Fhir.Server;
-using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Transform;
+using MedTech.Edge.Persist.Identity;
+using MedTech.Edge.Transform.Observations;
+using MedTech.Edge.Persist;
+using MedTech.Edge.Persist.Server;
+using MedTech.Edge.Transform.Templates;
 using MedTech.Edge.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;

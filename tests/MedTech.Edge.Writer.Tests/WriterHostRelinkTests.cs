@@ -1,8 +1,8 @@
 using System.Globalization;
 using Confluent.Kafka;
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Persist.Identity;
+using MedTech.Edge.Persist.Server;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Hosting;

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir;
-using MedTech.Edge.Fhir.Persistence;
-using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Transform;
+using MedTech.Edge.Persist;
+using MedTech.Edge.Transform.Templates;
 using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Mapping.Templates;
 using Newtonsoft.Json.Linq;

@@ -1,4 +1,4 @@
-using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Transform.Templates;
 using MedTech.Edge.Mapping.Templates;
 
 namespace MedTech.Edge.Cli.Mapping;

@@ -1,6 +1,6 @@
 using Confluent.Kafka;
-using MedTech.Edge.Fhir;
-using MedTech.Edge.Fhir.Persistence;
+using MedTech.Edge.Transform;
+using MedTech.Edge.Persist;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Logging;
 

@@ -75,7 +75,7 @@ public sealed class CloudNormalizationProcessTests : WriterPipelineTest
         environment["Writer__InHandPath"] = Path.Combine(folder, $"writer-inhand-{Guid.NewGuid():N}.json");
         environment["Monitoring__Port"] = "0";
         environment["Logging__LogLevel__Default"] = "Warning";
-        environment["Logging__LogLevel__MedTech.Edge.Fhir.Persistence"] = "Information";
+        environment["Logging__LogLevel__MedTech.Edge.Persist.ObservationPersister"] = "Information";
         return new ModuleProcess("FhirWriter", "MedTech.Edge.Modules.FhirWriter.dll", folder, environment);
     }
 

@@ -1,4 +1,0 @@
-namespace MedTech.Edge.Fhir.Observations;
-
-/// <summary>The FHIR logical ids identity resolution found for a measurement group.</summary>
-public sealed record ResourceIds(string PatientId, string DeviceId, string? EncounterId = null);

@@ -1,4 +1,0 @@
-namespace MedTech.Edge.Fhir.Templates;
-
-/// <summary>One entry of a template's <c>category</c>: becomes a CodeableConcept.</summary>
-public sealed record FhirCategory(string? Text, IReadOnlyList<FhirCode> Codes);
