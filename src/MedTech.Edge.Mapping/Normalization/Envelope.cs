@@ -22,31 +22,49 @@ public static class Envelope
         };
 
     /// <summary>
-    /// Parses a body. Empty means JSON null (as upstream). Dates stay strings: Newtonsoft would otherwise turn
-    /// them into host-time-zone values, the upstream defect we do not reproduce.
+    /// Parses a body. Empty means JSON null (as upstream); whitespace alone is not JSON (as upstream). Dates stay
+    /// strings: Newtonsoft would otherwise turn them into host-time-zone values, the upstream defect we do not reproduce.
     /// </summary>
-    /// <exception cref="FormatException">The body is not UTF-8 JSON, or has content after the JSON value.</exception>
-    public static JToken? ParseBody(ReadOnlySpan<byte> body)
+    /// <exception cref="FormatException">The body is not JSON, or has content after the JSON value.</exception>
+    public static JToken? ParseBody(ReadOnlySpan<byte> body) => ParseBody(body, out _);
+
+    /// <summary>
+    /// As <see cref="ParseBody(ReadOnlySpan{byte})"/>. Bytes that are not UTF-8 become U+FFFD, as upstream reads them,
+    /// and <paramref name="notUtf8"/> says so: the normalizer then refuses any id or value that holds a U+FFFD, so a
+    /// corrupted byte never reaches a chart while the readings around it are charted as MedTech charted them.
+    /// </summary>
+    /// <exception cref="FormatException">The body is not JSON, or has content after the JSON value.</exception>
+    public static JToken? ParseBody(ReadOnlySpan<byte> body, out bool notUtf8)
     {
         string text;
         try
         {
-            text = StrictUtf8.GetString(body).TrimStart('\uFEFF');
+            text = StrictUtf8.GetString(body);
+            notUtf8 = false;
         }
-        catch (DecoderFallbackException ex)
+        catch (DecoderFallbackException)
         {
-            throw new FormatException("The message body is not valid UTF-8.", ex);
+            text = Encoding.UTF8.GetString(body);
+            notUtf8 = true;
         }
 
-        return ParseText(text);
+        return ParseText(text.TrimStart('\uFEFF'));
     }
 
-    /// <summary>Parses JSON text with the same settings as <see cref="ParseBody"/>.</summary>
+    /// <summary>Parses JSON text with the same settings as <see cref="ParseBody(ReadOnlySpan{byte})"/>.</summary>
+    /// <exception cref="FormatException">The text is not JSON, or has content after the JSON value.</exception>
     public static JToken? ParseText(string text)
     {
-        if (string.IsNullOrWhiteSpace(text))
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length == 0)
         {
             return null;
+        }
+
+        // Upstream answers InvalidDataFormatException here too: blanks are a broken sender, not "no template matched".
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw new FormatException("The message body holds only whitespace, not JSON.");
         }
 
         try
@@ -58,6 +76,10 @@ public static class Envelope
                 MaxDepth = 64,
             };
             var token = JToken.ReadFrom(reader);
+
+            // Upstream stops after the first value and charts it. Trailing NULs and whitespace are skipped (fixed-size
+            // device buffers); anything else is refused: two messages run together would lose the second unseen, and a
+            // body with stray bytes after it is not one we can trust to be the one the device meant.
             if (reader.Read())
             {
                 throw new FormatException($"The message body has content after the JSON value (line {reader.LineNumber}, position {reader.LinePosition}).");

@@ -6,7 +6,7 @@ namespace MedTech.Edge.Mapping.Normalization;
 /// </summary>
 public static class ErrorCodes
 {
-    /// <summary>The body is not JSON (or not UTF-8).</summary>
+    /// <summary>The body is not JSON (whitespace alone included), has content after its JSON value, or an id or value holds bytes that are not UTF-8.</summary>
     public const string InvalidDataFormat = "InvalidDataFormatException";
 
     /// <summary>No template matched the message, so it produced no measurement (MedTech's "DroppedEvent").</summary>
