@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
@@ -91,6 +92,48 @@ public static class Envelope
         {
             // Newtonsoft's own message can quote payload text; say only where the JSON breaks.
             throw new FormatException($"The message body is not valid JSON (line {ex.LineNumber}, position {ex.LinePosition}).", ex);
+        }
+    }
+
+    /// <summary>The envelope of <paramref name="message"/> around <paramref name="body"/>, typed values over text ones.</summary>
+    public static JObject Create(JToken? body, DeviceMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var envelope = Create(body, message.Properties, message.SystemProperties);
+        Overlay((JObject)envelope[Properties]!, message.PropertyValues);
+        Overlay((JObject)envelope[SystemProperties]!, message.SystemPropertyValues);
+        return envelope;
+    }
+
+    /// <summary>
+    /// A typed envelope value as JSON, as MedTech's envelope shows it (numbers as numbers, booleans, null), except that a
+    /// time is ISO 8601 UTC text rather than a Date: times in the body stay text too (see <see cref="ParseText"/>), and
+    /// a filter or a timestamp expression then reads both alike on every host.
+    /// </summary>
+    public static JToken ToToken(object? value) => value switch
+    {
+        null => JValue.CreateNull(),
+        string text => new JValue(text),
+        bool flag => new JValue(flag),
+        ulong big => new JValue(big),
+        sbyte or byte or short or ushort or int or uint or long => new JValue(Convert.ToInt64(value, CultureInfo.InvariantCulture)),
+
+        // Through its shortest text, so 0.1f is 0.1 as MedTech prints it, not 0.100000001490116.
+        float single => new JValue(double.Parse(single.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)),
+        double number => new JValue(number),
+        decimal number => new JValue(number),
+        DateTimeOffset time => new JValue(time.UtcDateTime.ToString("o", CultureInfo.InvariantCulture)),
+        DateTime time => new JValue(time.ToUniversalTime().ToString("o", CultureInfo.InvariantCulture)),
+        Guid id => new JValue(id.ToString("D", CultureInfo.InvariantCulture)),
+        byte[] binary => new JValue(Convert.ToBase64String(binary)),
+        _ => new JValue(Convert.ToString(value, CultureInfo.InvariantCulture)),
+    };
+
+    private static void Overlay(JObject target, IReadOnlyDictionary<string, object?> values)
+    {
+        foreach (var (name, value) in values)
+        {
+            target[name] = ToToken(value);
         }
     }
 

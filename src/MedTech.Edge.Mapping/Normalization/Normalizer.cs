@@ -53,7 +53,7 @@ public sealed class Normalizer
             return NormalizationResult.Failed(ErrorCodes.InvalidDataFormat, $"The message body could not be read: {ex.GetType().Name}.");
         }
 
-        return Normalize(new MessageContext(Envelope.Create(body, message.Properties, message.SystemProperties), message.IngestionTimeUtc, limits)
+        return Normalize(new MessageContext(Envelope.Create(body, message), message.IngestionTimeUtc, limits)
         {
             BodyNotUtf8 = notUtf8,
         });
