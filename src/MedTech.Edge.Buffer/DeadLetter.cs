@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-
 namespace MedTech.Edge.Buffer;
 
 /// <summary>
@@ -21,27 +18,6 @@ public sealed record DeadLetter(InboxMessage Message, string Code, string Reason
     public const int MaxCodeLength = 128;
 
     public long Id { get; init; }
-
-    /// <summary>
-    /// A reason from a message's errors: the first <paramref name="first"/> of them and, when there are more, how many
-    /// there were in all; at most <see cref="MaxReasonLength"/> characters.
-    /// </summary>
-    public static string Summarize(IReadOnlyCollection<string> errors, int first = 3)
-    {
-        ArgumentNullException.ThrowIfNull(errors);
-        var reason = new StringBuilder();
-        foreach (var error in errors.Take(first))
-        {
-            reason.Append(reason.Length == 0 ? "" : " | ").Append(Bound(error, MaxReasonLength / first));
-        }
-
-        if (errors.Count > first)
-        {
-            reason.Append(CultureInfo.InvariantCulture, $" | … {errors.Count} errors in all");
-        }
-
-        return Bound(reason.ToString(), MaxReasonLength);
-    }
 
     /// <summary>
     /// <paramref name="text"/> cut to at most <paramref name="max"/> characters, saying how much was cut, never between

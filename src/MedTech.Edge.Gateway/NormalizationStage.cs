@@ -231,9 +231,9 @@ public sealed partial class NormalizationStage(INormalizationInput store, Device
     }
 
     /// <summary>The first few errors and the total count, cut to <see cref="MaxReasonChars"/>: a message can fail every template.</summary>
-    private static string Reason(IReadOnlyList<NormalizationError> errors) => Bounded(DeadLetter.Summarize(errors.Select(e => e.Message).ToList()));
+    private static string Reason(IReadOnlyList<NormalizationError> errors) => ErrorCodes.Summarize(errors, MaxReasonChars);
 
-    internal static string Bounded(string text) => text.Length <= MaxReasonChars ? text : string.Concat(text.AsSpan(0, MaxReasonChars - 1), "…");
+    internal static string Bounded(string text) => ErrorCodes.Bound(text, MaxReasonChars);
 
     private enum Step
     {

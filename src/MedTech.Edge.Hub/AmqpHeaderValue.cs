@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text;
 
 namespace MedTech.Edge.Hub;
@@ -15,7 +16,8 @@ public static class AmqpHeaderValue
     /// <summary>
     /// Decodes one AMQP primitive that fills <paramref name="bytes"/> exactly: null, bool, the integer types (as long,
     /// or ulong for the unsigned 64-bit one), float, double, char (as string), timestamp (UTC <see cref="DateTimeOffset"/>),
-    /// uuid, binary (byte[]), string and symbol (string). False for anything else, e.g. a Kafka producer's raw bytes.
+    /// uuid, binary (byte[]), string and symbol (string). A timestamp outside what .NET holds is its milliseconds (long).
+    /// False for anything else, e.g. a Kafka producer's raw bytes, a string that is not UTF-8, a compound value.
     /// </summary>
     public static bool TryDecode(ReadOnlySpan<byte> bytes, out object? value)
     {
@@ -71,31 +73,34 @@ public static class AmqpHeaderValue
     }
 
     /// <summary>
-    /// A header's text: the AMQP string, symbol or other primitive (invariant text) when the value is AMQP-encoded with
+    /// A header's text: the AMQP string, symbol or other primitive (<see cref="Format"/>) when the value is AMQP-encoded with
     /// a constructor that cannot start UTF-8 text (0x80-0xBF: strings, symbols, binary, 64-bit numbers, timestamps,
     /// uuids), else the bytes as UTF-8 (a Kafka producer's header). Short constructors (0x40-0x7F) are ASCII letters,
     /// so a header starting with one is read as text; every type the gateway and IoT Hub send is in the first group.
     /// </summary>
-    public static string ToText(ReadOnlySpan<byte> bytes)
+    public static string ToText(ReadOnlySpan<byte> bytes) =>
+        bytes is [>= 0x80 and <= 0xBF, ..] && TryDecode(bytes, out var value) ? Format(value) : Encoding.UTF8.GetString(bytes);
+
+    /// <summary>
+    /// The text of a decoded value, the one formatting every reader uses: strings as they are, numbers invariant (floats
+    /// round-trip), booleans <c>true</c>/<c>false</c>, timestamps ISO 8601 UTC (<c>2026-11-24T08:00:05.0000000Z</c>),
+    /// uuids <c>D</c> form, binary base64, null empty.
+    /// </summary>
+    public static string Format(object? value) => value switch
     {
-        if (bytes is [>= 0x80 and <= 0xBF, ..] && TryDecode(bytes, out var value))
-        {
-            return value switch
-            {
-                string text => text,
-                byte[] binary => Encoding.UTF8.GetString(binary),
-                DateTimeOffset time => time.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-                IFormattable number => number.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
-                _ => value?.ToString() ?? "",
-            };
-        }
+        null => "",
+        string text => text,
+        bool flag => flag ? "true" : "false",
+        byte[] binary => Convert.ToBase64String(binary),
+        DateTimeOffset time => time.UtcDateTime.ToString("o", CultureInfo.InvariantCulture),
+        Guid id => id.ToString("D", CultureInfo.InvariantCulture),
+        IFormattable number => number.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
 
-        return Encoding.UTF8.GetString(bytes);
-    }
-
-    // AMQP timestamps are milliseconds since the Unix epoch; outside .NET's range is no timestamp we can use.
+    // AMQP timestamps are milliseconds since the Unix epoch; one outside .NET's range is kept as its number, not thrown on.
     private static object Timestamp(long milliseconds) =>
-        milliseconds is >= -62_135_596_800_000 and <= 253_402_300_799_999 ? DateTimeOffset.FromUnixTimeMilliseconds(milliseconds) : InvalidText.Instance;
+        milliseconds is >= -62_135_596_800_000 and <= 253_402_300_799_999 ? DateTimeOffset.FromUnixTimeMilliseconds(milliseconds) : milliseconds;
 
     private static object Variable(byte constructor, ReadOnlySpan<byte> content)
     {

@@ -81,8 +81,12 @@ public sealed class WriterMetrics : IDisposable
         }
     }
 
-    /// <summary>The reason codes a group can be dead-lettered with: every <see cref="FhirErrorCodes"/> and <see cref="WriterErrorCodes"/> constant, and Poison.</summary>
-    public static IReadOnlyList<string> Reasons { get; } = new[] { typeof(FhirErrorCodes), typeof(WriterErrorCodes) }
+    /// <summary>
+    /// The reason codes a group or (cloud normalization) a device message can be dead-lettered with: every
+    /// <see cref="FhirErrorCodes"/>, <see cref="WriterErrorCodes"/> and normalization <see cref="ErrorCodes"/> constant
+    /// (DroppedEvent among them: MedTech's metric of that name, docs/medtech-metrics.md), and Poison.
+    /// </summary>
+    public static IReadOnlyList<string> Reasons { get; } = new[] { typeof(FhirErrorCodes), typeof(WriterErrorCodes), typeof(ErrorCodes) }
         .SelectMany(t => t.GetFields(BindingFlags.Public | BindingFlags.Static)).Where(f => f.IsLiteral && f.FieldType == typeof(string))
         .Select(f => (string)f.GetRawConstantValue()!).Append(ErrorCodes.Poison).Distinct(StringComparer.Ordinal).ToList();
 
@@ -107,5 +111,9 @@ public sealed class WriterMetrics : IDisposable
 
         Provenance.Add(0, new KeyValuePair<string, object?>("outcome", "written"));
         Provenance.Add(0, new KeyValuePair<string, object?>("outcome", "failed"));
+
+        // MedTech's DeviceEvent on the cloud path; 0 on a writer of gateway groups.
+        DeviceMessages.Add(0, new KeyValuePair<string, object?>("outcome", "normalized"));
+        DeviceMessages.Add(0, new KeyValuePair<string, object?>("outcome", "failed"));
     }
 }

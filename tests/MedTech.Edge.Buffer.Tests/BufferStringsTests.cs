@@ -76,17 +76,4 @@ public sealed class BufferStringsTests
         var bounded = DeadLetter.Bound(text, 64);
         Assert.True(BufferStrings.IsWellFormed(bounded));
     }
-
-    [Fact]
-    public void GivenManyErrors_WhenSummarized_ThenTheFirstFewAndTheTotalAreKeptWithinTheBound()
-    {
-        var errors = Enumerable.Range(1, 10_000).Select(i => $"error {i}: " + new string('x', 3000)).ToList();
-        var reason = DeadLetter.Summarize(errors);
-        Assert.InRange(reason.Length, 1, DeadLetter.MaxReasonLength);
-        Assert.StartsWith("error 1: ", reason, StringComparison.Ordinal);
-        Assert.Contains("error 3: ", reason, StringComparison.Ordinal);
-        Assert.DoesNotContain("error 4: ", reason, StringComparison.Ordinal);
-        Assert.EndsWith("10000 errors in all", reason, StringComparison.Ordinal);
-        Assert.Equal("only", DeadLetter.Summarize(["only"]));
-    }
 }

@@ -44,7 +44,7 @@ public class AmqpHeaderValueTests
         Assert.True(AmqpHeaderValue.TryDecode(Encode(enqueued), out var decoded));
 
         Assert.Equal(new DateTimeOffset(enqueued), decoded);
-        Assert.Equal("2026-12-07T16:42:11.1230000+00:00", AmqpHeaderValue.ToText(Encode(enqueued)));
+        Assert.Equal("2026-12-07T16:42:11.1230000Z", AmqpHeaderValue.ToText(Encode(enqueued)));
     }
 
     [Fact]
@@ -74,7 +74,6 @@ public class AmqpHeaderValueTests
     [InlineData(new byte[] { 0xA1, 2, 0xC3, 0x28 })]
     [InlineData(new byte[] { 0xA3, 1, 0xE9 })]
     [InlineData(new byte[] { 0x71, 0, 0, 1 })]
-    [InlineData(new byte[] { 0x83, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF })]
     [InlineData(new byte[] { 0x56, 2 })]
     [InlineData(new byte[] { 0x73, 0, 0, 0xD8, 0 })]
     [InlineData(new byte[] { 0xC0, 1, 0 })]
@@ -99,6 +98,40 @@ public class AmqpHeaderValueTests
         var text = new string('ü', 512 * 1024);
 
         Assert.Equal(text, AmqpHeaderValue.ToText(Encode(text)));
+    }
+
+    [Fact]
+    public void GivenEveryPrimitiveKind_WhenFormatted_ThenOneInvariantTextForEach()
+    {
+        // The one formatting both readers use (the writer's gateway header and its device-message envelope's text).
+        Assert.Equal("monitor-1", AmqpHeaderValue.Format("monitor-1"));
+        Assert.Equal("", AmqpHeaderValue.Format(null));
+        Assert.Equal(("true", "false"), (AmqpHeaderValue.Format(true), AmqpHeaderValue.Format(false)));
+        Assert.Equal("18446744073709551615", AmqpHeaderValue.Format(ulong.MaxValue));
+        Assert.Equal("-1", AmqpHeaderValue.Format(-1L));
+        Assert.Equal(("1.5", "0.1"), (AmqpHeaderValue.Format(1.5d), AmqpHeaderValue.Format(0.1f)));
+        Assert.Equal("AQID", AmqpHeaderValue.Format(new byte[] { 1, 2, 3 }));
+        Assert.Equal("00112233-4455-6677-8899-aabbccddeeff", AmqpHeaderValue.Format(new Guid("00112233-4455-6677-8899-aabbccddeeff")));
+        Assert.Equal("2026-11-24T08:00:05.0000000Z", AmqpHeaderValue.Format(new DateTimeOffset(2026, 11, 24, 9, 0, 5, TimeSpan.FromHours(1))));
+    }
+
+    [Fact]
+    public void GivenATimestampBeyondWhatDotNetHolds_WhenDecoded_ThenItIsItsMillisecondsNotAnException()
+    {
+        Assert.True(AmqpHeaderValue.TryDecode([0x83, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], out var value));
+
+        Assert.Equal(long.MaxValue, value);
+        Assert.True(AmqpHeaderValue.TryDecode([0x83, 0x80, 0, 0, 0, 0, 0, 0, 0], out var earliest));
+        Assert.Equal(long.MinValue, earliest);
+    }
+
+    [Fact]
+    public void GivenAnAmqpStringThatIsNotUtf8OrALengthThatLies_WhenDecoded_ThenNotAValue()
+    {
+        Assert.False(AmqpHeaderValue.TryDecode([0xA1, 2, 0xC3, 0x28], out _));
+        Assert.False(AmqpHeaderValue.TryDecode([0xA1, 9, .. "short"u8], out _));
+        Assert.False(AmqpHeaderValue.TryDecode([0xB1, 0xFF, 0xFF, 0xFF, 0xFF, 0x41], out _));
+        Assert.False(AmqpHeaderValue.TryDecode([0xA3, 2, 0xC3, 0xBC], out _)); // a symbol must be ASCII
     }
 
     private static byte[] Encode(object? value)

@@ -82,6 +82,16 @@ public sealed partial class ObservabilityScrapeTests : WriterPipelineTest
         exported.Add("up");
         var queries = DashboardQueries().Concat(AlertQueries()).ToList();
         Assert.True(queries.Count >= 20, $"{queries.Count} queries");
+
+        // MedTech's metrics by name (docs/medtech-metrics.md): every MedTech metric has a row, every row's PromQL names exported series.
+        var medtech = MedTechMetricsRows();
+        Assert.Equal(
+            ["DeviceEvent", "DeviceEventProcessingLatencyMs", "DroppedEvent", "FhirResourceSaved", "IotConnectorStatus", "Measurement", "MeasurementGroup", "MeasurementIngestionLatencyMs", "NormalizedEvent", "TotalErrors"],
+            medtech.Select(r => r.RestName).Distinct().Order(StringComparer.Ordinal));
+        queries.AddRange(medtech.Select(r => r.Query));
+        var droppedCloud = Assert.Single(medtech, r => r.RestName == "DroppedEvent" && r.Path == "cloud").Query;
+        Assert.Contains(cloud.Values.SelectMany(f => f.Samples), s => s.Name == W + "errors_total" && s.Labels["reason"] == "DroppedEvent");
+        Assert.Contains("errors_total{reason=\"DroppedEvent\"}", droppedCloud, StringComparison.Ordinal);
         foreach (var query in queries)
         {
             var names = SeriesNames(query);
@@ -96,6 +106,19 @@ public sealed partial class ObservabilityScrapeTests : WriterPipelineTest
     [InlineData("up{job=~\"medtech.*\"} == 0", "up")]
     public void GivenAQuery_WhenItsSeriesAreNamed_ThenFunctionsLabelsAndDurationsAreNot(string query, string expected) =>
         Assert.Equal(expected.Split(','), SeriesNames(query));
+
+    /// <summary>docs/medtech-metrics.md's table: (REST name, path, PromQL) per row, the code spans unescaped.</summary>
+    private static List<(string RestName, string Path, string Query)> MedTechMetricsRows()
+    {
+        var rows = File.ReadAllLines(Repository.PathOf("docs", "medtech-metrics.md"))
+            .Where(l => l.StartsWith("| ", StringComparison.Ordinal) && !l.StartsWith("| MedTech display", StringComparison.Ordinal))
+            .Select(l => CellSplit().Split(l.Trim().Trim('|')).Select(c => c.Trim()).ToArray())
+            .Select(c => (RestName: CodeSpan().Match(c[1]).Groups[1].Value, Path: c[2], Query: CodeSpan().Match(c[^1]).Groups[1].Value.Replace("\\|", "|", StringComparison.Ordinal)))
+            .ToList();
+        Assert.True(rows.Count >= 10, $"{rows.Count} rows");
+        Assert.All(rows, r => Assert.False(string.IsNullOrEmpty(r.Query) || string.IsNullOrEmpty(r.RestName), $"a row without REST name or query: {r}"));
+        return rows;
+    }
 
     /// <summary>The series a PromQL query selects: identifiers left once strings, label matchers, grouping clauses, range durations, functions and keywords are removed.</summary>
     private static List<string> SeriesNames(string query)
@@ -214,6 +237,12 @@ public sealed partial class ObservabilityScrapeTests : WriterPipelineTest
 
     private static double Sum(IReadOnlyDictionary<string, PrometheusText.Family> families, string sample, params (string Key, string Value)[] labels) =>
         families.Values.SelectMany(f => f.Samples).Where(s => s.Name == sample && labels.All(l => s.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).Sum(s => s.Value);
+
+    [GeneratedRegex("(?<!\\\\)\\|")]
+    private static partial Regex CellSplit();
+
+    [GeneratedRegex("`([^`]*)`")]
+    private static partial Regex CodeSpan();
 
     [GeneratedRegex("\"(?:[^\"\\\\]|\\\\.)*\"")]
     private static partial Regex Strings();

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+
 namespace MedTech.Edge.Mapping.Normalization;
 
 /// <summary>
@@ -6,7 +9,7 @@ namespace MedTech.Edge.Mapping.Normalization;
 /// </summary>
 public static class ErrorCodes
 {
-    /// <summary>The body is not JSON (or not UTF-8).</summary>
+    /// <summary>The body is not JSON (whitespace alone included), has content after its JSON value, or an id or value holds bytes that are not UTF-8.</summary>
     public const string InvalidDataFormat = "InvalidDataFormatException";
 
     /// <summary>No template matched the message, so it produced no measurement (MedTech's "DroppedEvent").</summary>
@@ -43,4 +46,49 @@ public static class ErrorCodes
 
     /// <summary>Every stage: the process died twice with this message in hand, the second time with it alone; it is not tried again.</summary>
     public const string Poison = "Poison";
+
+    /// <summary>
+    /// A dead letter's reason from a message's errors, the one summary the gateway and the cloud writer both store: the
+    /// first <paramref name="first"/> messages and, when there are more, how many there were in all, at most
+    /// <paramref name="maxLength"/> characters. A message can fail every template or every value (10,000 errors).
+    /// </summary>
+    public static string Summarize(IReadOnlyCollection<NormalizationError> errors, int maxLength, int first = 3)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
+        ArgumentOutOfRangeException.ThrowIfLessThan(first, 1);
+        var reason = new StringBuilder();
+        foreach (var error in errors.Take(first))
+        {
+            reason.Append(reason.Length == 0 ? "" : " | ").Append(Bound(error.Message, maxLength / first));
+        }
+
+        if (errors.Count > first)
+        {
+            reason.Append(CultureInfo.InvariantCulture, $" | … {errors.Count} errors in all");
+        }
+
+        return Bound(reason.ToString(), maxLength);
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> cut to at most <paramref name="max"/> characters, saying how much was cut, never between
+    /// the two halves of a surrogate pair.
+    /// </summary>
+    public static string Bound(string text, int max)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.Length <= max)
+        {
+            return text;
+        }
+
+        var cut = Math.Max(0, max - 32);
+        if (cut > 0 && char.IsHighSurrogate(text[cut - 1]))
+        {
+            cut--;
+        }
+
+        var note = $"… (+{text.Length - cut} chars)";
+        return string.Concat(text.AsSpan(0, cut), note.AsSpan(0, Math.Min(note.Length, max - cut)));
+    }
 }

@@ -84,7 +84,8 @@ internal static class MeasurementExtractor
     private static Measurement Create(DeviceTemplate template, Scope scope)
     {
         var limits = scope.Message.Limits;
-        string? Id(string? text, string field) => Bounded(text, field, limits.MaxIdentifierLength, nameof(limits.MaxIdentifierLength));
+        var notUtf8 = scope.Message.BodyNotUtf8;
+        string? Id(string? text, string field) => Bounded(text, field, limits.MaxIdentifierLength, nameof(limits.MaxIdentifierLength), notUtf8);
 
         var deviceId = Id(Required(template, scope, template.DeviceId, "deviceIdExpression"), "deviceIdExpression")!;
         var occurrence = Plausible(Timestamp(template, scope), scope.Message);
@@ -101,7 +102,7 @@ internal static class MeasurementExtractor
                 : Optional(scope, value.ValueExpression, value.ValueName);
             if (text is not null)
             {
-                properties.Add(new MeasurementProperty(value.ValueName, Bounded(text, value.ValueName, limits.MaxValueLength, nameof(limits.MaxValueLength))!));
+                properties.Add(new MeasurementProperty(value.ValueName, Bounded(text, value.ValueName, limits.MaxValueLength, nameof(limits.MaxValueLength), notUtf8)!));
             }
         }
 
@@ -121,9 +122,10 @@ internal static class MeasurementExtractor
     /// <summary>
     /// The text when it is within its length limit and valid Unicode. An unpaired surrogate (from an MQTT property,
     /// or a JMESPath string function that splits a pair; Newtonsoft already replaces one escaped in JSON) would be
-    /// replaced by U+FFFD on the way to the hub, so the value would change without anyone knowing.
+    /// replaced by U+FFFD on the way to the hub, so the value would change without anyone knowing. In a body that was not
+    /// UTF-8, a U+FFFD stands for bytes we could not read: an id or value holding one is refused rather than charted.
     /// </summary>
-    private static string? Bounded(string? text, string field, int limit, string limitName)
+    private static string? Bounded(string? text, string field, int limit, string limitName, bool bodyNotUtf8)
     {
         if (text is null)
         {
@@ -138,6 +140,11 @@ internal static class MeasurementExtractor
         if (text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') >= 0 && HasLoneSurrogate(text))
         {
             throw new FieldException(field, new IncompatibleDataException($"[{field}] is not valid Unicode: it holds an unpaired surrogate."));
+        }
+
+        if (bodyNotUtf8 && text.Contains('\uFFFD', StringComparison.Ordinal))
+        {
+            throw new FieldException(field, new InvalidDataFormatException($"[{field}] holds bytes of the message body that are not valid UTF-8."));
         }
 
         return text;
@@ -254,10 +261,11 @@ internal static class MeasurementExtractor
         var code = ex switch
         {
             IncompatibleDataException => ErrorCodes.IncompatibleData,
+            InvalidDataFormatException => ErrorCodes.InvalidDataFormat,
             TemplateExpressionException => ErrorCodes.TemplateExpression,
             _ => ErrorCodes.NormalizationDataMapping,
         };
-        var message = ex is IncompatibleDataException or TemplateExpressionException ? ex.Message : $"[{field}] failed: {ex.Message}";
+        var message = ex is IncompatibleDataException or InvalidDataFormatException or TemplateExpressionException ? ex.Message : $"[{field}] failed: {ex.Message}";
         return new NormalizationError(code, message, template.Index, template.TypeName);
     }
 

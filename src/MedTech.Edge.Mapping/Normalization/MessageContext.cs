@@ -26,6 +26,9 @@ internal sealed class MessageContext
 
     public JObject Envelope { get; }
 
+    /// <summary>The body had bytes that are not UTF-8, read as U+FFFD (see <see cref="Normalization.Envelope.ParseBody(System.ReadOnlySpan{byte}, out bool)"/>).</summary>
+    public bool BodyNotUtf8 { get; init; }
+
     public DateTime? IngestionTimeUtc { get; }
 
     public NormalizationLimits Limits { get; }

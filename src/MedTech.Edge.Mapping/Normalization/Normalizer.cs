@@ -38,9 +38,10 @@ public sealed class Normalizer
     {
         ArgumentNullException.ThrowIfNull(message);
         JToken? body;
+        bool notUtf8;
         try
         {
-            body = Envelope.ParseBody(message.Body.Span);
+            body = Envelope.ParseBody(message.Body.Span, out notUtf8);
         }
         catch (FormatException ex)
         {
@@ -52,7 +53,10 @@ public sealed class Normalizer
             return NormalizationResult.Failed(ErrorCodes.InvalidDataFormat, $"The message body could not be read: {ex.GetType().Name}.");
         }
 
-        return Normalize(Envelope.Create(body, message.Properties, message.SystemProperties), message.IngestionTimeUtc);
+        return Normalize(new MessageContext(Envelope.Create(body, message), message.IngestionTimeUtc, limits)
+        {
+            BodyNotUtf8 = notUtf8,
+        });
     }
 
     /// <summary>
@@ -62,7 +66,11 @@ public sealed class Normalizer
     public NormalizationResult Normalize(JObject envelope, DateTime? ingestionTimeUtc)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var message = new MessageContext(envelope, ingestionTimeUtc, limits);
+        return Normalize(new MessageContext(envelope, ingestionTimeUtc, limits));
+    }
+
+    private NormalizationResult Normalize(MessageContext message)
+    {
         try
         {
             foreach (var template in mapping.Templates)

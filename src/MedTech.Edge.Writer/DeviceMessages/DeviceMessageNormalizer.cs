@@ -22,6 +22,9 @@ public sealed record NormalizedMessage(string Key, byte[] Payload, IReadOnlyList
 public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, MeasurementWriter writer, WriterMetrics metrics,
     Microsoft.Extensions.Options.IOptions<WriterOptions> options, ILogger<DeviceMessageNormalizer> logger)
 {
+    /// <summary>Reason text kept with a dead letter: the dead-letter topic's bound (<see cref="HubWriterWorker"/>).</summary>
+    private const int MaxReasonChars = 4096;
+
     // Running totals for MeasurementsPerMessage; read by the consuming thread, written by the writing one.
     private long normalizedMessages;
     private long normalizedMeasurements;
@@ -63,9 +66,7 @@ public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, Measu
                 }
 
                 code = result.Errors[0].Code;
-                // The first few errors (a message of 10,000 bad values has 10,000), each cut short, and how many in all.
-                reason = string.Join(" | ", result.Errors.Take(3).Select(e => e.Message.Length > 1000 ? e.Message[..1000] + "…" : e.Message))
-                    + (result.Errors.Count > 3 ? $" | … {result.Errors.Count} errors in all" : "");
+                reason = ErrorCodes.Summarize(result.Errors, MaxReasonChars);
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {

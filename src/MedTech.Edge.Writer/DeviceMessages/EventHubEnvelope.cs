@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text;
 using Confluent.Kafka;
+using MedTech.Edge.Hub;
 using MedTech.Edge.Mapping.Normalization;
 
 namespace MedTech.Edge.Writer.DeviceMessages;
@@ -10,7 +12,9 @@ namespace MedTech.Edge.Writer.DeviceMessages;
 /// <c>SystemProperties</c> from the service's (IoT Hub's annotations, the AMQP message properties, Event Hubs'
 /// <c>x-opt-*</c>). A Kafka consumer sees all of them as headers, in one flat list: which are system properties is
 /// decided by name, the names the Event Hubs SDK puts into <c>SystemProperties</c>. Header values are decoded per
-/// <see cref="WriterOptions.HeaderEncoding"/> (<see cref="AmqpHeaderValue"/>). Where the hub gives no
+/// <see cref="WriterOptions.HeaderEncoding"/>: AMQP values (<see cref="AmqpHeaderValue"/>) keep their type, as MedTech's
+/// envelope has them (a number is a JSON number, <c>iothub-enqueuedtime</c> a time, as ISO 8601 UTC text like every
+/// time we read); anything else is UTF-8 text. Where the hub gives no
 /// <c>x-opt-enqueued-time</c> or <c>x-opt-sequence-number</c>, the Kafka timestamp and offset stand in (on Event Hubs
 /// they are the event's enqueued time and sequence number).
 /// </summary>
@@ -39,8 +43,8 @@ public static class EventHubEnvelope
     public static DeviceMessage Create(ConsumeResult<string, byte[]> result, bool amqpHeaders)
     {
         ArgumentNullException.ThrowIfNull(result);
-        var properties = new Dictionary<string, string>(StringComparer.Ordinal);
-        var system = new Dictionary<string, string>(StringComparer.Ordinal);
+        var properties = new Dictionary<string, object?>(StringComparer.Ordinal);
+        var system = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (var header in (IEnumerable<IHeader>?)result.Message.Headers ?? [])
         {
             if (properties.Count + system.Count >= MaxHeaders)
@@ -56,28 +60,30 @@ public static class EventHubEnvelope
 
             // A later header of the same name wins, as a later Add does in Kafka's lastHeader.
             var target = IsSystem(header.Key) ? system : properties;
-            target[header.Key] = AmqpHeaderValue.Read(bytes, amqpHeaders);
+            target[header.Key] = amqpHeaders && AmqpHeaderValue.TryDecode(bytes, out var value) ? value : Encoding.UTF8.GetString(bytes);
         }
 
         var enqueued = EnqueuedTime(result, system);
-        system.TryAdd("x-opt-enqueued-time", enqueued.ToString("o", CultureInfo.InvariantCulture));
-        system.TryAdd("x-opt-sequence-number", result.Offset.Value.ToString(CultureInfo.InvariantCulture));
-        return new DeviceMessage(result.Message.Value ?? [], enqueued) { Properties = properties, SystemProperties = system };
+        system.TryAdd("x-opt-enqueued-time", new DateTimeOffset(enqueued));
+        system.TryAdd("x-opt-sequence-number", result.Offset.Value);
+        return new DeviceMessage(result.Message.Value ?? [], enqueued) { PropertyValues = properties, SystemPropertyValues = system };
     }
 
     private static bool IsSystem(string name) => SystemNames.Contains(name) || name.StartsWith("x-opt-", StringComparison.Ordinal);
 
     /// <summary>The Kafka timestamp (on Event Hubs, the enqueued time); IoT Hub's enqueued time when the record has none.</summary>
-    private static DateTime EnqueuedTime(ConsumeResult<string, byte[]> result, Dictionary<string, string> system)
+    private static DateTime EnqueuedTime(ConsumeResult<string, byte[]> result, Dictionary<string, object?> system)
     {
         if (result.Message.Timestamp.Type != TimestampType.NotAvailable && result.Message.Timestamp.UnixTimestampMs is > 0 and < 253_402_300_799_999)
         {
             return result.Message.Timestamp.UtcDateTime;
         }
 
-        return system.TryGetValue("iothub-enqueuedtime", out var text)
-            && DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var time)
-            ? time
-            : DateTime.UtcNow;
+        return system.GetValueOrDefault("iothub-enqueuedtime") switch
+        {
+            DateTimeOffset time => time.UtcDateTime,
+            string text when DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var time) => time,
+            _ => DateTime.UtcNow,
+        };
     }
 }

@@ -48,11 +48,43 @@ public class ConformanceTests
         }
     }
 
+    public static TheoryData<string, string, string> FailureExamples()
+    {
+        var data = new TheoryData<string, string, string>();
+        foreach (var (@case, message, expected) in Corpus.Failures())
+        {
+            data.Add(@case, message, expected);
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// The corpus messages that must fail (the parity-* cases: see tests/Conformance/NOTICE.md for upstream's outcome
+    /// and why ours is what it is): no measurement, and the reason code, which the pipeline dead-letters the message with.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FailureExamples))]
+    public void GivenCorpusCaseThatMustFail_WhenNormalized_ThenNoMeasurementAndItsExpectedReasonCode(string @case, string message, string expected)
+    {
+        var result = Corpus.Normalize(Corpus.Mapping(Corpus.Case(@case, "device-mapping.json")), message);
+
+        var want = (JObject)Envelope.ParseText(Corpus.Text(expected))!;
+        Assert.Empty(result.Measurements);
+        Assert.False(result.IsSuccess);
+        Assert.Equal((string?)want["code"], result.Errors[0].Code);
+        if ((string?)want["messageNames"] is { } names)
+        {
+            Assert.Contains(names, result.Errors[0].Message, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public void GivenTheCorpus_WhenListed_ThenEveryExpectedOutputHasItsMessageAndEveryCaseItsMapping()
     {
         // A renamed message would silently drop its case from the theory above.
-        Assert.All(Corpus.Examples(), e => Assert.True(File.Exists(Corpus.PathOf(e.Message)), e.Message));
+        Assert.All(Corpus.Examples().Concat(Corpus.Failures()), e => Assert.True(File.Exists(Corpus.PathOf(e.Message)), e.Message));
+        Assert.True(Corpus.Failures().Count() >= 6);
         Assert.All(Directory.GetDirectories(Corpus.PathOf("cases")), d => Assert.True(File.Exists(Path.Combine(d, "device-mapping.json")), d));
         Assert.True(Corpus.Examples().Count() >= 15);
     }

@@ -106,7 +106,6 @@ public class HostileInputTests
 
     [Theory]
     [InlineData("")]
-    [InlineData("   \r\n\t ")]
     [InlineData("\"a JSON string\"")]
     [InlineData("42")]
     [InlineData("[]")]
@@ -135,14 +134,80 @@ public class HostileInputTests
     }
 
     [Theory]
-    [InlineData(new byte[] { 0x7B, 0xFF, 0x7D })] // a byte that is never UTF-8
-    [InlineData(new byte[] { 0x22, 0xC0, 0xAF, 0x22 })] // an overlong encoding
-    [InlineData(new byte[] { 0x22, 0xED, 0xA0, 0x80, 0x22 })] // a UTF-8-encoded surrogate
-    [InlineData(new byte[] { 0x22, 0xE2, 0x82 })] // cut mid-character
-    [InlineData(new byte[] { 0xFE, 0xFF, 0x00, 0x7B, 0x00, 0x7D })] // UTF-16
-    public void GivenInvalidUtf8_WhenNormalized_ThenInvalidDataFormat(byte[] body)
+    [InlineData(new byte[] { 0x7B, 0xFF, 0x7D }, ErrorCodes.InvalidDataFormat)] // a byte that is never UTF-8, where JSON needs a name
+    [InlineData(new byte[] { 0x22, 0xC0, 0xAF, 0x22 }, ErrorCodes.DroppedEvent)] // an overlong encoding, inside a string no template reads
+    [InlineData(new byte[] { 0x22, 0xED, 0xA0, 0x80, 0x22 }, ErrorCodes.DroppedEvent)] // a UTF-8-encoded surrogate, likewise
+    [InlineData(new byte[] { 0x22, 0xE2, 0x82 }, ErrorCodes.InvalidDataFormat)] // cut mid-character: the string never ends
+    [InlineData(new byte[] { 0xFE, 0xFF, 0x00, 0x7B, 0x00, 0x7D }, ErrorCodes.InvalidDataFormat)] // UTF-16
+    public void GivenInvalidUtf8_WhenNormalized_ThenReadAsUpstreamReadsItWithU_FFFD_AndRefusedOrDeadLettered(byte[] body, string code)
     {
-        Assert.Equal(ErrorCodes.InvalidDataFormat, Assert.Single(Readings.Normalize(new DeviceMessage(body, Corpus.Ingested)).Errors).Code);
+        Assert.Equal(code, Assert.Single(Readings.Normalize(new DeviceMessage(body, Corpus.Ingested)).Errors).Code);
+    }
+
+    [Fact]
+    public void GivenBytesThatAreNotUtf8InAFieldNoTemplateReads_WhenNormalized_ThenTheReadingIsChartedAsMedTechChartsIt()
+    {
+        // A monitor that writes its ward name in Latin-1: MedTech charted its heart rate, so must we.
+        var body = Corpus.Utf8("""{"hr": 61, "device": "d", "ward": "Z""").Concat(new byte[] { 0xFC }).Concat(Corpus.Utf8("""rich", "time": "2026-11-23T09:00:00Z"}""")).ToArray();
+
+        var m = Assert.Single(Readings.Normalize(new DeviceMessage(body, Corpus.Ingested)).Measurements);
+
+        Assert.Equal(("61", "d"), (m.Properties[0].Value, m.DeviceId));
+    }
+
+    [Theory]
+    [InlineData("device", "deviceIdExpression")]
+    [InlineData("patient", "patientIdExpression")]
+    [InlineData("hr", "hr")]
+    public void GivenBytesThatAreNotUtf8InAnIdOrValue_WhenNormalized_ThenInvalidDataFormatNamingTheFieldNotAReplacementCharacterCharted(string field, string named)
+    {
+        // 0xC3 starts a two-byte character; the 'Y' after it is no continuation byte, so 0xC3 alone is not UTF-8.
+        string Text(string name, string good) => name == field ? "X\u0001Y" : good;
+        var json = $$"""{"hr": "{{Text("hr", "61")}}", "device": "{{Text("device", "d")}}", "patient": "{{Text("patient", "p")}}", "time": "2026-11-23T09:00:00Z"}""";
+        var body = Corpus.Utf8(json).Select(b => b == 0x01 ? (byte)0xC3 : b).ToArray();
+
+        var result = Readings.Normalize(new DeviceMessage(body, Corpus.Ingested));
+
+        Assert.Empty(result.Measurements);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(ErrorCodes.InvalidDataFormat, error.Code);
+        Assert.Contains($"[{named}]", error.Message);
+    }
+
+    [Fact]
+    public void GivenAReplacementCharacterSentAsValidUtf8_WhenNormalized_ThenItIsKeptAsSent()
+    {
+        // U+FFFD is a character like any other in a body that is UTF-8: only one standing for unreadable bytes is refused.
+        var m = Assert.Single(Readings.Normalize(new DeviceMessage(Corpus.Utf8("{\"hr\": \"a\uFFFDb\", \"device\": \"d\", \"time\": \"2026-11-23T09:00:00Z\"}"), Corpus.Ingested)).Measurements);
+
+        Assert.Equal("a\uFFFDb", m.Properties[0].Value);
+    }
+
+    [Theory]
+    [InlineData(" ")]
+    [InlineData("   \r\n\t ")]
+    [InlineData("\uFEFF  ")]
+    public void GivenAWhitespaceOnlyBody_WhenNormalized_ThenInvalidDataFormatAsUpstreamNotDroppedEvent(string body)
+    {
+        Assert.Equal(ErrorCodes.InvalidDataFormat, Assert.Single(Readings.Normalize(Message(body)).Errors).Code);
+    }
+
+    [Theory]
+    [InlineData("\0")]
+    [InlineData("\0\0\0\0")]
+    [InlineData("\r\n\0 ")]
+    public void GivenTrailingNulsOrWhitespaceAfterTheJson_WhenNormalized_ThenTheReadingIsChartedAsUpstreamChartsIt(string tail)
+    {
+        Assert.Single(Readings.Normalize(Message(Reading("2026-11-23T09:00:00Z") + tail)).Measurements);
+    }
+
+    [Theory]
+    [InlineData("x")]
+    [InlineData("}")]
+    [InlineData("\0x")]
+    public void GivenTextAfterTheJson_WhenNormalized_ThenInvalidDataFormatWhereUpstreamChartsTheFirstValue(string tail)
+    {
+        Assert.Equal(ErrorCodes.InvalidDataFormat, Assert.Single(Readings.Normalize(Message(Reading("2026-11-23T09:00:00Z") + tail)).Errors).Code);
     }
 
     [Fact]

@@ -169,14 +169,14 @@ public sealed class CloudNormalizationTests : WriterPipelineTest
     {
         var headers = new Headers
         {
-            { "iothub-connection-device-id", AmqpHeaderValueTests.Str8(deviceId) },
-            { "iothub-connection-auth-method", AmqpHeaderValueTests.Str8("""{"scope":"device","type":"sas","issuer":"iothub"}""") },
-            { "iothub-enqueuedtime", AmqpHeaderValueTests.Timestamp(enqueued) },
-            { "iothub-message-source", AmqpHeaderValueTests.Str8("Telemetry") },
+            { "iothub-connection-device-id", EventHubEnvelopeTests.Str8(deviceId) },
+            { "iothub-connection-auth-method", EventHubEnvelopeTests.Str8("""{"scope":"device","type":"sas","issuer":"iothub"}""") },
+            { "iothub-enqueuedtime", EventHubEnvelopeTests.Timestamp(enqueued) },
+            { "iothub-message-source", EventHubEnvelopeTests.Str8("Telemetry") },
         };
         if (created is { } time)
         {
-            headers.Add("iothub-creation-time-utc", AmqpHeaderValueTests.Str8(time.ToString("o", CultureInfo.InvariantCulture)));
+            headers.Add("iothub-creation-time-utc", EventHubEnvelopeTests.Str8(time.ToString("o", CultureInfo.InvariantCulture)));
         }
 
         return headers;
