@@ -107,7 +107,7 @@ internal static class BufferDocuments
             }
         }
 
-        return new BsonDocument
+        var document = new BsonDocument
         {
             ["receivedUtc"] = messages.Min(m => m.ReceivedUtc),
             ["lastReceivedUtc"] = messages.Max(m => m.ReceivedUtc),
@@ -117,7 +117,30 @@ internal static class BufferDocuments
             ["v"] = RecordFormat,
             ["data"] = data.ToArray(),
         };
+        AddTraces(document, messages, m => m.TraceParent);
+        return document;
     }
+
+    /// <summary>
+    /// The field of the records' W3C <c>traceparent</c>s, one per record in order (null where none), beside the binary
+    /// field rather than in it: written only while spans are recorded, ignored by a release that does not know it, and
+    /// absent from documents written before, which read as records without one.
+    /// </summary>
+    private const string TracesField = "traces";
+
+    private static void AddTraces<T>(BsonDocument document, IReadOnlyList<T> records, Func<T, string?> traceParent)
+    {
+        if (records.Any(r => traceParent(r) is not null))
+        {
+            document[TracesField] = new BsonArray(records.Select(r => traceParent(r) is { } t ? new BsonValue(t) : BsonValue.Null));
+        }
+    }
+
+    /// <summary>The <c>traceparent</c>s of a document's records (see <see cref="AddTraces"/>); null when it has none, or not one per record.</summary>
+    private static BsonArray? Traces(BsonDocument document, int records) =>
+        document.TryGetValue(TracesField, out var traces) && traces.IsArray && traces.AsArray.Count == records ? traces.AsArray : null;
+
+    private static string? TraceAt(BsonArray? traces, int index) => traces is not null && traces[index].IsString ? traces[index].AsString : null;
 
     /// <summary>The messages of an inbox document: a commit, or one message as the first release stored it.</summary>
     public static List<InboxMessage> ToInboxMessages(BsonDocument document)
@@ -134,6 +157,14 @@ internal static class BufferDocuments
         while (reader.BaseStream.Position < data.Length)
         {
             messages.Add(ReadMessage(reader, data, format));
+        }
+
+        if (Traces(document, messages.Count) is { } traces)
+        {
+            for (var i = 0; i < messages.Count; i++)
+            {
+                messages[i] = messages[i] with { TraceParent = TraceAt(traces, i) };
+            }
         }
 
         return messages;
@@ -214,7 +245,9 @@ internal static class BufferDocuments
             at += 4 + entry.Payload.Length;
         }
 
-        return new BsonDocument { ["createdUtc"] = entries[0].CreatedUtc, ["count"] = entries.Count, ["messages"] = deviceMessages, ["data"] = data };
+        var document = new BsonDocument { ["createdUtc"] = entries[0].CreatedUtc, ["count"] = entries.Count, ["messages"] = deviceMessages, ["data"] = data };
+        AddTraces(document, entries, e => e.TraceParent);
+        return document;
     }
 
     public static IEnumerable<OutboxEntry> ToOutboxEntries(BsonDocument document)
@@ -227,7 +260,16 @@ internal static class BufferDocuments
             return entries.AsArray.Select(e => new OutboxEntry(e["key"].AsString, e["payload"].AsBinary, created) { Id = id });
         }
 
-        return ReadEntries(document["data"].AsBinary, id, created, document["count"].AsInt32);
+        var read = ReadEntries(document["data"].AsBinary, id, created, document["count"].AsInt32);
+        if (Traces(document, read.Count) is { } traces)
+        {
+            for (var i = 0; i < read.Count; i++)
+            {
+                read[i] = read[i] with { TraceParent = TraceAt(traces, i) };
+            }
+        }
+
+        return read;
     }
 
     /// <summary>The entries of an outbox batch's binary field (or a group dead letter's, which holds one).</summary>

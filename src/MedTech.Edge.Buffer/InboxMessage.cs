@@ -21,4 +21,10 @@ public sealed record InboxMessage(string ClientId, string Topic, ReadOnlyMemory<
     /// and for records stored before this was kept (they were accepted unbound).
     /// </summary>
     public bool Authenticated { get; init; }
+
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the message's ingest span, when spans are recorded (null otherwise, and for records
+    /// stored before this was kept): normalization continues the reading's trace from it, after a restart too.
+    /// </summary>
+    public string? TraceParent { get; init; }
 }

@@ -7,4 +7,7 @@ namespace MedTech.Edge.Buffer;
 public sealed record OutboxEntry(string Key, ReadOnlyMemory<byte> Payload, DateTime CreatedUtc)
 {
     public long Id { get; init; }
+
+    /// <summary>The W3C <c>traceparent</c> of the span that made the group (normalize), when spans are recorded; the forward span continues it.</summary>
+    public string? TraceParent { get; init; }
 }

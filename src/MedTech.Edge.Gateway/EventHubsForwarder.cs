@@ -161,6 +161,10 @@ public sealed partial class EventHubsForwarder(IOutbox store, EventHubProducerCl
                 data.Properties[HubOptions.GatewayHeader] = gateway;
             }
 
+            // The span covers building the event and carries its context; the SDK sends batches of events later, so
+            // how a send ended is on the forwarding metrics and logs, not on this span.
+            using var span = ForwardSpan.Start(entries, indices, "eventhubs", options.Topic);
+            ForwardSpan.Inject(span, (name, text) => data.Properties[name] = text);
             return data;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)

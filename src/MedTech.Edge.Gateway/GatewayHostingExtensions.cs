@@ -34,7 +34,7 @@ public static class GatewayHostingExtensions
         services.AddModuleMetrics<GatewayMetrics>();
         services.AddSingleton(sp => new DeviceQuota(sp.Value<MqttIngestOptions>().DeviceQuota, sp.GetRequiredService<IInboxStore>(), sp.Value<BufferOptions>(),
             sp.GetRequiredService<ILogger<DeviceQuota>>(), sp.GetService<TimeProvider>()));
-        services.AddSingleton<IInbox>(sp => sp.GetRequiredService<InboxWriter>());
+        services.AddSingleton<IInbox>(sp => new TracedInbox(sp.GetRequiredService<InboxWriter>()));
         services.AddSingleton<IMqttIngest>(sp => sp.Value<MqttIngestOptions>() is { Mode: IngestMode.External } mqtt
             ? ActivatorUtilities.CreateInstance<ExternalBrokerClient>(sp, mqtt)
             : ActivatorUtilities.CreateInstance<EmbeddedBroker>(sp, sp.Value<MqttIngestOptions>()));

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Globalization;
 using MedTech.Edge.Buffer;
+using MedTech.Edge.Hosting;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Logging;
@@ -184,33 +186,65 @@ public sealed partial class NormalizationStage(INormalizationInput store, Device
         var deadLetters = new List<DeadLetter>();
         var now = time.GetUtcNow().UtcDateTime;
         var normalizer = mapping.Current;
+
+        // Spans only while something listens (see PipelineTracing): each measurement's message and normalize span.
+        var spanOf = PipelineTracing.Gateway.HasListeners() ? new Dictionary<Measurement, (int Message, ActivityContext Span)>(ReferenceEqualityComparer.Instance) : null;
         step = Step.Normalize;
-        foreach (var message in messages)
+        for (var i = 0; i < messages.Count; i++)
         {
+            var message = messages[i];
+            using var span = spanOf is null ? null : PipelineTracing.StartDetached(PipelineTracing.Gateway, "normalize", ActivityKind.Internal, PipelineTracing.Parse(message.TraceParent));
             faults?.OnNormalizing(message);
             var result = normalizer.Normalize(ToDeviceMessage(message));
             if (result.IsSuccess && identity?.Mismatch(message, result.Measurements) is { } mismatch)
             {
                 deadLetters.Add(new DeadLetter(message, ErrorCodes.DeviceIdentityMismatch, mismatch, now));
+                span?.SetStatus(ActivityStatusCode.Error, ErrorCodes.DeviceIdentityMismatch);
             }
             else if (result.IsSuccess)
             {
                 measurements.AddRange(result.Measurements);
+                span?.SetTag("medtech.measurements", result.Measurements.Count);
+                foreach (var measurement in span is null ? [] : result.Measurements)
+                {
+                    spanOf![measurement] = (i, span!.Context);
+                }
             }
             else
             {
                 deadLetters.Add(new DeadLetter(message, result.Errors[0].Code, Reason(result.Errors), now));
+                span?.SetStatus(ActivityStatusCode.Error, result.Errors[0].Code);
             }
         }
 
         step = Step.Group;
         var groups = MeasurementGrouper.Group(measurements);
         step = Step.Serialize;
-        var entries = groups.SelectMany(Serialized).Select(g => new OutboxEntry(g.Group.Key.DeviceId, g.Json, now)).ToList();
+        var entries = groups.SelectMany(Serialized).Select(g => new OutboxEntry(g.Group.Key.DeviceId, g.Json, now) { TraceParent = spanOf is null ? null : GroupSpan(g.Group, spanOf) }).ToList();
         step = Step.Store;
         store.CompleteNormalization(messages.Select(m => m.Id).ToList(), entries, deadLetters, clearInHand);
         metrics?.OnNormalized(measurements, now);
         return new Round(measurements.Count, entries.Count, deadLetters);
+    }
+
+    /// <summary>
+    /// The <c>traceparent</c> stored with a group: of a <c>group</c> span, child of the normalize span of the group's
+    /// earliest message and linked to the other messages' (a group gathers a device's readings of one type from many
+    /// messages; see <see cref="PipelineTracing"/>). The earliest message's span itself when the sampler drops the group span.
+    /// </summary>
+    private static string? GroupSpan(MeasurementGroup group, Dictionary<Measurement, (int Message, ActivityContext Span)> spanOf)
+    {
+        var spans = group.Measurements.Where(spanOf.ContainsKey).Select(m => spanOf[m])
+            .DistinctBy(s => s.Message).OrderBy(s => s.Message).Select(s => s.Span).ToList();
+        if (spans.Count == 0)
+        {
+            return null;
+        }
+
+        using var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, "group", ActivityKind.Internal, spans[0], spans.Skip(1));
+        span?.SetTag("medtech.measurements", group.Measurements.Count);
+        span?.SetTag("medtech.messages", spans.Count);
+        return PipelineTracing.Format(span?.Context ?? spans[0]);
     }
 
     /// <summary>

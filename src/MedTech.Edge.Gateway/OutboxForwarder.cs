@@ -153,26 +153,40 @@ public sealed partial class OutboxForwarder(
         var round = new Round(entries, messages.Count);
         foreach (var indices in messages)
         {
+            // Ends when the hub acknowledges or refuses the message (on librdkafka's thread), or here when it is not sent.
+            var span = ForwardSpan.Start(entries, indices, "kafka", topic);
             try
             {
                 var value = PackedMessage.Pack(indices.ConvertAll(i => entries[i].Payload));
-                var message = new Message<string, byte[]> { Key = entries[indices[0]].Key, Value = value };
+                var message = new Message<string, byte[]> { Key = entries[indices[0]].Key, Value = value, Headers = [] };
                 if (gateway is not null)
                 {
-                    message.Headers = [new Header(HubOptions.GatewayHeader, gateway)];
+                    message.Headers.Add(new Header(HubOptions.GatewayHeader, gateway));
                 }
 
-                Produce(message, report => round.Report(indices, report.Error), cancellationToken);
+                ForwardSpan.Inject(span, (name, text) => message.Headers.Add(new Header(name, System.Text.Encoding.UTF8.GetBytes(text))));
+                Produce(message, report =>
+                {
+                    round.Report(indices, report.Error);
+                    ForwardSpan.End(span, report.Error.IsError ? report.Error.Code.ToString() : null, report.Partition.Value, report.Offset.Value);
+                }, cancellationToken);
             }
             catch (ProduceException<string, byte[]> ex)
             {
                 // Refused locally (e.g. too large): the others go on.
                 round.Report(indices, ex.Error);
+                ForwardSpan.End(span, ex.Error.Code.ToString());
             }
             catch (Exception ex) when (ex is not (KafkaException or OperationCanceledException or ObjectDisposedException))
             {
                 // Anything else these entries cause (a bug not met yet) makes them a dead letter, not a stalled outbox.
                 round.Report(indices, new Error(ErrorCode.InvalidRecord, $"not sendable ({ex.GetType().Name})"));
+                ForwardSpan.End(span, ex.GetType().Name);
+            }
+            catch (Exception ex)
+            {
+                ForwardSpan.End(span, ex.GetType().Name);
+                throw;
             }
         }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace MedTech.Edge.Hosting;
 
@@ -78,6 +79,33 @@ public static class MonitoringExtensions
             // the endpoints' connection caps (ConnectionPlaces), not a cache, protect the endpoint.
             .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
         services.AddHostedService<MonitoringServer>();
+        services.AddPipelineTracing(Environment.GetEnvironmentVariable(OtlpEndpointVariable));
         return services;
     }
+
+    /// <summary>The standard variable that names the OpenTelemetry collector; the modules export spans only when it is set.</summary>
+    public const string OtlpEndpointVariable = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    /// <summary>
+    /// Spans of <see cref="PipelineTracing"/>'s sources exported over OTLP to <paramref name="otlpEndpoint"/>, with the
+    /// standard sampler (<c>OTEL_TRACES_SAMPLER</c>; parent-based always-on by default). Nothing when it is null or
+    /// blank: no tracer provider then, so no source has a listener and no span is even created (the cost is nil). The
+    /// exporter reads the endpoint, protocol and headers from the standard <c>OTEL_EXPORTER_OTLP_*</c> variables itself.
+    /// </summary>
+    public static IServiceCollection AddPipelineTracing(this IServiceCollection services, string? otlpEndpoint)
+    {
+        if (string.IsNullOrWhiteSpace(otlpEndpoint) || services.Any(s => s.ServiceType == typeof(PipelineTracingMarker)))
+        {
+            return services;
+        }
+
+        services.AddSingleton<PipelineTracingMarker>();
+        services.AddOpenTelemetry().WithTracing(tracing => tracing
+            .AddSource(MeterPrefix + "*")
+            .AddOtlpExporter());
+        return services;
+    }
+
+    /// <summary>Says tracing is registered already (gateway and writer in one process register it once).</summary>
+    private sealed class PipelineTracingMarker;
 }

@@ -78,7 +78,8 @@ public sealed partial class OutboxWriterWorker(IOutbox store, MeasurementWriter 
         List<GroupDeadLetter> deadLetters;
         try
         {
-            deadLetters = ToDeadLetters(await writer.WriteAsync(entries.Select(e => (e.Key, e.Payload.ToArray())).ToList(), stoppingToken, WaitingOnServer).ConfigureAwait(false));
+            deadLetters = ToDeadLetters(await writer.WriteAsync(entries.Select(e => (e.Key, e.Payload.ToArray())).ToList(), stoppingToken, WaitingOnServer,
+                traces: Traces(entries)).ConfigureAwait(false));
         }
         catch (Exception ex) when (OfTheData(ex, stoppingToken))
         {
@@ -136,11 +137,15 @@ public sealed partial class OutboxWriterWorker(IOutbox store, MeasurementWriter 
         store.ClearInHand(GatewayStore.WriterInHand);
     }
 
+    /// <summary>In one process there is no hub: transform and persist continue the trace of the gateway's group span stored with each entry.</summary>
+    private static List<System.Diagnostics.ActivityContext>? Traces(IReadOnlyList<OutboxEntry> entries) =>
+        Hosting.PipelineTracing.Writer.HasListeners() ? entries.Select(e => Hosting.PipelineTracing.Parse(e.TraceParent)).ToList() : null;
+
     private async Task<IReadOnlyList<GroupDeadLetter>> WriteAloneAsync(OutboxEntry entry, CancellationToken stoppingToken)
     {
         try
         {
-            return ToDeadLetters(await writer.WriteAsync([(entry.Key, entry.Payload.ToArray())], stoppingToken, WaitingOnServer).ConfigureAwait(false));
+            return ToDeadLetters(await writer.WriteAsync([(entry.Key, entry.Payload.ToArray())], stoppingToken, WaitingOnServer, traces: Traces([entry])).ConfigureAwait(false));
         }
         catch (Exception ex) when (OfTheData(ex, stoppingToken))
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Confluent.Kafka;
 using MedTech.Edge.Persist;
@@ -146,13 +147,55 @@ public sealed partial class HubWriterWorker(
             }
         }
 
-        var deadLetters = deviceMessages is not null
-            ? await deviceMessages.WriteAsync(messages, stoppingToken, Waiting).ConfigureAwait(false)
-            : await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
-            messages.Select(r => new MeasurementSource($"{r.Topic}/{r.Partition.Value}/{r.Offset.Value}", Gateway(r.Message.Headers))).ToList()).ConfigureAwait(false);
-        await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
-        metrics.OnWritten(messages.Select(r => r.Message.Timestamp.Type == TimestampType.NotAvailable ? (DateTime?)null : r.Message.Timestamp.UtcDateTime));
+        var consumed = ConsumeSpans(messages);
+        try
+        {
+            var deadLetters = deviceMessages is not null
+                ? await deviceMessages.WriteAsync(messages, stoppingToken, Waiting).ConfigureAwait(false)
+                : await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
+                messages.Select(r => new MeasurementSource($"{r.Topic}/{r.Partition.Value}/{r.Offset.Value}", Gateway(r.Message.Headers))).ToList(),
+                consumed?.ConvertAll(s => s?.Context ?? default)).ConfigureAwait(false);
+            await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
+            metrics.OnWritten(messages.Select(r => r.Message.Timestamp.Type == TimestampType.NotAvailable ? (DateTime?)null : r.Message.Timestamp.UtcDateTime));
+        }
+        catch (Exception ex)
+        {
+            consumed?.ForEach(s => s?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name));
+            throw;
+        }
+        finally
+        {
+            consumed?.ForEach(s => s?.Dispose());
+        }
     }
+
+    /// <summary>
+    /// One consume span per hub message, a child of the gateway's forward span (the message's <c>traceparent</c> and
+    /// <c>tracestate</c>, UTF-8 from a Kafka producer or AMQP-encoded from the Event Hubs SDK), open until the batch is
+    /// written (or its dead letters sent); null when nothing listens.
+    /// </summary>
+    private static List<Activity?>? ConsumeSpans(List<ConsumeResult<string, byte[]>> messages)
+    {
+        if (!PipelineTracing.Writer.HasListeners())
+        {
+            return null;
+        }
+
+        return messages.ConvertAll(r =>
+        {
+            var parent = PipelineTracing.Parse(Header(r.Message.Headers, PipelineTracing.TraceParentHeader), Header(r.Message.Headers, PipelineTracing.TraceStateHeader));
+            var span = PipelineTracing.StartDetached(PipelineTracing.Writer, "consume", ActivityKind.Consumer, parent);
+            span?.SetTag("messaging.system", "kafka");
+            span?.SetTag("messaging.destination.name", r.Topic);
+            span?.SetTag("messaging.destination.partition.id", r.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            span?.SetTag("messaging.kafka.offset", r.Offset.Value);
+            return span;
+        });
+    }
+
+    /// <summary>A header's text, bounded (a hostile message's megabyte header is not parsed); null when absent.</summary>
+    private static string? Header(Headers? headers, string name) =>
+        headers is not null && headers.TryGetLastBytes(name, out var bytes) && bytes.Length is > 0 and <= 8192 ? Hub.AmqpHeaderValue.ToText(bytes) : null;
 
     /// <summary>
     /// The gateway a hub message names (<see cref="HubOptions.GatewayHeader"/>), for the Provenance; null when it names

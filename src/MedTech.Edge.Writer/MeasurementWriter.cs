@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using MedTech.Edge.Transform;
 using MedTech.Edge.Persist;
@@ -37,29 +38,49 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     /// guards against messages that kill the process knows they are not being worked on meanwhile.</param>
     /// <param name="sources">Per message, the id its Provenance names (<c>topic/partition/offset</c>) and its gateway; without
     /// one, a message is named by the SHA-256 of its bytes (never by its content).</param>
+    /// <param name="traces">Per message, the span its transform span is a child of (the consume span, or the gateway's
+    /// group span in one process); the persist span is a child of the first and linked to the others (<see cref="PipelineTracing"/>).</param>
     public async Task<IReadOnlyList<WriterDeadLetter>> WriteAsync(IReadOnlyList<(string Key, byte[] Payload)> messages, CancellationToken cancellationToken,
-        Action<bool>? waitingOnServer = null, IReadOnlyList<MeasurementSource>? sources = null)
+        Action<bool>? waitingOnServer = null, IReadOnlyList<MeasurementSource>? sources = null, IReadOnlyList<ActivityContext>? traces = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var deadLetters = new List<WriterDeadLetter>();
         var groups = new List<HubGroup>();
         var count = 0;
+        var tracing = PipelineTracing.Writer.HasListeners();
         for (var i = 0; i < messages.Count; i++)
         {
             var (key, payload) = messages[i];
             var source = (sources is not null && i < sources.Count ? sources[i] : null) ?? new MeasurementSource("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(payload)));
+            using var span = tracing ? PipelineTracing.StartDetached(PipelineTracing.Writer, "transform", ActivityKind.Internal, TraceAt(traces, i)) : null;
+            var refused = deadLetters.Count;
+            var read = 0;
             foreach (var bytes in SplitOrDeadLetter(key, payload, deadLetters))
             {
                 count++;
                 if (Read(key, bytes, source, deadLetters) is { } group)
                 {
                     groups.Add(group);
+                    read++;
                 }
+            }
+
+            span?.SetTag("medtech.groups", read);
+            if (deadLetters.Count > refused)
+            {
+                span?.SetStatus(ActivityStatusCode.Error, deadLetters[^1].Code);
             }
         }
 
-        return await PersistAllAsync(groups, count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
+        var persistSpans = traces?.Where(t => t != default).ToList() ?? [];
+        using var persist = tracing ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, persistSpans.FirstOrDefault(), persistSpans.Skip(1)) : null;
+        var result = await PersistAllAsync(groups, count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
+        persist?.SetTag("medtech.groups", groups.Count);
+        persist?.SetTag("medtech.dead_letters", result.Count);
+        return result;
     }
+
+    private static ActivityContext TraceAt(IReadOnlyList<ActivityContext>? traces, int index) => traces is not null && index < traces.Count ? traces[index] : default;
 
     /// <summary>
     /// Persist for device messages normalized by the writer itself (<see cref="WriterInput.DeviceMessages"/>): each

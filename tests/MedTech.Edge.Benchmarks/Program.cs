@@ -8,6 +8,7 @@ using MedTech.Edge.Benchmarks;
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- e2e [--seconds N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- localstore [--readings N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- cloudnorm [--messages N]
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- instrumentation [--messages N] [--repeats N]
 var mode = args.FirstOrDefault() ?? "normalize";
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 switch (mode)
@@ -36,11 +37,15 @@ switch (mode)
     case "cloudnorm":
         await CloudNormalizeBenchmark.RunAsync(int.Parse(Option("--messages") ?? "2000", CultureInfo.InvariantCulture));
         break;
+    case "instrumentation":
+        await InstrumentationBenchmark.RunAsync(int.Parse(Option("--messages") ?? "20000", CultureInfo.InvariantCulture),
+            int.Parse(Option("--repeats") ?? "3", CultureInfo.InvariantCulture));
+        break;
     case "mock-cluster":
         MockClusterProcess.Serve(args.Skip(1));
         break;
     default:
-        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] [--association A [--max-staleness S]] | gateway [--messages N] [--backlog N] | e2e [--seconds N] | localstore [--readings N] | cloudnorm [--messages N]");
+        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] [--association A [--max-staleness S]] | gateway [--messages N] [--backlog N] | e2e [--seconds N] | localstore [--readings N] | cloudnorm [--messages N] | instrumentation [--messages N] [--repeats N]");
         return 2;
 }
 

@@ -32,6 +32,9 @@ public abstract class WriterPipelineTest : IAsyncLifetime, IDisposable
 
     public async Task DisposeAsync() => await server.DisposeAsync();
 
+    /// <summary>Disposed with the test, before the cluster and the folder.</summary>
+    protected void Own(IDisposable disposable) => owned.Add(disposable);
+
     public void Dispose()
     {
         owned.ForEach(o => o.Dispose());

@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using MedTech.Edge.Buffer;
+using MedTech.Edge.Hosting;
+
+namespace MedTech.Edge.Gateway;
+
+/// <summary>
+/// The ingest span: one per device message, from its hand-over to the buffer until it is committed, the root of the
+/// reading's trace (<see cref="PipelineTracing"/>). Its <c>traceparent</c> is stored with the message, so normalize
+/// continues the trace after a restart too. The MQTT topic is not an attribute: topics commonly name the device.
+/// </summary>
+public sealed class TracedInbox(IInbox inner) : IInbox
+{
+    public const string SpanName = "ingest";
+
+    public string? Fault => inner.Fault;
+
+    public async Task<long> AppendAsync(InboxMessage message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        using var activity = PipelineTracing.Gateway.HasListeners() ? PipelineTracing.Gateway.StartActivity(SpanName, ActivityKind.Consumer) : null;
+        if (activity is null)
+        {
+            return await inner.AppendAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+
+        activity.SetTag("messaging.system", "mqtt");
+        activity.SetTag("messaging.message.body.size", message.Payload.Length);
+        try
+        {
+            var id = await inner.AppendAsync(message with { TraceParent = PipelineTracing.Format(activity.Context) }, cancellationToken).ConfigureAwait(false);
+            activity.SetTag("medtech.inbox.id", id);
+            return id;
+        }
+        catch (Exception ex)
+        {
+            // The type only: a message may quote what it failed on.
+            activity.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            throw;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using MedTech.Edge.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Trace;
+
+namespace MedTech.Edge.Hosting.Tests;
+
+/// <summary>
+/// Tracing is on only with <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>: without it no tracer provider exists, so the pipeline's
+/// sources have no listener and start no span (nothing to export); with it, the sources' spans are recorded for OTLP.
+/// The tests of this class run one after the other; no other class in this assembly starts a tracer provider.
+/// </summary>
+public sealed class PipelineTracingWiringTests
+{
+    [Fact]
+    public void GivenNoOtlpEndpoint_WhenAModuleRegistersMonitoring_ThenNoTracerProviderExistsAndNoSpanIsStarted()
+    {
+        Assert.True(string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(MonitoringExtensions.OtlpEndpointVariable)), "the test process must run without the variable");
+        using var host = Build(services => services.AddMonitoring());
+
+        Assert.Null(host.Services.GetService<TracerProvider>());
+        Assert.False(PipelineTracing.Gateway.HasListeners());
+        Assert.False(PipelineTracing.Writer.HasListeners());
+        Assert.Null(PipelineTracing.Gateway.StartActivity("ingest"));
+        Assert.Null(PipelineTracing.StartDetached(PipelineTracing.Writer, "consume", ActivityKind.Consumer, default));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    public void GivenABlankOtlpEndpoint_WhenTracingIsAdded_ThenNothingIsRegistered(string endpoint)
+    {
+        using var host = Build(services => services.AddPipelineTracing(endpoint));
+        Assert.Null(host.Services.GetService<TracerProvider>());
+        Assert.False(PipelineTracing.Gateway.HasListeners());
+    }
+
+    [Fact]
+    public void GivenAnOtlpEndpoint_WhenTracingIsAdded_ThenTheGatewayAndWriterSourcesAreRecordedUntilTheHostIsDisposed()
+    {
+        // Registered twice (gateway and writer in one process): one provider.
+        using (var host = Build(services => services.AddPipelineTracing("http://127.0.0.1:4318").AddPipelineTracing("http://127.0.0.1:4318")))
+        {
+            Assert.NotNull(host.Services.GetService<TracerProvider>());
+            Assert.Single(host.Services.GetServices<TracerProvider>());
+            using var ingest = PipelineTracing.Gateway.StartActivity("ingest");
+            Assert.NotNull(ingest);
+            Assert.True(ingest.Recorded);
+            using var consume = PipelineTracing.StartDetached(PipelineTracing.Writer, "consume", ActivityKind.Consumer, ingest.Context);
+            Assert.NotNull(consume);
+            Assert.Equal(ingest.TraceId, consume.TraceId);
+
+            // Detached: what runs next does not take the consume span for its parent.
+            Assert.Same(ingest, Activity.Current);
+        }
+
+        Assert.False(PipelineTracing.Gateway.HasListeners());
+    }
+
+    [Theory]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", true)]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", true)]
+    [InlineData("00-00000000000000000000000000000000-b7ad6b7169203331-01", false)]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", false)]
+    [InlineData("not a traceparent", false)]
+    [InlineData("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\0", false)]
+    [InlineData("", false)]
+    [InlineData(null, false)]
+    public void GivenATraceParent_WhenParsed_ThenOnlyAValidOneGivesAContextThatFormatsBackAlike(string? traceParent, bool valid)
+    {
+        var context = PipelineTracing.Parse(traceParent);
+        Assert.Equal(valid, context != default);
+        Assert.Equal(valid ? traceParent : null, PipelineTracing.Format(context));
+    }
+
+    [Fact]
+    public void GivenAMegabyteTraceParentOrTraceState_WhenParsed_ThenItIsRefusedOrDroppedWithoutParsing()
+    {
+        Assert.Equal(default, PipelineTracing.Parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" + new string('x', 1 << 20)));
+        var context = PipelineTracing.Parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "a=" + new string('b', 1 << 20));
+        Assert.NotEqual(default, context);
+        Assert.Null(context.TraceState);
+    }
+
+    private static IHost Build(Action<IServiceCollection> add)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Monitoring:Port"] = "0" });
+        add(builder.Services);
+        var host = builder.Build();
+        _ = host.Services.GetService<TracerProvider>();
+        return host;
+    }
+}
