@@ -33,6 +33,9 @@ public sealed partial class DeviceMappingSource
 
     public Normalizer Current => current;
 
+    /// <summary>Why the file's latest content is not in use (its error count, never its text); null when it is.</summary>
+    public string? Rejected { get; private set; }
+
     /// <exception cref="InvalidMappingException">The file's mapping has errors.</exception>
     /// <param name="limits">What one message may cost and produce; the defaults when not given.</param>
     public static DeviceMappingSource Load(string path, ILogger<DeviceMappingSource> logger, GatewayMetrics? metrics = null, NormalizationLimits? limits = null) =>
@@ -63,12 +66,14 @@ public sealed partial class DeviceMappingSource
 
         if (!mapping.IsValid)
         {
+            Rejected = $"{mapping.Errors.Count} error(s)";
             metrics?.MappingReloads.Add(1, new KeyValuePair<string, object?>("result", "rejected"));
             Log.Rejected(logger!, new InvalidMappingException(path, mapping.Errors).Message);
             return false;
         }
 
         current = new Normalizer(mapping, limits);
+        Rejected = null;
         metrics?.MappingReloads.Add(1, new KeyValuePair<string, object?>("result", "applied"));
         Log.Applied(logger!, path, mapping.Templates.Count);
         return true;

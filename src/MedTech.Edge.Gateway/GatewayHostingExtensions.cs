@@ -55,6 +55,9 @@ public static class GatewayHostingExtensions
         services.AddHostedService<MappingReloadWorker>();
         services.AddHostedService<DeviceActivityWorker>();
         services.AddMonitoring();
+        services.AddComponentHealthCheck(BufferHealthCheck.Name, sp => new BufferHealthCheck(sp.GetRequiredService<IBufferUpkeep>(), sp.Value<BufferOptions>(), sp.GetRequiredService<ModuleHealth>()));
+        services.AddComponentHealthCheck(IngestHealthCheck.Name, sp => new IngestHealthCheck(sp.GetServices<IIngestSource>()));
+        services.AddComponentHealthCheck(DeviceMappingHealthCheck.Name, sp => new DeviceMappingHealthCheck(sp.GetRequiredService<DeviceMappingSource>()));
         return builder;
     }
 
@@ -76,6 +79,8 @@ public static class GatewayHostingExtensions
             ? ActivatorUtilities.CreateInstance<EventHubsForwarder>(sp, hub)
             : ActivatorUtilities.CreateInstance<OutboxForwarder>(sp, sp.Value<HubOptions>()));
         services.AddHostedService<ForwardingWorker>();
+        // The forwarder's last delivery (ForwardingWorker's reports): degraded while the hub is unavailable.
+        services.AddComponentHealthCheck("hub");
         return builder;
     }
 }

@@ -26,4 +26,7 @@ public interface IIngestSource
 
     /// <summary>Stops taking messages; what was not yet committed is not acknowledged, so the sender sends it again.</summary>
     Task StopAsync();
+
+    /// <summary>Takes messages now: listening, or connected to the broker it takes them from (the ingest health check).</summary>
+    bool IsListening { get; }
 }

@@ -5,9 +5,10 @@ using Microsoft.Extensions.Hosting;
 namespace MedTech.Edge.Hosting;
 
 /// <summary>
-/// The components' own word (<see cref="ModuleHealth"/>) and any worker that ended while the host runs, as one health
-/// check: components name themselves at run time (hub, buffer, fhir), so they travel in the result's data, one
-/// <see cref="ComponentHealth"/> each, and <c>/health</c> lists them by name.
+/// Any worker that ended while the host runs, and the reports of components without a check of their own
+/// (<see cref="ComponentHealthCheckExtensions.AddComponentHealthCheck"/>), as one health check: they travel in the
+/// result's data, one <see cref="ComponentHealth"/> each, and <c>/health</c> lists them by name. The liveness check
+/// (<see cref="HealthTags.Live"/>): a stopped worker is what a restart cures.
 /// </summary>
 public sealed class ModuleHealthCheck(ModuleHealth health, IServiceProvider services) : IHealthCheck
 {
@@ -16,7 +17,9 @@ public sealed class ModuleHealthCheck(ModuleHealth health, IServiceProvider serv
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var components = health.Snapshot().ToDictionary(c => c.Key, c => new ComponentHealth(c.Value.Status, c.Value.Reason), StringComparer.Ordinal);
+        var own = services.GetServices<ComponentName>().Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var components = health.Snapshot().Where(c => !own.Contains(c.Key))
+            .ToDictionary(c => c.Key, c => new ComponentHealth(c.Value.Status, c.Value.Reason), StringComparer.Ordinal);
         foreach (var worker in services.GetServices<IHostedService>().OfType<BackgroundService>())
         {
             if (worker.ExecuteTask is { IsCompleted: true } task)

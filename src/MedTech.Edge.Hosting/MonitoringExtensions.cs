@@ -52,7 +52,8 @@ public static class MonitoringExtensions
 
     /// <summary>
     /// The <c>/metrics</c> and <c>/health</c> endpoint (section <c>Monitoring</c>), the <see cref="ModuleHealth"/>
-    /// components report to, and the health checks <c>/health</c> runs (add more with <c>AddHealthChecks()</c>).
+    /// components report to, and the health checks <c>/health</c> runs (components add theirs with
+    /// <see cref="ComponentHealthCheckExtensions.AddComponentHealthCheck"/>).
     /// </summary>
     public static IServiceCollection AddMonitoring(this IServiceCollection services)
     {
@@ -65,7 +66,7 @@ public static class MonitoringExtensions
         services.AddValidatedOptions<MonitoringOptions>(MonitoringOptions.SectionName, o => o.Validate());
         services.AddSingleton<ModuleHealth>();
         // The time-out bounds a check that hangs (a buffer lock held by a stuck write): /health answers in time anyway.
-        services.AddHealthChecks().AddCheck<ModuleHealthCheck>(ModuleHealthCheck.Name, tags: [ModuleHealthCheck.Name], timeout: TimeSpan.FromSeconds(5));
+        services.AddHealthChecks().AddCheck<ModuleHealthCheck>(ModuleHealthCheck.Name, tags: [ModuleHealthCheck.Name, HealthTags.Live, HealthTags.Ready], timeout: TimeSpan.FromSeconds(5));
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(MeterPrefix + "*")
             // The runtime's own (GC heap, allocations, working set): what tells a memory attack or a leak from load.

@@ -96,7 +96,11 @@ public sealed partial class MonitoringServer(
         var web = builder.Build();
         // OpenTelemetry's Prometheus exporter: counters as counters named _total, cumulative (a series never expires).
         web.MapPrometheusScrapingEndpoint("/metrics", meters, configureBranchedPipeline: null, optionsName: null);
-        web.MapGet("/health", (RequestDelegate)ServeHealthAsync);
+        // /health and /health/ready: every check; /health/live: only what a restart cures (HealthTags), for an
+        // orchestrator that restarts on a failed liveness probe.
+        web.MapGet("/health", context => ServeHealthAsync(context, null));
+        web.MapGet("/health/ready", context => ServeHealthAsync(context, null));
+        web.MapGet("/health/live", context => ServeHealthAsync(context, check => check.Tags.Contains(HealthTags.Live)));
         await web.StartAsync(cancellationToken).ConfigureAwait(false);
         app = web;
         if (socket is not null)
@@ -132,11 +136,11 @@ public sealed partial class MonitoringServer(
         listen.Use(places.Middleware);
     }
 
-    private async Task ServeHealthAsync(HttpContext context)
+    private async Task ServeHealthAsync(HttpContext context, Func<HealthCheckRegistration, bool>? predicate)
     {
         try
         {
-            var report = await healthChecks.CheckHealthAsync(context.RequestAborted).ConfigureAwait(false);
+            var report = await healthChecks.CheckHealthAsync(predicate, context.RequestAborted).ConfigureAwait(false);
             await HealthResponse.WriteAsync(context, report).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException && !context.Response.HasStarted)

@@ -1,6 +1,5 @@
-using System.Security.Cryptography.X509Certificates;
 using Azure.Core;
-using Azure.Identity;
+using MedTech.Edge.Hosting;
 
 namespace MedTech.Edge.Hub;
 
@@ -54,38 +53,23 @@ public sealed class EntraIdOptions
         return errors;
     }
 
-    /// <summary>The credential <paramref name="authentication"/> names; null for a connection string.</summary>
+    /// <summary>The credential <paramref name="authentication"/> names (<see cref="EntraCredentials"/>); null for a connection string.</summary>
     public TokenCredential? Create(HubAuthentication authentication)
     {
-        var authority = AuthorityHost ?? AzureAuthorityHosts.AzurePublicCloud;
-        return authentication switch
+        EntraCredentialKind? kind = authentication switch
         {
             HubAuthentication.ConnectionString => null,
-            HubAuthentication.ManagedIdentity => new ManagedIdentityCredential(string.IsNullOrWhiteSpace(ClientId)
-                ? ManagedIdentityId.SystemAssigned : ManagedIdentityId.FromUserAssignedClientId(ClientId)),
-            // Unset values fall back to the variables AKS's workload identity webhook sets (AZURE_TENANT_ID, ...).
-            HubAuthentication.WorkloadIdentity => new WorkloadIdentityCredential(new WorkloadIdentityCredentialOptions
-            {
-                TenantId = Blank(TenantId), ClientId = Blank(ClientId), TokenFilePath = Blank(TokenFilePath), AuthorityHost = authority,
-            }),
-            HubAuthentication.ClientCertificate => ClientCertificate(TenantId!, ClientId!, ClientCertificatePath!, ClientCertificatePassword, authority),
-            HubAuthentication.ClientSecret => new ClientSecretCredential(TenantId, ClientId, ClientSecret,
-                new ClientSecretCredentialOptions { AuthorityHost = authority }),
+            HubAuthentication.ManagedIdentity => EntraCredentialKind.ManagedIdentity,
+            HubAuthentication.WorkloadIdentity => EntraCredentialKind.WorkloadIdentity,
+            HubAuthentication.ClientCertificate => EntraCredentialKind.ClientCertificate,
+            HubAuthentication.ClientSecret => EntraCredentialKind.ClientSecret,
             _ => throw new ArgumentOutOfRangeException(nameof(authentication), authentication, "Not an authentication."),
         };
+        return kind is { } entra
+            ? EntraCredentials.Create(entra, new EntraCredentialSettings(TenantId, ClientId, ClientSecret, ClientCertificatePath, ClientCertificatePassword, TokenFilePath, AuthorityHost))
+            : null;
     }
 
     public override string ToString() =>
         $"TenantId={TenantId}, ClientId={ClientId}, ClientCertificatePath={ClientCertificatePath}, ClientSecret={(string.IsNullOrEmpty(ClientSecret) ? "(none)" : "(set)")}";
-
-    /// <summary>A certificate credential; a PFX with a password is opened here, since Azure.Identity's path overload takes none.</summary>
-    internal static ClientCertificateCredential ClientCertificate(string tenantId, string clientId, string path, string? password, Uri authority)
-    {
-        var options = new ClientCertificateCredentialOptions { AuthorityHost = authority };
-        return string.IsNullOrEmpty(password)
-            ? new ClientCertificateCredential(tenantId, clientId, path, options)
-            : new ClientCertificateCredential(tenantId, clientId, X509CertificateLoader.LoadPkcs12FromFile(path, password), options);
-    }
-
-    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

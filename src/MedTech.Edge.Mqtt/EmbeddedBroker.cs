@@ -65,6 +65,8 @@ public sealed partial class EmbeddedBroker : IMqttIngest, IAsyncDisposable
 
     public string Name => "mqtt";
 
+    public bool IsListening => server.IsStarted && Volatile.Read(ref stopped) == 0;
+
     public async Task StartAsync()
     {
         await server.StartAsync().ConfigureAwait(false);

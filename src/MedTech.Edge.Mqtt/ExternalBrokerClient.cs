@@ -58,6 +58,8 @@ public sealed partial class ExternalBrokerClient : IMqttIngest, IAsyncDisposable
 
     public string Name => "mqtt-external";
 
+    public bool IsListening => IsSubscribed;
+
     /// <summary>Starts connecting; the gateway runs (and its outbox drains) while the broker is unreachable.</summary>
     public Task StartAsync()
     {

@@ -8,6 +8,7 @@ using MedTech.Edge.Mapping.Normalization;
 using MedTech.Edge.Mapping.Templates;
 using MedTech.Edge.Writer.DeviceMessages;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -23,6 +24,8 @@ public static class WriterHostingExtensions
         var services = builder.Services;
         services.AddMeasurementWriter();
         services.AddFhirServerClient();
+        // The consumer's last poll (HubWriterWorker's reports): degraded while consuming fails.
+        services.AddComponentHealthCheck("hub");
         services.AddValidatedOptions<HubOptions>(HubOptions.SectionName, o => o.Validate());
         services.AddSingleton<RebalanceRelay>();
         services.AddSingleton(sp => HubClients.CreateConsumer(sp.Value<HubOptions>(), sp.Value<WriterOptions>().ConsumerGroup, HubLogger(sp),
@@ -72,6 +75,11 @@ public static class WriterHostingExtensions
         services.AddModuleMetrics<WriterMetrics>();
         services.AddSingleton<MeasurementWriter>();
         services.AddMonitoring();
+        // The last batch's outcome (MeasurementWriter's reports): degraded while the server is unavailable, unhealthy
+        // while it refuses the writer (401/403); never a liveness failure (HealthTags).
+        services.AddComponentHealthCheck("fhir");
+        // Loaded and valid: an invalid FHIR mapping stops the writer at start, so a running writer has one.
+        services.AddComponentHealthCheck("mapping", sp => new MappingLoaded(sp.GetRequiredService<FhirMapping>()));
         return services;
     }
 
@@ -89,4 +97,12 @@ public static class WriterHostingExtensions
     }
 
     private static ILogger HubLogger(IServiceProvider services) => services.GetRequiredService<ILoggerFactory>().CreateLogger("MedTech.Edge.Hub");
+
+    private sealed class MappingLoaded(FhirMapping mapping) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+            Task.FromResult(mapping.IsValid
+                ? HealthCheckResult.Healthy("loaded and valid")
+                : HealthCheckResult.Unhealthy("invalid"));
+    }
 }

@@ -60,6 +60,8 @@ public sealed class IngestSourceTests : IDisposable
     {
         public string Name => name;
 
+        public bool IsListening => events.Contains($"start {name}") && !events.Contains($"stop {name}");
+
         public Task StartAsync()
         {
             events.Add($"start {name}");

@@ -127,6 +127,60 @@ public sealed class MonitoringServerTests
     }
 
     [Fact]
+    public async Task GivenADependencyComponentUnhealthy_WhenLivenessAndReadinessAreAsked_ThenReadinessIs503NamingItAndLivenessStays200()
+    {
+        using var module = await StartAsync(services: s => s.AddComponentHealthCheck("fhir").AddComponentHealthCheck("hub"));
+        var health = module.Services.GetRequiredService<ModuleHealth>();
+        health.Unhealthy("fhir", "the FHIR server refused the writer with HTTP 401");
+        health.Degraded("hub", "consume failed (Local_Transport)");
+
+        var (healthCode, healthBody) = await GetAsync("/health");
+        var (readyCode, readyBody) = await GetAsync("/health/ready");
+        var (liveCode, liveBody) = await GetAsync("/health/live");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, healthCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, readyCode);
+        foreach (var body in new[] { healthBody, readyBody })
+        {
+            var components = JsonDocument.Parse(body).RootElement.GetProperty("components");
+            Assert.Equal("Unhealthy", components.GetProperty("fhir").GetProperty("status").GetString());
+            Assert.Equal("the FHIR server refused the writer with HTTP 401", components.GetProperty("fhir").GetProperty("reason").GetString());
+            Assert.Equal("Degraded", components.GetProperty("hub").GetProperty("status").GetString());
+        }
+
+        // A restart cures neither, so liveness does not see them: no restart loop while the FHIR server refuses.
+        Assert.Equal(HttpStatusCode.OK, liveCode);
+        var live = JsonDocument.Parse(liveBody).RootElement;
+        Assert.Equal("Healthy", live.GetProperty("status").GetString());
+        Assert.False(live.GetProperty("components").TryGetProperty("fhir", out _));
+    }
+
+    [Fact]
+    public async Task GivenAComponentCheckThatHasNotReported_WhenHealthIsAsked_ThenItIsListedHealthyWithNoReportYet()
+    {
+        using var module = await StartAsync(services: s => s.AddComponentHealthCheck("fhir").AddComponentHealthCheck("fhir"));
+
+        var (code, body) = await GetAsync("/health");
+
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal("no report yet", JsonDocument.Parse(body).RootElement.GetProperty("components").GetProperty("fhir").GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public async Task GivenAWorkerThatFaulted_WhenLivenessIsAsked_Then503NamesTheWorker()
+    {
+        using var module = await StartAsync(services: s => s.AddComponentHealthCheck("fhir").AddHostedService<FaultingWorker>()
+            .Configure<HostOptions>(o => o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore));
+        var worker = module.Services.GetServices<IHostedService>().OfType<FaultingWorker>().Single();
+        await Assert.ThrowsAsync<FormatException>(() => worker.ExecuteTask!);
+
+        var (code, body) = await GetAsync("/health/live");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, code);
+        Assert.Equal("stopped: FormatException", JsonDocument.Parse(body).RootElement.GetProperty("components").GetProperty(nameof(FaultingWorker)).GetProperty("reason").GetString());
+    }
+
+    [Fact]
     public async Task GivenALoopbackBindAddress_WhenListening_ThenTheSocketIsOnLoopbackOnlyAndAnotherInterfaceIsRefused()
     {
         using var module = await StartAsync();

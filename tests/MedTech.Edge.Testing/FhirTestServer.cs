@@ -82,11 +82,15 @@ public sealed class FhirTestServer : IAsyncDisposable
         throw new InvalidOperationException($"The FHIR test server did not start on port {port}.");
     }
 
-    /// <summary>Makes the next <paramref name="count"/> FHIR requests answer <paramref name="status"/> (test-only endpoint).</summary>
-    public async Task FailNextAsync(int count, HttpStatusCode status)
+    /// <summary>
+    /// Makes the next <paramref name="count"/> FHIR requests answer <paramref name="status"/> with <c>Retry-After:
+    /// <paramref name="retryAfter"/></c> (null: no such header) (test-only endpoint).
+    /// </summary>
+    public async Task FailNextAsync(int count, HttpStatusCode status, string? retryAfter = "0")
     {
         using var http = new HttpClient();
-        var response = await http.PostAsync(new Uri(BaseUrl, "/admin/fail"), new StringContent($"{{\"count\":{count},\"status\":{(int)status}}}"));
+        var body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?> { ["count"] = count, ["status"] = (int)status, ["retryAfter"] = retryAfter });
+        var response = await http.PostAsync(new Uri(BaseUrl, "/admin/fail"), new StringContent(body));
         response.EnsureSuccessStatusCode();
     }
 

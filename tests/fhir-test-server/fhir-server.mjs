@@ -4,7 +4,8 @@
 //   FHIR_JOURNAL=/path/file.ndjson   append every stored version; replayed at start, so data survives a restart
 //   FHIR_TRANSACTIONS=false          transaction bundles get batch semantics (lifts Medplum's 8/50-entry limits)
 // Honours "Prefer: return=minimal" on batch responses and adds each entry's ETag.
-// Test-only fault injection: POST /admin/fail {"count": 3, "status": 503} makes the next 3 FHIR requests answer 503.
+// Test-only fault injection: POST /admin/fail {"count": 3, "status": 503} makes the next 3 FHIR requests answer 503
+// (with Retry-After: 0, or "retryAfter": "2" / a date; null leaves the header out).
 // Pinned versions matter: the journal and the history fix reach into Medplum internals.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -71,7 +72,7 @@ http.createServer(async (req, res) => {
     for await (const c of req) chunks.push(c);
     const text = Buffer.concat(chunks).toString('utf8');
     if (req.method === 'POST' && req.url === '/admin/fail') {
-      failures = { count: 0, status: 503, ...JSON.parse(text || '{}') };
+      failures = { count: 0, status: 503, retryAfter: '0', ...JSON.parse(text || '{}') };
       return send(200, failures);
     }
     if (req.method === 'POST' && req.url === '/admin/auth') {
@@ -84,7 +85,7 @@ http.createServer(async (req, res) => {
     }
     if (failures.count > 0) {
       failures.count--;
-      return send(failures.status, normalizeOperationOutcome(new Error('Injected failure')), { 'Retry-After': '0' });
+      return send(failures.status, normalizeOperationOutcome(new Error('Injected failure')), failures.retryAfter === null ? {} : { 'Retry-After': failures.retryAfter });
     }
     const url = req.url.slice(BASE.length).replace(/^\//, '');
     if (req.method === 'GET' && url.split('?')[0] === 'metadata') return send(200, capability);

@@ -1,6 +1,5 @@
-using System.Security.Cryptography.X509Certificates;
 using Azure.Core;
-using Azure.Identity;
+using MedTech.Edge.Hosting;
 
 namespace MedTech.Edge.Persist.Server;
 
@@ -11,25 +10,18 @@ public static class FhirCredentials
     public static TokenCredential? Create(FhirServerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var authority = options.AuthorityHost ?? AzureAuthorityHosts.AzurePublicCloud;
-        return options.Authentication switch
+        EntraCredentialKind? kind = options.Authentication switch
         {
-            FhirAuthentication.ClientCredentials or FhirAuthentication.ClientSecret =>
-                new ClientSecretCredential(options.TenantId, options.ClientId, options.ClientSecret, new ClientSecretCredentialOptions { AuthorityHost = authority }),
-            FhirAuthentication.ManagedIdentity => new ManagedIdentityCredential(string.IsNullOrWhiteSpace(options.ClientId)
-                ? ManagedIdentityId.SystemAssigned : ManagedIdentityId.FromUserAssignedClientId(options.ClientId)),
-            // Unset values fall back to the variables AKS's workload identity webhook sets (AZURE_TENANT_ID, ...).
-            FhirAuthentication.WorkloadIdentity => new WorkloadIdentityCredential(new WorkloadIdentityCredentialOptions
-            {
-                TenantId = Blank(options.TenantId), ClientId = Blank(options.ClientId), TokenFilePath = Blank(options.TokenFilePath), AuthorityHost = authority,
-            }),
-            // A PFX with a password is opened here: Azure.Identity's path overload takes no password.
-            FhirAuthentication.ClientCertificate => string.IsNullOrEmpty(options.ClientCertificatePassword)
-                ? new ClientCertificateCredential(options.TenantId, options.ClientId, options.ClientCertificatePath, new ClientCertificateCredentialOptions { AuthorityHost = authority })
-                : new ClientCertificateCredential(options.TenantId, options.ClientId,
-                    X509CertificateLoader.LoadPkcs12FromFile(options.ClientCertificatePath!, options.ClientCertificatePassword), new ClientCertificateCredentialOptions { AuthorityHost = authority }),
+            FhirAuthentication.ClientCredentials or FhirAuthentication.ClientSecret => EntraCredentialKind.ClientSecret,
+            FhirAuthentication.ManagedIdentity => EntraCredentialKind.ManagedIdentity,
+            FhirAuthentication.WorkloadIdentity => EntraCredentialKind.WorkloadIdentity,
+            FhirAuthentication.ClientCertificate => EntraCredentialKind.ClientCertificate,
             _ => null,
         };
+        return kind is { } entra
+            ? EntraCredentials.Create(entra, new EntraCredentialSettings(options.TenantId, options.ClientId, options.ClientSecret, options.ClientCertificatePath,
+                options.ClientCertificatePassword, options.TokenFilePath, options.AuthorityHost))
+            : null;
     }
 
     /// <summary>The token scope: the configured one, else <c>{Url origin}/.default</c> (Azure Health Data Services' audience).</summary>
@@ -38,6 +30,4 @@ public static class FhirCredentials
         ArgumentNullException.ThrowIfNull(options);
         return options.Scope ?? new Uri(options.Url!, "/").ToString().TrimEnd('/') + "/.default";
     }
-
-    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

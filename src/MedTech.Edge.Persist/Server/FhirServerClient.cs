@@ -5,19 +5,21 @@ using System.Text.Json;
 using Hl7.Fhir.Model;
 using Task = System.Threading.Tasks.Task;
 using MedTech.Edge.Transform;
+using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
+using Polly;
 
 namespace MedTech.Edge.Persist.Server;
 
 /// <summary>
 /// The few FHIR interactions the writer needs (search, read, PUT, batch), over one <see cref="HttpClient"/> whose
-/// base address is the FHIR base URL. Transient failures (network, timeout, 408, 429, 5xx) are retried with capped
-/// exponential backoff (honouring Retry-After); other failures throw <see cref="FhirRequestException"/>.
+/// base address is the FHIR base URL. Transient failures (network, timeout, 408, 429, 5xx) are retried through Polly
+/// with capped, jittered exponential backoff (honouring Retry-After); other failures throw <see cref="FhirRequestException"/>.
 /// </summary>
 public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions options, ILogger<FhirServerClient> logger, TimeProvider? timeProvider = null)
 {
     private const string FhirJsonType = "application/fhir+json";
-    private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
+    private readonly ResiliencePipeline<HttpResponseMessage> retries = Retries(options, logger, timeProvider ?? TimeProvider.System);
     private long requests;
 
     /// <summary>An HttpClient for the options' server: base address, authentication; timeouts are per request here.</summary>
@@ -250,76 +252,152 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         string? ifNoneExist = null)
     {
         var what = $"{method} {ResourceType(path)}";
-        for (var attempt = 1; ; attempt++)
+        var attempts = 0;
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(Request, what);
+        try
         {
-            using var request = new HttpRequestMessage(method, path);
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(FhirJsonType));
-            if (body is not null)
+            var outcome = await retries.ExecuteOutcomeAsync(async (attempt, _) =>
             {
-                request.Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue(FhirJsonType) { CharSet = "utf-8" } } };
-                request.Headers.Add("Prefer", minimal ? "return=minimal" : "return=representation");
-            }
-
-            if (ifMatch is not null)
-            {
-                request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
-            }
-
-            if (ifNoneExist is not null)
-            {
-                request.Headers.TryAddWithoutValidation("If-None-Exist", ifNoneExist);
-            }
-
-            Interlocked.Increment(ref requests);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(options.RequestTimeout);
-            HttpStatusCode? status = null;
-            TimeSpan? retryAfter = null;
-            Exception? failure = null;
-            try
-            {
-                using var response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
-                var text = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode)
+                attempts++;
+                try
                 {
-                    return text;
+                    return Polly.Outcome.FromResult(await SendOnceAsync(method, path, body, ifMatch, ifNoneExist, minimal, attempt.CancellationToken).ConfigureAwait(false));
                 }
-
-                if (!IsTransient(response.StatusCode))
+                catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
                 {
-                    throw new FhirRequestException(response.StatusCode, what, text);
+                    return Polly.Outcome.FromException<HttpResponseMessage>(ex);
                 }
+            }, context, (object?)null).ConfigureAwait(false);
 
-                status = response.StatusCode;
-                retryAfter = response.Headers.RetryAfter?.Delta;
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is HttpRequestException or OperationCanceledException)
+            if (outcome.Exception is { } failure)
             {
-                failure = ex;
+                cancellationToken.ThrowIfCancellationRequested();
+                throw new FhirServerUnavailableException($"The FHIR server did not answer {what} after {attempts} attempts (last: {failure.GetType().Name}).", failure);
             }
 
-            if (attempt >= options.MaxAttempts)
+            using var response = outcome.Result!;
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode)
             {
-                throw new FhirServerUnavailableException(
-                    $"The FHIR server did not answer {what} after {attempt} attempts (last: {status?.ToString() ?? failure?.GetType().Name}).", failure);
+                return text;
             }
 
-            var delay = Backoff(attempt, retryAfter);
-            Log.Retrying(logger, what, attempt, (int?)status ?? 0, failure?.GetType().Name, delay);
-            await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+            if (IsTransient(response.StatusCode))
+            {
+                throw new FhirServerUnavailableException($"The FHIR server did not answer {what} after {attempts} attempts (last: {response.StatusCode}).");
+            }
+
+            throw new FhirRequestException(response.StatusCode, what, text);
         }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>
+    /// One attempt, body read included: the request time-out covers the whole answer (a server that sends headers and then
+    /// stalls is a failed attempt), and the buffered body lets the retry decide on a complete response.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendOnceAsync(HttpMethod method, string path, byte[]? body, string? ifMatch, string? ifNoneExist, bool minimal,
+        CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(FhirJsonType));
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue(FhirJsonType) { CharSet = "utf-8" } } };
+            request.Headers.Add("Prefer", minimal ? "return=minimal" : "return=representation");
+        }
+
+        if (ifMatch is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+        }
+
+        if (ifNoneExist is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-None-Exist", ifNoneExist);
+        }
+
+        Interlocked.Increment(ref requests);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.RequestTimeout);
+        var response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+        try
+        {
+            await response.Content.LoadIntoBufferAsync(timeout.Token).ConfigureAwait(false);
+            return response;
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Retries of transient failures (network errors, the per-request time-out, 408, 429, 5xx) through Polly
+    /// (Microsoft.Extensions.Http.Resilience's HTTP retry options): exponential backoff with jitter, so writers that lost
+    /// the server together do not come back in step, capped at <see cref="FhirServerOptions.MaxBackoff"/>; a server's
+    /// Retry-After (seconds or a date, on 429 and 503 alike) replaces the backoff, capped too. Every request retried is
+    /// idempotent by construction: GETs and GET batches, PUTs at the resource's own id (with If-Match where a version is
+    /// known), conditional creates (If-None-Exist), and write batches made of those; no plain POST is ever sent.
+    /// A pipeline around send and read rather than the library's HttpClient handler: the handler ends before the body is
+    /// read, so a stalled body would escape both the time-out and the retry.
+    /// </summary>
+    private static ResiliencePipeline<HttpResponseMessage> Retries(FhirServerOptions options, ILogger logger, TimeProvider time)
+    {
+        var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time };
+        if (options.MaxAttempts > 1)
+        {
+            builder.AddRetry(new HttpRetryStrategyOptions
+            {
+                MaxRetryAttempts = options.MaxAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.InitialBackoff,
+                MaxDelay = options.MaxBackoff,
+                // Read below instead, so that a server's Retry-After is capped like the backoff (a misconfigured proxy
+                // asking for a day must not hold the batch for a day).
+                ShouldRetryAfterHeader = false,
+                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result, time, options.MaxBackoff)),
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
+                {
+                    { Exception: HttpRequestException } => true,
+                    // The per-request time-out; the caller's own cancellation ends the retries instead.
+                    { Exception: OperationCanceledException } => !args.Context.CancellationToken.IsCancellationRequested,
+                    { Result: { } response } => IsTransient(response.StatusCode),
+                    _ => false,
+                }),
+                OnRetry = args =>
+                {
+                    Log.Retrying(logger, args.Context.Properties.GetValue(Request, "?"), args.AttemptNumber + 1, (int?)args.Outcome.Result?.StatusCode ?? 0,
+                        args.Outcome.Exception?.GetType().Name, args.RetryDelay);
+                    return default;
+                },
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private static readonly ResiliencePropertyKey<string> Request = new("MedTech.Edge.FhirRequest");
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time, TimeSpan cap)
+    {
+        var asked = response?.Headers.RetryAfter switch
+        {
+            { Delta: { } delta } => delta,
+            { Date: { } date } => date - time.GetUtcNow(),
+            _ => (TimeSpan?)null,
+        };
+        return asked is not { } wait ? null : wait < TimeSpan.Zero ? TimeSpan.Zero : wait > cap ? cap : wait;
     }
 
     private static bool IsTransient(HttpStatusCode status) =>
         status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests || (int)status >= 500;
-
-    /// <summary>2^n × initial, capped; a server's Retry-After wins when it is longer (still capped).</summary>
-    private TimeSpan Backoff(int attempt, TimeSpan? retryAfter)
-    {
-        var exponential = options.InitialBackoff * Math.Pow(2, Math.Min(attempt - 1, 16));
-        var delay = retryAfter is { } asked && asked > exponential ? asked : exponential;
-        return delay > options.MaxBackoff ? options.MaxBackoff : delay;
-    }
 
     // Only the resource type is logged: ids and search values can identify a patient.
     private static string ResourceType(string path) => path.Length == 0 ? "(batch)" : path.Split('/', '?')[0];
