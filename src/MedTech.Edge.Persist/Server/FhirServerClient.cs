@@ -273,6 +273,13 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             if (outcome.Exception is { } failure)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                // Polly hands back whatever the attempt threw. Only the network and the time-out mean the server did not
+                // answer; anything else is a bug in hand, which the writer must dead-letter, not wait out for ever.
+                if (failure is not (HttpRequestException or OperationCanceledException))
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+                }
+
                 throw new FhirServerUnavailableException($"The FHIR server did not answer {what} after {attempts} attempts (last: {failure.GetType().Name}).", failure);
             }
 
