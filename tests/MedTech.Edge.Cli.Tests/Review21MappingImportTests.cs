@@ -1,0 +1,68 @@
+using System.Text.Json.Nodes;
+using static MedTech.Edge.Cli.Tests.CommandLine;
+
+namespace MedTech.Edge.Cli.Tests;
+
+/// <summary>
+/// Hostile review of issue 21, <c>medtech mapping import</c> on odd but legitimate exports of the portal fixture
+/// (Microsoft.HealthcareApis 2022-06-01 resource shape).
+/// </summary>
+public sealed class Review21MappingImportTests : IDisposable
+{
+    private static readonly string Fixture = Testing.Repository.PathOf("tests", "MedTech.Edge.Cli.Tests", "Import", "portal-export.json");
+    private readonly string temp = Directory.CreateTempSubdirectory("medtech-review21-import-").FullName;
+
+    public void Dispose() => Directory.Delete(temp, recursive: true);
+
+    // Shows: ARM escapes a literal string that starts with '[' and ends with ']' as "[[...]" (else it is an expression), so an
+    // export holds a JMESPath "[Body][?heartRate]" as "[[Body][?heartRate]"; import copies the escape into devicecontent.json.
+    [Fact]
+    public void Review21_ImportKeepsArmsBracketEscapeInAMappingExpression()
+    {
+        var template = JsonNode.Parse(File.ReadAllText(Fixture))!;
+        var first = template["resources"]![2]!["properties"]!["deviceMapping"]!["content"]!["template"]![0]!["template"]!;
+        first["typeMatchExpression"] = new JsonObject { ["value"] = "[[Body][?heartRate]", ["language"] = "JmesPath" };
+        var from = Path.Combine(temp, "export.json");
+        File.WriteAllText(from, template.ToJsonString());
+        var outDir = Path.Combine(temp, "out");
+
+        var (exit, output, error) = Run("mapping", "import", "--from", from, "--out", outDir);
+
+        var imported = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "devicecontent.json")))!;
+        Assert.Equal("[Body][?heartRate]", (string?)imported["template"]![0]!["template"]!["typeMatchExpression"]!["value"]);
+        Assert.True(exit == 0, output + error);
+    }
+
+    // Shows: an export holding one service's device mapping and another service's FHIR destination (a partial export) is
+    // imported as one pair, exit 0, without a word: the FHIR mapping of another service goes live with this service's devices.
+    [Fact]
+    public void Review21_ImportPairsADeviceMappingWithAnotherServicesFhirDestination()
+    {
+        var template = JsonNode.Parse(File.ReadAllText(Fixture))!;
+        template["resources"]![3]!["name"] = "[concat(parameters('workspaces_ward_name'), '/medtech-nicu/fhir-destination')]";
+        template["resources"]![3]!["dependsOn"] = new JsonArray("[resourceId('Microsoft.HealthcareApis/workspaces/iotconnectors', parameters('workspaces_ward_name'), 'medtech-nicu')]");
+        var from = Path.Combine(temp, "export.json");
+        File.WriteAllText(from, template.ToJsonString());
+
+        var (exit, _, _) = Run("mapping", "import", "--from", from, "--out", Path.Combine(temp, "out"));
+
+        Assert.NotEqual(0, exit);
+    }
+
+    // Shows: an export with a repeated property name outside the mappings (a hand-edited or merged template) is not refused with
+    // exit 2 and a reason: the duplicate surfaces as an unhandled ArgumentException (exit 1 and a stack trace).
+    [Fact]
+    public void Review21_ImportOfAnExportWithARepeatedPropertyNameCrashes()
+    {
+        const string original = "\"contentVersion\": \"1.0.0.0\",";
+        var text = File.ReadAllText(Fixture);
+        Assert.Contains(original, text);
+        var from = Path.Combine(temp, "export.json");
+        File.WriteAllText(from, text.Replace(original, original + " \"contentVersion\": \"2.0.0.0\",", StringComparison.Ordinal));
+
+        var (exit, output, error) = Run("mapping", "import", "--from", from, "--out", Path.Combine(temp, "out"));
+
+        Assert.True(exit == 2, $"exit {exit}: {output}{error}");
+        Assert.StartsWith(from, error);
+    }
+}
