@@ -1,23 +1,23 @@
 using System.Net;
 using System.Text;
 using Azure.Core;
-using MedTech.Edge.Fhir.Server;
+using MedTech.Edge.Persist.Server;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace MedTech.Edge.Fhir.Tests.Review21;
+namespace MedTech.Edge.Persist.Tests.Server;
 
 /// <summary>
-/// Hostile review of issue 21, Azure identities: where the writer's Entra ID bearer token goes. The handler puts it on
+/// Azure identities: where the writer's Entra ID bearer token goes. The handler puts it on
 /// every request the client sends, and the client follows a search's <c>next</c> link wherever it points.
 /// </summary>
-public sealed class Review21TokenLeakTests
+public sealed class NextLinkOriginTests
 {
-    // Shows: a search page whose next link names another origin (a proxy's internal http:// address, or a hostile server)
-    // gets the managed identity's FHIR token sent there in clear; the token must go only to the configured server's origin.
+    // A search page whose next link names another origin (a proxy's internal http:// address, or a hostile server)
+    // would get the managed identity's FHIR token sent there in clear; the token must go only to the configured server's origin.
     [Theory]
     [InlineData("https://attacker.example/fhir/Device?page=2")]
     [InlineData("http://fhir.hospital.example/fhir/Device?page=2")]
-    public async Task Review21_EntraTokenIsSentToANextLinkOnAnotherOrigin(string next)
+    public async Task GivenANextLinkOnAnotherOrigin_WhenSearching_ThenTheEntraTokenGoesOnlyToTheServersOrigin(string next)
     {
         var inner = new Pages(next);
         var options = new FhirServerOptions { Url = new Uri("https://fhir.hospital.example/fhir/"), Authentication = FhirAuthentication.ManagedIdentity };

@@ -1,27 +1,25 @@
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Persistence;
-using MedTech.Edge.Fhir.Templates;
-using MedTech.Edge.Fhir.Tests.Persistence;
+using MedTech.Edge.Persist.Identity;
+using MedTech.Edge.Transform.Templates;
 using MedTech.Edge.Mapping.Grouping;
 using MedTech.Edge.Mapping.Normalization;
 using Task = System.Threading.Tasks.Task;
 
-namespace MedTech.Edge.Fhir.Tests.Review21;
+namespace MedTech.Edge.Persist.Tests;
 
 /// <summary>
-/// Hostile review of issue 21, shadow mode (<see cref="ObservationShadow"/>) through the real FHIR test server: MedTech
+/// Shadow mode (<see cref="ObservationShadow"/>) through the real FHIR test server: MedTech
 /// wrote an Observation under the id our writer computes, but with other clinical content; the shadow must not call it matching.
 /// </summary>
-public sealed class Review21ShadowTests(FhirServerFixture fhir) : IClassFixture<FhirServerFixture>
+public sealed class ObservationShadowClinicalTests(FhirServerFixture fhir) : IClassFixture<FhirServerFixture>
 {
     private readonly string device = "monitor-" + Guid.NewGuid().ToString("N")[..10];
     private static readonly DateTime Time = new(2026, 11, 24, 8, 0, 0, DateTimeKind.Utc);
 
-    // Shows: the stored Observation names an Encounter ours would not (e.g. MedTech ran LookupWithEncounter), and the shadow
-    // says "matching" (the merge keeps the stored encounter, so merged == stored); a cut-over would silently drop encounters.
+    // The stored Observation names an Encounter ours would not (e.g. MedTech ran LookupWithEncounter); a merge would keep it,
+    // so the shadow compares what we would create from scratch, or a cut-over would silently drop encounters.
     [Fact]
-    public async Task Review21_ShadowCallsAStoredObservationWithAnotherEncounterMatching()
+    public async Task GivenAStoredObservationWithAnotherEncounter_WhenShadowCompares_ThenItDiffersOnEncounter()
     {
         var (measurements, mapping, computed) = Computed();
         computed.Encounter = new ResourceReference("Encounter/visit-medtech-linked");
@@ -33,10 +31,10 @@ public sealed class Review21ShadowTests(FhirServerFixture fhir) : IClassFixture<
         Assert.Contains(result.Differences, d => d.Element == "encounter");
     }
 
-    // Shows: the stored Observation's code (what MedTech's mapping coded it as) differs from what ours would code; the
-    // shadow says "matching", because the merge never rewrites code, subject, device or identifier, so Compare's checks of them are dead.
+    // The stored Observation's code (what MedTech's mapping coded it as) differs from what ours would code; the merge never
+    // rewrites code, subject, device or identifier, so those are compared against a from-scratch Observation.
     [Fact]
-    public async Task Review21_ShadowCallsAStoredObservationWithAnotherCodeMatching()
+    public async Task GivenAStoredObservationWithAnotherCode_WhenShadowCompares_ThenItDiffersOnCode()
     {
         var (measurements, mapping, computed) = Computed();
         computed.Code = new CodeableConcept("http://loinc.org", "8310-5", "Body temperature");

@@ -4,20 +4,20 @@ using static MedTech.Edge.Cli.Tests.CommandLine;
 namespace MedTech.Edge.Cli.Tests;
 
 /// <summary>
-/// Hostile review of issue 21, <c>medtech mapping import</c> on odd but legitimate exports of the portal fixture
+/// Issue 21, <c>medtech mapping import</c> on odd but legitimate exports of the portal fixture
 /// (Microsoft.HealthcareApis 2022-06-01 resource shape).
 /// </summary>
-public sealed class Review21MappingImportTests : IDisposable
+public sealed class MappingImportArmTests : IDisposable
 {
     private static readonly string Fixture = Testing.Repository.PathOf("tests", "MedTech.Edge.Cli.Tests", "Import", "portal-export.json");
     private readonly string temp = Directory.CreateTempSubdirectory("medtech-review21-import-").FullName;
 
     public void Dispose() => Directory.Delete(temp, recursive: true);
 
-    // Shows: ARM escapes a literal string that starts with '[' and ends with ']' as "[[...]" (else it is an expression), so an
+    // Was a review finding: ARM escapes a literal string that starts with '[' and ends with ']' as "[[...]" (else it is an expression), so an
     // export holds a JMESPath "[Body][?heartRate]" as "[[Body][?heartRate]"; import copies the escape into devicecontent.json.
     [Fact]
-    public void Review21_ImportKeepsArmsBracketEscapeInAMappingExpression()
+    public void GivenArmsBracketEscapeInAMappingExpression_WhenImported_ThenOneBracketIsStripped()
     {
         var template = JsonNode.Parse(File.ReadAllText(Fixture))!;
         var first = template["resources"]![2]!["properties"]!["deviceMapping"]!["content"]!["template"]![0]!["template"]!;
@@ -33,10 +33,10 @@ public sealed class Review21MappingImportTests : IDisposable
         Assert.True(exit == 0, output + error);
     }
 
-    // Shows: an export holding one service's device mapping and another service's FHIR destination (a partial export) is
+    // Was a review finding: an export holding one service's device mapping and another service's FHIR destination (a partial export) is
     // imported as one pair, exit 0, without a word: the FHIR mapping of another service goes live with this service's devices.
     [Fact]
-    public void Review21_ImportPairsADeviceMappingWithAnotherServicesFhirDestination()
+    public void GivenAnotherServicesFhirDestination_WhenImported_ThenExitTwo()
     {
         var template = JsonNode.Parse(File.ReadAllText(Fixture))!;
         template["resources"]![3]!["name"] = "[concat(parameters('workspaces_ward_name'), '/medtech-nicu/fhir-destination')]";
@@ -49,10 +49,10 @@ public sealed class Review21MappingImportTests : IDisposable
         Assert.NotEqual(0, exit);
     }
 
-    // Shows: an export with a repeated property name outside the mappings (a hand-edited or merged template) is not refused with
+    // Was a review finding: an export with a repeated property name outside the mappings (a hand-edited or merged template) is not refused with
     // exit 2 and a reason: the duplicate surfaces as an unhandled ArgumentException (exit 1 and a stack trace).
     [Fact]
-    public void Review21_ImportOfAnExportWithARepeatedPropertyNameCrashes()
+    public void GivenARepeatedPropertyName_WhenImported_ThenExitTwoNamingTheFile()
     {
         const string original = "\"contentVersion\": \"1.0.0.0\",";
         var text = File.ReadAllText(Fixture);

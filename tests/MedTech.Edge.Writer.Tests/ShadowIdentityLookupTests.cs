@@ -1,8 +1,8 @@
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir.Identity;
-using MedTech.Edge.Fhir.Persistence;
-using MedTech.Edge.Fhir.Server;
-using MedTech.Edge.Fhir.Templates;
+using MedTech.Edge.Persist.Identity;
+using MedTech.Edge.Persist;
+using MedTech.Edge.Persist.Server;
+using MedTech.Edge.Transform.Templates;
 using MedTech.Edge.Mapping.Normalization;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -10,20 +10,20 @@ using Microsoft.Extensions.Options;
 namespace MedTech.Edge.Writer.Tests;
 
 /// <summary>
-/// Hostile review of issue 21, shadow mode in Create mode, through the real FHIR test server: the hospital registered
+/// Issue 21, shadow mode in Create mode, through the real FHIR test server: the hospital registered
 /// its monitors as Device resources (server ids) linked to MedTech's Patients; the writer charts to those Devices.
 /// </summary>
-public sealed class Review21ShadowIdentityTests(WriterFhirServer fhir) : IClassFixture<WriterFhirServer>, IDisposable
+public sealed class ShadowIdentityLookupTests(WriterFhirServer fhir) : IClassFixture<WriterFhirServer>, IDisposable
 {
     private readonly string monitor = "monitor-" + Guid.NewGuid().ToString("N")[..10];
     private readonly List<IDisposable> disposables = [];
 
     public void Dispose() => disposables.ForEach(d => d.Dispose());
 
-    // Shows: Create mode's shadow takes hashed Device ids without looking the Device up, unlike the writer (and MedTech), which
+    // Was a review finding: Create mode's shadow takes hashed Device ids without looking the Device up, unlike the writer (and MedTech), which
     // use the registered Device's id; Observations already written under the real ids are reported "missing", not "matching".
     [Fact]
-    public async System.Threading.Tasks.Task Review21_CreateModeShadowIgnoresARegisteredDeviceAndReportsItsObservationsMissing()
+    public async System.Threading.Tasks.Task GivenARegisteredDevice_WhenCreateModeShadowCompares_ThenItLooksTheDeviceUpAndReportsMatching()
     {
         var options = new FhirServerOptions { Url = fhir.Server.BaseUrl, InitialBackoff = TimeSpan.FromMilliseconds(10), MaxBackoff = TimeSpan.FromMilliseconds(200) };
         var client = new FhirServerClient(FhirServerClient.CreateHttpClient(options), options, NullLogger<FhirServerClient>.Instance);
