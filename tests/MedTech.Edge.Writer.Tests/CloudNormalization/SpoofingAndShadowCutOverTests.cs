@@ -2,40 +2,40 @@ using System.Globalization;
 using System.Text.Json;
 using Confluent.Kafka;
 using Hl7.Fhir.Model;
-using MedTech.Edge.Fhir.Identity;
+using MedTech.Edge.Persist.Identity;
 using Microsoft.Extensions.Hosting;
 using Task = System.Threading.Tasks.Task;
 
 namespace MedTech.Edge.Writer.Tests.CloudNormalization;
 
 /// <summary>
-/// Hostile review of issue 21 (cloud normalization and shadow mode) through the mock cluster and the FHIR test server:
+/// Issue 21 (cloud normalization and shadow mode) through the mock cluster and the FHIR test server:
 /// a device that names another device in its own properties, and a shadow run's effect on the consumer group it shares.
 /// </summary>
-public sealed class Review21CloudTests : WriterPipelineTest
+public sealed class SpoofingAndShadowCutOverTests : WriterPipelineTest
 {
     private const string Attacker = "hub-monitor-attacker";
     private const string Victim = "hub-monitor-victim";
     private static readonly DateTime Enqueued = new(2026, 11, 24, 8, 30, 0, DateTimeKind.Utc);
 
-    public Review21CloudTests()
+    public SpoofingAndShadowCutOverTests()
         : base("medtech-review21-", ("devices", 2))
     {
     }
 
-    // Shows: a device puts "iothub-connection-device-id: <another device>" (and an enqueued time) first among 256 application properties;
+    // Was a review finding: a device puts "iothub-connection-device-id: <another device>" (and an enqueued time) first among 256 application properties;
     // the envelope stops reading at 256 headers, so IoT Hub's own (authenticated) device id after them is dropped and the reading is charted to the victim's Device.
     [Fact]
-    public async Task Review21_DeviceIdSpoofedBeforeManyPropertiesPushesIotHubsOwnDeviceIdPastTheHeaderCap()
+    public async Task GivenASpoofedDeviceIdBeforeManyProperties_WhenWritten_ThenIotHubsOwnDeviceIdIsStillReadAndTheVictimGetsNothing()
     {
         var spoofed = new Headers
         {
-            { "iothub-connection-device-id", AmqpHeaderValueTests.Str8(Victim) },
-            { "iothub-enqueuedtime", AmqpHeaderValueTests.Timestamp(Enqueued) },
+            { "iothub-connection-device-id", EventHubEnvelopeTests.Str8(Victim) },
+            { "iothub-enqueuedtime", EventHubEnvelopeTests.Timestamp(Enqueued) },
         };
         for (var i = 0; i < EventHubEnvelopeLimit; i++)
         {
-            spoofed.Add($"prop-{i}", AmqpHeaderValueTests.Str8("x"));
+            spoofed.Add($"prop-{i}", EventHubEnvelopeTests.Str8("x"));
         }
 
         foreach (var header in IotHubSystemProperties(Attacker, Enqueued))
@@ -46,10 +46,10 @@ public sealed class Review21CloudTests : WriterPipelineTest
         await AssertNotChartedToTheVictimAsync(spoofed);
     }
 
-    // Shows: with the device's own "iothub-connection-device-id" application property after IoT Hub's annotation of the same
+    // Was a review finding: with the device's own "iothub-connection-device-id" application property after IoT Hub's annotation of the same
     // name (both reach a Kafka consumer as headers of one flat list), the later one silently wins: the device speaks for another.
     [Fact]
-    public async Task Review21_DeviceIdSpoofedAfterIotHubsOwnWinsSilently()
+    public async Task GivenASpoofedDeviceIdAfterIotHubsOwn_WhenWritten_ThenTheVictimGetsNothing()
     {
         var spoofed = new Headers();
         foreach (var header in IotHubSystemProperties(Attacker, Enqueued))
@@ -57,14 +57,14 @@ public sealed class Review21CloudTests : WriterPipelineTest
             spoofed.Add(header);
         }
 
-        spoofed.Add("iothub-connection-device-id", AmqpHeaderValueTests.Str8(Victim));
+        spoofed.Add("iothub-connection-device-id", EventHubEnvelopeTests.Str8(Victim));
         await AssertNotChartedToTheVictimAsync(spoofed);
     }
 
-    // Shows: a shadow run left on the default consumer group commits that group's offsets; the writer switched to Shadow=false
+    // Was a review finding: a shadow run left on the default consumer group commits that group's offsets; the writer switched to Shadow=false
     // for the cut-over starts after everything the shadow saw, so the readings the shadow reported missing are never written (lost).
     [Fact]
-    public async Task Review21_ShadowRunOnTheDefaultConsumerGroupMakesTheCutOverWriterSkipWhatItReportedMissing()
+    public async Task GivenAShadowRunOnTheWritersConsumerGroup_WhenCutOver_ThenTheWriterWritesEverythingTheShadowReportedMissing()
     {
         var messages = VitalSigns.Messages(devices: 2, perDevice: 3);
         using (var producer = new ProducerBuilder<string, byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers }).Build())
@@ -141,10 +141,10 @@ public sealed class Review21CloudTests : WriterPipelineTest
     /// <summary>IoT Hub's annotations as a Kafka consumer of the routed Event Hub sees them (AMQP-encoded).</summary>
     private static IEnumerable<Header> IotHubSystemProperties(string deviceId, DateTime enqueued) =>
     [
-        new("iothub-connection-device-id", AmqpHeaderValueTests.Str8(deviceId)),
-        new("iothub-connection-auth-method", AmqpHeaderValueTests.Str8("""{"scope":"device","type":"sas","issuer":"iothub"}""")),
-        new("iothub-enqueuedtime", AmqpHeaderValueTests.Timestamp(enqueued)),
-        new("iothub-message-source", AmqpHeaderValueTests.Str8("Telemetry")),
+        new("iothub-connection-device-id", EventHubEnvelopeTests.Str8(deviceId)),
+        new("iothub-connection-auth-method", EventHubEnvelopeTests.Str8("""{"scope":"device","type":"sas","issuer":"iothub"}""")),
+        new("iothub-enqueuedtime", EventHubEnvelopeTests.Timestamp(enqueued)),
+        new("iothub-message-source", EventHubEnvelopeTests.Str8("Telemetry")),
     ];
 
     private IHost Writer(bool shadow, string reportPath) => TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers, extra: new()
