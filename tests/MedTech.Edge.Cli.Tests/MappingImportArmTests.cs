@@ -65,4 +65,34 @@ public sealed class MappingImportArmTests : IDisposable
         Assert.True(exit == 2, $"exit {exit}: {output}{error}");
         Assert.StartsWith(from, error);
     }
+
+    // Any other string ARM would evaluate is what the deployed service holds evaluated; we cannot evaluate it offline.
+    [Fact]
+    public void GivenAnArmExpressionInsideAMapping_WhenImported_ThenExitTwoNamingWhere()
+    {
+        var template = JsonNode.Parse(File.ReadAllText(Fixture))!;
+        var first = template["resources"]![2]!["properties"]!["deviceMapping"]!["content"]!["template"]![0]!["template"]!;
+        first["typeName"] = "[parameters('typeName')]";
+        var from = Path.Combine(temp, "export.json");
+        File.WriteAllText(from, template.ToJsonString());
+
+        var (exit, _, error) = Run("mapping", "import", "--from", from, "--out", Path.Combine(temp, "out"));
+
+        Assert.Equal(2, exit);
+        Assert.Contains("typeName", error, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(temp, "out", "devicecontent.json")));
+    }
+
+    [Fact]
+    public void GivenAnExportOverTheSizeCap_WhenImported_ThenExitTwoBeforeParsing()
+    {
+        var from = Path.Combine(temp, "export.json");
+        File.WriteAllText(from, "{\"resources\": [], \"pad\": \"" + new string('x', 4 * 1024 * 1024) + "\"}");
+
+        var (exit, _, error) = Run("mapping", "import", "--from", from, "--out", Path.Combine(temp, "out"));
+
+        Assert.Equal(2, exit);
+        Assert.StartsWith(from, error);
+        Assert.Contains("MiB", error, StringComparison.Ordinal);
+    }
 }
