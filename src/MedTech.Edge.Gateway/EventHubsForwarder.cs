@@ -148,7 +148,23 @@ public sealed partial class EventHubsForwarder(IOutbox store, EventHubProducerCl
     }
 
     private ValueTask<EventDataBatch> NewBatchAsync(string key, CancellationToken cancellationToken) =>
-        producer.CreateBatchAsync(new CreateBatchOptions { PartitionKey = key }, cancellationToken);
+        producer.CreateBatchAsync(new CreateBatchOptions { PartitionKey = PartitionKey(key) }, cancellationToken);
+
+    /// <summary>Event Hubs refuses partition keys over this many characters; device ids may be up to 1,024.</summary>
+    public const int MaxPartitionKeyChars = 128;
+
+    /// <summary>
+    /// The device id as the partition key, or for a longer id its SHA-256 in hex: the same device always gets the same
+    /// key (so its events stay in order on one partition), and a send never fails for good on the key's length, which
+    /// would stall the outbox's head.
+    /// </summary>
+    public static string PartitionKey(string deviceKey)
+    {
+        ArgumentNullException.ThrowIfNull(deviceKey);
+        return deviceKey.Length <= MaxPartitionKeyChars
+            ? deviceKey
+            : "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(deviceKey)));
+    }
 
     /// <summary>The event holding these entries; null when it cannot be built (a bug not met yet: a dead letter, not a stalled outbox).</summary>
     private EventData? ToEvent(IReadOnlyList<OutboxEntry> entries, List<int> indices)

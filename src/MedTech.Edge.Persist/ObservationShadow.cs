@@ -23,8 +23,12 @@ public sealed record ShadowResult(int Matching, int Differing, int Missing, IRea
 /// <summary>
 /// The writer's dry run (<c>Writer:Shadow</c>), for a migration from MedTech: computes the Observations a batch would
 /// write, with the same plan and merge as <see cref="ObservationPersister"/>, reads what the server holds under the same
-/// ids (MedTech's ids: the same hashes), and compares, writing nothing. An Observation matches when merging the batch
-/// into the stored one changes nothing; else it differs, and the elements that differ are named.
+/// ids (MedTech's ids: the same hashes), and compares, writing nothing. The clinical elements (code, subject, device,
+/// identifier, encounter, which components) are compared between the Observation the writer would create from scratch
+/// and the stored one: the merge keeps those of the stored one, so comparing the merge would call another patient's or
+/// another code's Observation matching. Values (time, value, component values) are compared through the merge, which
+/// is what the writer would do to them. An Observation matches when neither finds a difference; else the differing
+/// elements are named.
 /// </summary>
 public static class ObservationShadow
 {
@@ -57,10 +61,11 @@ public static class ObservationShadow
                     continue;
                 }
 
-                Observation? computed;
+                Observation? fresh, merged;
                 try
                 {
-                    computed = chunk[i].Build((Observation)stored.DeepCopy(), now, options.Limits);
+                    fresh = chunk[i].Build(null, now, options.Limits);
+                    merged = chunk[i].Build((Observation)stored.DeepCopy(), now, options.Limits);
                 }
                 catch (TransformException ex)
                 {
@@ -68,24 +73,26 @@ public static class ObservationShadow
                     continue;
                 }
 
-                if (computed is null)
+                var found = (fresh is null ? [] : Compare(chunk[i].Id, Clinical, fresh, stored))
+                    .Concat(merged is null ? [] : Compare(chunk[i].Id, Values, merged, stored)).ToList();
+                if (found.Count == 0)
                 {
                     matching++;
                     continue;
                 }
 
                 differing++;
-                differences.AddRange(Compare(chunk[i].Id, computed, stored));
+                differences.AddRange(found);
             }
         }
 
         return new ShadowResult(matching, differing, missing, differences, errors.Values.ToList());
     }
 
-    /// <summary>The clinical elements that differ (status, identifiers, subject, device, encounter, code, time, value, components).</summary>
-    private static IEnumerable<ShadowDifference> Compare(string id, Observation computed, Observation stored)
+    /// <summary>The elements of <paramref name="elements"/> that differ between <paramref name="computed"/> and <paramref name="stored"/>.</summary>
+    private static IEnumerable<ShadowDifference> Compare(string id, (string Element, Func<Observation, string> Read)[] elements, Observation computed, Observation stored)
     {
-        foreach (var (element, read) in Elements)
+        foreach (var (element, read) in elements)
         {
             var (a, b) = (read(computed), read(stored));
             if (!string.Equals(a, b, StringComparison.Ordinal))
@@ -95,16 +102,23 @@ public static class ObservationShadow
         }
     }
 
-    private static readonly (string Element, Func<Observation, string> Read)[] Elements =
+    /// <summary>What the Observation is about and says it is: compared from scratch, as the merge would keep the stored ones.</summary>
+    private static readonly (string Element, Func<Observation, string> Read)[] Clinical =
     [
         ("identifier", o => string.Join(",", o.Identifier.Select(i => $"{i.System}|{i.Value}"))),
         ("subject", o => o.Subject?.Reference ?? ""),
         ("device", o => o.Device?.Reference ?? ""),
         ("encounter", o => o.Encounter?.Reference ?? ""),
         ("code", o => string.Join(",", o.Code?.Coding.Select(c => $"{c.System}|{c.Code}") ?? [])),
+        ("component", o => string.Join(",", o.Component.Select(c => string.Join("+", c.Code?.Coding.Select(x => $"{x.System}|{x.Code}") ?? [])).Order(StringComparer.Ordinal))),
+    ];
+
+    /// <summary>The readings: compared through the merge, since samples of earlier batches rightly stay in the stored one.</summary>
+    private static readonly (string Element, Func<Observation, string> Read)[] Values =
+    [
         ("effective", o => o.Effective is Period p ? $"{p.Start}/{p.End}" : o.Effective?.ToString() ?? ""),
         ("value", o => Value(o.Value)),
-        ("component", o => string.Join(",", o.Component.Select(c => $"{c.Code?.Coding.FirstOrDefault()?.Code}={Value(c.Value)}"))),
+        ("component.value", o => string.Join(",", o.Component.Select(c => $"{c.Code?.Coding.FirstOrDefault()?.Code}={Value(c.Value)}"))),
     ];
 
     private static string Value(DataType? value) => value switch

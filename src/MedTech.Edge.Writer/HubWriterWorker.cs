@@ -321,8 +321,13 @@ public sealed partial class HubWriterWorker(
             var stored = StoreOffsets(flight.Batch);
             try
             {
-                // Committed now, before the partitions are handed over, so the next owner starts after this batch.
-                consumer.Commit(stored);
+                // Committed now, before the partitions are handed over, so the next owner starts after this batch; a
+                // shadow run commits nothing (see StoreOffsets).
+                if (shadow is null)
+                {
+                    consumer.Commit(stored);
+                }
+
                 Log.FinishedOnRevoke(logger, flight.Batch.Count);
             }
             catch (KafkaException ex)
@@ -473,7 +478,8 @@ public sealed partial class HubWriterWorker(
 
     /// <summary>
     /// Stores each partition's next offset past the batch (librdkafka commits stored offsets each second and on close);
-    /// returns those next offsets.
+    /// returns those next offsets. A shadow run stores (and so commits) nothing: it writes nothing, and a shadow left on
+    /// the writer's consumer group must not move that group past what the cut-over writer has still to write.
     /// </summary>
     private List<TopicPartitionOffset> StoreOffsets(List<ConsumeResult<string, byte[]>> batch)
     {
@@ -481,6 +487,11 @@ public sealed partial class HubWriterWorker(
         foreach (var last in batch.GroupBy(r => r.TopicPartition).Select(p => p.MaxBy(r => r.Offset.Value)!))
         {
             stored.Add(new TopicPartitionOffset(last.TopicPartition, last.Offset + 1));
+            if (shadow is not null)
+            {
+                continue;
+            }
+
             try
             {
                 consumer.StoreOffset(last);

@@ -18,8 +18,8 @@ namespace MedTech.Edge.Writer;
 /// <see cref="WriterOptions.ShadowReportPath"/>: matching, differing and missing counts, groups that would have failed by
 /// reason code, and the first differences. Nothing is written to the FHIR server or the dead-letter topic. The report
 /// holds clinical values (the differences), so it is a private file and never logged; the log gets only the counts.
-/// Identities: Lookup modes look the Device (and Patient, Encounter) up, reading only; Create mode takes MedTech's hashed
-/// ids, as <c>medtech mapping test</c> does, since creating a missing Patient would be a write.
+/// Identities: Lookup modes look the Device (and Patient, Encounter) up, reading only; Create mode looks the Patient and
+/// Device up too, as the writer would, and takes MedTech's hashed id only for one not found (creating it would be a write).
 /// </summary>
 public sealed partial class ShadowRun(FhirMapping mapping, IdentityResolver identity, FhirServerClient server, IOptions<PersistenceOptions> persistence,
     IOptions<ResourceIdentityOptions> identityOptions, IOptions<WriterOptions> options, ILogger<ShadowRun> logger)
@@ -60,17 +60,21 @@ public sealed partial class ShadowRun(FhirMapping mapping, IdentityResolver iden
         }
     }
 
-    private Task<IReadOnlyList<IdentityPart>> ResolveAsync(MeasurementGroup group, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<IdentityPart>> ResolveAsync(MeasurementGroup group, CancellationToken cancellationToken)
     {
         if (identityOptions.Value.Mode != ResourceIdentityMode.Create)
         {
-            return identity.ResolveAsync(group, null, cancellationToken);
+            return await identity.ResolveAsync(group, null, cancellationToken).ConfigureAwait(false);
         }
 
-        return Task.FromResult<IReadOnlyList<IdentityPart>>(string.IsNullOrEmpty(group.Key.PatientId)
-            ? [new IdentityPart(null, group.Measurements, FhirErrorCodes.PatientIdentityNotDefined, "Create mode needs a patient id, and the measurement has none.")]
-            : [new IdentityPart(IdentityResolver.DeterministicIds(group.Key.DeviceId, group.Key.PatientId, identityOptions.Value.DefaultDeviceIdentifierSystem,
-                identityOptions.Value.DefaultPatientIdentifierSystem), group.Measurements)]);
+        try
+        {
+            return [new IdentityPart(await identity.PreviewCreateAsync(group.Key, cancellationToken).ConfigureAwait(false), group.Measurements)];
+        }
+        catch (TransformException ex)
+        {
+            return [new IdentityPart(null, group.Measurements, ex.Code, ex.Message)];
+        }
     }
 
     private void Save()

@@ -48,6 +48,27 @@ public sealed class EventHubsForwarderTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 300), Received().Select(r => r.Value).Order());
     }
 
+    // Event Hubs refuses partition keys over 128 characters and a device id may be up to 1,024: such a key is hashed,
+    // the same for every entry of the device (so they stay in order on one partition), and differs between devices.
+    [Fact]
+    public async Task GivenDeviceIdsOverThePartitionKeyLimit_WhenForwarded_ThenEachDevicesEntriesShareOneHashedKeyWithinTheLimit()
+    {
+        var first = new string('a', 1024);
+        var second = new string('a', 1023) + "b";
+        store.CompleteNormalization([], Enumerable.Range(0, 40).Select(i => new OutboxEntry(i % 2 == 0 ? first : second, Encoding.UTF8.GetBytes($"{i}"), DateTime.UtcNow)).ToList(), []);
+        hub.MaxBatchBytes = 5 * (FakeEventHubProducer.EventOverhead + 3);
+
+        var result = await Forwarder(Options(packUpToBytes: 0)).ForwardOnceAsync(default);
+
+        Assert.Equal(new ForwardResult(40, 0), result);
+        var keys = Received().GroupBy(r => r.Value % 2).ToDictionary(g => g.Key, g => g.Select(r => r.Key).Distinct().ToList());
+        Assert.Equal(EventHubsForwarder.PartitionKey(first), Assert.Single(keys[0]));
+        Assert.Equal(EventHubsForwarder.PartitionKey(second), Assert.Single(keys[1]));
+        Assert.NotEqual(keys[0][0], keys[1][0]);
+        Assert.All(keys.Values, k => Assert.InRange(k[0]!.Length, 1, EventHubsForwarder.MaxPartitionKeyChars));
+        Assert.Equal("device-1", EventHubsForwarder.PartitionKey("device-1"));
+    }
+
     [Fact]
     public async Task GivenPacking_WhenForwarded_ThenADevicesGroupsShareOneEventAsTheKafkaPathPacksThemWithTheGatewayAsAnApplicationProperty()
     {

@@ -29,6 +29,12 @@ public static class ErrorCodes
     /// </summary>
     public const string TemplateExpression = "TemplateExpressionException";
 
+    /// <summary>
+    /// An event from an Event Hub names one system property (e.g. <c>iothub-connection-device-id</c>) twice among its
+    /// headers: a device is setting IoT Hub's own property, so the message is refused rather than either value believed.
+    /// </summary>
+    public const string DuplicateSystemProperty = "DuplicateSystemProperty";
+
     /// <summary>Any other failure while applying the mapping.</summary>
     public const string NormalizationDataMapping = "NormalizationDataMappingException";
 

@@ -371,6 +371,34 @@ public sealed partial class IdentityResolver : IDisposable
     }
 
     /// <summary>
+    /// What Create mode would resolve <paramref name="key"/> to, reading only (shadow mode): the Patient and Device
+    /// found by identifier, and MedTech's hashed id for whichever is not there yet (the id Create mode would wish for).
+    /// A Device linked to another Patient than the message's is refused, as <see cref="CreateAsync"/> refuses it.
+    /// </summary>
+    /// <exception cref="TransformException">No patient id, several matches, or a Device linked to another Patient.</exception>
+    public async Task<ResourceIds> PreviewCreateAsync(MeasurementGroupKey key, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (string.IsNullOrEmpty(key.PatientId))
+        {
+            throw new TransformException(FhirErrorCodes.PatientIdentityNotDefined, "Create mode needs a patient id, and the measurement has none.");
+        }
+
+        var patientSystem = options.DefaultPatientIdentifierSystem;
+        var ids = DeterministicIds(key.DeviceId, key.PatientId, options.DefaultDeviceIdentifierSystem, patientSystem);
+        var patient = Single(Exact(await server.SearchAsync<Patient>($"Patient?identifier={Token(patientSystem, key.PatientId)}", cancellationToken).ConfigureAwait(false),
+            patientSystem, key.PatientId), "Patient", FhirErrorCodes.MultiplePatientFound);
+        var reference = $"Patient/{patient?.Id ?? ids.PatientId}";
+        var device = await FindDeviceAsync(key.DeviceId, null, cancellationToken).ConfigureAwait(false);
+        if (device?.Patient?.Reference is { } linked && linked != reference)
+        {
+            throw new TransformException(FhirErrorCodes.PatientDeviceMismatch, $"Device/{device.Id} is linked to another Patient than the measurement names.");
+        }
+
+        return new ResourceIds(patient?.Id ?? ids.PatientId, device?.Id ?? ids.DeviceId);
+    }
+
+    /// <summary>
     /// Creates the resource unless one has its identifier; the one the server holds either way. Several holding it:
     /// <paramref name="multipleCode"/>, as a search would say. A server that matched another identifier (token search
     /// without regard to case) gets the resource put at its hashed id instead, as upstream does, so it is never taken

@@ -48,7 +48,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         {
             var page = Read<Bundle>(await SendAsync(HttpMethod.Get, next, null, null, cancellationToken).ConfigureAwait(false));
             found.AddRange(page.Entry.Select(e => e.Resource).OfType<T>());
-            next = page.NextLink?.ToString();
+            next = NextPage(page);
         }
 
         return found;
@@ -77,7 +77,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
                 }
             }
 
-            next = page.NextLink?.ToString();
+            next = NextPage(page);
         }
 
         return found;
@@ -264,7 +264,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
                 {
                     return Polly.Outcome.FromResult(await SendOnceAsync(method, path, body, ifMatch, ifNoneExist, minimal, attempt.CancellationToken).ConfigureAwait(false));
                 }
-                catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+                catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException || IsTokenFailure(ex))
                 {
                     return Polly.Outcome.FromException<HttpResponseMessage>(ex);
                 }
@@ -302,6 +302,35 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             ResilienceContextPool.Shared.Return(context);
         }
     }
+
+    /// <summary>
+    /// The page after <paramref name="page"/>, only on the configured server's own origin (scheme, host and port of
+    /// <c>FhirServer:Url</c>): the handler puts the bearer token on every request, so a next link to another host, or
+    /// to http on ours, would hand the token there. Otherwise paging stops with <see cref="FhirServerUnavailableException"/>:
+    /// the batch is not dead-lettered but waited on and retried, as with a server that does not answer, until the
+    /// server (or the proxy that rewrites its links) is fixed. The link itself is not in the message (its query may
+    /// hold device or patient identifiers).
+    /// </summary>
+    private string? NextPage(Bundle page)
+    {
+        if (page.NextLink is not { } link)
+        {
+            return null;
+        }
+
+        var server = options.Url ?? http.BaseAddress ?? throw new InvalidOperationException($"{FhirServerOptions.SectionName}:Url is required.");
+        var target = link.IsAbsoluteUri ? link : new Uri(http.BaseAddress ?? server, link);
+        if (Uri.Compare(target, server, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) != 0)
+        {
+            throw new FhirServerUnavailableException(
+                $"The FHIR server's search answer links its next page to another origin than {FhirServerOptions.SectionName}:Url (scheme, host or port); paging stopped so the token is not sent there.");
+        }
+
+        return target.AbsoluteUri;
+    }
+
+    private static bool IsTokenFailure(Exception ex) =>
+        ex is Azure.Identity.AuthenticationFailedException or Azure.Identity.CredentialUnavailableException;
 
     /// <summary>
     /// One attempt, body read included: the request time-out covers the whole answer (a server that sends headers and then
@@ -373,6 +402,9 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
                 {
                     { Exception: HttpRequestException } => true,
+                    // No Entra ID token (IMDS not ready, an expired secret, an Entra ID outage) is the server out of reach for
+                    // us: waited out and retried like a network failure, never a reason to dead-letter the batch.
+                    { Exception: { } ex } when IsTokenFailure(ex) => true,
                     // The per-request time-out; the caller's own cancellation ends the retries instead.
                     { Exception: OperationCanceledException } => !args.Context.CancellationToken.IsCancellationRequested,
                     { Result: { } response } => IsTransient(response.StatusCode),

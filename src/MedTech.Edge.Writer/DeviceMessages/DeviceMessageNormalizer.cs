@@ -68,6 +68,11 @@ public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, Measu
                 code = result.Errors[0].Code;
                 reason = ErrorCodes.Summarize(result.Errors, MaxReasonChars);
             }
+            catch (DuplicateSystemPropertyException ex)
+            {
+                code = ErrorCodes.DuplicateSystemProperty;
+                reason = ex.Message;
+            }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 code = ErrorCodes.ProcessingError;

@@ -9,14 +9,14 @@ namespace MedTech.Edge.Writer.DeviceMessages;
 /// <summary>
 /// MedTech's envelope for an event read from an Event Hub over Kafka, built as MedTech built it from an
 /// <c>EventData</c>: <c>Body</c> from the event body, <c>Properties</c> from its application properties,
-/// <c>SystemProperties</c> from the service's (IoT Hub's annotations, the AMQP message properties, Event Hubs'
-/// <c>x-opt-*</c>). A Kafka consumer sees all of them as headers, in one flat list: which are system properties is
-/// decided by name, the names the Event Hubs SDK puts into <c>SystemProperties</c>. Header values are decoded per
+/// <c>SystemProperties</c> from the service's (IoT Hub's annotations, the AMQP message properties). A Kafka consumer
+/// sees all of them as headers, in one flat list: which are system properties is decided by name, the names the Event
+/// Hubs SDK puts into <c>SystemProperties</c>; a name seen twice refuses the message. Header values are decoded per
 /// <see cref="WriterOptions.HeaderEncoding"/>: AMQP values (<see cref="AmqpHeaderValue"/>) keep their type, as MedTech's
 /// envelope has them (a number is a JSON number, <c>iothub-enqueuedtime</c> a time, as ISO 8601 UTC text like every
-/// time we read); anything else is UTF-8 text. Where the hub gives no
-/// <c>x-opt-enqueued-time</c> or <c>x-opt-sequence-number</c>, the Kafka timestamp and offset stand in (on Event Hubs
-/// they are the event's enqueued time and sequence number).
+/// time we read); anything else is UTF-8 text. <c>x-opt-enqueued-time</c> and <c>x-opt-sequence-number</c> are always
+/// the Kafka timestamp and offset (on Event Hubs, the event's enqueued time and sequence number), and
+/// <c>x-opt-partition-key</c> the record key: never a header.
 /// </summary>
 public static class EventHubEnvelope
 {
@@ -29,7 +29,10 @@ public static class EventHubEnvelope
         "absolute-expiry-time", "creation-time", "group-id", "group-sequence", "reply-to-group-id",
     };
 
-    /// <summary>Headers this many or more are not read: no real event has them, and each costs time and memory.</summary>
+    /// <summary>
+    /// The device's own (application) properties past this many are not read: no real event has them, and each costs
+    /// time and memory. System-property names are always read, so padding cannot push IoT Hub's own ones out of reach.
+    /// </summary>
     public const int MaxHeaders = 256;
 
     /// <summary>A header value longer than this is left out of the envelope (IoT Hub caps all of a message's properties at 81,920 bytes together).</summary>
@@ -40,6 +43,7 @@ public static class EventHubEnvelope
     /// checked against, and the later of two readings of one time wins by) is the event's enqueued time, so a
     /// replay of the same event normalizes the same.
     /// </summary>
+    /// <exception cref="DuplicateSystemPropertyException">A system-property name appears twice among the headers.</exception>
     public static DeviceMessage Create(ConsumeResult<string, byte[]> result, bool amqpHeaders)
     {
         ArgumentNullException.ThrowIfNull(result);
@@ -47,29 +51,56 @@ public static class EventHubEnvelope
         var system = new Dictionary<string, object?>(StringComparer.Ordinal);
         foreach (var header in (IEnumerable<IHeader>?)result.Message.Headers ?? [])
         {
-            if (properties.Count + system.Count >= MaxHeaders)
-            {
-                break;
-            }
-
-            var bytes = header.GetValueBytes() ?? [];
-            if (header.Key is null || bytes.Length > MaxHeaderValueBytes)
+            if (header.Key is null)
             {
                 continue;
             }
 
-            // A later header of the same name wins, as a later Add does in Kafka's lastHeader.
-            var target = IsSystem(header.Key) ? system : properties;
-            target[header.Key] = amqpHeaders && AmqpHeaderValue.TryDecode(bytes, out var value) ? value : Encoding.UTF8.GetString(bytes);
+            var isSystem = SystemNames.Contains(header.Key);
+
+            // Over Kafka, IoT Hub's annotations and a device's application property of the same name are headers of one
+            // flat list, in an order we cannot trust; two of one system name means a device is trying to speak for
+            // another (or for IoT Hub), so the whole message is refused rather than either value believed.
+            if (isSystem && system.ContainsKey(header.Key))
+            {
+                throw new DuplicateSystemPropertyException(header.Key);
+            }
+
+            if (!isSystem && properties.Count >= MaxHeaders)
+            {
+                continue;
+            }
+
+            var bytes = header.GetValueBytes() ?? [];
+            if (bytes.Length > MaxHeaderValueBytes)
+            {
+                if (isSystem)
+                {
+                    // An over-long system value still marks the name as taken: a second one must not slip in after it.
+                    throw new DuplicateSystemPropertyException(header.Key);
+                }
+
+                continue;
+            }
+
+            // A later application property of the same name wins, as a later Add does in Kafka's lastHeader.
+            (isSystem ? system : properties)[header.Key] = amqpHeaders && AmqpHeaderValue.TryDecode(bytes, out var value) ? value : Encoding.UTF8.GetString(bytes);
         }
 
+        // x-opt-* headers stay application properties: a device can send an application property of any such name, and
+        // a header does not say whether it came from the event's application properties or Event Hubs' annotations, so
+        // none is believed as a system property. Enqueued time and sequence number come from the record the broker stamps.
         var enqueued = EnqueuedTime(result, system);
-        system.TryAdd("x-opt-enqueued-time", new DateTimeOffset(enqueued));
-        system.TryAdd("x-opt-sequence-number", result.Offset.Value);
+        system["x-opt-enqueued-time"] = new DateTimeOffset(enqueued);
+        system["x-opt-sequence-number"] = result.Offset.Value;
+        if (!string.IsNullOrEmpty(result.Message.Key))
+        {
+            // Over Kafka the record key is the event's partition key.
+            system["x-opt-partition-key"] = result.Message.Key;
+        }
+
         return new DeviceMessage(result.Message.Value ?? [], enqueued) { PropertyValues = properties, SystemPropertyValues = system };
     }
-
-    private static bool IsSystem(string name) => SystemNames.Contains(name) || name.StartsWith("x-opt-", StringComparison.Ordinal);
 
     /// <summary>The Kafka timestamp (on Event Hubs, the enqueued time); IoT Hub's enqueued time when the record has none.</summary>
     private static DateTime EnqueuedTime(ConsumeResult<string, byte[]> result, Dictionary<string, object?> system)

@@ -45,7 +45,6 @@ public sealed class EventHubEnvelopeTests
             new Header("iothub-connection-device-id", Str8("monitor-1")),
             new Header("iothub-enqueuedtime", Timestamp(enqueued)),
             new Header("iothub-creation-time-utc", Str8("2026-11-24T08:00:05Z")),
-            new Header("x-opt-partition-key", Str8("monitor-1")),
             new Header("batchsize", [0x71, 0, 0, 0, 60]), // AMQP int
             new Header("calibrated", [0x41]), // AMQP true
             new Header("gain", [0x82, 0x3F, 0xF8, 0, 0, 0, 0, 0, 0]), // AMQP double 1.5
@@ -122,6 +121,62 @@ public sealed class EventHubEnvelopeTests
         Assert.True(message.Body.IsEmpty);
     }
 
+    // A device can send application properties named like Event Hubs' own annotations; over Kafka they are headers like any
+    // other, so they stay the device's Properties, and the system's values come from the record the broker stamped.
+    [Fact]
+    public void GivenADevicesOwnXOptHeaders_WhenItsEnvelopeIsBuilt_ThenTheyStayPropertiesAndTheSystemOnesComeFromTheRecord()
+    {
+        var enqueued = new DateTime(2026, 11, 24, 8, 0, 7, DateTimeKind.Utc);
+        var message = EventHubEnvelope.Create(Event(enqueued,
+            new Header("x-opt-enqueued-time", Str8("2001-01-01T00:00:00Z")),
+            new Header("x-opt-sequence-number", Long(7)),
+            new Header("x-opt-partition-key", Str8("other-device"))), amqpHeaders: true);
+
+        var envelope = Envelope.Create(null, message);
+
+        Assert.True(JToken.DeepEquals(Envelope.ParseText("""
+            { "x-opt-enqueued-time": "2001-01-01T00:00:00Z", "x-opt-sequence-number": 7, "x-opt-partition-key": "other-device" }
+            """), envelope[Envelope.Properties]), envelope[Envelope.Properties]!.ToString());
+        Assert.True(JToken.DeepEquals(Envelope.ParseText("""
+            { "x-opt-enqueued-time": "2026-11-24T08:00:07.0000000Z", "x-opt-sequence-number": 41, "x-opt-partition-key": "monitor-1" }
+            """), envelope[Envelope.SystemProperties]), envelope[Envelope.SystemProperties]!.ToString());
+    }
+
+    // Padding cannot push IoT Hub's own device id past the header cap, and a second one (before or after) refuses the message.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void GivenASystemPropertyTwice_WhenItsEnvelopeIsBuilt_ThenItIsRefusedEvenBehindThePropertyCap(bool spoofFirst)
+    {
+        var headers = new List<Header>();
+        if (spoofFirst)
+        {
+            headers.Add(new Header("iothub-connection-device-id", Str8("victim")));
+        }
+
+        headers.AddRange(Enumerable.Range(0, EventHubEnvelope.MaxHeaders + 10).Select(i => new Header($"p{i}", Str8("x"))));
+        headers.Add(new Header("iothub-connection-device-id", Str8("monitor-1")));
+        if (!spoofFirst)
+        {
+            headers.Add(new Header("iothub-connection-device-id", Str8("victim")));
+        }
+
+        var ex = Assert.Throws<DuplicateSystemPropertyException>(() => EventHubEnvelope.Create(Event(DateTime.UtcNow, [.. headers]), amqpHeaders: true));
+        Assert.DoesNotContain("victim", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GivenIotHubsDeviceIdBehindThePropertyCap_WhenItsEnvelopeIsBuilt_ThenItIsStillRead()
+    {
+        var headers = Enumerable.Range(0, EventHubEnvelope.MaxHeaders + 10).Select(i => new Header($"p{i}", Str8("x")))
+            .Append(new Header("iothub-connection-device-id", Str8("monitor-1"))).ToArray();
+
+        var message = EventHubEnvelope.Create(Event(DateTime.UtcNow, headers), amqpHeaders: true);
+
+        Assert.Equal("monitor-1", (string)Envelope.Create(null, message)[Envelope.SystemProperties]!["iothub-connection-device-id"]!);
+        Assert.Equal(EventHubEnvelope.MaxHeaders, message.PropertyValues.Count);
+    }
+
     private static ConsumeResult<string, byte[]> Event(DateTime enqueued, params Header[] headers)
     {
         var list = new Headers();
@@ -135,7 +190,7 @@ public sealed class EventHubEnvelopeTests
             Topic = "devices",
             Partition = 2,
             Offset = 41,
-            Message = new Message<string, byte[]> { Key = null!, Value = """{"hr":70}"""u8.ToArray(), Timestamp = new Timestamp(enqueued), Headers = list },
+            Message = new Message<string, byte[]> { Key = "monitor-1", Value = """{"hr":70}"""u8.ToArray(), Timestamp = new Timestamp(enqueued), Headers = list },
         };
     }
 }
