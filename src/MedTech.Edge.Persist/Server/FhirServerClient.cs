@@ -274,8 +274,9 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 // Polly hands back whatever the attempt threw. Only the network and the time-out mean the server did not
-                // answer; anything else is a bug in hand, which the writer must dead-letter, not wait out for ever.
-                if (failure is not (HttpRequestException or OperationCanceledException))
+                // answer (or, for a token, could not be reached); anything else is a bug in hand, which the writer must
+                // dead-letter, not wait out for ever.
+                if (failure is not (HttpRequestException or OperationCanceledException) && !IsTokenFailure(failure))
                 {
                     System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
                 }
