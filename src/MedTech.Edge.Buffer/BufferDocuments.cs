@@ -301,8 +301,14 @@ internal static class BufferDocuments
     /// </summary>
     public static long DeviceMessages(BsonDocument batch) => batch.TryGetValue("messages", out var messages) ? messages.AsInt64 : Units(batch);
 
-    /// <summary>The bytes a buffer document's records take: its binary field (the first release's documents: payloads and strings, about).</summary>
-    public static long Bytes(BsonDocument document)
+    /// <summary>
+    /// The bytes a buffer document's records take: its binary field (the first release's documents: payloads and strings,
+    /// about), and the <c>traceparent</c>s stored beside them, which can double a small reading's size when tracing is on.
+    /// </summary>
+    public static long Bytes(BsonDocument document) => RecordBytes(document) +
+        (document.TryGetValue(TracesField, out var traces) && traces.IsArray ? traces.AsArray.Sum(t => t.IsString ? t.AsString.Length : 0L) : 0);
+
+    private static long RecordBytes(BsonDocument document)
     {
         if (document.TryGetValue("data", out var data))
         {

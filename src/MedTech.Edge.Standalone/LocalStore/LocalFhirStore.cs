@@ -105,7 +105,7 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
     {
         lock (gate)
         {
-            return resources.Count(Query.StartsWith("_id", type + "/"));
+            return resources.Count(Query.StartsWith("_id", Key(type, "")));
         }
     }
 
@@ -250,7 +250,7 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
             return (HttpStatusCode.BadRequest, Outcome("Expected {type}/{id} with an id of at most 64 characters."), null);
         }
 
-        var stored = resources.FindById($"{parts[0]}/{parts[1]}");
+        var stored = resources.FindById(Key(parts[0], parts[1]));
         if (method == "GET")
         {
             return stored is null
@@ -302,7 +302,7 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
             }
         }
 
-        var id = Text(resource["id"]) is { } wish && FhirId().IsMatch(wish) && resources.FindById($"{type}/{wish}") is null
+        var id = Text(resource["id"]) is { } wish && FhirId().IsMatch(wish) && resources.FindById(Key(type, wish)) is null
             ? wish
             : Guid.NewGuid().ToString("D");
         return Store(type, id, 1, resource, exists: false) ?? (HttpStatusCode.Created, resource, "1");
@@ -330,7 +330,7 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
         unsynced = true;
         var document = new BsonDocument
         {
-            ["_id"] = $"{type}/{id}",
+            ["_id"] = Key(type, id),
             ["type"] = type,
             ["version"] = version,
             ["updated"] = now.UtcDateTime,
@@ -393,6 +393,17 @@ public sealed partial class LocalFhirStore : HttpMessageHandler
 
         return new JsonObject { ["resourceType"] = "Bundle", ["type"] = "searchset", ["total"] = entries.Count, ["entry"] = entries };
     }
+
+    /// <summary>
+    /// The primary key of a resource. LiteDB compares strings ignoring case (its default collation, fixed when a file is
+    /// made), and FHIR ids are case-sensitive: <c>Patient/abc</c> and <c>Patient/ABC</c> are two patients. Each capital
+    /// is written as <c>^</c> and its small letter (<c>^</c> is not in a FHIR id), so no two ids share a key. Ids
+    /// without capitals, such as the writer's hashed ids, keep the key they had.
+    /// </summary>
+    private static string Key(string type, string id) => $"{type}/{CaseProof().Replace(id, m => "^" + m.Value.ToLowerInvariant())}";
+
+    [System.Text.RegularExpressions.GeneratedRegex("[A-Z]")]
+    private static partial System.Text.RegularExpressions.Regex CaseProof();
 
     private static IEnumerable<string> Identifiers(string type, JsonObject resource)
     {

@@ -6,7 +6,7 @@ namespace MedTech.Edge.Buffer.Tests;
 /// Review of issue 22's buffer changes (the stored <c>traces</c> field): capacity counts bytes "as stored", on a real
 /// LiteDB file.
 /// </summary>
-public sealed class Review22BufferTests : IDisposable
+public sealed class BufferTraceCapacityTests : IDisposable
 {
     private const string Trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -22,7 +22,7 @@ public sealed class Review22BufferTests : IDisposable
     /// byte capacity by the trace field (and an operator who sized MaxBytes to half the disk fills it).
     /// </summary>
     [Fact]
-    public void Review22_TracedMessages_CountTheirStoredTraceBytesAgainstCapacity()
+    public void GivenTracedMessages_WhenCommitted_ThenTheirStoredTraceBytesCountAgainstCapacity()
     {
         using var untraced = Open("plain.db");
         using var traced = Open("traced.db");
@@ -47,14 +47,14 @@ public sealed class Review22BufferTests : IDisposable
 }
 
 /// <summary>The split parts on one real file from four threads at once (ingest, normalize, forward, upkeep with rebuilds and eviction).</summary>
-public sealed class Review22BufferConcurrencyTests : IDisposable
+public sealed class BufferPartsConcurrencyTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-review22-race-").FullName;
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
     [Fact]
-    public async Task Review22_PartsUsedConcurrently_KeepTheAccountingAndTheIndexesInStepWithTheFile()
+    public async Task GivenTheBufferPartsUsedConcurrently_WhenReopened_ThenAccountingAndIndexesMatchTheFile()
     {
         var options = new BufferOptions { Path = Path.Combine(folder, "race.db"), MaxMessages = 300, CapacityPolicy = CapacityPolicy.EvictOldest };
         BufferStats before;

@@ -7,13 +7,13 @@ using Task = System.Threading.Tasks.Task;
 namespace MedTech.Edge.Standalone.Tests;
 
 /// <summary>Review of issue 22's LocalFhirStore change (Insert or Update instead of Upsert; identifiers indexed for three types), on a real file.</summary>
-public sealed class Review22LocalStoreTests : IDisposable
+public sealed class LocalFhirStoreReviewTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("medtech-review22-local-").FullName;
     private readonly LocalFhirStore store;
     private readonly HttpClient http;
 
-    public Review22LocalStoreTests()
+    public LocalFhirStoreReviewTests()
     {
         store = new LocalFhirStore(Path.Combine(folder, "fhir.db"));
         http = new HttpClient(store, disposeHandler: false) { BaseAddress = LocalFhirStore.BaseAddress };
@@ -28,7 +28,7 @@ public sealed class Review22LocalStoreTests : IDisposable
 
     /// <summary>A POST create then a PUT of the same id in one batch: the "exists" decision of the PUT must see the create.</summary>
     [Fact]
-    public async Task Review22_BatchCreateThenPutOfOneId_UpdatesTheCreatedResource()
+    public async Task GivenABatchThatCreatesThenPutsOneId_WhenApplied_ThenThePutsUpdateTheCreatedResource()
     {
         var answer = await Batch(
             Entry("POST", "Observation", new JsonObject { ["resourceType"] = "Observation", ["id"] = "o1", ["status"] = "preliminary" }),
@@ -48,7 +48,7 @@ public sealed class Review22LocalStoreTests : IDisposable
     /// the other Patient: two patients merged into one record (wrong patient).
     /// </summary>
     [Fact]
-    public async Task Review22_PutOfIdsDifferingOnlyInCase_KeepsTwoPatients()
+    public async Task GivenIdsDifferingOnlyInCase_WhenPut_ThenTheStoreKeepsTwoPatients()
     {
         var first = await Send(HttpMethod.Put, "Patient/abc", Patient("abc", "mrn-1"));
         var second = await Send(HttpMethod.Put, "Patient/ABC", Patient("ABC", "mrn-2"));
