@@ -41,6 +41,53 @@ public sealed class Review23HealthTests
         Assert.NotEqual(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, report.Entries[BufferHealthCheck.Name].Status);
     }
 
+    /// <summary>
+    /// BufferHealthCheck says "at MaxMessages or MaxBytes new messages are refused ... (unhealthy: data waits at the
+    /// devices or is lost)", but it is unhealthy only at share &gt;= 1. A buffer refuses a commit that does not fit the
+    /// room LEFT (Inbox.Append: unsent + new &gt; Max), so by bytes it stops short of 100 %: here every 1 MiB message
+    /// from the monitors is refused (BufferFullException, devices hold their data) while /health says Degraded
+    /// "98 % full (bytes)", "working as designed". The same under EvictOldest (whole outbox batches go, usage drops
+    /// below the limit) and for a commit batch of several messages by count. Real LiteDB file. Fix: unhealthy while
+    /// the last commit was refused or evicted (the ingest source knows; EmbeddedBroker leaves BufferFullException out
+    /// of its report), or when the room left is below the largest message (Mqtt:MaxMessageBytes).
+    /// </summary>
+    [Fact]
+    public async Task Review23_BufferRefusingEveryMessageByBytes_IsUnhealthyNotDegraded()
+    {
+        var folder = Directory.CreateTempSubdirectory("medtech-review23-full-").FullName;
+        try
+        {
+            var options = new BufferOptions { Path = Path.Combine(folder, "gateway.db"), MaxBytes = BufferOptions.MinimumMaxBytes, ForceToDisk = false };
+            using var store = new GatewayStore(options);
+            using var health = new ModuleHealth();
+            var payload = new byte[1 << 20];
+            var refused = 0;
+            for (var i = 0; i < 100 && refused == 0; i++)
+            {
+                try
+                {
+                    store.Append([new InboxMessage("monitor-1", "devices/monitor-1/vitals", payload, DateTime.UtcNow, new Dictionary<string, string>())]);
+                }
+                catch (BufferFullException)
+                {
+                    refused++;
+                }
+            }
+
+            Assert.Equal(1, refused);
+            // And it keeps refusing: the next message of the same size does not fit either.
+            Assert.Throws<BufferFullException>(() => store.Append([new InboxMessage("monitor-2", "devices/monitor-2/vitals", payload, DateTime.UtcNow, new Dictionary<string, string>())]));
+
+            var result = await new BufferHealthCheck(store, options, health).CheckHealthAsync(new HealthCheckContext());
+
+            Assert.True(result.Status == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, $"a buffer that refuses every message reports {result.Status}: {result.Description}");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     /// <summary>A buffer whose file lock a stuck write holds: Stats() waits for it, as BufferUpkeep.Stats does.</summary>
     private sealed class LockedStore(ManualResetEventSlim release) : IBufferUpkeep
     {
