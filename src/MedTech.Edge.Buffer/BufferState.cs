@@ -34,6 +34,13 @@ internal sealed class BufferState
 
     public BufferAccounting Accounting { get; }
 
+    /// <summary>
+    /// The last commit was refused, or took room by evicting the oldest, for capacity: the buffer is full for the
+    /// messages the devices send even while below its limits (a 1 MiB message does not fit in the last 2 %).
+    /// In memory only: after a restart the next commit tells again.
+    /// </summary>
+    public volatile bool AtCapacity;
+
     /// <summary>Device messages and bytes not yet delivered (inbox, and those behind undelivered outbox batches): what capacity counts.</summary>
     public (long Messages, long Bytes) Unsent => (Inbox.Count + Outbox.Messages, Inbox.Bytes + Outbox.Bytes);
 

@@ -23,6 +23,7 @@ public sealed class BufferUpkeep : IBufferUpkeep
             Normalized = accounting.Normalized,
             DeadLettered = accounting.DeadLettered,
             DroppedFromInbox = accounting.DroppedFromInbox,
+            AtCapacity = buffer.AtCapacity,
         };
     });
 

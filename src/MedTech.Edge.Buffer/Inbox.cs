@@ -33,6 +33,7 @@ public sealed class Inbox : IInboxStore, INormalizationInput
         {
             if (excess > 0)
             {
+                buffer.AtCapacity = true;
                 throw new BufferFullException(unsent, buffer.Options.MaxMessages);
             }
 
@@ -40,6 +41,7 @@ public sealed class Inbox : IInboxStore, INormalizationInput
             // would otherwise never be taken, and its devices would retry for ever.
             if (excessBytes > 0 && unsentBytes > 0)
             {
+                buffer.AtCapacity = true;
                 throw new BufferFullException(unsentBytes, buffer.Options.MaxBytes, "bytes");
             }
         }
@@ -67,6 +69,7 @@ public sealed class Inbox : IInboxStore, INormalizationInput
             }
         });
         buffer.Accounting.Committed();
+        buffer.AtCapacity = evicted.OutboxBatches.Count + evicted.Inbox.Count > 0;
         buffer.Forget(evicted);
         buffer.Inbox.Track(added);
         if (buffer.Options.ForceToDisk)

@@ -7,8 +7,10 @@ namespace MedTech.Edge.Gateway;
 /// <summary>
 /// The buffer: its file answers (a store that cannot be read throws, and the check shows the exception's type), the
 /// last write worked (the ingest sources' reports: a full disk is unhealthy), and it is not full: at
-/// <see cref="BufferOptions.MaxMessages"/> or <see cref="BufferOptions.MaxBytes"/> new messages are refused or the oldest
-/// evicted (unhealthy: data waits at the devices or is lost), from 90 % degraded (the uplink's outage is eating the room).
+/// <see cref="BufferOptions.MaxMessages"/> or <see cref="BufferOptions.MaxBytes"/>, or from 90 % when the last commit
+/// was refused or evicted the oldest (a large message does not fit in the last few per cent), new messages are refused
+/// or the oldest evicted (unhealthy: data waits at the devices or is lost); from 90 % otherwise degraded (the uplink's
+/// outage is eating the room).
 /// </summary>
 public sealed class BufferHealthCheck(IBufferUpkeep store, BufferOptions options, ModuleHealth health) : IHealthCheck
 {
@@ -17,21 +19,38 @@ public sealed class BufferHealthCheck(IBufferUpkeep store, BufferOptions options
     /// <summary>The share of either limit from which the buffer is degraded.</summary>
     public const double NearlyFull = 0.9;
 
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    private readonly Lock gate = new();
+    private Task<BufferStats>? reading;
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var written = ComponentHealthCheck.Report(health, Name, "ok");
-        var stats = store.Stats();
+        var stats = await ReadStats().WaitAsync(cancellationToken).ConfigureAwait(false);
         var messages = (double)(stats.Inbox + stats.OutboxMessages) / options.MaxMessages;
         var bytes = (double)stats.UnsentBytes / options.MaxBytes;
         var share = Math.Max(messages, bytes);
         var what = messages >= bytes ? "messages" : "bytes";
-        var full = share >= 1
+        var full = share >= 1 || (stats.AtCapacity && share >= NearlyFull)
             ? HealthCheckResult.Unhealthy(options.CapacityPolicy == CapacityPolicy.EvictOldest
                 ? $"full ({what}): the oldest unsent data is evicted"
                 : $"full ({what}): new messages are refused and wait at the devices")
             : share >= NearlyFull ? HealthCheckResult.Degraded($"{Math.Floor(share * 100)} % full ({what})") : HealthCheckResult.Healthy("ok");
         // The worse of the two; a write failure's reason first, since it is the cause when both show.
-        return Task.FromResult(written.Status <= full.Status ? written : full);
+        return written.Status <= full.Status ? written : full;
+    }
+
+    /// <summary>
+    /// The buffer's counts, read off the caller's thread and one read at a time: they are read under the buffer file's
+    /// lock, which a write holds as long as the disk takes (a stalled disk, a full disk's engine close of up to 30 s).
+    /// So the check's time-out answers for it (the library only cancels the token), and probes that keep coming while
+    /// the lock is held wait on the one read instead of each holding a thread.
+    /// </summary>
+    private Task<BufferStats> ReadStats()
+    {
+        lock (gate)
+        {
+            return reading is { IsCompleted: false } pending ? pending : reading = Task.Run(store.Stats);
+        }
     }
 }
 

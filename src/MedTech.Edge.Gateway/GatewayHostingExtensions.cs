@@ -55,7 +55,9 @@ public static class GatewayHostingExtensions
         services.AddHostedService<MappingReloadWorker>();
         services.AddHostedService<DeviceActivityWorker>();
         services.AddMonitoring();
-        services.AddComponentHealthCheck(BufferHealthCheck.Name, sp => new BufferHealthCheck(sp.GetRequiredService<IBufferUpkeep>(), sp.Value<BufferOptions>(), sp.GetRequiredService<ModuleHealth>()));
+        // One instance for every probe (the library calls the factory per run): its one read in flight is shared.
+        services.AddSingleton(sp => new BufferHealthCheck(sp.GetRequiredService<IBufferUpkeep>(), sp.Value<BufferOptions>(), sp.GetRequiredService<ModuleHealth>()));
+        services.AddComponentHealthCheck(BufferHealthCheck.Name, sp => sp.GetRequiredService<BufferHealthCheck>());
         services.AddComponentHealthCheck(IngestHealthCheck.Name, sp => new IngestHealthCheck(sp.GetServices<IIngestSource>()));
         services.AddComponentHealthCheck(DeviceMappingHealthCheck.Name, sp => new DeviceMappingHealthCheck(sp.GetRequiredService<DeviceMappingSource>()));
         return builder;

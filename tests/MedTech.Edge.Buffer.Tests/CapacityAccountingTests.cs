@@ -28,6 +28,36 @@ public sealed class CapacityAccountingTests : IDisposable
     }
 
     [Fact]
+    public void GivenACommitRefusedForCapacity_ThenStatsSayAtCapacityUntilACommitFitsAgain()
+    {
+        using var store = new GatewayStore(Options(maxMessages: 10), clock);
+        store.Append(Messages(10));
+        Assert.False(store.Stats().AtCapacity);
+
+        Assert.Throws<BufferFullException>(() => store.Append(Messages(1)));
+        Assert.True(store.Stats().AtCapacity);
+
+        store.CompleteNormalization(store.ReadInbox(100).Select(m => m.Id).ToList(), [Entry("monitor-1")], []);
+        store.MarkDelivered(store.ReadOutbox(100).Select(e => e.Id).Distinct().ToList());
+        store.Append(Messages(1));
+        Assert.False(store.Stats().AtCapacity);
+    }
+
+    [Fact]
+    public void GivenACommitThatEvictsTheOldest_ThenStatsSayAtCapacityUntilACommitFitsWithoutEvicting()
+    {
+        using var store = new GatewayStore(Options(maxMessages: 10, policy: CapacityPolicy.EvictOldest), clock);
+        store.Append(Messages(10));
+        store.Append(Messages(1));
+        Assert.True(store.Stats().AtCapacity);
+
+        store.CompleteNormalization(store.ReadInbox(100).Select(m => m.Id).ToList(), [Entry("monitor-1")], []);
+        store.MarkDelivered(store.ReadOutbox(100).Select(e => e.Id).Distinct().ToList());
+        store.Append(Messages(1));
+        Assert.False(store.Stats().AtCapacity);
+    }
+
+    [Fact]
     public void GivenOneMessageNormalizedIntoFiftyGroups_WhenTheLimitIsThree_ThenTwoMoreMessagesAreTaken()
     {
         var options = Options(maxMessages: 3);
