@@ -11,6 +11,8 @@ namespace MedTech.Edge.Hosting;
 /// <remarks>
 /// Also published as the gauge <c>health.status</c> (meter <c>MedTech.Edge.Health</c>), one series per component: 0
 /// healthy, 1 degraded, 2 unhealthy, so an alert rule needs no probe of its own. Component names are the code's own.
+/// A component's series is its last checked status (<see cref="HealthGaugePublisher"/>: what <c>/health</c> said,
+/// computed checks included), or its last report before the first check.
 /// </remarks>
 public sealed class ModuleHealth : IDisposable
 {
@@ -18,10 +20,12 @@ public sealed class ModuleHealth : IDisposable
     public const string MeterName = MonitoringExtensions.MeterPrefix + "Health";
 
     private readonly ConcurrentDictionary<string, (HealthStatus Status, string Reason)> components = new();
+    private readonly ConcurrentDictionary<string, HealthStatus> checkedStatus = new();
     private readonly Meter meter = new(MeterName);
 
     public ModuleHealth() =>
-        meter.CreateObservableGauge("status", () => components.Select(c => new Measurement<int>((int)c.Value.Status, new KeyValuePair<string, object?>("component", c.Key))),
+        meter.CreateObservableGauge("status", () => checkedStatus.Concat(components.Where(c => !checkedStatus.ContainsKey(c.Key)).Select(c => KeyValuePair.Create(c.Key, c.Value.Status)))
+                .Select(c => new Measurement<int>((int)c.Value, new KeyValuePair<string, object?>("component", c.Key))),
             description: "Each component's health: 0 healthy, 1 degraded (working as designed under trouble), 2 unhealthy (needs an operator).");
 
     public void Dispose() => meter.Dispose();
@@ -31,6 +35,9 @@ public sealed class ModuleHealth : IDisposable
     public void Degraded(string component, string reason) => components[component] = (HealthStatus.Degraded, reason);
 
     public void Unhealthy(string component, string reason) => components[component] = (HealthStatus.Unhealthy, reason);
+
+    /// <summary>What the component's health check last said (<see cref="HealthGaugePublisher"/>).</summary>
+    public void Checked(string component, HealthStatus status) => checkedStatus[component] = status;
 
     public IReadOnlyDictionary<string, (HealthStatus Status, string Reason)> Snapshot() =>
         components.ToDictionary(c => c.Key, c => c.Value, StringComparer.Ordinal);

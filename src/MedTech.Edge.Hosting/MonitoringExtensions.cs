@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
@@ -65,7 +66,9 @@ public static class MonitoringExtensions
 
         services.AddValidatedOptions<MonitoringOptions>(MonitoringOptions.SectionName, o => o.Validate());
         services.AddSingleton<ModuleHealth>();
-        // The time-out bounds a check that hangs (a buffer lock held by a stuck write): /health answers in time anyway.
+        // The time-out bounds a check that hangs (a check that waits must await, as the buffer's does: the library only cancels its token).
+        services.AddSingleton<IHealthCheckPublisher, HealthGaugePublisher>();
+        services.Configure<HealthCheckPublisherOptions>(o => (o.Delay, o.Period) = (TimeSpan.FromSeconds(1), HealthGaugePublisher.Period));
         services.AddHealthChecks().AddCheck<ModuleHealthCheck>(ModuleHealthCheck.Name, tags: [ModuleHealthCheck.Name, HealthTags.Live, HealthTags.Ready], timeout: TimeSpan.FromSeconds(5));
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(MeterPrefix + "*")

@@ -35,6 +35,9 @@ public sealed class GatewayHealthModuleTests : IDisposable
         Assert.Equal(HttpStatusCode.ServiceUnavailable, full.Code);
         Assert.Equal("Unhealthy", full.Status);
         Assert.StartsWith("full (messages)", full.Components["buffer"].Reason, StringComparison.Ordinal);
+        // The alert reads the gauge, not /health: the computed check reaches it (published every 10 s).
+        await Eventually.HoldsAsync(() => RawMetrics().Split('\n').Any(l => l.StartsWith("medtech_edge_health_status{", StringComparison.Ordinal)
+            && l.Contains("component=\"buffer\"", StringComparison.Ordinal) && l.EndsWith(" 2", StringComparison.Ordinal)), TimeSpan.FromSeconds(60), Metrics);
         Assert.Equal("Degraded", (await EventuallyHealthAsync("/health", h => h.Components["hub"].Status == "Degraded", gateway)).Components["hub"].Status);
 
         var ready = await HealthAsync("/health/ready");
@@ -97,18 +100,22 @@ public sealed class GatewayHealthModuleTests : IDisposable
         return last!;
     }
 
-    private string Metrics()
+    private string RawMetrics()
     {
         using var http = new HttpClient();
-        string text;
         try
         {
-            text = http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics")).GetAwaiter().GetResult();
+            return http.GetStringAsync(new Uri($"http://127.0.0.1:{metricsPort}/metrics")).GetAwaiter().GetResult();
         }
         catch (HttpRequestException)
         {
             return "no metrics";
         }
+    }
+
+    private string Metrics()
+    {
+        var text = RawMetrics();
 
         return string.Join('\n', text.Split('\n').Where(l => !l.StartsWith('#') && (l.Contains("buffer", StringComparison.Ordinal) || l.Contains("messages_", StringComparison.Ordinal)) && !l.EndsWith(" 0", StringComparison.Ordinal)));
     }
