@@ -147,7 +147,7 @@ public sealed partial class HubWriterWorker(
             }
         }
 
-        var consumed = ConsumeSpans(messages);
+        var consumed = ConsumeSpans(messages, continueTrace: deviceMessages is null);
         try
         {
             var deadLetters = deviceMessages is not null
@@ -172,9 +172,12 @@ public sealed partial class HubWriterWorker(
     /// <summary>
     /// One consume span per hub message, a child of the gateway's forward span (the message's <c>traceparent</c> and
     /// <c>tracestate</c>, UTF-8 from a Kafka producer or AMQP-encoded from the Event Hubs SDK), open until the batch is
-    /// written (or its dead letters sent); null when nothing listens.
+    /// written (or its dead letters sent); null when nothing listens. Only our own forwarder's headers are continued
+    /// (<paramref name="continueTrace"/>): on the device-message input the headers are the device's own application
+    /// properties, and a device speaks only for itself; it must not pick the trace id, the sampling decision or the
+    /// tracestate text stored beside our spans, so each consume span there starts a trace of its own.
     /// </summary>
-    private static List<Activity?>? ConsumeSpans(List<ConsumeResult<string, byte[]>> messages)
+    private static List<Activity?>? ConsumeSpans(List<ConsumeResult<string, byte[]>> messages, bool continueTrace)
     {
         if (!PipelineTracing.Writer.HasListeners())
         {
@@ -183,7 +186,9 @@ public sealed partial class HubWriterWorker(
 
         return messages.ConvertAll(r =>
         {
-            var parent = PipelineTracing.Parse(Header(r.Message.Headers, PipelineTracing.TraceParentHeader), Header(r.Message.Headers, PipelineTracing.TraceStateHeader));
+            var parent = continueTrace
+                ? PipelineTracing.Parse(Header(r.Message.Headers, PipelineTracing.TraceParentHeader), Header(r.Message.Headers, PipelineTracing.TraceStateHeader))
+                : default;
             var span = PipelineTracing.StartDetached(PipelineTracing.Writer, "consume", ActivityKind.Consumer, parent);
             span?.SetTag("messaging.system", "kafka");
             span?.SetTag("messaging.destination.name", r.Topic);
