@@ -226,6 +226,8 @@ public sealed partial class HubWriterWorker(
             {
                 if (pending.Count == 0)
                 {
+                    // Idle: the lag falls back to what is left once the last write is done (0 when caught up).
+                    SetLag();
                     deadline = DateTime.UtcNow + persistence.Value.MaxBatchWait;
                     continue;
                 }
@@ -237,11 +239,14 @@ public sealed partial class HubWriterWorker(
             measurements += Weight(result.Message.Value);
         }
 
-        UpdateLag();
+        SetLag();
         var batch = pending;
         pending = [];
         return batch;
     }
+
+    // From the consumer's cached watermarks: local calls, current for partitions that are fetched (not paused).
+    private void SetLag() => metrics.SetLag(WriterLag.FromCache(consumer, WriterLag.NotWrittenFrom(consumer, pending)));
 
     /// <summary>
     /// Writes the batch on the thread pool while this thread keeps polling the consumer with every assigned partition
@@ -258,6 +263,7 @@ public sealed partial class HubWriterWorker(
         consumer.Pause(paused);
         var flight = new InFlight(batch, Task.Run(() => HandleAsync(batch, stop.Token), CancellationToken.None), stop);
         inFlight = flight;
+        var lag = WriterLag.WatchAsync(consumer, metrics, flight.Task, WriterLag.NotWrittenFrom(consumer, batch));
         try
         {
             while (!flight.Task.IsCompleted)
@@ -292,6 +298,8 @@ public sealed partial class HubWriterWorker(
             inFlight = null;
             consumer.Resume(paused);
         }
+
+        await lag.ConfigureAwait(false);
 
         if (!flight.Settled)
         {
@@ -510,22 +518,6 @@ public sealed partial class HubWriterWorker(
         }
 
         return stored;
-    }
-
-    private void UpdateLag()
-    {
-        long lag = 0;
-        foreach (var partition in consumer.Assignment)
-        {
-            var watermarks = consumer.GetWatermarkOffsets(partition);
-            var position = consumer.Position(partition);
-            if (watermarks.High.Value >= 0 && position.Value >= 0)
-            {
-                lag += Math.Max(0, watermarks.High.Value - position.Value);
-            }
-        }
-
-        metrics.SetLag(lag);
     }
 
     private static partial class Log
