@@ -147,7 +147,7 @@ public sealed partial class HubWriterWorker(
             }
         }
 
-        var consumed = ConsumeSpans(messages);
+        var consumed = ConsumeSpans(messages, continueTrace: deviceMessages is null);
         try
         {
             var deadLetters = deviceMessages is not null
@@ -172,9 +172,12 @@ public sealed partial class HubWriterWorker(
     /// <summary>
     /// One consume span per hub message, a child of the gateway's forward span (the message's <c>traceparent</c> and
     /// <c>tracestate</c>, UTF-8 from a Kafka producer or AMQP-encoded from the Event Hubs SDK), open until the batch is
-    /// written (or its dead letters sent); null when nothing listens.
+    /// written (or its dead letters sent); null when nothing listens. Only our own forwarder's headers are continued
+    /// (<paramref name="continueTrace"/>): on the device-message input the headers are the device's own application
+    /// properties, and a device speaks only for itself; it must not pick the trace id, the sampling decision or the
+    /// tracestate text stored beside our spans, so each consume span there starts a trace of its own.
     /// </summary>
-    private static List<Activity?>? ConsumeSpans(List<ConsumeResult<string, byte[]>> messages)
+    private static List<Activity?>? ConsumeSpans(List<ConsumeResult<string, byte[]>> messages, bool continueTrace)
     {
         if (!PipelineTracing.Writer.HasListeners())
         {
@@ -183,7 +186,9 @@ public sealed partial class HubWriterWorker(
 
         return messages.ConvertAll(r =>
         {
-            var parent = PipelineTracing.Parse(Header(r.Message.Headers, PipelineTracing.TraceParentHeader), Header(r.Message.Headers, PipelineTracing.TraceStateHeader));
+            var parent = continueTrace
+                ? PipelineTracing.Parse(Header(r.Message.Headers, PipelineTracing.TraceParentHeader), Header(r.Message.Headers, PipelineTracing.TraceStateHeader))
+                : default;
             var span = PipelineTracing.StartDetached(PipelineTracing.Writer, "consume", ActivityKind.Consumer, parent);
             span?.SetTag("messaging.system", "kafka");
             span?.SetTag("messaging.destination.name", r.Topic);
@@ -221,6 +226,8 @@ public sealed partial class HubWriterWorker(
             {
                 if (pending.Count == 0)
                 {
+                    // Idle: the lag falls back to what is left once the last write is done (0 when caught up).
+                    SetLag();
                     deadline = DateTime.UtcNow + persistence.Value.MaxBatchWait;
                     continue;
                 }
@@ -232,11 +239,14 @@ public sealed partial class HubWriterWorker(
             measurements += Weight(result.Message.Value);
         }
 
-        UpdateLag();
+        SetLag();
         var batch = pending;
         pending = [];
         return batch;
     }
+
+    // From the consumer's cached watermarks: local calls, current for partitions that are fetched (not paused).
+    private void SetLag() => metrics.SetLag(WriterLag.FromCache(consumer, WriterLag.NotWrittenFrom(consumer, pending)));
 
     /// <summary>
     /// Writes the batch on the thread pool while this thread keeps polling the consumer with every assigned partition
@@ -253,6 +263,7 @@ public sealed partial class HubWriterWorker(
         consumer.Pause(paused);
         var flight = new InFlight(batch, Task.Run(() => HandleAsync(batch, stop.Token), CancellationToken.None), stop);
         inFlight = flight;
+        var lag = WriterLag.WatchAsync(consumer, metrics, flight.Task, WriterLag.NotWrittenFrom(consumer, batch));
         try
         {
             while (!flight.Task.IsCompleted)
@@ -287,6 +298,8 @@ public sealed partial class HubWriterWorker(
             inFlight = null;
             consumer.Resume(paused);
         }
+
+        await lag.ConfigureAwait(false);
 
         if (!flight.Settled)
         {
@@ -505,22 +518,6 @@ public sealed partial class HubWriterWorker(
         }
 
         return stored;
-    }
-
-    private void UpdateLag()
-    {
-        long lag = 0;
-        foreach (var partition in consumer.Assignment)
-        {
-            var watermarks = consumer.GetWatermarkOffsets(partition);
-            var position = consumer.Position(partition);
-            if (watermarks.High.Value >= 0 && position.Value >= 0)
-            {
-                lag += Math.Max(0, watermarks.High.Value - position.Value);
-            }
-        }
-
-        metrics.SetLag(lag);
     }
 
     private static partial class Log

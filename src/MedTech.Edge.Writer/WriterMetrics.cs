@@ -37,7 +37,7 @@ public sealed class WriterMetrics : IDisposable
         DeviceToWritten = meter.CreateLatencyHistogram("latency.device_to_written_seconds",
             "Freshness: from a measurement's device time to its Observation written on the FHIR server, per measurement.");
         meter.CreateObservableCounter("fhir.requests", () => server.RequestCount, description: "HTTP requests to the FHIR server, retries included.");
-        meter.CreateObservableGauge("consumer.lag", () => Interlocked.Read(ref lag), description: "Hub messages not yet consumed, over the assigned partitions.");
+        meter.CreateObservableGauge("consumer.lag", () => Interlocked.Read(ref lag), description: "Hub messages not yet written to FHIR over the assigned partitions, the batch in hand included; kept current while a write waits.");
     }
 
     public Counter<long> Consumed { get; }

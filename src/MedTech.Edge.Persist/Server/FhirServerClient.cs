@@ -378,7 +378,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
     /// Retries of transient failures (network errors, the per-request time-out, 408, 429, 5xx) through Polly
     /// (Microsoft.Extensions.Http.Resilience's HTTP retry options): exponential backoff with jitter, so writers that lost
     /// the server together do not come back in step, capped at <see cref="FhirServerOptions.MaxBackoff"/>; a server's
-    /// Retry-After (seconds or a date, on 429 and 503 alike) replaces the backoff, capped too. Every request retried is
+    /// Retry-After (seconds or a date, on 429 and 503 alike) may lengthen a wait, never shorten it, capped too. Every request retried is
     /// idempotent by construction: GETs and GET batches, PUTs at the resource's own id (with If-Match where a version is
     /// known), conditional creates (If-None-Exist), and write batches made of those; no plain POST is ever sent.
     /// A pipeline around send and read rather than the library's HttpClient handler: the handler ends before the body is
@@ -392,6 +392,8 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
             builder.AddRetry(new HttpRetryStrategyOptions
             {
                 MaxRetryAttempts = options.MaxAttempts - 1,
+                // Polly's own backoff settings, kept for its validation; the generator below always answers, so these
+                // are not what sets the wait (see Delay).
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.InitialBackoff,
@@ -399,7 +401,7 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
                 // Read below instead, so that a server's Retry-After is capped like the backoff (a misconfigured proxy
                 // asking for a day must not hold the batch for a day).
                 ShouldRetryAfterHeader = false,
-                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result, time, options.MaxBackoff)),
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(Delay(args.AttemptNumber, args.Outcome.Result, time, options)),
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
                 {
                     { Exception: HttpRequestException } => true,
@@ -425,15 +427,28 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
 
     private static readonly ResiliencePropertyKey<string> Request = new("MedTech.Edge.FhirRequest");
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time, TimeSpan cap)
+    /// <summary>
+    /// The wait before retry <paramref name="attempt"/> (0 = the first retry): the longer of a jittered exponential backoff
+    /// and the server's Retry-After, capped at <see cref="FhirServerOptions.MaxBackoff"/>. Hand-written because Polly's
+    /// DelayGenerator replaces the backoff Polly computed without being shown it: returning the server's Retry-After
+    /// there let <c>Retry-After: 0</c>, or a date a lagging server clock put in the past, make every retry immediate,
+    /// so a throttled server (429/503) was hit back to back by every writer at once. A server may ask us to wait
+    /// longer, never shorter.
+    /// </summary>
+    private static TimeSpan Delay(int attempt, HttpResponseMessage? response, TimeProvider time, FhirServerOptions options)
     {
+        var cap = options.MaxBackoff;
+        // Equal jitter: between half and all of the doubled delay, so the wait is never zero and writers that lost the
+        // server together spread out. Doubles, so a large attempt number saturates at the cap instead of overflowing.
+        var exponential = Math.Min(cap.Ticks, options.InitialBackoff.Ticks * Math.Pow(2, Math.Min(attempt, 62)));
+        var backoff = TimeSpan.FromTicks((long)(exponential * (0.5 + (Random.Shared.NextDouble() / 2))));
         var asked = response?.Headers.RetryAfter switch
         {
             { Delta: { } delta } => delta,
             { Date: { } date } => date - time.GetUtcNow(),
-            _ => (TimeSpan?)null,
+            _ => TimeSpan.Zero,
         };
-        return asked is not { } wait ? null : wait < TimeSpan.Zero ? TimeSpan.Zero : wait > cap ? cap : wait;
+        return asked > backoff ? (asked > cap ? cap : asked) : backoff;
     }
 
     private static bool IsTransient(HttpStatusCode status) =>

@@ -51,6 +51,35 @@ public sealed class FhirRetryTests(FhirServerFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async System.Threading.Tasks.Task GivenA429AskingForLessThanTheBackoff_WhenRetried_ThenEachWaitIsAtLeastTheJitteredBackoffOfItsAttempt()
+    {
+        var initial = TimeSpan.FromMilliseconds(40);
+        var cap = TimeSpan.FromMilliseconds(100);
+        var (client, delays) = Client(maxAttempts: 5, initial, cap);
+        await fixture.Server.FailNextAsync(4, HttpStatusCode.TooManyRequests, retryAfter: "0");
+
+        await client.PutAsync(new Patient { Id = "short-ask-" + Guid.NewGuid().ToString("N")[..8] }, null, default);
+
+        // The jittered backoff takes between half and all of the doubled delay (40, 80, 100, 100 ms capped): the
+        // server's 0 shortens none of them.
+        Assert.Equal(4, delays.Count);
+        var floors = new[] { 20, 40, 50, 50 }.Select(ms => TimeSpan.FromMilliseconds(ms)).ToList();
+        Assert.All(delays.Zip(floors), p => Assert.InRange(p.First, p.Second, cap));
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task GivenA503AskingForAnHour_WhenRetried_ThenTheWaitIsCappedAtMaxBackoff()
+    {
+        var cap = TimeSpan.FromMilliseconds(150);
+        var (client, delays) = Client(maxAttempts: 3, initial: TimeSpan.FromMilliseconds(10), max: cap);
+        await fixture.Server.FailNextAsync(2, HttpStatusCode.ServiceUnavailable, retryAfter: "3600");
+
+        await client.PutAsync(new Patient { Id = "long-ask-" + Guid.NewGuid().ToString("N")[..8] }, null, default);
+
+        Assert.Equal([cap, cap], delays);
+    }
+
+    [Fact]
     public async System.Threading.Tasks.Task GivenAServerThatKeepsAnswering503_WhenTheAttemptsAreUsedUp_ThenTheClientGivesUpAsUnavailableAfterExactlyThatMany()
     {
         var (client, delays) = Client(maxAttempts: 3, initial: TimeSpan.FromMilliseconds(5), max: TimeSpan.FromMilliseconds(50));
