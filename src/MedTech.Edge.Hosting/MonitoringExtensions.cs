@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace MedTech.Edge.Hosting;
@@ -102,10 +103,25 @@ public static class MonitoringExtensions
 
         services.AddSingleton<PipelineTracingMarker>();
         services.AddOpenTelemetry().WithTracing(tracing => tracing
+            // Without a name the SDK says "unknown_service:dotnet" for every module (they all run as `dotnet X.dll`), so a
+            // collector could not tell the gateway's spans from the writer's. OTEL_SERVICE_NAME, when set, still wins.
+            .ConfigureResource(resource =>
+            {
+                if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ServiceNameVariable)))
+                {
+                    resource.AddService(ServiceName);
+                }
+            })
             .AddSource(MeterPrefix + "*")
             .AddOtlpExporter());
         return services;
     }
+
+    /// <summary>The standard variable that names the service in exported spans.</summary>
+    public const string ServiceNameVariable = "OTEL_SERVICE_NAME";
+
+    /// <summary>The module's name in exported spans: its entry assembly (MedTech.Edge.Modules.EdgeGateway, …FhirWriter, or the medtech command).</summary>
+    public static string ServiceName => System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name ?? "MedTech.Edge";
 
     /// <summary>Says tracing is registered already (gateway and writer in one process register it once).</summary>
     private sealed class PipelineTracingMarker;
