@@ -293,6 +293,12 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                 health.Healthy("fhir");
                 return result;
             }
+            catch (FhirServerUnavailableException ex) when (ex.TokenUnavailable)
+            {
+                // Unhealthy, as a refusal: most often an expired secret or a wrong identity, which an operator must fix.
+                health.Unhealthy(FhirHealthCheck.Name, FhirHealthCheck.TokenReason(ex.InnerException!.GetType().Name));
+                Log.Unavailable(logger, ex.Message, backoff);
+            }
             catch (FhirServerUnavailableException ex)
             {
                 health.Degraded("fhir", "unavailable; the batch is kept and retried");
