@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace MedTech.Edge.Hosting;
@@ -105,10 +106,25 @@ public static class MonitoringExtensions
 
         services.AddSingleton<PipelineTracingMarker>();
         services.AddOpenTelemetry().WithTracing(tracing => tracing
+            // Without a name the SDK says "unknown_service:dotnet" for every module (they all run as `dotnet X.dll`), so a
+            // collector could not tell the gateway's spans from the writer's. OTEL_SERVICE_NAME, when set, still wins.
+            .ConfigureResource(resource =>
+            {
+                if (string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ServiceNameVariable)))
+                {
+                    resource.AddService(ServiceName);
+                }
+            })
             .AddSource(MeterPrefix + "*")
             .AddOtlpExporter());
         return services;
     }
+
+    /// <summary>The standard variable that names the service in exported spans.</summary>
+    public const string ServiceNameVariable = "OTEL_SERVICE_NAME";
+
+    /// <summary>The module's name in exported spans: its entry assembly (MedTech.Edge.Modules.EdgeGateway, …FhirWriter, or the medtech command).</summary>
+    public static string ServiceName => System.Reflection.Assembly.GetEntryAssembly()?.GetName().Name ?? "MedTech.Edge";
 
     /// <summary>Says tracing is registered already (gateway and writer in one process register it once).</summary>
     private sealed class PipelineTracingMarker;

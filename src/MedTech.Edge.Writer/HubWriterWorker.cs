@@ -151,7 +151,7 @@ public sealed partial class HubWriterWorker(
         try
         {
             var deadLetters = deviceMessages is not null
-                ? await deviceMessages.WriteAsync(messages, stoppingToken, Waiting).ConfigureAwait(false)
+                ? await deviceMessages.WriteAsync(messages, stoppingToken, Waiting, consumed?.ConvertAll(s => s?.Context ?? default)).ConfigureAwait(false)
                 : await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
                 messages.Select(r => new MeasurementSource($"{r.Topic}/{r.Partition.Value}/{r.Offset.Value}", Gateway(r.Message.Headers))).ToList(),
                 consumed?.ConvertAll(s => s?.Context ?? default)).ConfigureAwait(false);

@@ -88,8 +88,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     /// headers) when any of them fails. <paramref name="deadLetters"/> holds the messages that did not normalize; the
     /// ones that fail here are added to it.
     /// </summary>
+    /// <param name="traces">The consume spans of the batch's hub messages: the persist span is a child of the first and linked to the others.</param>
     public async Task<IReadOnlyList<WriterDeadLetter>> WriteNormalizedAsync(IReadOnlyList<NormalizedMessage> messages, List<WriterDeadLetter> deadLetters,
-        CancellationToken cancellationToken, Action<bool>? waitingOnServer = null)
+        CancellationToken cancellationToken, Action<bool>? waitingOnServer = null, IReadOnlyList<ActivityContext>? traces = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(deadLetters);
@@ -106,7 +107,14 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             }
         }
 
-        return await PersistAllAsync(groups, groups.Count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
+        var persistSpans = traces?.Where(t => t != default).ToList() ?? [];
+        using var persist = PipelineTracing.Writer.HasListeners()
+            ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, persistSpans.FirstOrDefault(), persistSpans.Skip(1))
+            : null;
+        var result = await PersistAllAsync(groups, groups.Count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
+        persist?.SetTag("medtech.groups", groups.Count);
+        persist?.SetTag("medtech.dead_letters", result.Count);
+        return result;
     }
 
     private async Task<IReadOnlyList<WriterDeadLetter>> PersistAllAsync(List<HubGroup> groups, int count, List<WriterDeadLetter> deadLetters,
@@ -292,6 +300,12 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                     : await persister.PersistAsync(measurements, sourceOf, cancellationToken).ConfigureAwait(false);
                 health.Healthy("fhir");
                 return result;
+            }
+            catch (FhirServerUnavailableException ex) when (ex.TokenUnavailable)
+            {
+                // Unhealthy, as a refusal: most often an expired secret or a wrong identity, which an operator must fix.
+                health.Unhealthy(FhirHealthCheck.Name, FhirHealthCheck.TokenReason(ex.InnerException!.GetType().Name));
+                Log.Unavailable(logger, ex.Message, backoff);
             }
             catch (FhirServerUnavailableException ex)
             {

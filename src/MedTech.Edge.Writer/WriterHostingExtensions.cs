@@ -76,8 +76,8 @@ public static class WriterHostingExtensions
         services.AddSingleton<MeasurementWriter>();
         services.AddMonitoring();
         // The last batch's outcome (MeasurementWriter's reports): degraded while the server is unavailable, unhealthy
-        // while it refuses the writer (401/403); never a liveness failure (HealthTags).
-        services.AddComponentHealthCheck("fhir");
+        // while it refuses the writer (401/403) or no Entra ID token can be had, idle too; never a liveness failure (HealthTags).
+        services.AddComponentHealthCheck(FhirHealthCheck.Name, sp => new FhirHealthCheck(sp.GetRequiredService<ModuleHealth>(), sp.GetService<FhirTokenProbe>()));
         // Loaded and valid: an invalid FHIR mapping stops the writer at start, so a running writer has one.
         services.AddComponentHealthCheck("mapping", sp => new MappingLoaded(sp.GetRequiredService<FhirMapping>()));
         return services;
@@ -88,10 +88,13 @@ public static class WriterHostingExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddValidatedOptions<FhirServerOptions>(FhirServerOptions.SectionName, o => o.Validate());
+        // One credential for the client and the health check's token probe: one token cache, one token request.
+        services.AddSingleton(sp => new FhirTokenProbe(sp.Value<FhirServerOptions>(), FhirCredentials.Create(sp.Value<FhirServerOptions>())));
         services.AddSingleton(sp =>
         {
             var options = sp.Value<FhirServerOptions>();
-            return new FhirServerClient(FhirServerClient.CreateHttpClient(options), options, sp.GetRequiredService<ILogger<FhirServerClient>>());
+            return new FhirServerClient(FhirServerClient.CreateHttpClient(options, sp.GetRequiredService<FhirTokenProbe>().Credential), options,
+                sp.GetRequiredService<ILogger<FhirServerClient>>());
         });
         return services;
     }

@@ -51,6 +51,34 @@ public sealed class TokenOutageTests(WriterFhirServer fhir) : IClassFixture<Writ
         Assert.Equal(2, written.Count);
     }
 
+    [Fact]
+    public async System.Threading.Tasks.Task GivenAnEntraIdTokenOutage_WhileABatchWaits_ThenFhirHealthIsUnhealthyNamingTheTokenByTypeAndHealthyOnceWritten()
+    {
+        var health = new ModuleHealth();
+        (HealthStatus Status, string Reason)? duringOutage = null;
+        // The third request for a token succeeds; what /health said just before it is the outage's report.
+        var credential = new FailingFirst(2, () => duringOutage = health.Snapshot()[FhirHealthCheck.Name]);
+        // One attempt per request: each token failure reaches the writer, which reports it and waits.
+        var options = new FhirServerOptions
+        {
+            Url = fhir.Server.BaseUrl, Authentication = FhirAuthentication.ManagedIdentity, MaxAttempts = 1,
+            InitialBackoff = TimeSpan.FromMilliseconds(10), MaxBackoff = TimeSpan.FromMilliseconds(200),
+        };
+        var client = new FhirServerClient(FhirServerClient.CreateHttpClient(options, credential), options, NullLogger<FhirServerClient>.Instance);
+        var identity = new IdentityResolver(client, new ResourceIdentityOptions { ResourceIdentityServiceType = "Create" });
+        var persister = new ObservationPersister(client, identity, FhirMapping.Parse(Mapping).EnsureValid("test mapping"), new PersistenceOptions(), NullLogger<ObservationPersister>.Instance);
+        var metrics = new WriterMetrics(client);
+        disposables.AddRange([identity, persister, metrics]);
+        var writer = new MeasurementWriter(persister, metrics, health, Options.Create(new WriterOptions { MaxBackoff = TimeSpan.FromMilliseconds(200) }), NullLogger<MeasurementWriter>.Instance);
+
+        var deadLetters = await writer.WriteAsync([Group(new DateTime(2026, 11, 24, 9, 0, 0, DateTimeKind.Utc), "70.5")], default);
+
+        Assert.Empty(deadLetters);
+        Assert.Equal((HealthStatus.Unhealthy, FhirHealthCheck.TokenReason(nameof(AuthenticationFailedException))), duringOutage);
+        Assert.DoesNotContain("token endpoint", duringOutage!.Value.Reason, StringComparison.Ordinal);
+        Assert.Equal(HealthStatus.Healthy, health.Snapshot()[FhirHealthCheck.Name].Status);
+    }
+
     private (string Key, byte[] Payload) Group(DateTime time, string kg)
     {
         var group = Assert.Single(MeasurementGrouper.Group([new Measurement
@@ -61,14 +89,25 @@ public sealed class TokenOutageTests(WriterFhirServer fhir) : IClassFixture<Writ
     }
 
     /// <summary>A credential whose first <paramref name="failures"/> token requests fail as Azure.Identity's do.</summary>
-    private sealed class FailingFirst(int failures) : TokenCredential
+    private sealed class FailingFirst(int failures, Action? onFirstSuccess = null) : TokenCredential
     {
         private int calls;
 
-        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
-            Interlocked.Increment(ref calls) <= failures
-                ? throw new AuthenticationFailedException("ManagedIdentityCredential authentication failed: the token endpoint did not answer.")
-                : new AccessToken("token", DateTimeOffset.UtcNow.AddHours(1));
+        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken)
+        {
+            var call = Interlocked.Increment(ref calls);
+            if (call <= failures)
+            {
+                throw new AuthenticationFailedException("ManagedIdentityCredential authentication failed: the token endpoint did not answer.");
+            }
+
+            if (call == failures + 1)
+            {
+                onFirstSuccess?.Invoke();
+            }
+
+            return new AccessToken("token", DateTimeOffset.UtcNow.AddHours(1));
+        }
 
         public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
             ValueTask.FromResult(GetToken(requestContext, cancellationToken));

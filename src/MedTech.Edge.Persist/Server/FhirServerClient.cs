@@ -330,7 +330,8 @@ public sealed partial class FhirServerClient(HttpClient http, FhirServerOptions 
         return target.AbsoluteUri;
     }
 
-    private static bool IsTokenFailure(Exception ex) =>
+    /// <summary>Azure.Identity could not get a token (Entra ID refused or could not be reached, no managed identity endpoint).</summary>
+    public static bool IsTokenFailure(Exception ex) =>
         ex is Azure.Identity.AuthenticationFailedException or Azure.Identity.CredentialUnavailableException;
 
     /// <summary>

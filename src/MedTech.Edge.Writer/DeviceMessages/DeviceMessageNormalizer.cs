@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Confluent.Kafka;
+using MedTech.Edge.Hosting;
 using MedTech.Edge.Transform;
 using MedTech.Edge.Persist;
 using MedTech.Edge.Mapping.Normalization;
@@ -39,15 +41,20 @@ public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, Measu
         }
     }
 
+    /// <param name="traces">Per message, its consume span: the message's transform span (normalization, here) is its child,
+    /// and the batch's persist span a child of the first and linked to the others, as for gateway groups (<see cref="PipelineTracing"/>).</param>
     public async Task<IReadOnlyList<WriterDeadLetter>> WriteAsync(IReadOnlyList<ConsumeResult<string, byte[]>> messages, CancellationToken cancellationToken,
-        Action<bool>? waitingOnServer = null)
+        Action<bool>? waitingOnServer = null, IReadOnlyList<ActivityContext>? traces = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var deadLetters = new List<WriterDeadLetter>();
         var normalized = new List<NormalizedMessage>();
         var amqp = options.Value.HeaderEncoding == HeaderEncoding.Amqp;
-        foreach (var message in messages)
+        var tracing = PipelineTracing.Writer.HasListeners();
+        for (var i = 0; i < messages.Count; i++)
         {
+            var message = messages[i];
+            using var span = tracing ? PipelineTracing.StartDetached(PipelineTracing.Writer, "transform", ActivityKind.Internal, traces is not null && i < traces.Count ? traces[i] : default) : null;
             var key = message.Message.Key ?? "";
             var body = message.Message.Value ?? [];
             var headers = message.Message.Headers;
@@ -62,6 +69,7 @@ public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, Measu
                     Interlocked.Add(ref normalizedMeasurements, result.Measurements.Count);
                     normalized.Add(new NormalizedMessage(key, body, result.Measurements,
                         new MeasurementSource($"{message.Topic}/{message.Partition.Value}/{message.Offset.Value}")) { Envelope = headers });
+                    span?.SetTag("medtech.measurements", result.Measurements.Count);
                     continue;
                 }
 
@@ -82,9 +90,11 @@ public sealed partial class DeviceMessageNormalizer(Normalizer normalizer, Measu
 
             metrics.DeviceMessages.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
             deadLetters.Add(new WriterDeadLetter(key, body, code, reason) { Envelope = headers });
+            // The code only: the reason may quote the message.
+            span?.SetStatus(ActivityStatusCode.Error, code);
         }
 
-        return await writer.WriteNormalizedAsync(normalized, deadLetters, cancellationToken, waitingOnServer).ConfigureAwait(false);
+        return await writer.WriteNormalizedAsync(normalized, deadLetters, cancellationToken, waitingOnServer, traces).ConfigureAwait(false);
     }
 
     private static partial class Log
