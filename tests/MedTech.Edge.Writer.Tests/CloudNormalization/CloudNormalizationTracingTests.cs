@@ -9,8 +9,8 @@ namespace MedTech.Edge.Writer.Tests.CloudNormalization;
 
 /// <summary>
 /// Cloud normalization's spans (Writer:Input=DeviceMessages), exported in memory, through the real parts (librdkafka's
-/// mock cluster, the FHIR test server): each device message's consume span continues the producer's trace (its
-/// traceparent header), its transform span (normalization) is the consume span's child, a message that does not
+/// mock cluster, the FHIR test server): each device message's consume span starts a trace of its own (a device's
+/// traceparent header is the device's word, not ours: it does not choose the trace), its transform span (normalization) is the consume span's child, a message that does not
 /// normalize has an error status with its reason code only, and the persist span is a child of one consume span and
 /// linked to the rest, as on the gateway-group path. No span carries the device or patient id. Runs alone (the tracer
 /// provider listens to every host in the process).
@@ -31,7 +31,7 @@ public sealed class CloudNormalizationTracingTests : WriterPipelineTest
     public async Task GivenTracedDeviceMessages_WhenTheCloudWriterNormalizesAndPersistsThem_ThenTransformAndPersistSpansFollowTheirConsumeSpansWithoutPatientData()
     {
         var readings = Enumerable.Range(0, 2).Select(i => new VitalSigns.Message(DeviceId, PatientId, new DateTime(2026, 11, 24, 10, 0, i, DateTimeKind.Utc), 70 + i, 97, 15, 36.9m, 118, 77)).ToList();
-        // Two readings and one message without a device id (a dead letter), each in a trace of its producer's.
+        // Two readings and one message without a device id (a dead letter), each sent with a trace context of its device's.
         var producers = Enumerable.Range(0, 3).Select(_ => new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded)).ToList();
         var bodies = readings.Select(r => r.Json()).Append(Encoding.UTF8.GetBytes($$"""{"patientId":"{{PatientId}}","heartRate":71,"timestamp":"2026-11-24T10:00:05Z"}""")).ToList();
 
@@ -63,8 +63,10 @@ public sealed class CloudNormalizationTracingTests : WriterPipelineTest
 
         var all = spans.Snapshot();
         var consumes = all.Where(s => s.DisplayName == "consume").ToList();
-        // Each consume span continues its producer's trace, as its child.
-        Assert.Equal(producers.Select(p => $"{p.TraceId}/{p.SpanId}").Order(), consumes.Select(c => $"{c.TraceId}/{c.ParentSpanId}").Order());
+        // Each consume span is a root of its own trace: none continues the trace a device sent.
+        Assert.All(consumes, c => Assert.Equal(default, c.ParentSpanId));
+        Assert.Empty(consumes.Select(c => c.TraceId).Intersect(producers.Select(p => p.TraceId)));
+        Assert.Equal(bodies.Count, consumes.Select(c => c.TraceId).Distinct().Count());
 
         // One transform span per message, a child of that message's consume span; the dead letter's has its reason code.
         var transforms = all.Where(s => s.DisplayName == "transform").ToList();
@@ -73,7 +75,7 @@ public sealed class CloudNormalizationTracingTests : WriterPipelineTest
         Assert.All(transforms, t => Assert.Equal(consumeIds[t.ParentSpanId].TraceId, t.TraceId));
         Assert.Equal(consumes.Select(c => c.SpanId.ToHexString()).Order(), transforms.Select(t => t.ParentSpanId.ToHexString()).Order());
         var failed = Assert.Single(transforms, t => t.Status == ActivityStatusCode.Error);
-        Assert.Equal(producers[2].TraceId, failed.TraceId);
+        Assert.DoesNotContain(failed.TraceId, producers.Select(p => p.TraceId));
         Assert.Equal(ErrorCodes(failed.StatusDescription), failed.StatusDescription);
         Assert.All(transforms.Where(t => t != failed), t => Assert.True((int)t.GetTagItem("medtech.measurements")! >= VitalSigns.ObservationsPerMessage));
 
