@@ -21,12 +21,16 @@ public sealed class ModuleHealth : IDisposable
 
     private readonly ConcurrentDictionary<string, (HealthStatus Status, string Reason)> components = new();
     private readonly ConcurrentDictionary<string, HealthStatus> checkedStatus = new();
-    private readonly Meter meter = new(MeterName);
+    private readonly Meter meter;
 
-    public ModuleHealth() =>
+    public ModuleHealth()
+    {
+        // The scope tells this module's gauge from another's in one process (tests host many modules).
+        meter = new Meter(new MeterOptions(MeterName) { Scope = this });
         meter.CreateObservableGauge("status", () => checkedStatus.Concat(components.Where(c => !checkedStatus.ContainsKey(c.Key)).Select(c => KeyValuePair.Create(c.Key, c.Value.Status)))
                 .Select(c => new Measurement<int>((int)c.Value, new KeyValuePair<string, object?>("component", c.Key))),
             description: "Each component's health: 0 healthy, 1 degraded (working as designed under trouble), 2 unhealthy (needs an operator).");
+    }
 
     public void Dispose() => meter.Dispose();
 

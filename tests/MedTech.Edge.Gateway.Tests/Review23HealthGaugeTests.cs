@@ -47,9 +47,9 @@ public sealed class Review23HealthGaugeTests
 
             // A component's own report shows on the gauge until its check has run; the computed check's result after.
             health.Degraded("hub", "unavailable");
-            Assert.Equal([(int)MedTech.Edge.Hosting.HealthStatus.Degraded], GaugeOf("hub"));
-            Assert.Equal([(int)MedTech.Edge.Hosting.HealthStatus.Unhealthy], GaugeOf("buffer"));
-            Assert.Equal([(int)MedTech.Edge.Hosting.HealthStatus.Healthy], GaugeOf("module"));
+            Assert.Equal([(int)MedTech.Edge.Hosting.HealthStatus.Degraded], GaugeOf(health, "hub"));
+            Assert.Equal([(int)MedTech.Edge.Hosting.HealthStatus.Unhealthy], GaugeOf(health, "buffer"));
+            Assert.Equal([(int)MedTech.Edge.Hosting.HealthStatus.Healthy], GaugeOf(health, "module"));
         }
         finally
         {
@@ -57,15 +57,15 @@ public sealed class Review23HealthGaugeTests
         }
     }
 
-    /// <summary>The values health.status publishes for the component (this collection runs alone: no other module's health is alive).</summary>
-    private static List<int> GaugeOf(string component)
+    /// <summary>The values this module's health.status publishes for the component (its meter's scope is the module's health).</summary>
+    private static List<int> GaugeOf(ModuleHealth health, string component)
     {
         var values = new List<int>();
         using var listener = new MeterListener
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == ModuleHealth.MeterName && instrument.Name == "status")
+                if (instrument.Meter.Name == ModuleHealth.MeterName && instrument.Meter.Scope == health && instrument.Name == "status")
                 {
                     l.EnableMeasurementEvents(instrument);
                 }
