@@ -134,7 +134,7 @@ public sealed class PipelineTracingTests : WriterPipelineTest
     }
 
     /// <summary>The in-memory exporter's list, locked: spans end on librdkafka's and the workers' threads while the test reads.</summary>
-    private sealed class SpanList : ICollection<Activity>
+    internal sealed class SpanList : ICollection<Activity>
     {
         private readonly List<Activity> spans = [];
 
