@@ -90,23 +90,30 @@ public static class PipelineTracing
     /// <summary>Links <paramref name="links"/> to <paramref name="span"/>: each context once, none default or the parent, at most <see cref="MaxLinks"/>.</summary>
     private static void AddLinks(Activity span, ActivityContext parent, IEnumerable<ActivityContext> links)
     {
-        // A plain array and a linear search: at most 32 entries, cheaper than a hash set for the ten a group has.
-        var added = new ActivityContext[MaxLinks];
-        var count = 0;
-        foreach (var link in links)
+        // A pooled array and a linear search: at most 32 entries, cheaper than a hash set for the ten a group has.
+        var added = System.Buffers.ArrayPool<ActivityContext>.Shared.Rent(MaxLinks);
+        try
         {
-            if (count == MaxLinks)
+            var count = 0;
+            foreach (var link in links)
             {
-                return;
-            }
+                if (count == MaxLinks)
+                {
+                    return;
+                }
 
-            if (link == default || link == parent || Array.IndexOf(added, link, 0, count) >= 0)
-            {
-                continue;
-            }
+                if (link == default || link == parent || Array.IndexOf(added, link, 0, count) >= 0)
+                {
+                    continue;
+                }
 
-            added[count++] = link;
-            span.AddLink(new ActivityLink(link));
+                added[count++] = link;
+                span.AddLink(new ActivityLink(link));
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<ActivityContext>.Shared.Return(added, clearArray: true);
         }
     }
 
