@@ -25,7 +25,7 @@ namespace MedTech.Edge.Benchmarks;
 /// </summary>
 internal static class GatewayBenchmark
 {
-    private const int Devices = 50;
+    internal const int Devices = 50;
     private const int Window = 20;
     private const int DrainDevices = 200;
 
@@ -263,7 +263,7 @@ internal static class GatewayBenchmark
     }
 
     /// <summary><see cref="Devices"/> publishers, QoS 1, each with up to <see cref="Window"/> messages awaiting their PUBACK.</summary>
-    private static Task PublishAsync(int port, int messages, byte[] payload) =>
+    internal static Task PublishAsync(int port, int messages, byte[] payload) =>
         Task.WhenAll(Enumerable.Range(0, Devices).Select(d => PublishOneDeviceAsync(port, $"monitor-{d}", messages / Devices, payload)));
 
     private static async Task PublishOneDeviceAsync(int port, string device, int messages, byte[] payload)
