@@ -164,7 +164,7 @@ internal static class InstrumentationBenchmark
         var commits = writer.RunAsync(stop.Token);
         var inbox = new TracedInbox(writer);
         await Task.WhenAll(Enumerable.Range(0, messages).Select(i => inbox.AppendAsync(
-            new InboxMessage($"monitor-{i % 50}", $"devices/monitor-{i % 50}/vitals", GatewayBenchmark.Payload, DateTime.UtcNow, new Dictionary<string, string>()), default)));
+            new InboxMessage($"monitor-{i % 50}", $"devices/monitor-{i % 50}/vitals", Reading($"monitor-{i % 50}", i / 50), DateTime.UtcNow, new Dictionary<string, string>()), default)));
         await stop.CancelAsync();
         await commits;
 
@@ -228,7 +228,7 @@ internal static class InstrumentationBenchmark
         var store = gateway.Services.GetRequiredService<GatewayStore>();
         var published = messages / GatewayBenchmark.Devices * GatewayBenchmark.Devices;
         var clock = Stopwatch.StartNew();
-        await GatewayBenchmark.PublishAsync(port, messages, GatewayBenchmark.Payload);
+        await GatewayBenchmark.PublishAsync(port, messages, Reading);
         while (store.Stats() is { } stats && (stats.Inbox > 0 || stats.Outbox > 0))
         {
             if (clock.Elapsed > TimeSpan.FromMinutes(5))
@@ -243,6 +243,17 @@ internal static class InstrumentationBenchmark
         await gateway.StopAsync();
         return store.Stats().DeadLetters == 0 ? rate : throw new InvalidOperationException($"{store.Stats().DeadLetters} dead letters");
     }
+
+    /// <summary>
+    /// A monitor's reading of second <paramref name="second"/> (the benchmark payload's shape): each monitor its own
+    /// device and each reading its own time, so that a round's group gathers one device's readings of a type from many
+    /// messages (its span linking theirs) as on a ward, rather than one reading that every message repeats.
+    /// </summary>
+    private static byte[] Reading(string device, int second) => System.Text.Encoding.UTF8.GetBytes(
+        $"{{\"deviceId\":\"{device}\",\"patientId\":\"bed-{device}\",\"heartRate\":72,\"spo2\":98,\"systolic\":120,\"diastolic\":80,\"respiratoryRate\":16,\"temperature\":36.9," +
+        $"\"timestamp\":\"{Epoch.AddSeconds(second).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)}\",\"battery\":87,\"signalQuality\":\"good\",\"firmware\":\"4.2.1\"}}");
+
+    private static readonly DateTime Epoch = new(2026, 11, 24, 8, 0, 0, DateTimeKind.Utc);
 
     private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 
