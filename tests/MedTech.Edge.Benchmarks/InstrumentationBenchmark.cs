@@ -64,7 +64,7 @@ internal static class InstrumentationBenchmark
 
                 // The gateway host brings its own monitoring (the module's meter provider), as deployed. A quarter of the
                 // messages: the buffer is forced to disk at every commit, and the row must not take the run's time.
-                new("end to end: publish -> hub acked, msg/s", false, (f, _) => GatewayEndToEndAsync(messages / 4, f, cluster.BootstrapServers)),
+                new("end to end: publish -> hub acked, msg/s", false, (f, settle) => GatewayEndToEndAsync(messages / 4, f, cluster.BootstrapServers, settle)),
             };
 
             // Warm-up, not counted: one run with every span goes through every method a row calls (tiered JIT's second tier too).
@@ -78,20 +78,24 @@ internal static class InstrumentationBenchmark
             {
                 var rates = Enum.GetValues<Way>().ToDictionary(w => w, _ => new List<double>());
                 var spans = Enum.GetValues<Way>().ToDictionary(w => w, _ => 0L);
+                var cpus = Enum.GetValues<Way>().ToDictionary(w => w, _ => new List<double>());
                 for (var i = 0; i < repeats; i++)
                 {
                     var ways = Enum.GetValues<Way>();
                     for (var k = 0; k < ways.Length; k++)
                     {
                         var way = ways[(i + k) % ways.Length];
-                        var (rate, exported) = await Timed(row, folder, way);
+                        var (rate, exported, cpu) = await Timed(row, folder, way);
                         rates[way].Add(rate);
+                        cpus[way].Add(cpu);
                         spans[way] += exported;
                     }
                 }
 
                 var (plain, sampled, every) = (Median(rates[Way.Default]), Median(rates[Way.Sampled]), Median(rates[Way.EverySpan]));
                 Console.WriteLine($"{row.Name,-42} {plain,10:N0} {sampled,10:N0} {every,10:N0} {sampled / plain,16:P1} {every / plain,14:P1}");
+                var (cpuPlain, cpuSampled, cpuEvery) = (Median(cpus[Way.Default]), Median(cpus[Way.Sampled]), Median(cpus[Way.EverySpan]));
+                Console.WriteLine($"{"  CPU ms of the run (process), medians",-42} {cpuPlain,10:N0} {cpuSampled,10:N0} {cpuEvery,10:N0} {cpuSampled / cpuPlain,16:P1} {cpuEvery / cpuPlain,14:P1}");
                 Console.WriteLine($"{"",-42} runs: default {Runs(rates[Way.Default])}; sampled {Runs(rates[Way.Sampled])}; every {Runs(rates[Way.EverySpan])}; spans exported per run: sampled {spans[Way.Sampled] / repeats:N0}, every {spans[Way.EverySpan] / repeats:N0}");
             }
 
@@ -106,8 +110,12 @@ internal static class InstrumentationBenchmark
     /// <summary>A row: its run takes its folder and a "settle" it calls when its set-up is done and its clock starts (spans of the set-up exported, garbage collected).</summary>
     private sealed record Row(string Name, bool NeedsMonitoring, Func<string, Action, Task<double>> Run);
 
-    /// <summary>One run of <paramref name="row"/> the given way, in a folder of its own; its rate and the spans it exported.</summary>
-    private static async Task<(double Rate, long Spans)> Timed(Row row, string folder, Way way)
+    /// <summary>
+    /// One run of <paramref name="row"/> the given way, in a folder of its own: its rate, the spans it exported, and the
+    /// CPU the whole process spent from the row's clock start to its end (every thread: the exporter's and the GC's
+    /// too; the mock cluster is another process). The CPU is steadier than the rate on a machine shared with other work.
+    /// </summary>
+    private static async Task<(double Rate, long Spans, double CpuMs)> Timed(Row row, string folder, Way way)
     {
         var own = Directory.CreateDirectory(Path.Combine(folder, Guid.NewGuid().ToString("N"))).FullName;
         using var monitoring = row.NeedsMonitoring ? await MonitoringHostAsync() : null;
@@ -122,16 +130,19 @@ internal static class InstrumentationBenchmark
 
         // What earlier runs (and a row's set-up) left is neither exported nor collected on this one's time.
         var exportedBefore = 0L;
+        var cpuBefore = TimeSpan.Zero;
         void Settle()
         {
             tracing?.ForceFlush();
             GC.Collect();
             GC.WaitForPendingFinalizers();
             exportedBefore = exporter.Exported;
+            cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         }
 
         Settle();
         var rate = await row.Run(own, Settle);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds;
         tracing?.ForceFlush();
         if (monitoring is not null)
         {
@@ -139,7 +150,7 @@ internal static class InstrumentationBenchmark
         }
 
         Directory.Delete(own, recursive: true);
-        return (rate, exporter.Exported - exportedBefore);
+        return (rate, exporter.Exported - exportedBefore, cpu);
     }
 
     /// <summary>The monitoring a module registers (<see cref="MonitoringExtensions.AddMonitoring"/>): the meter provider with the Prometheus exporter, <c>/metrics</c> on a free port.</summary>
@@ -220,11 +231,12 @@ internal static class InstrumentationBenchmark
     /// the host runs it: messages/s from the first publish until every message's groups are acknowledged (inbox and
     /// outbox empty); <see cref="GatewayBenchmark.Devices"/> monitors publishing QoS 1 with a window each.
     /// </summary>
-    private static async Task<double> GatewayEndToEndAsync(int messages, string folder, string bootstrapServers)
+    private static async Task<double> GatewayEndToEndAsync(int messages, string folder, string bootstrapServers, Action settle)
     {
         var port = Ports.Free();
         using var gateway = EndToEndBenchmark.Gateway(folder, port, bootstrapServers);
         await gateway.StartAsync();
+        settle();
         var store = gateway.Services.GetRequiredService<GatewayStore>();
         var published = messages / GatewayBenchmark.Devices * GatewayBenchmark.Devices;
         var clock = Stopwatch.StartNew();
