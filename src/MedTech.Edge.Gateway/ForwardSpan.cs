@@ -5,8 +5,8 @@ using MedTech.Edge.Hosting;
 namespace MedTech.Edge.Gateway;
 
 /// <summary>
-/// The forward span of one hub message, the same for every transport: a child of the first traced group it packs
-/// (the others linked, see <see cref="PipelineTracing"/>), its context sent in the message's <c>traceparent</c> and
+/// The forward span of one hub message, the same for every transport: a child of the first sampled group it packs
+/// (the other sampled ones linked, see <see cref="PipelineTracing"/>), its context sent in the message's <c>traceparent</c> and
 /// <c>tracestate</c> so that the writer's consume span continues the trace. Null, and nothing sent, when nothing listens.
 /// </summary>
 public static class ForwardSpan
@@ -22,15 +22,28 @@ public static class ForwardSpan
             return null;
         }
 
-        var groups = indices.Select(i => PipelineTracing.Parse(entries[i].TraceParent)).Where(c => c != default).ToList();
-        var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, SpanName, ActivityKind.Producer, groups.FirstOrDefault(), groups.Skip(1));
-        span?.SetTag("messaging.system", system);
-        if (topic is { Length: > 0 })
+        var groups = new List<ActivityContext>(indices.Count);
+        foreach (var i in indices)
         {
-            span?.SetTag("messaging.destination.name", topic);
+            if (PipelineTracing.Parse(entries[i].TraceParent) is var group && group != default)
+            {
+                groups.Add(group);
+            }
         }
 
-        span?.SetTag("messaging.batch.message_count", indices.Count);
+        // The first sampled group's child (else the first's, unsampled: the trace id goes on); the sampled others linked.
+        var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, SpanName, ActivityKind.Producer, PipelineTracing.FirstRecorded(groups), groups.Where(PipelineTracing.IsRecorded));
+        if (span is { IsAllDataRequested: true })
+        {
+            span.SetTag("messaging.system", system);
+            if (topic is { Length: > 0 })
+            {
+                span.SetTag("messaging.destination.name", topic);
+            }
+
+            span.SetTag("messaging.batch.message_count", indices.Count);
+        }
+
         return span;
     }
 
@@ -63,12 +76,13 @@ public static class ForwardSpan
             span.SetStatus(ActivityStatusCode.Error, error);
         }
 
-        if (partition is >= 0)
+        // Attributes only where they are kept: a span the sampler dropped only carries the trace id on.
+        if (partition is >= 0 && span.IsAllDataRequested)
         {
             span.SetTag("messaging.destination.partition.id", partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        if (offset is >= 0)
+        if (offset is >= 0 && span.IsAllDataRequested)
         {
             span.SetTag("messaging.kafka.offset", offset.Value);
         }

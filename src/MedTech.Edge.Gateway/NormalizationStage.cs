@@ -187,13 +187,14 @@ public sealed partial class NormalizationStage(INormalizationInput store, Device
         var now = time.GetUtcNow().UtcDateTime;
         var normalizer = mapping.Current;
 
-        // Spans only while something listens (see PipelineTracing): each measurement's message and normalize span.
-        var spanOf = PipelineTracing.Gateway.HasListeners() ? new Dictionary<Measurement, (int Message, ActivityContext Span)>(ReferenceEqualityComparer.Instance) : null;
+        // Spans only while something listens (see PipelineTracing): per message the context its groups continue (its
+        // normalize span's), per measurement its message.
+        var traced = PipelineTracing.Gateway.HasListeners() ? new NormalizationSpans(messages.Count) : null;
         step = Step.Normalize;
         for (var i = 0; i < messages.Count; i++)
         {
             var message = messages[i];
-            using var span = spanOf is null ? null : PipelineTracing.StartDetached(PipelineTracing.Gateway, "normalize", ActivityKind.Internal, PipelineTracing.Parse(message.TraceParent));
+            using var span = traced?.StartNormalize(i, message.TraceParent);
             faults?.OnNormalizing(message);
             var result = normalizer.Normalize(ToDeviceMessage(message));
             if (result.IsSuccess && identity?.Mismatch(message, result.Measurements) is { } mismatch)
@@ -204,11 +205,7 @@ public sealed partial class NormalizationStage(INormalizationInput store, Device
             else if (result.IsSuccess)
             {
                 measurements.AddRange(result.Measurements);
-                span?.SetTag("medtech.measurements", result.Measurements.Count);
-                foreach (var measurement in span is null ? [] : result.Measurements)
-                {
-                    spanOf![measurement] = (i, span!.Context);
-                }
+                traced?.Add(i, result.Measurements, span);
             }
             else
             {
@@ -220,31 +217,11 @@ public sealed partial class NormalizationStage(INormalizationInput store, Device
         step = Step.Group;
         var groups = MeasurementGrouper.Group(measurements);
         step = Step.Serialize;
-        var entries = groups.SelectMany(Serialized).Select(g => new OutboxEntry(g.Group.Key.DeviceId, g.Json, now) { TraceParent = spanOf is null ? null : GroupSpan(g.Group, spanOf) }).ToList();
+        var entries = groups.SelectMany(Serialized).Select(g => new OutboxEntry(g.Group.Key.DeviceId, g.Json, now) { TraceParent = traced?.GroupSpan(g.Group) }).ToList();
         step = Step.Store;
         store.CompleteNormalization(messages.Select(m => m.Id).ToList(), entries, deadLetters, clearInHand);
         metrics?.OnNormalized(measurements, now);
         return new Round(measurements.Count, entries.Count, deadLetters);
-    }
-
-    /// <summary>
-    /// The <c>traceparent</c> stored with a group: of a <c>group</c> span, child of the normalize span of the group's
-    /// earliest message and linked to the other messages' (a group gathers a device's readings of one type from many
-    /// messages; see <see cref="PipelineTracing"/>). The earliest message's span itself when the sampler drops the group span.
-    /// </summary>
-    private static string? GroupSpan(MeasurementGroup group, Dictionary<Measurement, (int Message, ActivityContext Span)> spanOf)
-    {
-        var spans = group.Measurements.Where(spanOf.ContainsKey).Select(m => spanOf[m])
-            .DistinctBy(s => s.Message).OrderBy(s => s.Message).Select(s => s.Span).ToList();
-        if (spans.Count == 0)
-        {
-            return null;
-        }
-
-        using var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, "group", ActivityKind.Internal, spans[0], spans.Skip(1));
-        span?.SetTag("medtech.measurements", group.Measurements.Count);
-        span?.SetTag("medtech.messages", spans.Count);
-        return PipelineTracing.Format(span?.Context ?? spans[0]);
     }
 
     /// <summary>

@@ -24,12 +24,22 @@ public sealed class TracedInbox(IInbox inner) : IInbox
             return await inner.AppendAsync(message, cancellationToken).ConfigureAwait(false);
         }
 
-        activity.SetTag("messaging.system", "mqtt");
-        activity.SetTag("messaging.message.body.size", message.Payload.Length);
+        // Attributes only where they are kept: a span the sampler dropped still carries the trace id (stored), nothing more.
+        var recorded = activity.IsAllDataRequested;
+        if (recorded)
+        {
+            activity.SetTag("messaging.system", "mqtt");
+            activity.SetTag("messaging.message.body.size", message.Payload.Length);
+        }
+
         try
         {
             var id = await inner.AppendAsync(message with { TraceParent = PipelineTracing.Format(activity.Context) }, cancellationToken).ConfigureAwait(false);
-            activity.SetTag("medtech.inbox.id", id);
+            if (recorded)
+            {
+                activity.SetTag("medtech.inbox.id", id);
+            }
+
             return id;
         }
         catch (Exception ex)

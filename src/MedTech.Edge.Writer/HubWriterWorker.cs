@@ -190,10 +190,16 @@ public sealed partial class HubWriterWorker(
                 ? PipelineTracing.Parse(Header(r.Message.Headers, PipelineTracing.TraceParentHeader), Header(r.Message.Headers, PipelineTracing.TraceStateHeader))
                 : default;
             var span = PipelineTracing.StartDetached(PipelineTracing.Writer, "consume", ActivityKind.Consumer, parent);
-            span?.SetTag("messaging.system", "kafka");
-            span?.SetTag("messaging.destination.name", r.Topic);
-            span?.SetTag("messaging.destination.partition.id", r.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            span?.SetTag("messaging.kafka.offset", r.Offset.Value);
+
+            // Attributes only where they are kept: a span the sampler dropped only carries the trace id on.
+            if (span is { IsAllDataRequested: true })
+            {
+                span.SetTag("messaging.system", "kafka");
+                span.SetTag("messaging.destination.name", r.Topic);
+                span.SetTag("messaging.destination.partition.id", r.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                span.SetTag("messaging.kafka.offset", r.Offset.Value);
+            }
+
             return span;
         });
     }

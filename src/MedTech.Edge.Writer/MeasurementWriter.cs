@@ -72,8 +72,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             }
         }
 
+        // The first sampled message's child (else the first's, unsampled, so no new trace starts here); the sampled others linked.
         var persistSpans = traces?.Where(t => t != default).ToList() ?? [];
-        using var persist = tracing ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, persistSpans.FirstOrDefault(), persistSpans.Skip(1)) : null;
+        using var persist = tracing ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, PipelineTracing.FirstRecorded(persistSpans), persistSpans.Where(PipelineTracing.IsRecorded)) : null;
         var result = await PersistAllAsync(groups, count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
         persist?.SetTag("medtech.groups", groups.Count);
         persist?.SetTag("medtech.dead_letters", result.Count);

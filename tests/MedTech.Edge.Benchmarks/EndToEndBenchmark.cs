@@ -126,7 +126,7 @@ internal static class EndToEndBenchmark
 
     private static string Key(string deviceResourceId, DateTime time) => $"Device/{deviceResourceId}|{time:yyyy-MM-ddTHH:mm:ss}";
 
-    private static IHost Gateway(string folder, int mqttPort, string bootstrap) => Build(new()
+    internal static IHost Gateway(string folder, int mqttPort, string bootstrap) => Build(new()
     {
         ["Gateway:DeviceMappingPath"] = Mapping("device-mapping"),
         ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),

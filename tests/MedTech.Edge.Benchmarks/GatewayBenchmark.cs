@@ -25,7 +25,7 @@ namespace MedTech.Edge.Benchmarks;
 /// </summary>
 internal static class GatewayBenchmark
 {
-    private const int Devices = 50;
+    internal const int Devices = 50;
     private const int Window = 20;
     private const int DrainDevices = 200;
 
@@ -263,10 +263,13 @@ internal static class GatewayBenchmark
     }
 
     /// <summary><see cref="Devices"/> publishers, QoS 1, each with up to <see cref="Window"/> messages awaiting their PUBACK.</summary>
-    private static Task PublishAsync(int port, int messages, byte[] payload) =>
-        Task.WhenAll(Enumerable.Range(0, Devices).Select(d => PublishOneDeviceAsync(port, $"monitor-{d}", messages / Devices, payload)));
+    internal static Task PublishAsync(int port, int messages, byte[] payload) => PublishAsync(port, messages, (_, _) => payload);
 
-    private static async Task PublishOneDeviceAsync(int port, string device, int messages, byte[] payload)
+    /// <summary>As <see cref="PublishAsync(int, int, byte[])"/>, each device's i-th message <paramref name="payloadOf"/>(device, i).</summary>
+    internal static Task PublishAsync(int port, int messages, Func<string, int, byte[]> payloadOf) =>
+        Task.WhenAll(Enumerable.Range(0, Devices).Select(d => PublishOneDeviceAsync(port, $"monitor-{d}", messages / Devices, i => payloadOf($"monitor-{d}", i))));
+
+    private static async Task PublishOneDeviceAsync(int port, string device, int messages, Func<int, byte[]> payloadAt)
     {
         using var publisher = new MqttClientFactory().CreateMqttClient();
         await publisher.ConnectAsync(Client(port, device));
@@ -275,7 +278,7 @@ internal static class GatewayBenchmark
         for (var i = 0; i < messages; i++)
         {
             await window.WaitAsync();
-            pending.Add(publisher.PublishAsync(new MqttApplicationMessage { Topic = $"devices/{device}/vitals", PayloadSegment = payload, QualityOfServiceLevel = MqttQualityOfServiceLevel.AtLeastOnce })
+            pending.Add(publisher.PublishAsync(new MqttApplicationMessage { Topic = $"devices/{device}/vitals", PayloadSegment = payloadAt(i), QualityOfServiceLevel = MqttQualityOfServiceLevel.AtLeastOnce })
                 .ContinueWith(t => { window.Release(); return t; }, TaskScheduler.Default).Unwrap());
         }
 

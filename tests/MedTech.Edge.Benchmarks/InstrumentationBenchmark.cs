@@ -1,8 +1,13 @@
 using System.Diagnostics;
+using System.Globalization;
 using MedTech.Edge.Buffer;
 using MedTech.Edge.Gateway;
 using MedTech.Edge.Hosting;
 using MedTech.Edge.Hub;
+using MedTech.Edge.Testing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -11,50 +16,90 @@ using OpenTelemetry.Trace;
 namespace MedTech.Edge.Benchmarks;
 
 /// <summary>
-/// What the instrumentation costs, off and on in the same run: each row alternates without listeners (as a module
-/// runs without <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> and nothing scraping) and with a tracer provider recording every
-/// span of the pipeline's sources (always-on sampler, batch processor, an exporter that drops) and a meter provider
-/// reading the modules' meters each second, and prints the medians and on/off. Rows: (b) MQTT publish → committed →
-/// acknowledged (ingest spans); Normalize and Group from the inbox into the outbox (normalize and group spans, the
-/// stored traceparents); forward of the outbox to the mock Kafka cluster (forward spans, W3C headers).
+/// What the instrumentation costs, in one run, each row alternating three ways of running (the order rotating each
+/// repeat), medians, ratios against the same run's "default" only:
+/// <list type="bullet">
+/// <item>default: a module as shipped without <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>: no tracer provider (no span is made),
+/// and the module's own meter provider with the Prometheus exporter aggregating every measurement for <c>/metrics</c>
+/// (the monitoring host <see cref="MonitoringExtensions.AddMonitoring"/> builds; nothing scrapes);</item>
+/// <item>sampled: default plus tracing as <c>OTEL_TRACES_SAMPLER=parentbased_traceidratio</c>, <c>OTEL_TRACES_SAMPLER_ARG=0.1</c>
+/// configures it, batch export (the SDK's defaults) to an exporter that counts and drops;</item>
+/// <item>every span: the same with every span recorded (always-on), the worst case.</item>
+/// </list>
+/// Rows: (b) MQTT publish → committed → acknowledged (ingest spans); Normalize and Group from the inbox into the
+/// outbox (normalize and group spans, the stored traceparents); forward of the outbox to the mock Kafka cluster
+/// (forward spans, W3C headers); end to end at the gateway: the gateway module host (broker, buffer forced to disk,
+/// workers) from the first MQTT publish until the mock Kafka cluster acknowledged every group (the FHIR leg is left
+/// out: its rate is the FHIR server's, far below the gateway's, and would hide the gateway's cost).
 /// </summary>
 internal static class InstrumentationBenchmark
 {
+    private enum Way
+    {
+        Default,
+        Sampled,
+        EverySpan,
+    }
+
+    /// <summary>The ratio of the "sampled" column (what <c>OTEL_TRACES_SAMPLER_ARG</c> would say).</summary>
+    private const double SampledRatio = 0.1;
+
     public static async Task RunAsync(int messages, int repeats)
     {
+        if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(MonitoringExtensions.OtlpEndpointVariable)))
+        {
+            throw new InvalidOperationException($"Unset {MonitoringExtensions.OtlpEndpointVariable}: the default column is a module without it.");
+        }
+
         var folder = Directory.CreateTempSubdirectory("medtech-instr-bench-").FullName;
         try
         {
-            Console.WriteLine($"Instrumentation benchmark: {messages:N0} messages per row, {repeats} alternations off/on, medians; .NET {Environment.Version}");
+            Console.WriteLine($"Instrumentation benchmark: {messages:N0} messages per row, {repeats} rotations default/sampled ({SampledRatio:P0})/every span, medians; .NET {Environment.Version}; load average {LoadAverage()}");
             using var cluster = MockClusterProcess.Start("measurements");
-            var rows = new (string Name, Func<string, Task<double>> Run)[]
+            var rows = new Row[]
             {
-                ("(b) publish -> committed -> acked, msg/s", f => GatewayBenchmark.GatewayIngestAsync(messages, GatewayBenchmark.Payload, f, forceToDisk: true)),
-                ("Normalize+Group inbox -> outbox, msg/s", f => NormalizeAsync(messages, f)),
-                ("forward outbox -> mock Kafka, groups/s", f => ForwardAsync(messages, f, cluster.BootstrapServers)),
+                new("(b) publish -> committed -> acked, msg/s", true, (f, _) => GatewayBenchmark.GatewayIngestAsync(messages, GatewayBenchmark.Payload, f, forceToDisk: true)),
+                new("Normalize+Group inbox -> outbox, msg/s", true, (f, settle) => NormalizeAsync(messages, f, settle)),
+                new("forward outbox -> mock Kafka, groups/s", true, (f, settle) => ForwardAsync(messages, f, cluster.BootstrapServers, settle)),
+
+                // The gateway host brings its own monitoring (the module's meter provider), as deployed. A quarter of the
+                // messages: the buffer is forced to disk at every commit, and the row must not take the run's time.
+                new("end to end: publish -> hub acked, msg/s", false, (f, settle) => GatewayEndToEndAsync(messages / 4, f, cluster.BootstrapServers, settle)),
             };
 
-            // Warm-up of every path, both ways, not counted.
-            foreach (var (_, run) in rows)
+            // Warm-up, not counted: one run with every span goes through every method a row calls (tiered JIT's second tier too).
+            foreach (var row in rows)
             {
-                await Timed(run, folder, on: false);
-                await Timed(run, folder, on: true);
+                await Timed(row, folder, Way.EverySpan);
             }
 
-            Console.WriteLine($"{"row",-42} {"off",12} {"on",12} {"on/off",8}");
-            foreach (var (name, run) in rows)
+            Console.WriteLine($"{"row",-42} {"default",10} {"sampled",10} {"every span",10} {"sampled/default",16} {"every/default",14}");
+            foreach (var row in rows)
             {
-                var off = new List<double>();
-                var on = new List<double>();
+                var rates = Enum.GetValues<Way>().ToDictionary(w => w, _ => new List<double>());
+                var spans = Enum.GetValues<Way>().ToDictionary(w => w, _ => 0L);
+                var cpus = Enum.GetValues<Way>().ToDictionary(w => w, _ => new List<double>());
                 for (var i = 0; i < repeats; i++)
                 {
-                    off.Add(await Timed(run, folder, on: false));
-                    on.Add(await Timed(run, folder, on: true));
+                    var ways = Enum.GetValues<Way>();
+                    for (var k = 0; k < ways.Length; k++)
+                    {
+                        var way = ways[(i + k) % ways.Length];
+                        var (rate, exported, cpu) = await Timed(row, folder, way);
+                        rates[way].Add(rate);
+                        cpus[way].Add(cpu);
+                        spans[way] += exported;
+                    }
                 }
 
-                var (offMedian, onMedian) = (Median(off), Median(on));
-                Console.WriteLine($"{name,-42} {offMedian,12:N0} {onMedian,12:N0} {onMedian / offMedian,8:P1}   (off {string.Join(", ", off.Select(r => r.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)))}; on {string.Join(", ", on.Select(r => r.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)))})");
+                var (plain, sampled, every) = (Median(rates[Way.Default]), Median(rates[Way.Sampled]), Median(rates[Way.EverySpan]));
+                Console.WriteLine($"{row.Name,-42} {plain,10:N0} {sampled,10:N0} {every,10:N0} {sampled / plain,16:P1} {every / plain,14:P1}");
+                var (cpuPlain, cpuSampled, cpuEvery) = (Median(cpus[Way.Default]), Median(cpus[Way.Sampled]), Median(cpus[Way.EverySpan]));
+                Console.WriteLine($"{"  CPU ms of the run (process), medians",-42} {cpuPlain,10:N0} {cpuSampled,10:N0} {cpuEvery,10:N0} {cpuSampled / cpuPlain,16:P1} {cpuEvery / cpuPlain,14:P1}");
+                Console.WriteLine($"{"",-42} runs: default {Runs(rates[Way.Default])}; sampled {Runs(rates[Way.Sampled])}; every {Runs(rates[Way.EverySpan])}; spans exported per run: sampled {spans[Way.Sampled] / repeats:N0}, every {spans[Way.EverySpan] / repeats:N0}");
             }
+
+            Console.WriteLine($"load average at the end {LoadAverage()}");
         }
         finally
         {
@@ -62,32 +107,66 @@ internal static class InstrumentationBenchmark
         }
     }
 
-    private static async Task<double> Timed(Func<string, Task<double>> run, string folder, bool on)
+    /// <summary>A row: its run takes its folder and a "settle" it calls when its set-up is done and its clock starts (spans of the set-up exported, garbage collected).</summary>
+    private sealed record Row(string Name, bool NeedsMonitoring, Func<string, Action, Task<double>> Run);
+
+    /// <summary>
+    /// One run of <paramref name="row"/> the given way, in a folder of its own: its rate, the spans it exported, and the
+    /// CPU the whole process spent from the row's clock start to its end (every thread: the exporter's and the GC's
+    /// too; the mock cluster is another process). The CPU is steadier than the rate on a machine shared with other work.
+    /// </summary>
+    private static async Task<(double Rate, long Spans, double CpuMs)> Timed(Row row, string folder, Way way)
     {
         var own = Directory.CreateDirectory(Path.Combine(folder, Guid.NewGuid().ToString("N"))).FullName;
-        using var listeners = on ? Listen() : null;
-        if (on != PipelineTracing.Gateway.HasListeners())
+        using var monitoring = row.NeedsMonitoring ? await MonitoringHostAsync() : null;
+        var exporter = new CountingExporter();
+        using var tracing = way == Way.Default ? null : Sdk.CreateTracerProviderBuilder().AddSource(MonitoringExtensions.MeterPrefix + "*")
+            .SetSampler(way == Way.Sampled ? new ParentBasedSampler(new TraceIdRatioBasedSampler(SampledRatio)) : new AlwaysOnSampler())
+            .AddProcessor(new BatchActivityExportProcessor(exporter)).Build();
+        if ((way != Way.Default) != PipelineTracing.Gateway.HasListeners())
         {
-            throw new InvalidOperationException("The tracing listener is not as the row needs it.");
+            throw new InvalidOperationException("The tracing listener is not as the run needs it.");
         }
 
-        var rate = await run(own);
+        // What earlier runs (and a row's set-up) left is neither exported nor collected on this one's time.
+        var exportedBefore = 0L;
+        var cpuBefore = TimeSpan.Zero;
+        void Settle()
+        {
+            tracing?.ForceFlush();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            exportedBefore = exporter.Exported;
+            cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        }
+
+        Settle();
+        var rate = await row.Run(own, Settle);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds;
+        tracing?.ForceFlush();
+        if (monitoring is not null)
+        {
+            await monitoring.StopAsync();
+        }
+
         Directory.Delete(own, recursive: true);
-        return rate;
+        return (rate, exporter.Exported - exportedBefore, cpu);
     }
 
-    /// <summary>What an operator switches on: every span recorded and exported in batches, every module meter read each second.</summary>
-    private static Both Listen()
+    /// <summary>The monitoring a module registers (<see cref="MonitoringExtensions.AddMonitoring"/>): the meter provider with the Prometheus exporter, <c>/metrics</c> on a free port.</summary>
+    private static async Task<IHost> MonitoringHostAsync()
     {
-        var tracing = Sdk.CreateTracerProviderBuilder().AddSource(MonitoringExtensions.MeterPrefix + "*").SetSampler(new AlwaysOnSampler())
-            .AddProcessor(new BatchActivityExportProcessor(new DroppingExporter<Activity>())).Build();
-        var metrics = Sdk.CreateMeterProviderBuilder().AddMeter(MonitoringExtensions.MeterPrefix + "*")
-            .AddReader(new PeriodicExportingMetricReader(new DroppingExporter<Metric>(), 1000)).Build();
-        return new Both(tracing, metrics);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Monitoring:Port"] = "0" });
+        builder.Services.AddMonitoring();
+        var host = builder.Build();
+        await host.StartAsync();
+        _ = host.Services.GetRequiredService<MeterProvider>();
+        return host;
     }
 
     /// <summary>Inbox messages as ingest stores them (through <see cref="TracedInbox"/>), then timed: the stage until the inbox is empty.</summary>
-    private static async Task<double> NormalizeAsync(int messages, string folder)
+    private static async Task<double> NormalizeAsync(int messages, string folder, Action settle)
     {
         var options = new BufferOptions { Path = Path.Combine(folder, "normalize.db"), MaxMessages = messages * 2L, ForceToDisk = false };
         using var store = new GatewayStore(options);
@@ -96,13 +175,14 @@ internal static class InstrumentationBenchmark
         var commits = writer.RunAsync(stop.Token);
         var inbox = new TracedInbox(writer);
         await Task.WhenAll(Enumerable.Range(0, messages).Select(i => inbox.AppendAsync(
-            new InboxMessage($"monitor-{i % 50}", $"devices/monitor-{i % 50}/vitals", GatewayBenchmark.Payload, DateTime.UtcNow, new Dictionary<string, string>()), default)));
+            new InboxMessage($"monitor-{i % 50}", $"devices/monitor-{i % 50}/vitals", Reading($"monitor-{i % 50}", i / 50), DateTime.UtcNow, new Dictionary<string, string>()), default)));
         await stop.CancelAsync();
         await commits;
 
         using var metrics = new GatewayMetrics(store);
         var mapping = DeviceMappingSource.Load(Repository.PathOf("src", "MedTech.Edge.Cli", "Mappings", "vital-signs.device-mapping.json"), NullLogger<DeviceMappingSource>.Instance, metrics);
         var stage = new NormalizationStage(store, mapping, NullLogger<NormalizationStage>.Instance, metrics);
+        settle();
         var clock = Stopwatch.StartNew();
         var taken = 0;
         for (int round; (round = stage.RunOnce(new GatewayOptions().NormalizationBatchSize)) > 0;)
@@ -113,8 +193,11 @@ internal static class InstrumentationBenchmark
         return taken == messages ? taken / clock.Elapsed.TotalSeconds : throw new InvalidOperationException($"{taken} of {messages} normalized");
     }
 
-    /// <summary>An outbox of groups as Normalize stores them (a traceparent each while spans are recorded), then timed: forwarded until empty.</summary>
-    private static async Task<double> ForwardAsync(int groups, string folder, string bootstrapServers)
+    /// <summary>
+    /// An outbox of groups as Normalize stores them (a traceparent each while spans are made: a root span per group, so
+    /// the sampler decides per group as it would per reading), then timed: forwarded until empty.
+    /// </summary>
+    private static async Task<double> ForwardAsync(int groups, string folder, string bootstrapServers, Action settle)
     {
         using var store = new GatewayStore(new BufferOptions { Path = Path.Combine(folder, "forward.db"), MaxMessages = groups * 2L, ForceToDisk = false });
         const int PerRound = 500;
@@ -131,6 +214,7 @@ internal static class InstrumentationBenchmark
         var hub = new HubOptions { BootstrapServers = bootstrapServers, Topic = "measurements", ForwardBatchSize = 5000 };
         using var producer = HubClients.CreateProducer(hub, NullLogger.Instance);
         var forwarder = new OutboxForwarder(store, producer, hub, NullLogger<OutboxForwarder>.Instance);
+        settle();
         var clock = Stopwatch.StartNew();
         var sent = 0;
         while (sent < groups)
@@ -142,28 +226,64 @@ internal static class InstrumentationBenchmark
         return sent / clock.Elapsed.TotalSeconds;
     }
 
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
-
-    private sealed class DroppingExporter<T> : BaseExporter<T>
-        where T : class
+    /// <summary>
+    /// The gateway module (embedded broker, buffer forced to disk, Normalize and Group, forward to the mock cluster) as
+    /// the host runs it: messages/s from the first publish until every message's groups are acknowledged (inbox and
+    /// outbox empty); <see cref="GatewayBenchmark.Devices"/> monitors publishing QoS 1 with a window each.
+    /// </summary>
+    private static async Task<double> GatewayEndToEndAsync(int messages, string folder, string bootstrapServers, Action settle)
     {
-        public override ExportResult Export(in Batch<T> batch)
+        var port = Ports.Free();
+        using var gateway = EndToEndBenchmark.Gateway(folder, port, bootstrapServers);
+        await gateway.StartAsync();
+        settle();
+        var store = gateway.Services.GetRequiredService<GatewayStore>();
+        var published = messages / GatewayBenchmark.Devices * GatewayBenchmark.Devices;
+        var clock = Stopwatch.StartNew();
+        await GatewayBenchmark.PublishAsync(port, messages, Reading);
+        while (store.Stats() is { } stats && (stats.Inbox > 0 || stats.Outbox > 0))
         {
-            foreach (var item in batch)
+            if (clock.Elapsed > TimeSpan.FromMinutes(5))
             {
-                GC.KeepAlive(item);
+                throw new InvalidOperationException($"The gateway did not forward {published} messages in 5 minutes ({stats.Inbox} in the inbox, {stats.Outbox} in the outbox).");
             }
 
-            return ExportResult.Success;
+            await Task.Delay(5);
         }
+
+        var rate = published / clock.Elapsed.TotalSeconds;
+        await gateway.StopAsync();
+        return store.Stats().DeadLetters == 0 ? rate : throw new InvalidOperationException($"{store.Stats().DeadLetters} dead letters");
     }
 
-    private sealed class Both(IDisposable first, IDisposable second) : IDisposable
+    /// <summary>
+    /// A monitor's reading of second <paramref name="second"/> (the benchmark payload's shape): each monitor its own
+    /// device and each reading its own time, so that a round's group gathers one device's readings of a type from many
+    /// messages (its span linking theirs) as on a ward, rather than one reading that every message repeats.
+    /// </summary>
+    private static byte[] Reading(string device, int second) => System.Text.Encoding.UTF8.GetBytes(
+        $"{{\"deviceId\":\"{device}\",\"patientId\":\"bed-{device}\",\"heartRate\":72,\"spo2\":98,\"systolic\":120,\"diastolic\":80,\"respiratoryRate\":16,\"temperature\":36.9," +
+        $"\"timestamp\":\"{Epoch.AddSeconds(second).ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)}\",\"battery\":87,\"signalQuality\":\"good\",\"firmware\":\"4.2.1\"}}");
+
+    private static readonly DateTime Epoch = new(2026, 11, 24, 8, 0, 0, DateTimeKind.Utc);
+
+    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
+    private static string Runs(List<double> values) => string.Join(", ", values.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)));
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    /// <summary>Counts the spans exported and drops them: what the SDK spends up to the wire.</summary>
+    private sealed class CountingExporter : BaseExporter<Activity>
     {
-        public void Dispose()
+        private long exported;
+
+        public long Exported => Interlocked.Read(ref exported);
+
+        public override ExportResult Export(in Batch<Activity> batch)
         {
-            first.Dispose();
-            second.Dispose();
+            Interlocked.Add(ref exported, batch.Count);
+            return ExportResult.Success;
         }
     }
 }

@@ -8,7 +8,7 @@ using MedTech.Edge.Benchmarks;
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- e2e [--seconds N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- localstore [--readings N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- cloudnorm [--messages N]
-// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- instrumentation [--messages N] [--repeats N]
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- instrumentation [--messages N] [--repeats N]   (default / sampled 10 % / every span)
 var mode = args.FirstOrDefault() ?? "normalize";
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 switch (mode)

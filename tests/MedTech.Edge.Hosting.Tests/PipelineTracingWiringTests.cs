@@ -84,10 +84,70 @@ public sealed class PipelineTracingWiringTests
         Assert.Null(context.TraceState);
     }
 
-    private static IHost Build(Action<IServiceCollection> add)
+    [Fact]
+    public void GivenTheStandardParentBasedRatioSamplerAtZero_WhenARootIsDropped_ThenItStillCarriesItsTraceIdWhichLaterStagesContinueUnsampled()
+    {
+        // The variables as an operator sets them (the SDK reads OTEL_* from the host's configuration, environment included).
+        using var host = Build(services => services.AddPipelineTracing("http://127.0.0.1:4318"),
+            new() { ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio", ["OTEL_TRACES_SAMPLER_ARG"] = "0" });
+
+        // Ingest, dropped: a propagation-only span (not null), so a trace id is stored with the message, flags 00.
+        using var ingest = PipelineTracing.StartDetached(PipelineTracing.Gateway, "ingest", ActivityKind.Consumer, default);
+        Assert.NotNull(ingest);
+        Assert.False(ingest.Recorded);
+        Assert.False(ingest.IsAllDataRequested);
+        var stored = PipelineTracing.Format(ingest.Context);
+        Assert.EndsWith("-00", stored);
+
+        // A stage continuing it from the buffer or a hub header (a remote parent): the same trace, not sampled, not a new root.
+        using var forward = PipelineTracing.StartDetached(PipelineTracing.Gateway, "forward", ActivityKind.Producer, PipelineTracing.Parse(stored));
+        Assert.NotNull(forward);
+        Assert.False(forward.Recorded);
+        Assert.Equal(ingest.TraceId, forward.TraceId);
+        Assert.Equal(ingest.SpanId, forward.ParentSpanId);
+
+        // A local child of a dropped span is not made at all; links are not added to a span that records nothing.
+        Assert.Null(PipelineTracing.StartDetached(PipelineTracing.Writer, "transform", ActivityKind.Internal, forward.Context));
+        Assert.Empty(forward.Links);
+    }
+
+    [Fact]
+    public void GivenASpanWithManyLinks_WhenStarted_ThenEachLinkIsAddedOnceWithoutTheParentOrDefaultAndAtMostTheCap()
+    {
+        using var host = Build(services => services.AddPipelineTracing("http://127.0.0.1:4318"));
+        var parent = new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded, isRemote: true);
+        var others = Enumerable.Range(0, PipelineTracing.MaxLinks + 10)
+            .Select(_ => new ActivityContext(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), ActivityTraceFlags.Recorded)).ToList();
+        var few = new[] { parent, default, others[0], others[1], others[0], others[1] };
+
+        using (var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, "group", ActivityKind.Internal, parent, few))
+        {
+            Assert.NotNull(span);
+            Assert.Equal(parent.SpanId, span.ParentSpanId);
+            Assert.Equal([others[0], others[1]], span.Links.Select(l => l.Context));
+        }
+
+        using var many = PipelineTracing.StartDetached(PipelineTracing.Gateway, "forward", ActivityKind.Producer, parent, others);
+        Assert.NotNull(many);
+        Assert.Equal(others.Take(PipelineTracing.MaxLinks), many.Links.Select(l => l.Context));
+    }
+
+    [Fact]
+    public void GivenContextsOfABatch_WhenItsParentIsChosen_ThenTheFirstSampledOneElseTheFirstTracedOne()
+    {
+        ActivityContext Context(bool sampled) => new(ActivityTraceId.CreateRandom(), ActivitySpanId.CreateRandom(), sampled ? ActivityTraceFlags.Recorded : ActivityTraceFlags.None);
+        var (unsampled, sampled, laterSampled) = (Context(false), Context(true), Context(true));
+
+        Assert.Equal(sampled, PipelineTracing.FirstRecorded([default, unsampled, sampled, laterSampled]));
+        Assert.Equal(unsampled, PipelineTracing.FirstRecorded([default, unsampled, Context(false)]));
+        Assert.Equal(default, PipelineTracing.FirstRecorded([default]));
+        Assert.Equal(default, PipelineTracing.FirstRecorded([]));
+    }
+
+    private static IHost Build(Action<IServiceCollection> add, Dictionary<string, string?>? configuration = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Monitoring:Port"] = "0" });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(configuration ?? []) { ["Monitoring:Port"] = "0" });
         add(builder.Services);
         var host = builder.Build();
         _ = host.Services.GetService<TracerProvider>();
