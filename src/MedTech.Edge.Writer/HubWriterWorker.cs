@@ -460,11 +460,17 @@ public sealed partial class HubWriterWorker(
             };
 
             // Retried until the broker has it: a dead letter is never dropped to keep the partition moving.
-            for (var backoff = TimeSpan.FromMilliseconds(500); ; backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks)))
+            var failed = false;
+            for (var backoff = TimeSpan.FromMilliseconds(500); ; backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, options.Value.MaxBackoff.Ticks)), failed = true)
             {
                 try
                 {
                     await deadLetterProducer.ProduceAsync(options.Value.DeadLetterTopic, message, stoppingToken).ConfigureAwait(false);
+                    if (failed)
+                    {
+                        health.Healthy("hub");
+                    }
+
                     break;
                 }
                 catch (ProduceException<string, byte[]> ex) when (HubErrors.IsPermanent(ex.Error.Code) && (message.Value.Length > 0 || envelope.Count > 0))
@@ -487,6 +493,17 @@ public sealed partial class HubWriterWorker(
 
                     var code = ex.Error.Code.ToString();
                     Log.DeadLetterFailed(logger, code, backoff);
+                    // Nothing is written while a dead letter waits (its batch stays uncommitted): the hub check says so,
+                    // unhealthy when only an operator can fix it (the topic missing or not ours to write).
+                    if (HubErrors.NeedsOperator(ex.Error.Code))
+                    {
+                        health.Unhealthy("hub", $"dead letters cannot be sent to the dead-letter topic ({code}); nothing is written meanwhile");
+                    }
+                    else
+                    {
+                        health.Degraded("hub", $"dead letters cannot be sent yet ({code})");
+                    }
+
                     await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
                 }
             }

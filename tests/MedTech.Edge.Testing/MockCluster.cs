@@ -75,6 +75,9 @@ public sealed class MockCluster : IDisposable
         }
     }
 
+    /// <summary>Makes the cluster answer every request about <paramref name="topic"/> with <paramref name="code"/> (e.g. not authorised), or again normally with NoError.</summary>
+    public void SetTopicError(string topic, Confluent.Kafka.ErrorCode code) => rd_kafka_mock_topic_set_error(mc, topic, (int)code);
+
     /// <summary>
     /// Puts a client into librdkafka's fatal-error state with its test API (rd_kafka_test_fatal_error), as a real
     /// idempotence failure would: the instance is unusable from then on. Confluent.Kafka keeps the native handle
@@ -119,6 +122,7 @@ public sealed class MockCluster : IDisposable
     [DllImport(Lib)] private static extern int rd_kafka_mock_topic_create(IntPtr mc, [MarshalAs(UnmanagedType.LPUTF8Str)] string topic, int partitions, int replicationFactor);
     [DllImport(Lib)] private static extern void rd_kafka_mock_group_initial_rebalance_delay_ms(IntPtr mc, int delayMs);
     [DllImport(Lib)] private static extern int rd_kafka_mock_broker_set_down(IntPtr mc, int brokerId);
+    [DllImport(Lib)] private static extern void rd_kafka_mock_topic_set_error(IntPtr mc, string topic, int error);
     [DllImport(Lib)] private static extern int rd_kafka_mock_broker_set_up(IntPtr mc, int brokerId);
     [DllImport(Lib)] private static extern int rd_kafka_test_fatal_error(IntPtr rk, int err, [MarshalAs(UnmanagedType.LPUTF8Str)] string reason);
 }
