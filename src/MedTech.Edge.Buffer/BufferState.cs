@@ -35,11 +35,16 @@ internal sealed class BufferState
     public BufferAccounting Accounting { get; }
 
     /// <summary>
-    /// The last commit was refused, or took room by evicting the oldest, for capacity: the buffer is full for the
-    /// messages the devices send even while below its limits (a 1 MiB message does not fit in the last 2 %).
-    /// In memory only: after a restart the next commit tells again.
+    /// The size of the last commit that was refused, or took room by evicting the oldest, for capacity. The buffer is
+    /// at capacity while a commit of that size still would not fit (<see cref="AtCapacity"/>): full for the messages the
+    /// devices send even below its limits (a 1 MiB message does not fit in the last 2 %), whatever smaller commits fit
+    /// meanwhile. In memory only: after a restart the next refusal tells again.
     /// </summary>
-    public volatile bool AtCapacity;
+    public (long Messages, long Bytes)? Overflow { get; set; }
+
+    /// <summary>A commit of <see cref="Overflow"/>'s size would be refused or evict now (as <see cref="Inbox.Append"/> decides).</summary>
+    public bool AtCapacity => Overflow is { } overflow && Unsent is var (messages, bytes)
+        && (messages + overflow.Messages > Options.MaxMessages || (bytes > 0 && bytes + overflow.Bytes > Options.MaxBytes));
 
     /// <summary>Device messages and bytes not yet delivered (inbox, and those behind undelivered outbox batches): what capacity counts.</summary>
     public (long Messages, long Bytes) Unsent => (Inbox.Count + Outbox.Messages, Inbox.Bytes + Outbox.Bytes);

@@ -18,7 +18,7 @@ public sealed record BufferStats(long Inbox, long Outbox, long DeadLetters, Time
     /// <summary>Bytes of dead letters held (what <see cref="BufferOptions.MaxDeadLetterBytes"/> counts).</summary>
     public long DeadLetterBytes { get; init; }
 
-    /// <summary>The last commit was refused, or evicted the oldest, for capacity (see <see cref="BufferOptions.CapacityPolicy"/>).</summary>
+    /// <summary>A commit the size of the last one refused, or that evicted the oldest, for capacity would still not fit (see <see cref="BufferOptions.CapacityPolicy"/>).</summary>
     public bool AtCapacity { get; init; }
 
     /// <summary>Device messages committed to the inbox (received and acknowledged).</summary>

@@ -33,7 +33,7 @@ public sealed class Inbox : IInboxStore, INormalizationInput
         {
             if (excess > 0)
             {
-                buffer.AtCapacity = true;
+                buffer.Overflow = (storable.Count, storable.Sum(m => m.Size));
                 throw new BufferFullException(unsent, buffer.Options.MaxMessages);
             }
 
@@ -41,7 +41,7 @@ public sealed class Inbox : IInboxStore, INormalizationInput
             // would otherwise never be taken, and its devices would retry for ever.
             if (excessBytes > 0 && unsentBytes > 0)
             {
-                buffer.AtCapacity = true;
+                buffer.Overflow = (storable.Count, storable.Sum(m => m.Size));
                 throw new BufferFullException(unsentBytes, buffer.Options.MaxBytes, "bytes");
             }
         }
@@ -69,7 +69,11 @@ public sealed class Inbox : IInboxStore, INormalizationInput
             }
         });
         buffer.Accounting.Committed();
-        buffer.AtCapacity = evicted.OutboxBatches.Count + evicted.Inbox.Count > 0;
+        if (evicted.OutboxBatches.Count + evicted.Inbox.Count > 0)
+        {
+            buffer.Overflow = (storable.Count, storable.Sum(m => m.Size));
+        }
+
         buffer.Forget(evicted);
         buffer.Inbox.Track(added);
         if (buffer.Options.ForceToDisk)

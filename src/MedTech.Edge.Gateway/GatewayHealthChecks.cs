@@ -7,8 +7,8 @@ namespace MedTech.Edge.Gateway;
 /// <summary>
 /// The buffer: its file answers (a store that cannot be read throws, and the check shows the exception's type), the
 /// last write worked (the ingest sources' reports: a full disk is unhealthy), and it is not full: at
-/// <see cref="BufferOptions.MaxMessages"/> or <see cref="BufferOptions.MaxBytes"/>, or from 90 % when the last commit
-/// was refused or evicted the oldest (a large message does not fit in the last few per cent), new messages are refused
+/// <see cref="BufferOptions.MaxMessages"/> or <see cref="BufferOptions.MaxBytes"/>, or from 90 % while a commit the size
+/// of the last one refused or evicting would still not fit (a large message does not fit in the last few per cent), new messages are refused
 /// or the oldest evicted (unhealthy: data waits at the devices or is lost); from 90 % otherwise degraded (the uplink's
 /// outage is eating the room).
 /// </summary>

@@ -494,8 +494,9 @@ public sealed partial class HubWriterWorker(
                     var code = ex.Error.Code.ToString();
                     Log.DeadLetterFailed(logger, code, backoff);
                     // Nothing is written while a dead letter waits (its batch stays uncommitted): the hub check says so,
-                    // unhealthy when only an operator can fix it (the topic missing or not ours to write).
-                    if (HubErrors.NeedsOperator(ex.Error.Code))
+                    // unhealthy when only an operator can fix it (the topic missing or not ours to write, or a dead letter
+                    // too large for it even without its payload).
+                    if (HubErrors.NeedsOperator(ex.Error.Code) || HubErrors.IsPermanent(ex.Error.Code))
                     {
                         health.Unhealthy("hub", $"dead letters cannot be sent to the dead-letter topic ({code}); nothing is written meanwhile");
                     }

@@ -110,7 +110,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
 
         var persistSpans = traces?.Where(t => t != default).ToList() ?? [];
         using var persist = PipelineTracing.Writer.HasListeners()
-            ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, persistSpans.FirstOrDefault(), persistSpans.Skip(1))
+            ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, PipelineTracing.FirstRecorded(persistSpans), persistSpans.Where(PipelineTracing.IsRecorded))
             : null;
         var result = await PersistAllAsync(groups, groups.Count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
         persist?.SetTag("medtech.groups", groups.Count);

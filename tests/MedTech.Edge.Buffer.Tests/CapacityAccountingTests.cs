@@ -28,7 +28,7 @@ public sealed class CapacityAccountingTests : IDisposable
     }
 
     [Fact]
-    public void GivenACommitRefusedForCapacity_ThenStatsSayAtCapacityUntilACommitFitsAgain()
+    public void GivenACommitRefusedForCapacity_ThenStatsSayAtCapacityUntilSuchACommitWouldFit()
     {
         using var store = new GatewayStore(Options(maxMessages: 10), clock);
         store.Append(Messages(10));
@@ -44,7 +44,7 @@ public sealed class CapacityAccountingTests : IDisposable
     }
 
     [Fact]
-    public void GivenACommitThatEvictsTheOldest_ThenStatsSayAtCapacityUntilACommitFitsWithoutEvicting()
+    public void GivenACommitThatEvictsTheOldest_ThenStatsSayAtCapacityUntilSuchACommitWouldFitWithoutEvicting()
     {
         using var store = new GatewayStore(Options(maxMessages: 10, policy: CapacityPolicy.EvictOldest), clock);
         store.Append(Messages(10));

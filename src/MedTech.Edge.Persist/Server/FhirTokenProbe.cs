@@ -15,6 +15,12 @@ public sealed class FhirTokenProbe(FhirServerOptions options, TokenCredential? c
     /// <summary>How long one answer (a token or a failure) stands before the credential is asked again.</summary>
     public static readonly TimeSpan KeptFor = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long one question may stay open: past it the question is cancelled and, should the credential not honour
+    /// that, left behind and asked anew, so a token request that never answers cannot pin the check for good.
+    /// </summary>
+    public static readonly TimeSpan QuestionTimeout = TimeSpan.FromSeconds(30);
+
     private readonly TimeProvider time = timeProvider ?? TimeProvider.System;
     private readonly Lock gate = new();
     private Task<string?>? asked;
@@ -35,7 +41,8 @@ public sealed class FhirTokenProbe(FhirServerOptions options, TokenCredential? c
         lock (gate)
         {
             // One question at a time, whoever asks: a health check that times out leaves it running for the next one.
-            if (asked is null || (asked.IsCompleted && time.GetUtcNow() - askedAt >= KeptFor))
+            var age = time.GetUtcNow() - askedAt;
+            if (asked is null || (asked.IsCompleted ? age >= KeptFor : age >= QuestionTimeout))
             {
                 askedAt = time.GetUtcNow();
                 asked = AskAsync();
@@ -51,8 +58,13 @@ public sealed class FhirTokenProbe(FhirServerOptions options, TokenCredential? c
     {
         try
         {
-            await credential!.GetTokenAsync(new TokenRequestContext([FhirCredentials.Scope(options)]), CancellationToken.None).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(QuestionTimeout, time);
+            await credential!.GetTokenAsync(new TokenRequestContext([FhirCredentials.Scope(options)]), timeout.Token).ConfigureAwait(false);
             return null;
+        }
+        catch (OperationCanceledException)
+        {
+            return nameof(TimeoutException);
         }
         catch (Exception ex) when (FhirServerClient.IsTokenFailure(ex))
         {
