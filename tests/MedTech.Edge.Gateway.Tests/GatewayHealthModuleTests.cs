@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Text.Json;
 using MQTTnet;
 using MQTTnet.Protocol;
 
@@ -88,9 +87,9 @@ public sealed class GatewayHealthModuleTests : IDisposable
         await client.DisconnectAsync();
     }
 
-    private async Task<Health> EventuallyHealthAsync(string path, Func<Health, bool> condition, ModuleProcess gateway)
+    private async Task<HealthAnswer> EventuallyHealthAsync(string path, Func<HealthAnswer, bool> condition, ModuleProcess gateway)
     {
-        Health? last = null;
+        HealthAnswer? last = null;
         await Eventually.HoldsAsync(() =>
         {
             Assert.False(gateway.Process.HasExited, "the gateway exited: " + string.Join("\n", gateway.Output));
@@ -120,23 +119,5 @@ public sealed class GatewayHealthModuleTests : IDisposable
         return string.Join('\n', text.Split('\n').Where(l => !l.StartsWith('#') && (l.Contains("buffer", StringComparison.Ordinal) || l.Contains("messages_", StringComparison.Ordinal)) && !l.EndsWith(" 0", StringComparison.Ordinal)));
     }
 
-    private async Task<Health> HealthAsync(string path)
-    {
-        using var http = new HttpClient();
-        try
-        {
-            using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{metricsPort}{path}"));
-            var body = await response.Content.ReadAsStringAsync();
-            var json = JsonDocument.Parse(body).RootElement;
-            var components = json.GetProperty("components").EnumerateObject().ToDictionary(
-                c => c.Name, c => (Status: c.Value.GetProperty("status").GetString()!, Reason: c.Value.GetProperty("reason").GetString()!), StringComparer.Ordinal);
-            return new Health(response.StatusCode, json.GetProperty("status").GetString()!, components, body);
-        }
-        catch (HttpRequestException)
-        {
-            return new Health(0, "", new Dictionary<string, (string, string)>(), "no answer");
-        }
-    }
-
-    private sealed record Health(HttpStatusCode Code, string Status, Dictionary<string, (string Status, string Reason)> Components, string Body);
+    private Task<HealthAnswer> HealthAsync(string path) => HealthAnswer.GetAsync(metricsPort, path);
 }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using MedTech.Edge.Persist.Server;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -98,9 +97,9 @@ public sealed class FhirTokenHealthModuleTests : WriterPipelineTest
         return new ModuleProcess("FhirWriter", "MedTech.Edge.Modules.FhirWriter.dll", folder, environment);
     }
 
-    private async Task<Health> EventuallyAsync(Func<Health, bool> condition, ModuleProcess writer)
+    private async Task<HealthAnswer> EventuallyAsync(Func<HealthAnswer, bool> condition, ModuleProcess writer)
     {
-        Health? last = null;
+        HealthAnswer? last = null;
         await Eventually.HoldsAsync(() =>
         {
             Assert.False(writer.Process.HasExited, "the writer exited: " + string.Join("\n", writer.Output));
@@ -110,28 +109,7 @@ public sealed class FhirTokenHealthModuleTests : WriterPipelineTest
         return last!;
     }
 
-    private async Task<Health> HealthAsync(string path)
-    {
-        using var http = new HttpClient();
-        try
-        {
-            using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{monitoringPort}{path}"));
-            var body = await response.Content.ReadAsStringAsync();
-            var json = JsonDocument.Parse(body).RootElement;
-            var components = json.GetProperty("components").EnumerateObject().ToDictionary(c => c.Name,
-                c => (c.Value.GetProperty("status").GetString()!, c.Value.TryGetProperty("reason", out var r) ? r.GetString() ?? "" : ""), StringComparer.Ordinal);
-            return new Health(response.StatusCode, components, body);
-        }
-        catch (HttpRequestException)
-        {
-            return new Health(0, [], "no answer");
-        }
-    }
-
-    private sealed record Health(HttpStatusCode Code, Dictionary<string, (string Status, string Reason)> Components, string Body)
-    {
-        public (string Status, string Reason)? Component(string name) => Components.TryGetValue(name, out var c) ? c : null;
-    }
+    private Task<HealthAnswer> HealthAsync(string path) => HealthAnswer.GetAsync(monitoringPort, path);
 
     /// <summary>
     /// App Service's managed identity endpoint (API version 2019-08-01): refuses with 400 and an Entra-like error text

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Text.Json;
 
 namespace MedTech.Edge.Writer.Tests;
 
@@ -30,7 +29,7 @@ public sealed class WriterHealthModuleTests : WriterPipelineTest
         {
             await VitalSigns.PublishAsync(mqttPort, messages);
 
-            var down = await EventuallyAsync("/health", h => h.Component("fhir") == "Degraded", writer);
+            var down = await EventuallyAsync("/health", h => h.Component("fhir")?.Status == "Degraded", writer);
             Assert.Equal(HttpStatusCode.OK, down.Code);
             Assert.Equal("Degraded", down.Status);
             await AssertLiveAsync();
@@ -39,13 +38,13 @@ public sealed class WriterHealthModuleTests : WriterPipelineTest
             var fhir = VitalSigns.Client(server.BaseUrl);
             var expected = messages.Count * VitalSigns.ObservationsPerMessage;
             await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count >= expected, TimeSpan.FromSeconds(60));
-            var back = await EventuallyAsync("/health", h => h.Component("fhir") == "Healthy", writer);
+            var back = await EventuallyAsync("/health", h => h.Component("fhir")?.Status == "Healthy", writer);
             Assert.Equal(HttpStatusCode.OK, back.Code);
 
             // The server now wants a token the writer does not have: an operator must act, but a restart would not help.
             await server.RequireBearerAsync("a-token-the-writer-lacks");
             await VitalSigns.PublishAsync(mqttPort, VitalSigns.Messages(devices: 2, perDevice: 1).Select(m => m with { Time = m.Time.AddMinutes(10) }));
-            var refused = await EventuallyAsync("/health", h => h.Component("fhir") == "Unhealthy", writer);
+            var refused = await EventuallyAsync("/health", h => h.Component("fhir")?.Status == "Unhealthy", writer);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.Code);
             Assert.Contains("401", refused.Body, StringComparison.Ordinal);
             await AssertLiveAsync();
@@ -83,9 +82,9 @@ public sealed class WriterHealthModuleTests : WriterPipelineTest
         return new ModuleProcess("FhirWriter", "MedTech.Edge.Modules.FhirWriter.dll", folder, environment);
     }
 
-    private async Task<Health> EventuallyAsync(string path, Func<Health, bool> condition, ModuleProcess writer)
+    private async Task<HealthAnswer> EventuallyAsync(string path, Func<HealthAnswer, bool> condition, ModuleProcess writer)
     {
-        Health? last = null;
+        HealthAnswer? last = null;
         await Eventually.HoldsAsync(() =>
         {
             Assert.False(writer.Process.HasExited, "the writer exited: " + string.Join("\n", writer.Output));
@@ -95,25 +94,5 @@ public sealed class WriterHealthModuleTests : WriterPipelineTest
         return last!;
     }
 
-    private async Task<Health> HealthAsync(string path)
-    {
-        using var http = new HttpClient();
-        try
-        {
-            using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{monitoringPort}{path}"));
-            var body = await response.Content.ReadAsStringAsync();
-            var json = JsonDocument.Parse(body).RootElement;
-            var components = json.GetProperty("components").EnumerateObject().ToDictionary(c => c.Name, c => c.Value.GetProperty("status").GetString()!, StringComparer.Ordinal);
-            return new Health(response.StatusCode, json.GetProperty("status").GetString()!, components, body);
-        }
-        catch (HttpRequestException)
-        {
-            return new Health(0, "", [], "no answer");
-        }
-    }
-
-    private sealed record Health(HttpStatusCode Code, string Status, Dictionary<string, string> Components, string Body)
-    {
-        public string? Component(string name) => Components.GetValueOrDefault(name);
-    }
+    private Task<HealthAnswer> HealthAsync(string path) => HealthAnswer.GetAsync(monitoringPort, path);
 }
