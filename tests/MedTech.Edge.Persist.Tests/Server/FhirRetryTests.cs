@@ -118,6 +118,21 @@ public sealed class FhirRetryTests(FhirServerFixture fixture) : IAsyncLifetime
         Assert.Empty(delays);
     }
 
+    // A server clock a little behind ours puts an HTTP date in the past; either asks for no wait at all.
+    [Theory]
+    [InlineData("0")]
+    [InlineData("Tue, 01 Dec 2026 00:00:00 GMT")]
+    public async System.Threading.Tasks.Task GivenA429AskingForNoWait_WhenRetried_ThenTheClientStillBacksOff(string retryAfter)
+    {
+        var (client, delays) = Client(maxAttempts: 4, initial: TimeSpan.FromMilliseconds(50), max: TimeSpan.FromSeconds(2));
+        await fixture.Server.FailNextAsync(3, HttpStatusCode.TooManyRequests, retryAfter);
+
+        await client.PutAsync(new Patient { Id = "retry-nowait-" + Guid.NewGuid().ToString("N")[..8] }, null, default);
+
+        Assert.Equal(3, delays.Count);
+        Assert.All(delays, d => Assert.True(d > TimeSpan.Zero, $"retried after {d} (Retry-After: {retryAfter})"));
+    }
+
     private (FhirServerClient Client, List<TimeSpan> Delays) Client(int maxAttempts, TimeSpan initial, TimeSpan max)
     {
         var options = new FhirServerOptions { Url = fixture.Server.BaseUrl, MaxAttempts = maxAttempts, InitialBackoff = initial, MaxBackoff = max };
