@@ -8,7 +8,6 @@ using MedTech.Edge.Persist;
 using MedTech.Edge.Persist.Identity;
 using MedTech.Edge.Persist.Server;
 using MedTech.Edge.Transform;
-using MedTech.Edge.Transform.Observations;
 using MedTech.Edge.Transform.Templates;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
