@@ -19,13 +19,13 @@ public sealed class BufferHealthCheck(IBufferUpkeep store, BufferOptions options
     /// <summary>The share of either limit from which the buffer is degraded.</summary>
     public const double NearlyFull = 0.9;
 
-    private readonly Lock gate = new();
-    private Task<BufferStats>? reading;
+    // Off the probe's thread, one read at a time: the check's time-out answers while a write holds the file's lock.
+    private readonly BufferStatsReader reader = new(store);
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var written = ComponentHealthCheck.Report(health, Name, "ok");
-        var stats = await ReadStats().WaitAsync(cancellationToken).ConfigureAwait(false);
+        var stats = await reader.ReadAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         var messages = (double)(stats.Inbox + stats.OutboxMessages) / options.MaxMessages;
         var bytes = (double)stats.UnsentBytes / options.MaxBytes;
         var share = Math.Max(messages, bytes);
@@ -37,20 +37,6 @@ public sealed class BufferHealthCheck(IBufferUpkeep store, BufferOptions options
             : share >= NearlyFull ? HealthCheckResult.Degraded($"{Math.Floor(share * 100)} % full ({what})") : HealthCheckResult.Healthy("ok");
         // The worse of the two; a write failure's reason first, since it is the cause when both show.
         return written.Status <= full.Status ? written : full;
-    }
-
-    /// <summary>
-    /// The buffer's counts, read off the caller's thread and one read at a time: they are read under the buffer file's
-    /// lock, which a write holds as long as the disk takes (a stalled disk, a full disk's engine close of up to 30 s).
-    /// So the check's time-out answers for it (the library only cancels the token), and probes that keep coming while
-    /// the lock is held wait on the one read instead of each holding a thread.
-    /// </summary>
-    private Task<BufferStats> ReadStats()
-    {
-        lock (gate)
-        {
-            return reading is { IsCompleted: false } pending ? pending : reading = Task.Run(store.Stats);
-        }
     }
 }
 

@@ -51,24 +51,30 @@ public sealed class GatewayMetrics : IDisposable
         // The inbox as this process found it, so the counters (which start at zero) balance against the durable depth.
         var pendingAtStart = store.Stats().Inbox;
         meter.CreateObservableGauge("messages.pending_at_start", () => pendingAtStart, description: "Inbox messages waiting when the process started.");
-        meter.CreateObservableGauge("buffer.depth", () =>
+        // Read off the scrape's thread (a write may hold the buffer's lock for as long as the disk takes): a scrape that
+        // hung there would drop every series of the module exactly during the incident. The last counts stand meanwhile.
+        var buffer = new BufferStatsReader(store);
+        meter.CreateObservableGauge("buffer.depth", () => buffer.Latest() is not ({ } stats, _) ? [] : new[]
         {
-            var stats = store.Stats();
-            return new[]
-            {
-                new Measurement<long>(stats.Inbox, new KeyValuePair<string, object?>("collection", "inbox")),
-                new Measurement<long>(stats.Outbox, new KeyValuePair<string, object?>("collection", "outbox")),
-                new Measurement<long>(stats.DeadLetters, new KeyValuePair<string, object?>("collection", "deadletters")),
-                new Measurement<long>(stats.DeliveredAwaitingPurge, new KeyValuePair<string, object?>("collection", "delivered_awaiting_purge")),
-            };
+            new Measurement<long>(stats.Inbox, new KeyValuePair<string, object?>("collection", "inbox")),
+            new Measurement<long>(stats.Outbox, new KeyValuePair<string, object?>("collection", "outbox")),
+            new Measurement<long>(stats.DeadLetters, new KeyValuePair<string, object?>("collection", "deadletters")),
+            new Measurement<long>(stats.DeliveredAwaitingPurge, new KeyValuePair<string, object?>("collection", "delivered_awaiting_purge")),
         }, description: "Entries held in the buffer.");
-        meter.CreateObservableGauge("buffer.oldest_unsent_seconds", () => store.Stats().OldestUnsentAge?.TotalSeconds ?? 0,
+        meter.CreateObservableGauge("buffer.oldest_unsent_seconds", () => buffer.Latest() is not ({ } stats, var age) ? []
+            : new[] { new Measurement<double>(stats.OldestUnsentAge is { } oldest ? (oldest + age).TotalSeconds : 0) },
             description: "Age of the oldest data not yet acknowledged by the hub.");
         meter.CreateObservableCounter("messages.dropped", () =>
         {
+            // Nothing until the buffer has been read once: a 0 before the file's own count would read as drops.
+            if (buffer.Latest() is not ({ } stats, _))
+            {
+                return [];
+            }
+
             // The known reasons at 0 until the buffer has dropped any (see SeedKnownLabels).
             var dropped = new Dictionary<string, long>(DropReasons.ToDictionary(r => r, _ => 0L), StringComparer.Ordinal);
-            foreach (var (reason, count) in store.Stats().Dropped)
+            foreach (var (reason, count) in stats.Dropped)
             {
                 dropped[reason] = count;
             }
