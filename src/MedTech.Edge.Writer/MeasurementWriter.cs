@@ -40,8 +40,11 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     /// one, a message is named by the SHA-256 of its bytes (never by its content).</param>
     /// <param name="traces">Per message, the span its transform span is a child of (the consume span, or the gateway's
     /// group span in one process); the persist span is a child of the first and linked to the others (<see cref="PipelineTracing"/>).</param>
+    /// <param name="envelopes">Per message, its hub headers (the gateway's name, the trace context): its dead letters keep
+    /// them, so a replay is written with the same Provenance and trace.</param>
     public async Task<IReadOnlyList<WriterDeadLetter>> WriteAsync(IReadOnlyList<(string Key, byte[] Payload)> messages, CancellationToken cancellationToken,
-        Action<bool>? waitingOnServer = null, IReadOnlyList<MeasurementSource>? sources = null, IReadOnlyList<ActivityContext>? traces = null)
+        Action<bool>? waitingOnServer = null, IReadOnlyList<MeasurementSource>? sources = null, IReadOnlyList<ActivityContext>? traces = null,
+        IReadOnlyList<Confluent.Kafka.Headers?>? envelopes = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var deadLetters = new List<WriterDeadLetter>();
@@ -53,6 +56,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             var (key, payload) = messages[i];
             var source = (sources is not null && i < sources.Count ? sources[i] : null) ?? new MeasurementSource("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(payload)));
             using var span = tracing ? PipelineTracing.StartDetached(PipelineTracing.Writer, "transform", ActivityKind.Internal, TraceAt(traces, i)) : null;
+            var envelope = envelopes is not null && i < envelopes.Count ? envelopes[i] : null;
             var refused = deadLetters.Count;
             var read = 0;
             foreach (var bytes in SplitOrDeadLetter(key, payload, deadLetters))
@@ -60,9 +64,14 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                 count++;
                 if (Read(key, bytes, source, deadLetters) is { } group)
                 {
-                    groups.Add(group);
+                    groups.Add(group with { Envelope = envelope });
                     read++;
                 }
+            }
+
+            for (var d = refused; d < deadLetters.Count; d++)
+            {
+                deadLetters[d] = deadLetters[d] with { Envelope = envelope };
             }
 
             span?.SetTag("medtech.groups", read);
@@ -241,7 +250,6 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                 metrics.Observations.Add(result.Unchanged, new KeyValuePair<string, object?>("outcome", "unchanged"));
                 metrics.Provenance.Add(result.ProvenanceWritten, new KeyValuePair<string, object?>("outcome", "written"));
                 metrics.Provenance.Add(result.ProvenanceFailed, new KeyValuePair<string, object?>("outcome", "failed"));
-                metrics.OnPersisted(batch.SelectMany(g => g.Measurements));
                 // A failed measurement fails every hub group with a measurement of that key and time (the persister
                 // merges them; a group fails as a whole, or only some of its times when they have no Patient association).
                 var failed = new Dictionary<(MeasurementGroupKey, DateTime), PersistError>();
@@ -252,6 +260,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
                         failed.TryAdd((error.Group.Key, measurement.OccurrenceTimeUtc), error);
                     }
                 }
+
+                // Freshness counts what reached the chart: a measurement the persister failed is a dead letter, not written.
+                metrics.OnPersisted(batch.SelectMany(g => g.Measurements).Where(m => !failed.ContainsKey((KeyOf(m), m.OccurrenceTimeUtc))));
 
                 foreach (var group in batch)
                 {

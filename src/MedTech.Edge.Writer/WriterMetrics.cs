@@ -33,9 +33,9 @@ public sealed class WriterMetrics : IDisposable
         Provenance = meter.CreateCounter<long>("provenance", description: "Provenance resources by outcome: written, failed (their Observations are written all the same).");
         SeedKnownLabels();
         HubToWritten = meter.CreateLatencyHistogram("latency.hub_to_written_seconds",
-            "From a hub message's enqueue time (its Kafka timestamp) to the end of its write to the FHIR server, per hub message.");
+            "From a hub message's enqueue time (its Kafka timestamp) to the end of its handling (written to the FHIR server, its refused groups dead-lettered), per hub message.");
         DeviceToWritten = meter.CreateLatencyHistogram("latency.device_to_written_seconds",
-            "Freshness: from a measurement's device time to its Observation written on the FHIR server, per measurement.");
+            "Freshness: from a measurement's device time to its Observation written on the FHIR server, per measurement written (not dead-lettered).");
         meter.CreateObservableCounter("fhir.requests", () => server.RequestCount, description: "HTTP requests to the FHIR server, retries included.");
         meter.CreateObservableGauge("consumer.lag", () => Interlocked.Read(ref lag), description: "Hub messages not yet written to FHIR over the assigned partitions, the batch in hand included; kept current while a write waits.");
     }
