@@ -112,7 +112,7 @@ public sealed partial class HubWriterWorker(
             metrics.Errors.Add(poison.Count, new KeyValuePair<string, object?>("reason", ErrorCodes.Poison));
             await DeadLetterAsync(poison.Select(r => new WriterDeadLetter(r.Message.Key ?? "", r.Message.Value ?? [], ErrorCodes.Poison,
                 "The writer process died twice while this hub message was in hand, the second time with it alone; it was quarantined without another attempt.")
-                { Envelope = deviceMessages is null ? null : r.Message.Headers }).ToList(),
+                { Envelope = r.Message.Headers }).ToList(),
                 stoppingToken).ConfigureAwait(false);
         }
 
@@ -154,7 +154,7 @@ public sealed partial class HubWriterWorker(
                 ? await deviceMessages.WriteAsync(messages, stoppingToken, Waiting, consumed?.ConvertAll(s => s?.Context ?? default)).ConfigureAwait(false)
                 : await writer.WriteAsync(messages.Select(r => (r.Message.Key ?? "", r.Message.Value)).ToList(), stoppingToken, Waiting,
                 messages.Select(r => new MeasurementSource($"{r.Topic}/{r.Partition.Value}/{r.Offset.Value}", Gateway(r.Message.Headers))).ToList(),
-                consumed?.ConvertAll(s => s?.Context ?? default)).ConfigureAwait(false);
+                consumed?.ConvertAll(s => s?.Context ?? default), messages.ConvertAll(r => r.Message.Headers)).ConfigureAwait(false);
             await DeadLetterAsync(deadLetters, stoppingToken).ConfigureAwait(false);
             metrics.OnWritten(messages.Select(r => r.Message.Timestamp.Type == TimestampType.NotAvailable ? (DateTime?)null : r.Message.Timestamp.UtcDateTime));
         }
@@ -450,7 +450,7 @@ public sealed partial class HubWriterWorker(
             var reason = deadLetter.Reason.Length > MaxReasonChars ? deadLetter.Reason[..MaxReasonChars] : deadLetter.Reason;
             Header[] reasonHeaders = [new Header("reason-code", Encoding.UTF8.GetBytes(deadLetter.Code)), new Header("reason", Encoding.UTF8.GetBytes(reason))];
 
-            // A device message keeps its own headers (its envelope) before the reason's; none of the reason's names.
+            // The hub message's headers (its envelope) before the reason's; none of the reason's names.
             var envelope = (deadLetter.Envelope ?? []).Where(h => h.Key is not ("reason-code" or "reason" or "payload-omitted")).ToList();
             var message = new Message<string, byte[]>
             {

@@ -4,8 +4,9 @@ namespace MedTech.Edge.Writer;
 public sealed record WriterDeadLetter(string Key, byte[] Payload, string Code, string Reason)
 {
     /// <summary>
-    /// A device message's own headers (cloud normalization): its application and system properties go with its body
-    /// to the dead-letter topic, so that a replay after a mapping fix sees the envelope it saw.
+    /// The hub message's headers, which go with its body to the dead-letter topic: a device message's own application
+    /// and system properties (cloud normalization), so that a replay after a mapping fix sees the envelope it saw; a
+    /// gateway's group its gateway's name and trace context, so that a replay is written with the same Provenance.
     /// </summary>
     public Confluent.Kafka.Headers? Envelope { get; init; }
 }

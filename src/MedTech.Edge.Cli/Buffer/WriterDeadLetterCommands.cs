@@ -13,7 +13,8 @@ namespace MedTech.Edge.Cli.Buffer;
 /// does for the gateway's buffer. A dead letter's id is <c>PARTITION:OFFSET</c>. The hub is named as the modules name it:
 /// <c>Hub__ConnectionString</c> from the environment (a secret: never a command-line argument, which <c>ps</c> shows), or
 /// <c>--bootstrap-servers</c> for plain Kafka on loopback. list never prints payloads; show prints one to stdout only.
-/// replay produces the dead letters (all, or one reason code) back to the measurements topic for the writer to try again;
+/// replay produces the dead letters (all, or one reason code, with the headers the hub message had) back to the
+/// measurements topic for the writer to try again;
 /// the topic keeps them (Kafka cannot delete one message), so a second replay sends them again: the writer's writes are
 /// idempotent (the same Observation is updated), and one that still fails is dead-lettered again.
 /// </summary>
@@ -84,7 +85,15 @@ internal static class WriterDeadLetterCommands
             using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(hub)).Build();
             foreach (var letter in sendable)
             {
-                var message = new Message<string, byte[]> { Key = letter.Message.Key, Value = letter.Message.Value, Headers = [new Header("replayed-from", Encoding.UTF8.GetBytes(Id(letter)))] };
+                // The hub message's own headers go back with it (a device message's envelope, a group's gateway and
+                // trace context), so the replay is read as the first time was; the dead letter's own are left behind.
+                var kept = (letter.Message.Headers ?? []).Where(h => h.Key is not ("reason-code" or "reason" or "payload-omitted" or "replayed-from"));
+                var message = new Message<string, byte[]>
+                {
+                    Key = letter.Message.Key,
+                    Value = letter.Message.Value,
+                    Headers = [.. kept.Select(h => new Header(h.Key, h.GetValueBytes())), new Header("replayed-from", Encoding.UTF8.GetBytes(Id(letter)))],
+                };
                 producer.ProduceAsync(HubClientConfig.Topic(hub), message).GetAwaiter().GetResult();
             }
 
