@@ -20,7 +20,7 @@ namespace MedTech.Edge.Cli.Buffer;
 /// </summary>
 internal static class WriterDeadLetterCommands
 {
-    /// <summary>How long a read waits for the hub before it gives up (the topic is read to its end as the read began).</summary>
+    /// <summary>How long a read waits for the hub to send anything before it gives up (the topic is read to its end as the read began).</summary>
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
@@ -33,17 +33,23 @@ internal static class WriterDeadLetterCommands
         list.Options.Add(reason);
         list.SetAction(parsed => Guarded(listOptions, parsed, error, hub =>
         {
-            var letters = Read(hub, listOptions.DeadLetterTopic(parsed)).Where(m => Matches(m, parsed.GetValue(reason)));
-            output.WriteLine(JsonSerializer.Serialize(letters.Select(m => new
+            // A summary per letter as it is read (never its payload): a topic of large letters is not held in memory.
+            var letters = Read(hub, listOptions.DeadLetterTopic(parsed)).Where(m => Matches(m, parsed.GetValue(reason))).Select(m => new
             {
-                id = Id(m),
-                timeUtc = m.Message.Timestamp.UtcDateTime,
-                code = Header(m, "reason-code"),
-                reason = Header(m, "reason"),
-                key = m.Message.Key,
-                payloadBytes = m.Message.Value?.Length ?? 0,
-                payloadOmitted = Header(m, "payload-omitted"),
-            }), Json));
+                partition = m.Partition.Value,
+                offset = m.Offset.Value,
+                summary = new
+                {
+                    id = Id(m),
+                    timeUtc = m.Message.Timestamp.UtcDateTime,
+                    code = Header(m, "reason-code"),
+                    reason = Header(m, "reason"),
+                    key = m.Message.Key,
+                    payloadBytes = m.Message.Value?.Length ?? 0,
+                    payloadOmitted = Header(m, "payload-omitted"),
+                },
+            }).ToList();
+            output.WriteLine(JsonSerializer.Serialize(letters.OrderBy(l => l.partition).ThenBy(l => l.offset).Select(l => l.summary), Json));
             return MedTechCommand.Success;
         }));
 
@@ -54,7 +60,7 @@ internal static class WriterDeadLetterCommands
         show.SetAction(parsed => Guarded(showOptions, parsed, error, hub =>
         {
             var wanted = parsed.GetValue(id)!;
-            if (Read(hub, showOptions.DeadLetterTopic(parsed)).FirstOrDefault(m => Id(m) == wanted) is not { } letter)
+            if (ReadOne(hub, showOptions.DeadLetterTopic(parsed), wanted) is not { } letter)
             {
                 error.WriteLine($"No dead letter has id {wanted}; 'medtech writer-deadletter list' shows the ids.");
                 return MedTechCommand.UsageError;
@@ -66,7 +72,8 @@ internal static class WriterDeadLetterCommands
                 timeUtc = letter.Message.Timestamp.UtcDateTime,
                 code = Header(letter, "reason-code"),
                 reason = Header(letter, "reason"),
-                headers = letter.Message.Headers?.ToDictionary(h => h.Key, h => Encoding.UTF8.GetString(h.GetValueBytes())),
+                // As the writer reads them (UTF-8, or AMQP-encoded from the Event Hubs SDK); a repeated name shows its last value.
+                headers = letter.Message.Headers?.GroupBy(h => h.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => AmqpHeaderValue.ToText(g.Last().GetValueBytes()), StringComparer.Ordinal),
                 key = letter.Message.Key,
                 payloadBytes = letter.Message.Value?.Length ?? 0,
                 payload = DeadLetterPayload.Describe(letter.Message.Value ?? []),
@@ -80,11 +87,17 @@ internal static class WriterDeadLetterCommands
         replay.Options.Add(replayReason);
         replay.SetAction(parsed => Guarded(replayOptions, parsed, error, hub =>
         {
-            var letters = Read(hub, replayOptions.DeadLetterTopic(parsed)).Where(m => Matches(m, parsed.GetValue(replayReason))).ToList();
-            var sendable = letters.Where(m => Header(m, "payload-omitted") is null && m.Message.Value is { Length: > 0 }).ToList();
+            // Sent as read, each acknowledged before the next (a topic of large letters is not held in memory).
+            int sent = 0, skipped = 0;
             using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(hub)).Build();
-            foreach (var letter in sendable)
+            foreach (var letter in Read(hub, replayOptions.DeadLetterTopic(parsed)).Where(m => Matches(m, parsed.GetValue(replayReason))))
             {
+                if (Header(letter, "payload-omitted") is not null || letter.Message.Value is not { Length: > 0 })
+                {
+                    skipped++;
+                    continue;
+                }
+
                 // The hub message's own headers go back with it (a device message's envelope, a group's gateway and
                 // trace context), so the replay is read as the first time was; the dead letter's own are left behind.
                 var kept = (letter.Message.Headers ?? []).Where(h => h.Key is not ("reason-code" or "reason" or "payload-omitted" or "replayed-from"));
@@ -95,9 +108,10 @@ internal static class WriterDeadLetterCommands
                     Headers = [.. kept.Select(h => new Header(h.Key, h.GetValueBytes())), new Header("replayed-from", Encoding.UTF8.GetBytes(Id(letter)))],
                 };
                 producer.ProduceAsync(HubClientConfig.Topic(hub), message).GetAwaiter().GetResult();
+                sent++;
             }
 
-            output.WriteLine($"{sendable.Count} dead letter(s) sent back to {HubClientConfig.Topic(hub)}; {letters.Count - sendable.Count} without a payload (too large for the dead-letter topic) skipped.");
+            output.WriteLine($"{sent} dead letter(s) sent back to {HubClientConfig.Topic(hub)}; {skipped} without a payload (too large for the dead-letter topic) skipped.");
             return MedTechCommand.Success;
         }));
 
@@ -111,12 +125,92 @@ internal static class WriterDeadLetterCommands
 
     private static bool Matches(ConsumeResult<string, byte[]> m, string? code) => code is null || Header(m, "reason-code") == code;
 
-    /// <summary>Every message of <paramref name="topic"/> up to its end when the read began, partition by partition, committing nothing.</summary>
-    private static List<ConsumeResult<string, byte[]>> Read(HubOptions hub, string topic)
+    /// <summary>
+    /// Every message of <paramref name="topic"/> up to its end when the read began, handed over as read (each partition in
+    /// offset order, partitions interleaved), committing nothing. Gives up when the hub sends nothing for
+    /// <see cref="Timeout"/>: a large topic takes as long as it takes, a hub that stopped answering does not.
+    /// </summary>
+    private static IEnumerable<ConsumeResult<string, byte[]>> Read(HubOptions hub, string topic)
+    {
+        using var consumer = Consumer(hub);
+        var ends = new Dictionary<int, long>();
+        foreach (var partition in Partitions(consumer, topic))
+        {
+            var marks = consumer.QueryWatermarkOffsets(new TopicPartition(topic, partition), Timeout);
+            if (marks.High.Value > marks.Low.Value)
+            {
+                ends[partition] = marks.High.Value;
+            }
+        }
+
+        consumer.Assign(ends.Keys.Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        while (ends.Count > 0)
+        {
+            if (consumer.Consume(Timeout) is not { } result)
+            {
+                throw new TimeoutException($"The hub sent nothing for {Timeout.TotalSeconds} s before the dead-letter topic's end.");
+            }
+
+            // Past a partition's end as the read began (or an end-of-partition event): not this read's.
+            if (result.IsPartitionEOF || !ends.TryGetValue(result.Partition.Value, out var end) || result.Offset.Value >= end)
+            {
+                continue;
+            }
+
+            if (result.Offset.Value + 1 >= end)
+            {
+                ends.Remove(result.Partition.Value);
+            }
+
+            yield return result;
+        }
+    }
+
+    /// <summary>The dead letter <c>PARTITION:OFFSET</c> names, read from there alone; null when no letter has that id.</summary>
+    private static ConsumeResult<string, byte[]>? ReadOne(HubOptions hub, string topic, string id)
+    {
+        var parts = id.Split(':');
+        if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var partition)
+            || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
+        {
+            return null;
+        }
+
+        using var consumer = Consumer(hub);
+        if (!Partitions(consumer, topic).Contains(partition))
+        {
+            return null;
+        }
+
+        var marks = consumer.QueryWatermarkOffsets(new TopicPartition(topic, partition), Timeout);
+        if (offset < marks.Low.Value || offset >= marks.High.Value)
+        {
+            return null;
+        }
+
+        consumer.Assign(new TopicPartitionOffset(topic, partition, offset));
+        while (true)
+        {
+            var result = consumer.Consume(Timeout) ?? throw new TimeoutException($"The hub sent nothing for {Timeout.TotalSeconds} s.");
+            if (!result.IsPartitionEOF && result.Offset.Value < offset)
+            {
+                continue;
+            }
+
+            // The offset may be gone (retention) or a transaction marker: the next message is not the one asked for.
+            return !result.IsPartitionEOF && result.Offset.Value == offset ? result : null;
+        }
+    }
+
+    private static IConsumer<string, byte[]> Consumer(HubOptions hub)
     {
         var config = HubClientConfig.Consumer(hub, "medtech-cli-" + Guid.NewGuid().ToString("N"));
         config.EnableAutoCommit = false;
-        using var consumer = new ConsumerBuilder<string, byte[]>(config).Build();
+        return new ConsumerBuilder<string, byte[]>(config).Build();
+    }
+
+    private static List<int> Partitions(IConsumer<string, byte[]> consumer, string topic)
+    {
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
         var metadata = admin.GetMetadata(topic, Timeout).Topics.Single();
         if (metadata.Error.IsError)
@@ -124,40 +218,7 @@ internal static class WriterDeadLetterCommands
             throw new KafkaException(metadata.Error);
         }
 
-        var ends = new Dictionary<int, long>();
-        foreach (var partition in metadata.Partitions)
-        {
-            var marks = consumer.QueryWatermarkOffsets(new TopicPartition(topic, partition.PartitionId), Timeout);
-            if (marks.High.Value > marks.Low.Value)
-            {
-                ends[partition.PartitionId] = marks.High.Value;
-            }
-        }
-
-        var letters = new List<ConsumeResult<string, byte[]>>();
-        consumer.Assign(ends.Keys.Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
-        var deadline = DateTime.UtcNow + Timeout;
-        while (ends.Count > 0)
-        {
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero || consumer.Consume(left) is not { } result)
-            {
-                throw new TimeoutException($"The dead-letter topic was not read to its end within {Timeout.TotalSeconds} s.");
-            }
-
-            if (result.IsPartitionEOF)
-            {
-                continue;
-            }
-
-            letters.Add(result);
-            if (result.Offset.Value + 1 >= ends.GetValueOrDefault(result.Partition.Value, long.MaxValue))
-            {
-                ends.Remove(result.Partition.Value);
-            }
-        }
-
-        return letters.OrderBy(m => m.Partition.Value).ThenBy(m => m.Offset.Value).ToList();
+        return metadata.Partitions.ConvertAll(p => p.PartitionId);
     }
 
     private static int Guarded(HubArguments arguments, ParseResult parsed, TextWriter error, Func<HubOptions, int> work)
