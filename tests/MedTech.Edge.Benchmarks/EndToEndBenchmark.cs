@@ -10,6 +10,7 @@ using MedTech.Edge.Testing;
 using MedTech.Edge.Writer;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
@@ -126,7 +127,7 @@ internal static class EndToEndBenchmark
 
     private static string Key(string deviceResourceId, DateTime time) => $"Device/{deviceResourceId}|{time:yyyy-MM-ddTHH:mm:ss}";
 
-    internal static IHost Gateway(string folder, int mqttPort, string bootstrap) => Build(new()
+    internal static IHost Gateway(string folder, int mqttPort, string bootstrap, bool metered = true) => Build(new()
     {
         ["Gateway:DeviceMappingPath"] = Mapping("device-mapping"),
         ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
@@ -136,7 +137,20 @@ internal static class EndToEndBenchmark
         ["Mqtt:DeviceQuota:RatePerSecond"] = "0",
         ["Hub:BootstrapServers"] = bootstrap,
         ["Hub:Topic"] = "measurements",
-    }, b => b.AddEdgeGateway().AddHubForwarding());
+    }, b =>
+    {
+        b.AddEdgeGateway().AddHubForwarding();
+        if (!metered)
+        {
+            // Instrumentation off (the instrumentation benchmark's "none"): no meter provider listens to any instrument,
+            // and the /metrics server that needs one is not started.
+            b.Services.RemoveAll<OpenTelemetry.Metrics.MeterProvider>();
+            foreach (var server in b.Services.Where(s => s.ServiceType == typeof(IHostedService) && s.ImplementationType == typeof(Hosting.MonitoringServer)).ToList())
+            {
+                b.Services.Remove(server);
+            }
+        }
+    });
 
     private static IHost Writer(Uri fhir, string bootstrap, ConcurrentDictionary<string, long> written) => Build(new()
     {

@@ -16,9 +16,11 @@ using OpenTelemetry.Trace;
 namespace MedTech.Edge.Benchmarks;
 
 /// <summary>
-/// What the instrumentation costs, in one run, each row alternating three ways of running (the order rotating each
-/// repeat), medians, ratios against the same run's "default" only:
+/// What the instrumentation costs, in one run, each row alternating four ways of running (the order rotating each
+/// repeat), medians, ratios against the same run's "none" and "default" only:
 /// <list type="bullet">
+/// <item>none: instrumentation off: no meter provider and no tracer provider, so no instrument and no source has a
+/// listener (the baseline for what metrics and tracing cost together);</item>
 /// <item>default: a module as shipped without <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>: no tracer provider (no span is made),
 /// and the module's own meter provider with the Prometheus exporter aggregating every measurement for <c>/metrics</c>
 /// (the monitoring host <see cref="MonitoringExtensions.AddMonitoring"/> builds; nothing scrapes);</item>
@@ -36,6 +38,7 @@ internal static class InstrumentationBenchmark
 {
     private enum Way
     {
+        None,
         Default,
         Sampled,
         EverySpan,
@@ -54,17 +57,17 @@ internal static class InstrumentationBenchmark
         var folder = Directory.CreateTempSubdirectory("medtech-instr-bench-").FullName;
         try
         {
-            Console.WriteLine($"Instrumentation benchmark: {messages:N0} messages per row, {repeats} rotations default/sampled ({SampledRatio:P0})/every span, medians; .NET {Environment.Version}; load average {LoadAverage()}");
+            Console.WriteLine($"Instrumentation benchmark: {messages:N0} messages per row, {repeats} rotations none/default/sampled ({SampledRatio:P0})/every span, medians; .NET {Environment.Version}; load average {LoadAverage()}");
             using var cluster = MockClusterProcess.Start("measurements");
             var rows = new Row[]
             {
-                new("(b) publish -> committed -> acked, msg/s", true, (f, _) => GatewayBenchmark.GatewayIngestAsync(messages, GatewayBenchmark.Payload, f, forceToDisk: true)),
-                new("Normalize+Group inbox -> outbox, msg/s", true, (f, settle) => NormalizeAsync(messages, f, settle)),
-                new("forward outbox -> mock Kafka, groups/s", true, (f, settle) => ForwardAsync(messages, f, cluster.BootstrapServers, settle)),
+                new("(b) publish -> committed -> acked, msg/s", true, (f, _, _) => GatewayBenchmark.GatewayIngestAsync(messages, GatewayBenchmark.Payload, f, forceToDisk: true)),
+                new("Normalize+Group inbox -> outbox, msg/s", true, (f, _, settle) => NormalizeAsync(messages, f, settle)),
+                new("forward outbox -> mock Kafka, groups/s", true, (f, _, settle) => ForwardAsync(messages, f, cluster.BootstrapServers, settle)),
 
                 // The gateway host brings its own monitoring (the module's meter provider), as deployed. A quarter of the
                 // messages: the buffer is forced to disk at every commit, and the row must not take the run's time.
-                new("end to end: publish -> hub acked, msg/s", false, (f, settle) => GatewayEndToEndAsync(messages / 4, f, cluster.BootstrapServers, settle)),
+                new("end to end: publish -> hub acked, msg/s", false, (f, metered, settle) => GatewayEndToEndAsync(messages / 4, f, cluster.BootstrapServers, metered, settle)),
             };
 
             // Warm-up, not counted: one run with every span goes through every method a row calls (tiered JIT's second tier too).
@@ -73,7 +76,7 @@ internal static class InstrumentationBenchmark
                 await Timed(row, folder, Way.EverySpan);
             }
 
-            Console.WriteLine($"{"row",-42} {"default",10} {"sampled",10} {"every span",10} {"sampled/default",16} {"every/default",14}");
+            Console.WriteLine($"{"row",-42} {"none",10} {"default",10} {"sampled",10} {"every span",10} {"default/none",13} {"sampled/none",13} {"sampled/default",16} {"every/default",14}");
             foreach (var row in rows)
             {
                 var rates = Enum.GetValues<Way>().ToDictionary(w => w, _ => new List<double>());
@@ -92,11 +95,10 @@ internal static class InstrumentationBenchmark
                     }
                 }
 
-                var (plain, sampled, every) = (Median(rates[Way.Default]), Median(rates[Way.Sampled]), Median(rates[Way.EverySpan]));
-                Console.WriteLine($"{row.Name,-42} {plain,10:N0} {sampled,10:N0} {every,10:N0} {sampled / plain,16:P1} {every / plain,14:P1}");
-                var (cpuPlain, cpuSampled, cpuEvery) = (Median(cpus[Way.Default]), Median(cpus[Way.Sampled]), Median(cpus[Way.EverySpan]));
-                Console.WriteLine($"{"  CPU ms of the run (process), medians",-42} {cpuPlain,10:N0} {cpuSampled,10:N0} {cpuEvery,10:N0} {cpuSampled / cpuPlain,16:P1} {cpuEvery / cpuPlain,14:P1}");
-                Console.WriteLine($"{"",-42} runs: default {Runs(rates[Way.Default])}; sampled {Runs(rates[Way.Sampled])}; every {Runs(rates[Way.EverySpan])}; spans exported per run: sampled {spans[Way.Sampled] / repeats:N0}, every {spans[Way.EverySpan] / repeats:N0}");
+                Print(row.Name, rates, "N0");
+                Print("  CPU ms of the run (process), medians", cpus, "N0");
+                Console.WriteLine($"{"",-42} runs: none {Runs(rates[Way.None])}; default {Runs(rates[Way.Default])}; sampled {Runs(rates[Way.Sampled])}; every {Runs(rates[Way.EverySpan])}");
+                Console.WriteLine($"{"",-42} CPU ms: none {Runs(cpus[Way.None])}; default {Runs(cpus[Way.Default])}; sampled {Runs(cpus[Way.Sampled])}; every {Runs(cpus[Way.EverySpan])}; spans exported per run: sampled {spans[Way.Sampled] / repeats:N0}, every {spans[Way.EverySpan] / repeats:N0}");
             }
 
             Console.WriteLine($"load average at the end {LoadAverage()}");
@@ -107,8 +109,17 @@ internal static class InstrumentationBenchmark
         }
     }
 
-    /// <summary>A row: its run takes its folder and a "settle" it calls when its set-up is done and its clock starts (spans of the set-up exported, garbage collected).</summary>
-    private sealed record Row(string Name, bool NeedsMonitoring, Func<string, Action, Task<double>> Run);
+    /// <summary>One line of the table: the medians of each way and their ratios (a rate or CPU time alike).</summary>
+    private static void Print(string name, Dictionary<Way, List<double>> values, string format)
+    {
+        var (none, plain, sampled, every) = (Median(values[Way.None]), Median(values[Way.Default]), Median(values[Way.Sampled]), Median(values[Way.EverySpan]));
+        Console.WriteLine($"{name,-42} {none.ToString(format, CultureInfo.InvariantCulture),10} {plain.ToString(format, CultureInfo.InvariantCulture),10} " +
+                          $"{sampled.ToString(format, CultureInfo.InvariantCulture),10} {every.ToString(format, CultureInfo.InvariantCulture),10} " +
+                          $"{plain / none,13:P1} {sampled / none,13:P1} {sampled / plain,16:P1} {every / plain,14:P1}");
+    }
+
+    /// <summary>A row: its run takes its folder, whether the module's meter provider runs (false for "none"), and a "settle" it calls when its set-up is done and its clock starts (spans of the set-up exported, garbage collected).</summary>
+    private sealed record Row(string Name, bool NeedsMonitoring, Func<string, bool, Action, Task<double>> Run);
 
     /// <summary>
     /// One run of <paramref name="row"/> the given way, in a folder of its own: its rate, the spans it exported, and the
@@ -118,12 +129,12 @@ internal static class InstrumentationBenchmark
     private static async Task<(double Rate, long Spans, double CpuMs)> Timed(Row row, string folder, Way way)
     {
         var own = Directory.CreateDirectory(Path.Combine(folder, Guid.NewGuid().ToString("N"))).FullName;
-        using var monitoring = row.NeedsMonitoring ? await MonitoringHostAsync() : null;
+        using var monitoring = row.NeedsMonitoring && way != Way.None ? await MonitoringHostAsync() : null;
         var exporter = new CountingExporter();
-        using var tracing = way == Way.Default ? null : Sdk.CreateTracerProviderBuilder().AddSource(MonitoringExtensions.MeterPrefix + "*")
+        using var tracing = way is Way.None or Way.Default ? null : Sdk.CreateTracerProviderBuilder().AddSource(MonitoringExtensions.MeterPrefix + "*")
             .SetSampler(way == Way.Sampled ? new ParentBasedSampler(new TraceIdRatioBasedSampler(SampledRatio)) : new AlwaysOnSampler())
             .AddProcessor(new BatchActivityExportProcessor(exporter)).Build();
-        if ((way != Way.Default) != PipelineTracing.Gateway.HasListeners())
+        if ((way is Way.Sampled or Way.EverySpan) != PipelineTracing.Gateway.HasListeners())
         {
             throw new InvalidOperationException("The tracing listener is not as the run needs it.");
         }
@@ -141,7 +152,7 @@ internal static class InstrumentationBenchmark
         }
 
         Settle();
-        var rate = await row.Run(own, Settle);
+        var rate = await row.Run(own, way != Way.None, Settle);
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds;
         tracing?.ForceFlush();
         if (monitoring is not null)
@@ -228,13 +239,13 @@ internal static class InstrumentationBenchmark
 
     /// <summary>
     /// The gateway module (embedded broker, buffer forced to disk, Normalize and Group, forward to the mock cluster) as
-    /// the host runs it: messages/s from the first publish until every message's groups are acknowledged (inbox and
+    /// the host runs it (without its meter provider and <c>/metrics</c> server when not <paramref name="metered"/>): messages/s from the first publish until every message's groups are acknowledged (inbox and
     /// outbox empty); <see cref="GatewayBenchmark.Devices"/> monitors publishing QoS 1 with a window each.
     /// </summary>
-    private static async Task<double> GatewayEndToEndAsync(int messages, string folder, string bootstrapServers, Action settle)
+    private static async Task<double> GatewayEndToEndAsync(int messages, string folder, string bootstrapServers, bool metered, Action settle)
     {
         var port = Ports.Free();
-        using var gateway = EndToEndBenchmark.Gateway(folder, port, bootstrapServers);
+        using var gateway = EndToEndBenchmark.Gateway(folder, port, bootstrapServers, metered);
         await gateway.StartAsync();
         settle();
         var store = gateway.Services.GetRequiredService<GatewayStore>();
