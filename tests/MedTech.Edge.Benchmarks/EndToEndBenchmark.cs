@@ -10,7 +10,6 @@ using MedTech.Edge.Testing;
 using MedTech.Edge.Writer;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
@@ -142,12 +141,12 @@ internal static class EndToEndBenchmark
         b.AddEdgeGateway().AddHubForwarding();
         if (!metered)
         {
-            // Instrumentation off (the instrumentation benchmark's "none"): no meter provider listens to any instrument,
-            // and the /metrics server that needs one is not started.
-            b.Services.RemoveAll<OpenTelemetry.Metrics.MeterProvider>();
-            foreach (var server in b.Services.Where(s => s.ServiceType == typeof(IHostedService) && s.ImplementationType == typeof(Hosting.MonitoringServer)).ToList())
+            // Instrumentation off (the instrumentation benchmark's "none"): nothing of OpenTelemetry's is registered (no
+            // meter provider, so no instrument has a listener; nor its metrics listener and hosted service, which need
+            // one), and the /metrics server that serves the provider is not started.
+            foreach (var service in b.Services.Where(s => OfOpenTelemetry(s.ServiceType) || OfOpenTelemetry(s.ImplementationType) || s.ImplementationType == typeof(Hosting.MonitoringServer)).ToList())
             {
-                b.Services.Remove(server);
+                b.Services.Remove(service);
             }
         }
     });
@@ -170,6 +169,8 @@ internal static class EndToEndBenchmark
             return new FhirServerClient(http, options, sp.GetRequiredService<ILogger<FhirServerClient>>());
         });
     });
+
+    private static bool OfOpenTelemetry(Type? type) => type?.Assembly.GetName().Name?.StartsWith("OpenTelemetry", StringComparison.Ordinal) == true;
 
     private static IHost Build(Dictionary<string, string?> config, Action<IHostApplicationBuilder> add)
     {
