@@ -205,8 +205,8 @@ internal static class InstrumentationBenchmark
     }
 
     /// <summary>
-    /// An outbox of groups as Normalize stores them (a traceparent each while spans are made: a root span per group, so
-    /// the sampler decides per group as it would per reading), then timed: forwarded until empty.
+    /// An outbox of groups as Normalize stores them (a traceparent for each sampled group while spans are made: a root
+    /// span per group, so the sampler decides per group as it would per reading), then timed: forwarded until empty.
     /// </summary>
     private static async Task<double> ForwardAsync(int groups, string folder, string bootstrapServers, Action settle)
     {
@@ -217,7 +217,7 @@ internal static class InstrumentationBenchmark
             var entries = Enumerable.Range(at, Math.Min(PerRound, groups - at)).Select(i =>
             {
                 using var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, "group", ActivityKind.Internal, default);
-                return new OutboxEntry($"monitor-{i % 200}", GatewayBenchmark.Payload, DateTime.UtcNow) { TraceParent = span is null ? null : PipelineTracing.Format(span.Context) };
+                return new OutboxEntry($"monitor-{i % 200}", GatewayBenchmark.Payload, DateTime.UtcNow) { TraceParent = span is { Recorded: true } ? PipelineTracing.Format(span.Context) : null };
             }).ToList();
             store.CompleteNormalization([], entries, []);
         }
