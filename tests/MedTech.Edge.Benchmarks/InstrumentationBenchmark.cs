@@ -44,11 +44,14 @@ internal static class InstrumentationBenchmark
         EverySpan,
     }
 
-    /// <summary>The ratio of the "sampled" column (what <c>OTEL_TRACES_SAMPLER_ARG</c> would say).</summary>
-    private const double SampledRatio = 0.1;
+    /// <summary>The ratio of the "sampled" column (what <c>OTEL_TRACES_SAMPLER_ARG</c> would say): 0.1 unless <c>--ratio</c> says otherwise.</summary>
+    private static double SampledRatio = 0.1;
 
-    public static async Task RunAsync(int messages, int repeats)
+    /// <param name="ratio">The sampled column's ratio (0 shows what unsampled readings alone cost).</param>
+    /// <param name="only">Runs only the rows whose name starts with it (case-insensitive), e.g. "normalize".</param>
+    public static async Task RunAsync(int messages, int repeats, double ratio = 0.1, string? only = null)
     {
+        SampledRatio = ratio;
         if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(MonitoringExtensions.OtlpEndpointVariable)))
         {
             throw new InvalidOperationException($"Unset {MonitoringExtensions.OtlpEndpointVariable}: the default column is a module without it.");
@@ -68,7 +71,7 @@ internal static class InstrumentationBenchmark
                 // The gateway host brings its own monitoring (the module's meter provider), as deployed. A quarter of the
                 // messages: the buffer is forced to disk at every commit, and the row must not take the run's time.
                 new("end to end: publish -> hub acked, msg/s", false, (f, metered, settle) => GatewayEndToEndAsync(messages / 4, f, cluster.BootstrapServers, metered, settle)),
-            };
+            }.Where(r => only is null || r.Name.StartsWith(only, StringComparison.OrdinalIgnoreCase)).ToArray();
 
             // Warm-up, not counted: one run with every span goes through every method a row calls (tiered JIT's second tier too).
             foreach (var row in rows)
