@@ -23,10 +23,11 @@ namespace MedTech.Edge.Hosting;
 /// the buffer, parsed, nor a span per stage). The hub is the one place an unsampled reading still carries a context:
 /// a hub message none of whose groups was sampled is sent with a fresh random trace id flagged unsampled
 /// (<see cref="NewUnsampledTraceParent"/>, one per hub message), so the writer's parent-based sampler continues it
-/// unsampled instead of starting a root of its own, as it does for input that never came through a gateway (no
-/// header, device messages normalized in the cloud). Nothing listening: <see cref="ActivitySource.StartActivity(string, ActivityKind)"/>
-/// returns null, no context is stored or sent, and nothing else is spent. Names and attributes carry no patient data: counts, topic names,
-/// partitions and offsets only, never a device id, patient id, value or client id.
+/// unsampled instead of starting a root of its own; the writer starts roots only for input that never came through
+/// a gateway (no header, device messages normalized in the cloud). Nothing listening:
+/// <see cref="ActivitySource.StartActivity(string, ActivityKind)"/> returns null, no context is stored or sent, and
+/// nothing else is spent. Names and attributes carry no patient data: counts, topic names, partitions and offsets
+/// only, never a device id, patient id, value or client id.
 /// </remarks>
 public static class PipelineTracing
 {
