@@ -163,7 +163,11 @@ internal static class BufferDocuments
         {
             for (var i = 0; i < messages.Count; i++)
             {
-                messages[i] = messages[i] with { TraceParent = TraceAt(traces, i) };
+                // A copy only for a traced record: with sampling, most records of a document with traces have none.
+                if (TraceAt(traces, i) is { } trace)
+                {
+                    messages[i] = messages[i] with { TraceParent = trace };
+                }
             }
         }
 
@@ -265,7 +269,11 @@ internal static class BufferDocuments
         {
             for (var i = 0; i < read.Count; i++)
             {
-                read[i] = read[i] with { TraceParent = TraceAt(traces, i) };
+                // A copy only for a traced record: with sampling, most records of a document with traces have none.
+                if (TraceAt(traces, i) is { } trace)
+                {
+                    read[i] = read[i] with { TraceParent = trace };
+                }
             }
         }
 

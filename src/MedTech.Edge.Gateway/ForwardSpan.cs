@@ -7,7 +7,9 @@ namespace MedTech.Edge.Gateway;
 /// <summary>
 /// The forward span of one hub message, the same for every transport: a child of the first sampled group it packs
 /// (the other sampled ones linked, see <see cref="PipelineTracing"/>), its context sent in the message's <c>traceparent</c> and
-/// <c>tracestate</c> so that the writer's consume span continues the trace. Null, and nothing sent, when nothing listens.
+/// <c>tracestate</c> so that the writer's consume span continues the trace. No span when no group it packs was sampled
+/// (a gateway stage never starts a root); the message then carries a fresh unsampled <c>traceparent</c>, so the writer
+/// does not start one either. Null, and nothing sent, when nothing listens.
 /// </summary>
 public static class ForwardSpan
 {
@@ -22,17 +24,23 @@ public static class ForwardSpan
             return null;
         }
 
-        var groups = new List<ActivityContext>(indices.Count);
+        // Only a sampled group stores a context (an old file's flagged 00 counts as none); most hub messages have none.
+        List<ActivityContext>? groups = null;
         foreach (var i in indices)
         {
-            if (PipelineTracing.Parse(entries[i].TraceParent) is var group && group != default)
+            if (entries[i].TraceParent is { } stored && PipelineTracing.Parse(stored) is var group && PipelineTracing.IsRecorded(group))
             {
-                groups.Add(group);
+                (groups ??= new List<ActivityContext>(Math.Min(indices.Count, PipelineTracing.MaxLinks + 1))).Add(group);
             }
         }
 
-        // The first sampled group's child (else the first's, unsampled: the trace id goes on); the sampled others linked.
-        var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, SpanName, ActivityKind.Producer, PipelineTracing.FirstRecorded(groups), groups.Where(PipelineTracing.IsRecorded));
+        if (groups is null)
+        {
+            return null;
+        }
+
+        // The first sampled group's child; the sampled others linked.
+        var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, SpanName, ActivityKind.Producer, groups[0], groups);
         if (span is { IsAllDataRequested: true })
         {
             span.SetTag("messaging.system", system);
@@ -47,12 +55,20 @@ public static class ForwardSpan
         return span;
     }
 
-    /// <summary>Writes the span's W3C context through <paramref name="add"/> (header name, value).</summary>
+    /// <summary>
+    /// Writes the span's W3C context through <paramref name="add"/> (header name, value); without a span while tracing
+    /// is on (no group of the message was sampled), a fresh unsampled <c>traceparent</c>; nothing when nothing listens.
+    /// </summary>
     public static void Inject(Activity? span, Action<string, string> add)
     {
         ArgumentNullException.ThrowIfNull(add);
         if (span is null)
         {
+            if (PipelineTracing.Gateway.HasListeners())
+            {
+                add(PipelineTracing.TraceParentHeader, PipelineTracing.NewUnsampledTraceParent());
+            }
+
             return;
         }
 

@@ -6,8 +6,9 @@ namespace MedTech.Edge.Gateway;
 
 /// <summary>
 /// The ingest span: one per device message, from its hand-over to the buffer until it is committed, the root of the
-/// reading's trace (<see cref="PipelineTracing"/>). Its <c>traceparent</c> is stored with the message, so normalize
-/// continues the trace after a restart too. The MQTT topic is not an attribute: topics commonly name the device.
+/// reading's trace (<see cref="PipelineTracing"/>). A recorded span's <c>traceparent</c> is stored with the message, so
+/// normalize continues the trace after a restart too; a span the sampler dropped stores nothing, so the later stages
+/// spend nothing on the reading. The MQTT topic is not an attribute: topics commonly name the device.
 /// </summary>
 public sealed class TracedInbox(IInbox inner) : IInbox
 {
@@ -24,7 +25,14 @@ public sealed class TracedInbox(IInbox inner) : IInbox
             return await inner.AppendAsync(message, cancellationToken).ConfigureAwait(false);
         }
 
-        // Attributes only where they are kept: a span the sampler dropped still carries the trace id (stored), nothing more.
+        // Dropped by the sampler: nothing stored, no later stage continues it (a propagation-only span, ended at once).
+        if (!activity.Recorded)
+        {
+            activity.Dispose();
+            return await inner.AppendAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Attributes only where they are kept (a recorded span whose sampler also asked for its data).
         var recorded = activity.IsAllDataRequested;
         if (recorded)
         {

@@ -16,12 +16,18 @@ namespace MedTech.Edge.Hosting;
 /// the other hub messages' consume spans. So a reading's trace holds every stage while its message is the first
 /// sampled one in its group and its group the first sampled one in its hub message, and is reached by a link otherwise;
 /// following parents only would need a span per reading per stage, which costs more than the 5 % the instrumentation
-/// may take. Sampling (<c>OTEL_TRACES_SAMPLER=parentbased_traceidratio</c>) decides once, at ingest: a dropped ingest
-/// span still carries its trace id (the SDK makes a propagation-only span for a root it drops), which every later stage
-/// continues unsampled, so a reading is traced at every stage or at none and no later stage starts a trace of its own.
-/// Nothing listening: <see cref="ActivitySource.StartActivity(string, ActivityKind)"/> returns null, no context is
-/// stored or sent, and nothing else is spent. Names and attributes carry no patient data: counts, topic names,
-/// partitions and offsets only, never a device id, patient id, value or client id.
+/// may take. Sampling (<c>OTEL_TRACES_SAMPLER=parentbased_traceidratio</c>) decides once, at ingest, and a reading is
+/// traced at every stage or at none: only a recorded ingest span's context is stored with the message, and a gateway
+/// stage after ingest makes a span only as the child of a stored (recorded) context, never a root; so a reading the
+/// sampler dropped costs one propagation-only ingest span and nothing after it (no traceparent formatted, stored in
+/// the buffer, parsed, nor a span per stage). The hub is the one place an unsampled reading still carries a context:
+/// a hub message none of whose groups was sampled is sent with a fresh random trace id flagged unsampled
+/// (<see cref="NewUnsampledTraceParent"/>, one per hub message), so the writer's parent-based sampler continues it
+/// unsampled instead of starting a root of its own; the writer starts roots only for input that never came through
+/// a gateway (no header, device messages normalized in the cloud). Nothing listening:
+/// <see cref="ActivitySource.StartActivity(string, ActivityKind)"/> returns null, no context is stored or sent, and
+/// nothing else is spent. Names and attributes carry no patient data: counts, topic names, partitions and offsets
+/// only, never a device id, patient id, value or client id.
 /// </remarks>
 public static class PipelineTracing
 {
@@ -116,6 +122,13 @@ public static class PipelineTracing
             System.Buffers.ArrayPool<ActivityContext>.Shared.Return(added, clearArray: true);
         }
     }
+
+    /// <summary>
+    /// A <c>traceparent</c> of a fresh random trace, flagged unsampled: what a hub message carries when none of its
+    /// groups was sampled, so that the writer continues it unsampled rather than starting a root (a sampler's coin toss
+    /// of its own would trace a reading from the writer on only). Nothing is stored or exported under this trace id.
+    /// </summary>
+    public static string NewUnsampledTraceParent() => $"00-{ActivityTraceId.CreateRandom().ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-00";
 
     /// <summary>Whether the sampler recorded the span of <paramref name="context"/> (W3C flag <c>sampled</c>).</summary>
     public static bool IsRecorded(ActivityContext context) => (context.TraceFlags & ActivityTraceFlags.Recorded) != 0;

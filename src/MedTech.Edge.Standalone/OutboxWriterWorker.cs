@@ -137,7 +137,10 @@ public sealed partial class OutboxWriterWorker(IOutbox store, MeasurementWriter 
         store.ClearInHand(GatewayStore.WriterInHand);
     }
 
-    /// <summary>In one process there is no hub: transform and persist continue the trace of the gateway's group span stored with each entry.</summary>
+    /// <summary>
+    /// In one process there is no hub: transform and persist continue the trace of the gateway's group span stored with
+    /// each entry; an entry without one (its group was not sampled) is given none, so the writer makes no span for it.
+    /// </summary>
     private static List<System.Diagnostics.ActivityContext>? Traces(IReadOnlyList<OutboxEntry> entries) =>
         Hosting.PipelineTracing.Writer.HasListeners() ? entries.Select(e => Hosting.PipelineTracing.Parse(e.TraceParent)).ToList() : null;
 

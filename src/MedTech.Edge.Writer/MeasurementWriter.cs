@@ -39,7 +39,10 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
     /// <param name="sources">Per message, the id its Provenance names (<c>topic/partition/offset</c>) and its gateway; without
     /// one, a message is named by the SHA-256 of its bytes (never by its content).</param>
     /// <param name="traces">Per message, the span its transform span is a child of (the consume span, or the gateway's
-    /// group span in one process); the persist span is a child of the first and linked to the others (<see cref="PipelineTracing"/>).</param>
+    /// group span in one process); the persist span is a child of the first and linked to the others (<see cref="PipelineTracing"/>).
+    /// A message given no context here (default: in one process, a group the gateway did not sample) gets no transform
+    /// span, and a batch of such messages no persist span: a stage after ingest never starts a root. Without the list at
+    /// all, the spans are roots.</param>
     /// <param name="envelopes">Per message, its hub headers (the gateway's name, the trace context): its dead letters keep
     /// them, so a replay is written with the same Provenance and trace.</param>
     public async Task<IReadOnlyList<WriterDeadLetter>> WriteAsync(IReadOnlyList<(string Key, byte[] Payload)> messages, CancellationToken cancellationToken,
@@ -55,7 +58,9 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
         {
             var (key, payload) = messages[i];
             var source = (sources is not null && i < sources.Count ? sources[i] : null) ?? new MeasurementSource("sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(payload)));
-            using var span = tracing ? PipelineTracing.StartDetached(PipelineTracing.Writer, "transform", ActivityKind.Internal, TraceAt(traces, i)) : null;
+            using var span = tracing && (traces is null || TraceAt(traces, i) != default)
+                ? PipelineTracing.StartDetached(PipelineTracing.Writer, "transform", ActivityKind.Internal, TraceAt(traces, i))
+                : null;
             var envelope = envelopes is not null && i < envelopes.Count ? envelopes[i] : null;
             var refused = deadLetters.Count;
             var read = 0;
@@ -81,9 +86,10 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             }
         }
 
-        // The first sampled message's child (else the first's, unsampled, so no new trace starts here); the sampled others linked.
+        // The first sampled message's child (else the first's, unsampled, so no new trace starts here); the sampled others
+        // linked; none when the messages were given contexts and none has one.
         var persistSpans = traces?.Where(t => t != default).ToList() ?? [];
-        using var persist = tracing ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, PipelineTracing.FirstRecorded(persistSpans), persistSpans.Where(PipelineTracing.IsRecorded)) : null;
+        using var persist = tracing && (traces is null || persistSpans.Count > 0) ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, PipelineTracing.FirstRecorded(persistSpans), persistSpans.Where(PipelineTracing.IsRecorded)) : null;
         var result = await PersistAllAsync(groups, count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
         persist?.SetTag("medtech.groups", groups.Count);
         persist?.SetTag("medtech.dead_letters", result.Count);

@@ -126,7 +126,7 @@ internal static class EndToEndBenchmark
 
     private static string Key(string deviceResourceId, DateTime time) => $"Device/{deviceResourceId}|{time:yyyy-MM-ddTHH:mm:ss}";
 
-    internal static IHost Gateway(string folder, int mqttPort, string bootstrap) => Build(new()
+    internal static IHost Gateway(string folder, int mqttPort, string bootstrap, bool metered = true) => Build(new()
     {
         ["Gateway:DeviceMappingPath"] = Mapping("device-mapping"),
         ["Buffer:Path"] = Path.Combine(folder, "gateway.db"),
@@ -136,7 +136,20 @@ internal static class EndToEndBenchmark
         ["Mqtt:DeviceQuota:RatePerSecond"] = "0",
         ["Hub:BootstrapServers"] = bootstrap,
         ["Hub:Topic"] = "measurements",
-    }, b => b.AddEdgeGateway().AddHubForwarding());
+    }, b =>
+    {
+        b.AddEdgeGateway().AddHubForwarding();
+        if (!metered)
+        {
+            // Instrumentation off (the instrumentation benchmark's "none"): nothing of OpenTelemetry's is registered (no
+            // meter provider, so no instrument has a listener; nor its metrics listener and hosted service, which need
+            // one), and the /metrics server that serves the provider is not started.
+            foreach (var service in b.Services.Where(s => OfOpenTelemetry(s.ServiceType) || OfOpenTelemetry(s.ImplementationType) || s.ImplementationType == typeof(Hosting.MonitoringServer)).ToList())
+            {
+                b.Services.Remove(service);
+            }
+        }
+    });
 
     private static IHost Writer(Uri fhir, string bootstrap, ConcurrentDictionary<string, long> written) => Build(new()
     {
@@ -156,6 +169,8 @@ internal static class EndToEndBenchmark
             return new FhirServerClient(http, options, sp.GetRequiredService<ILogger<FhirServerClient>>());
         });
     });
+
+    private static bool OfOpenTelemetry(Type? type) => type?.Assembly.GetName().Name?.StartsWith("OpenTelemetry", StringComparison.Ordinal) == true;
 
     private static IHost Build(Dictionary<string, string?> config, Action<IHostApplicationBuilder> add)
     {

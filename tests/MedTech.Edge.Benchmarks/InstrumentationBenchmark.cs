@@ -16,9 +16,11 @@ using OpenTelemetry.Trace;
 namespace MedTech.Edge.Benchmarks;
 
 /// <summary>
-/// What the instrumentation costs, in one run, each row alternating three ways of running (the order rotating each
-/// repeat), medians, ratios against the same run's "default" only:
+/// What the instrumentation costs, in one run, each row alternating four ways of running (the order rotating each
+/// repeat), medians, ratios against the same run's "none" and "default" only:
 /// <list type="bullet">
+/// <item>none: instrumentation off: no meter provider and no tracer provider, so no instrument and no source has a
+/// listener (the baseline for what metrics and tracing cost together);</item>
 /// <item>default: a module as shipped without <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>: no tracer provider (no span is made),
 /// and the module's own meter provider with the Prometheus exporter aggregating every measurement for <c>/metrics</c>
 /// (the monitoring host <see cref="MonitoringExtensions.AddMonitoring"/> builds; nothing scrapes);</item>
@@ -36,16 +38,20 @@ internal static class InstrumentationBenchmark
 {
     private enum Way
     {
+        None,
         Default,
         Sampled,
         EverySpan,
     }
 
-    /// <summary>The ratio of the "sampled" column (what <c>OTEL_TRACES_SAMPLER_ARG</c> would say).</summary>
-    private const double SampledRatio = 0.1;
+    /// <summary>The ratio of the "sampled" column (what <c>OTEL_TRACES_SAMPLER_ARG</c> would say): 0.1 unless <c>--ratio</c> says otherwise.</summary>
+    private static double SampledRatio = 0.1;
 
-    public static async Task RunAsync(int messages, int repeats)
+    /// <param name="ratio">The sampled column's ratio (0 shows what unsampled readings alone cost).</param>
+    /// <param name="only">Runs only the rows whose name starts with it (case-insensitive), e.g. "normalize".</param>
+    public static async Task RunAsync(int messages, int repeats, double ratio = 0.1, string? only = null)
     {
+        SampledRatio = ratio;
         if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(MonitoringExtensions.OtlpEndpointVariable)))
         {
             throw new InvalidOperationException($"Unset {MonitoringExtensions.OtlpEndpointVariable}: the default column is a module without it.");
@@ -54,18 +60,18 @@ internal static class InstrumentationBenchmark
         var folder = Directory.CreateTempSubdirectory("medtech-instr-bench-").FullName;
         try
         {
-            Console.WriteLine($"Instrumentation benchmark: {messages:N0} messages per row, {repeats} rotations default/sampled ({SampledRatio:P0})/every span, medians; .NET {Environment.Version}; load average {LoadAverage()}");
+            Console.WriteLine($"Instrumentation benchmark: {messages:N0} messages per row, {repeats} rotations none/default/sampled ({SampledRatio:P0})/every span, medians; .NET {Environment.Version}; load average {LoadAverage()}");
             using var cluster = MockClusterProcess.Start("measurements");
             var rows = new Row[]
             {
-                new("(b) publish -> committed -> acked, msg/s", true, (f, _) => GatewayBenchmark.GatewayIngestAsync(messages, GatewayBenchmark.Payload, f, forceToDisk: true)),
-                new("Normalize+Group inbox -> outbox, msg/s", true, (f, settle) => NormalizeAsync(messages, f, settle)),
-                new("forward outbox -> mock Kafka, groups/s", true, (f, settle) => ForwardAsync(messages, f, cluster.BootstrapServers, settle)),
+                new("(b) publish -> committed -> acked, msg/s", true, (f, _, _) => GatewayBenchmark.GatewayIngestAsync(messages, GatewayBenchmark.Payload, f, forceToDisk: true)),
+                new("Normalize+Group inbox -> outbox, msg/s", true, (f, _, settle) => NormalizeAsync(messages, f, settle)),
+                new("forward outbox -> mock Kafka, groups/s", true, (f, _, settle) => ForwardAsync(messages, f, cluster.BootstrapServers, settle)),
 
                 // The gateway host brings its own monitoring (the module's meter provider), as deployed. A quarter of the
                 // messages: the buffer is forced to disk at every commit, and the row must not take the run's time.
-                new("end to end: publish -> hub acked, msg/s", false, (f, settle) => GatewayEndToEndAsync(messages / 4, f, cluster.BootstrapServers, settle)),
-            };
+                new("end to end: publish -> hub acked, msg/s", false, (f, metered, settle) => GatewayEndToEndAsync(messages / 4, f, cluster.BootstrapServers, metered, settle)),
+            }.Where(r => only is null || r.Name.StartsWith(only, StringComparison.OrdinalIgnoreCase)).ToArray();
 
             // Warm-up, not counted: one run with every span goes through every method a row calls (tiered JIT's second tier too).
             foreach (var row in rows)
@@ -73,7 +79,7 @@ internal static class InstrumentationBenchmark
                 await Timed(row, folder, Way.EverySpan);
             }
 
-            Console.WriteLine($"{"row",-42} {"default",10} {"sampled",10} {"every span",10} {"sampled/default",16} {"every/default",14}");
+            Console.WriteLine($"{"row",-42} {"none",10} {"default",10} {"sampled",10} {"every span",10} {"default/none",13} {"sampled/none",13} {"sampled/default",16} {"every/default",14}");
             foreach (var row in rows)
             {
                 var rates = Enum.GetValues<Way>().ToDictionary(w => w, _ => new List<double>());
@@ -92,11 +98,10 @@ internal static class InstrumentationBenchmark
                     }
                 }
 
-                var (plain, sampled, every) = (Median(rates[Way.Default]), Median(rates[Way.Sampled]), Median(rates[Way.EverySpan]));
-                Console.WriteLine($"{row.Name,-42} {plain,10:N0} {sampled,10:N0} {every,10:N0} {sampled / plain,16:P1} {every / plain,14:P1}");
-                var (cpuPlain, cpuSampled, cpuEvery) = (Median(cpus[Way.Default]), Median(cpus[Way.Sampled]), Median(cpus[Way.EverySpan]));
-                Console.WriteLine($"{"  CPU ms of the run (process), medians",-42} {cpuPlain,10:N0} {cpuSampled,10:N0} {cpuEvery,10:N0} {cpuSampled / cpuPlain,16:P1} {cpuEvery / cpuPlain,14:P1}");
-                Console.WriteLine($"{"",-42} runs: default {Runs(rates[Way.Default])}; sampled {Runs(rates[Way.Sampled])}; every {Runs(rates[Way.EverySpan])}; spans exported per run: sampled {spans[Way.Sampled] / repeats:N0}, every {spans[Way.EverySpan] / repeats:N0}");
+                Print(row.Name, rates, "N0");
+                Print("  CPU ms of the run (process), medians", cpus, "N0");
+                Console.WriteLine($"{"",-42} runs: none {Runs(rates[Way.None])}; default {Runs(rates[Way.Default])}; sampled {Runs(rates[Way.Sampled])}; every {Runs(rates[Way.EverySpan])}");
+                Console.WriteLine($"{"",-42} CPU ms: none {Runs(cpus[Way.None])}; default {Runs(cpus[Way.Default])}; sampled {Runs(cpus[Way.Sampled])}; every {Runs(cpus[Way.EverySpan])}; spans exported per run: sampled {spans[Way.Sampled] / repeats:N0}, every {spans[Way.EverySpan] / repeats:N0}");
             }
 
             Console.WriteLine($"load average at the end {LoadAverage()}");
@@ -107,8 +112,17 @@ internal static class InstrumentationBenchmark
         }
     }
 
-    /// <summary>A row: its run takes its folder and a "settle" it calls when its set-up is done and its clock starts (spans of the set-up exported, garbage collected).</summary>
-    private sealed record Row(string Name, bool NeedsMonitoring, Func<string, Action, Task<double>> Run);
+    /// <summary>One line of the table: the medians of each way and their ratios (a rate or CPU time alike).</summary>
+    private static void Print(string name, Dictionary<Way, List<double>> values, string format)
+    {
+        var (none, plain, sampled, every) = (Median(values[Way.None]), Median(values[Way.Default]), Median(values[Way.Sampled]), Median(values[Way.EverySpan]));
+        Console.WriteLine($"{name,-42} {none.ToString(format, CultureInfo.InvariantCulture),10} {plain.ToString(format, CultureInfo.InvariantCulture),10} " +
+                          $"{sampled.ToString(format, CultureInfo.InvariantCulture),10} {every.ToString(format, CultureInfo.InvariantCulture),10} " +
+                          $"{plain / none,13:P1} {sampled / none,13:P1} {sampled / plain,16:P1} {every / plain,14:P1}");
+    }
+
+    /// <summary>A row: its run takes its folder, whether the module's meter provider runs (false for "none"), and a "settle" it calls when its set-up is done and its clock starts (spans of the set-up exported, garbage collected).</summary>
+    private sealed record Row(string Name, bool NeedsMonitoring, Func<string, bool, Action, Task<double>> Run);
 
     /// <summary>
     /// One run of <paramref name="row"/> the given way, in a folder of its own: its rate, the spans it exported, and the
@@ -118,12 +132,12 @@ internal static class InstrumentationBenchmark
     private static async Task<(double Rate, long Spans, double CpuMs)> Timed(Row row, string folder, Way way)
     {
         var own = Directory.CreateDirectory(Path.Combine(folder, Guid.NewGuid().ToString("N"))).FullName;
-        using var monitoring = row.NeedsMonitoring ? await MonitoringHostAsync() : null;
+        using var monitoring = row.NeedsMonitoring && way != Way.None ? await MonitoringHostAsync() : null;
         var exporter = new CountingExporter();
-        using var tracing = way == Way.Default ? null : Sdk.CreateTracerProviderBuilder().AddSource(MonitoringExtensions.MeterPrefix + "*")
+        using var tracing = way is Way.None or Way.Default ? null : Sdk.CreateTracerProviderBuilder().AddSource(MonitoringExtensions.MeterPrefix + "*")
             .SetSampler(way == Way.Sampled ? new ParentBasedSampler(new TraceIdRatioBasedSampler(SampledRatio)) : new AlwaysOnSampler())
             .AddProcessor(new BatchActivityExportProcessor(exporter)).Build();
-        if ((way != Way.Default) != PipelineTracing.Gateway.HasListeners())
+        if ((way is Way.Sampled or Way.EverySpan) != PipelineTracing.Gateway.HasListeners())
         {
             throw new InvalidOperationException("The tracing listener is not as the run needs it.");
         }
@@ -141,7 +155,7 @@ internal static class InstrumentationBenchmark
         }
 
         Settle();
-        var rate = await row.Run(own, Settle);
+        var rate = await row.Run(own, way != Way.None, Settle);
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds;
         tracing?.ForceFlush();
         if (monitoring is not null)
@@ -194,8 +208,8 @@ internal static class InstrumentationBenchmark
     }
 
     /// <summary>
-    /// An outbox of groups as Normalize stores them (a traceparent each while spans are made: a root span per group, so
-    /// the sampler decides per group as it would per reading), then timed: forwarded until empty.
+    /// An outbox of groups as Normalize stores them (a traceparent for each sampled group while spans are made: a root
+    /// span per group, so the sampler decides per group as it would per reading), then timed: forwarded until empty.
     /// </summary>
     private static async Task<double> ForwardAsync(int groups, string folder, string bootstrapServers, Action settle)
     {
@@ -206,7 +220,7 @@ internal static class InstrumentationBenchmark
             var entries = Enumerable.Range(at, Math.Min(PerRound, groups - at)).Select(i =>
             {
                 using var span = PipelineTracing.StartDetached(PipelineTracing.Gateway, "group", ActivityKind.Internal, default);
-                return new OutboxEntry($"monitor-{i % 200}", GatewayBenchmark.Payload, DateTime.UtcNow) { TraceParent = span is null ? null : PipelineTracing.Format(span.Context) };
+                return new OutboxEntry($"monitor-{i % 200}", GatewayBenchmark.Payload, DateTime.UtcNow) { TraceParent = span is { Recorded: true } ? PipelineTracing.Format(span.Context) : null };
             }).ToList();
             store.CompleteNormalization([], entries, []);
         }
@@ -228,13 +242,13 @@ internal static class InstrumentationBenchmark
 
     /// <summary>
     /// The gateway module (embedded broker, buffer forced to disk, Normalize and Group, forward to the mock cluster) as
-    /// the host runs it: messages/s from the first publish until every message's groups are acknowledged (inbox and
+    /// the host runs it (without its meter provider and <c>/metrics</c> server when not <paramref name="metered"/>): messages/s from the first publish until every message's groups are acknowledged (inbox and
     /// outbox empty); <see cref="GatewayBenchmark.Devices"/> monitors publishing QoS 1 with a window each.
     /// </summary>
-    private static async Task<double> GatewayEndToEndAsync(int messages, string folder, string bootstrapServers, Action settle)
+    private static async Task<double> GatewayEndToEndAsync(int messages, string folder, string bootstrapServers, bool metered, Action settle)
     {
         var port = Ports.Free();
-        using var gateway = EndToEndBenchmark.Gateway(folder, port, bootstrapServers);
+        using var gateway = EndToEndBenchmark.Gateway(folder, port, bootstrapServers, metered);
         await gateway.StartAsync();
         settle();
         var store = gateway.Services.GetRequiredService<GatewayStore>();

@@ -8,7 +8,8 @@ using MedTech.Edge.Benchmarks;
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- e2e [--seconds N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- localstore [--readings N]
 // dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- cloudnorm [--messages N]
-// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- instrumentation [--messages N] [--repeats N]   (default / sampled 10 % / every span)
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- instrumentation [--messages N] [--repeats N] [--ratio R] [--only ROW]   (none / default / sampled 10 % / every span)
+// dotnet run -c Release --project tests/MedTech.Edge.Benchmarks -- ingest-trace-cost [--messages N] [--repeats N]   (CPU ns per message of the ingest span)
 var mode = args.FirstOrDefault() ?? "normalize";
 string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 switch (mode)
@@ -39,13 +40,17 @@ switch (mode)
         break;
     case "instrumentation":
         await InstrumentationBenchmark.RunAsync(int.Parse(Option("--messages") ?? "20000", CultureInfo.InvariantCulture),
-            int.Parse(Option("--repeats") ?? "3", CultureInfo.InvariantCulture));
+            int.Parse(Option("--repeats") ?? "3", CultureInfo.InvariantCulture), double.Parse(Option("--ratio") ?? "0.1", CultureInfo.InvariantCulture), Option("--only"));
+        break;
+    case "ingest-trace-cost":
+        IngestTraceCostBenchmark.Run(int.Parse(Option("--messages") ?? "500000", CultureInfo.InvariantCulture),
+            int.Parse(Option("--repeats") ?? "5", CultureInfo.InvariantCulture));
         break;
     case "mock-cluster":
         MockClusterProcess.Serve(args.Skip(1));
         break;
     default:
-        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] [--association A [--max-staleness S]] | gateway [--messages N] [--backlog N] | e2e [--seconds N] | localstore [--readings N] | cloudnorm [--messages N] | instrumentation [--messages N] [--repeats N]");
+        Console.Error.WriteLine("usage: [normalize [--seconds N]] | persist [--measurements N] [--only SampledData|Quantity] [--association A [--max-staleness S]] | gateway [--messages N] [--backlog N] | e2e [--seconds N] | localstore [--readings N] | cloudnorm [--messages N] | instrumentation [--messages N] [--repeats N] [--ratio R] [--only ROW] | ingest-trace-cost [--messages N] [--repeats N]");
         return 2;
 }
 

@@ -12,8 +12,10 @@ namespace MedTech.Edge.Gateway.Tests;
 /// <summary>
 /// Normalize and Group's spans under sampling, on a real LiteDB buffer, with the SDK's parent-based sampler (what
 /// <c>OTEL_TRACES_SAMPLER=parentbased_*</c> gives): the stored ingest context decides. A message whose ingest was not
-/// sampled gets no span but its trace id goes on; a group's span continues its earliest SAMPLED message. A tracer
-/// provider listens to the whole process: this class runs alone, after the parallel tests.
+/// sampled (no context stored, or an older release's flagged 00) gets no span and is not continued; a group's span
+/// continues its earliest SAMPLED message; a group of unsampled messages gets no span and stores no context. No stage
+/// here starts a root (the sampler used would record one). A tracer provider listens to the whole process: this class
+/// runs alone, after the parallel tests.
 /// </summary>
 [Collection(nameof(NormalizationTracingTests))]
 public sealed class NormalizationTracingTests : IDisposable
@@ -41,8 +43,8 @@ public sealed class NormalizationTracingTests : IDisposable
     [Fact]
     public void GivenAGroupWhoseEarliestMessageWasNotSampled_WhenNormalized_ThenItsSpanContinuesTheEarliestSampledMessageAndLinksOnlySampledOnes()
     {
-        var (unsampled, sampled, laterSampled) = (Ingest(false), Ingest(true), Ingest(true));
-        store.Append([Message("bed-1", 0, unsampled), Message("bed-1", 1, sampled), Message("bed-1", 2, laterSampled)]);
+        var (sampled, laterSampled) = (Ingest(true), Ingest(true));
+        store.Append([Message("bed-1", 0, null), Message("bed-1", 1, sampled), Message("bed-1", 2, laterSampled)]);
 
         Stage().RunOnce(10);
         tracing.ForceFlush();
@@ -56,24 +58,40 @@ public sealed class NormalizationTracingTests : IDisposable
         var later = normalize.Single(s => s.ParentSpanId == laterSampled.SpanId);
         Assert.Equal((sampled.TraceId, first.SpanId), (group.TraceId, group.ParentSpanId));
         Assert.Equal([later.Context.SpanId], group.Links.Select(l => l.Context.SpanId));
-        Assert.Equal(3, (int)group.GetTagItem("medtech.messages")!);
+        Assert.Equal(2, (int)group.GetTagItem("medtech.sampled_messages")!);
 
         // The outbox entry carries the group span's context, sampled, for forward to continue.
         Assert.Equal(PipelineTracing.Format(group.Context), Assert.Single(store.ReadOutbox(10)).TraceParent);
     }
 
     [Fact]
-    public void GivenAGroupOfUnsampledMessagesOnly_WhenNormalized_ThenNoSpanIsMadeAndTheEntryCarriesTheEarliestTraceIdUnsampled()
+    public void GivenAGroupOfUnsampledMessagesOnly_WhenNormalized_ThenNoSpanIsMadeAndTheEntryStoresNoTraceContext()
     {
-        var (earliest, other) = (Ingest(false), Ingest(false));
-        store.Append([Message("bed-2", 0, earliest), Message("bed-2", 1, other)]);
+        // One without a context (as ingest stores a dropped reading now), one flagged 00 (as an earlier release stored it).
+        store.Append([Message("bed-2", 0, null), Message("bed-2", 1, Ingest(false))]);
 
         Stage().RunOnce(10);
         tracing.ForceFlush();
 
         Assert.Empty(spans);
-        Assert.Equal(PipelineTracing.Format(earliest), Assert.Single(store.ReadOutbox(10)).TraceParent);
-        Assert.EndsWith("-00", Assert.Single(store.ReadOutbox(10)).TraceParent);
+        Assert.Null(Assert.Single(store.ReadOutbox(10)).TraceParent);
+    }
+
+    [Fact]
+    public void GivenARoundOfSampledAndUnsampledDevices_WhenNormalized_ThenOnlyTheSampledDevicesGroupHasASpanAndAContext()
+    {
+        var sampled = Ingest(true);
+        store.Append([Message("bed-3", 0, null), Message("bed-4", 0, sampled), Message("bed-3", 1, null)]);
+
+        Stage().RunOnce(10);
+        tracing.ForceFlush();
+
+        Assert.Equal(sampled.SpanId, Assert.Single(spans, s => s.DisplayName == "normalize").ParentSpanId);
+        var group = Assert.Single(spans, s => s.DisplayName == "group");
+        Assert.Equal(2, spans.Count);
+        var outbox = store.ReadOutbox(10);
+        Assert.Equal(2, outbox.Count);
+        Assert.Equal(PipelineTracing.Format(group.Context), Assert.Single(outbox, e => e.TraceParent is not null).TraceParent);
     }
 
     private static ActivityContext Ingest(bool sampled) =>
@@ -90,8 +108,8 @@ public sealed class NormalizationTracingTests : IDisposable
     }
 
     // Each message a second later: the group keeps one reading per time.
-    private static InboxMessage Message(string client, int second, ActivityContext ingest) =>
-        new(client, $"ward/icu/{client}", "{\"hr\": 72}"u8.ToArray(), Received.AddSeconds(second), new Dictionary<string, string>()) { TraceParent = PipelineTracing.Format(ingest) };
+    private static InboxMessage Message(string client, int second, ActivityContext? ingest) =>
+        new(client, $"ward/icu/{client}", "{\"hr\": 72}"u8.ToArray(), Received.AddSeconds(second), new Dictionary<string, string>()) { TraceParent = ingest is { } context ? PipelineTracing.Format(context) : null };
 }
 
 /// <summary>Runs <see cref="NormalizationTracingTests"/> after the parallel tests, on their own.</summary>

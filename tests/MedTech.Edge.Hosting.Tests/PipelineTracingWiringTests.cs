@@ -85,30 +85,44 @@ public sealed class PipelineTracingWiringTests
     }
 
     [Fact]
-    public void GivenTheStandardParentBasedRatioSamplerAtZero_WhenARootIsDropped_ThenItStillCarriesItsTraceIdWhichLaterStagesContinueUnsampled()
+    public void GivenTheStandardParentBasedRatioSamplerAtZero_WhenARootIsDropped_ThenItIsNotRecordedAndAnUnsampledHubContextIsContinuedUnsampledNotAsANewRoot()
     {
         // The variables as an operator sets them (the SDK reads OTEL_* from the host's configuration, environment included).
         using var host = Build(services => services.AddPipelineTracing("http://127.0.0.1:4318"),
             new() { ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio", ["OTEL_TRACES_SAMPLER_ARG"] = "0" });
 
-        // Ingest, dropped: a propagation-only span (not null), so a trace id is stored with the message, flags 00.
+        // Ingest, dropped: a propagation-only span, not recorded (what tells ingest to store no context with the message).
         using var ingest = PipelineTracing.StartDetached(PipelineTracing.Gateway, "ingest", ActivityKind.Consumer, default);
         Assert.NotNull(ingest);
         Assert.False(ingest.Recorded);
         Assert.False(ingest.IsAllDataRequested);
-        var stored = PipelineTracing.Format(ingest.Context);
-        Assert.EndsWith("-00", stored);
 
-        // A stage continuing it from the buffer or a hub header (a remote parent): the same trace, not sampled, not a new root.
-        using var forward = PipelineTracing.StartDetached(PipelineTracing.Gateway, "forward", ActivityKind.Producer, PipelineTracing.Parse(stored));
-        Assert.NotNull(forward);
-        Assert.False(forward.Recorded);
-        Assert.Equal(ingest.TraceId, forward.TraceId);
-        Assert.Equal(ingest.SpanId, forward.ParentSpanId);
+        // A hub message of unsampled groups carries a fresh unsampled context: the writer's consume span continues it
+        // (the same trace, not sampled), rather than starting a root its sampler might keep.
+        var hub = PipelineTracing.Parse(PipelineTracing.NewUnsampledTraceParent());
+        using var consume = PipelineTracing.StartDetached(PipelineTracing.Writer, "consume", ActivityKind.Consumer, hub);
+        Assert.NotNull(consume);
+        Assert.False(consume.Recorded);
+        Assert.Equal(hub.TraceId, consume.TraceId);
+        Assert.Equal(hub.SpanId, consume.ParentSpanId);
 
         // A local child of a dropped span is not made at all; links are not added to a span that records nothing.
-        Assert.Null(PipelineTracing.StartDetached(PipelineTracing.Writer, "transform", ActivityKind.Internal, forward.Context));
-        Assert.Empty(forward.Links);
+        Assert.Null(PipelineTracing.StartDetached(PipelineTracing.Writer, "transform", ActivityKind.Internal, consume.Context));
+        Assert.Empty(consume.Links);
+    }
+
+    [Fact]
+    public void GivenNewUnsampledTraceParents_WhenParsed_ThenEachIsAValidUnsampledContextOfItsOwnTrace()
+    {
+        var first = PipelineTracing.NewUnsampledTraceParent();
+        var second = PipelineTracing.NewUnsampledTraceParent();
+
+        Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-00$", first);
+        var (a, b) = (PipelineTracing.Parse(first), PipelineTracing.Parse(second));
+        Assert.NotEqual(default, a);
+        Assert.False(PipelineTracing.IsRecorded(a));
+        Assert.Equal(first, PipelineTracing.Format(a));
+        Assert.NotEqual(a.TraceId, b.TraceId);
     }
 
     [Fact]
