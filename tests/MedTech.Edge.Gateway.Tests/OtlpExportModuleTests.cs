@@ -147,6 +147,8 @@ public sealed class OtlpExportModuleTests : IDisposable
             ["Monitoring__BindAddress"] = "127.0.0.1",
             [MonitoringExtensions.OtlpEndpointVariable] = endpoint,
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            // Every span (the shipped settings trace one reading in a hundred).
+            ["OTEL_TRACES_SAMPLER"] = "parentbased_always_on",
             // Export soon after a span ends (the default waits 5 s).
             ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
         };

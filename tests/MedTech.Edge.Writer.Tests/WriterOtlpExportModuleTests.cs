@@ -38,6 +38,7 @@ public sealed class WriterOtlpExportModuleTests : WriterPipelineTest
         environment["Monitoring__BindAddress"] = "127.0.0.1";
         environment[MonitoringExtensions.OtlpEndpointVariable] = receiver.Endpoint;
         environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        environment["OTEL_TRACES_SAMPLER"] = "parentbased_always_on"; // the shipped settings trace one reading in a hundred
         environment["OTEL_BSP_SCHEDULE_DELAY"] = "200";
         using var writer = new ModuleProcess("FhirWriter", "MedTech.Edge.Modules.FhirWriter.dll", folder, environment);
 
