@@ -32,20 +32,7 @@ public sealed class SampledTracingTests : WriterPipelineTest
     public async Task GivenARatioSamplerAtIngest_WhenReadingsFlowToFhir_ThenNoLaterStageStartsATraceAndEverySampledSpanBelongsToASampledIngest()
     {
         var messages = VitalSigns.Messages(devices: 4, perDevice: 10);
-        using (var gateway = TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers))
-        using (var writer = TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers))
-        {
-            await gateway.StartAsync();
-            await writer.StartAsync();
-            await VitalSigns.PublishAsync(mqttPort, messages);
-            var fhir = VitalSigns.Client(server.BaseUrl);
-            await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count == messages.Count * VitalSigns.ObservationsPerMessage,
-                TimeSpan.FromSeconds(60), () => $"{VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count} Observations");
-
-            // Stopped, every span has ended and been exported.
-            await writer.StopAsync();
-            await gateway.StopAsync();
-        }
+        await ChartThroughGatewayAndWriterAsync(messages);
 
         var spans = gatewaySpans.Snapshot().Concat(writerSpans.Snapshot()).ToList();
         var ingests = spans.Where(s => s.DisplayName == "ingest").ToList();

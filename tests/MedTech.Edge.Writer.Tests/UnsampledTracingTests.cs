@@ -44,20 +44,7 @@ public sealed class UnsampledTracingTests : WriterPipelineTest
     public async Task GivenReadingsWhoseIngestWasNotSampled_WhenTheyFlowToFhir_ThenEveryHubMessageCarriesAnUnsampledTraceParentAndTheWriterStartsNoRoot()
     {
         var messages = VitalSigns.Messages(devices: 3, perDevice: 4);
-        using (var gateway = TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers))
-        using (var writer = TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers))
-        {
-            await gateway.StartAsync();
-            await writer.StartAsync();
-            await VitalSigns.PublishAsync(mqttPort, messages);
-            var fhir = VitalSigns.Client(server.BaseUrl);
-            await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count == messages.Count * VitalSigns.ObservationsPerMessage,
-                TimeSpan.FromSeconds(60), () => $"{VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count} Observations");
-
-            // Stopped, every span has ended and been exported.
-            await writer.StopAsync();
-            await gateway.StopAsync();
-        }
+        await ChartThroughGatewayAndWriterAsync(messages);
 
         // Nothing recorded at either end: no gateway stage made a root, and the writer continued every hub message unsampled.
         Assert.Empty(gatewaySpans.Snapshot());

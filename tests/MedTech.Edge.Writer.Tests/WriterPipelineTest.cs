@@ -44,6 +44,24 @@ public abstract class WriterPipelineTest : IAsyncLifetime, IDisposable
     }
 
     /// <summary>
+    /// Publishes <paramref name="messages"/> to a gateway on this test's parts, waits until a writer has charted every
+    /// Observation on the FHIR server, and stops both, so every span has ended and been exported.
+    /// </summary>
+    protected async Task ChartThroughGatewayAndWriterAsync(IReadOnlyList<VitalSigns.Message> messages)
+    {
+        using var gateway = TestHosts.Gateway(folder, mqttPort, cluster.BootstrapServers);
+        using var writer = TestHosts.Writer(server.BaseUrl, cluster.BootstrapServers);
+        await gateway.StartAsync();
+        await writer.StartAsync();
+        await VitalSigns.PublishAsync(mqttPort, messages);
+        var fhir = VitalSigns.Client(server.BaseUrl);
+        await Eventually.HoldsAsync(() => VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count == messages.Count * VitalSigns.ObservationsPerMessage,
+            TimeSpan.FromSeconds(60), () => $"{VitalSigns.ObservationsAsync(fhir).GetAwaiter().GetResult().Count} Observations");
+        await writer.StopAsync();
+        await gateway.StopAsync();
+    }
+
+    /// <summary>
     /// Counts, from now to the end of the test, the Observations every writer in this process found already up to date
     /// (what a re-delivery gives, and nothing else should).
     /// </summary>
