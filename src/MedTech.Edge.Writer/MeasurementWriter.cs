@@ -86,14 +86,28 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             }
         }
 
-        // The first sampled message's child (else the first's, unsampled, so no new trace starts here); the sampled others
-        // linked; none when the messages were given contexts and none has one.
-        var persistSpans = traces?.Where(t => t != default).ToList() ?? [];
-        using var persist = tracing && (traces is null || persistSpans.Count > 0) ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, PipelineTracing.FirstRecorded(persistSpans), persistSpans.Where(PipelineTracing.IsRecorded)) : null;
+        using var persist = StartPersist(traces, onlyAsChild: traces is not null);
         var result = await PersistAllAsync(groups, count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
         persist?.SetTag("medtech.groups", groups.Count);
         persist?.SetTag("medtech.dead_letters", result.Count);
         return result;
+    }
+
+    /// <summary>
+    /// The persist span of a batch: the first sampled message's child (else the first's, unsampled, so no new trace
+    /// starts here), the sampled others linked; none when nothing listens, or when <paramref name="onlyAsChild"/> and no
+    /// message has a context (a stage after ingest never starts a root).
+    /// </summary>
+    private static Activity? StartPersist(IReadOnlyList<ActivityContext>? traces, bool onlyAsChild)
+    {
+        if (!PipelineTracing.Writer.HasListeners())
+        {
+            return null;
+        }
+
+        var contexts = traces?.Where(t => t != default).ToList() ?? [];
+        return onlyAsChild && contexts.Count == 0 ? null
+            : PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, PipelineTracing.FirstRecorded(contexts), contexts.Where(PipelineTracing.IsRecorded));
     }
 
     private static ActivityContext TraceAt(IReadOnlyList<ActivityContext>? traces, int index) => traces is not null && index < traces.Count ? traces[index] : default;
@@ -123,10 +137,7 @@ public sealed partial class MeasurementWriter(ObservationPersister persister, Wr
             }
         }
 
-        var persistSpans = traces?.Where(t => t != default).ToList() ?? [];
-        using var persist = PipelineTracing.Writer.HasListeners()
-            ? PipelineTracing.StartDetached(PipelineTracing.Writer, "persist", ActivityKind.Client, PipelineTracing.FirstRecorded(persistSpans), persistSpans.Where(PipelineTracing.IsRecorded))
-            : null;
+        using var persist = StartPersist(traces, onlyAsChild: false);
         var result = await PersistAllAsync(groups, groups.Count, deadLetters, waitingOnServer, cancellationToken).ConfigureAwait(false);
         persist?.SetTag("medtech.groups", groups.Count);
         persist?.SetTag("medtech.dead_letters", result.Count);
