@@ -58,6 +58,8 @@ public sealed class BufferUpkeep : IBufferUpkeep
             return false;
         }
 
+        // The delivered marker first: the rebuild reloads it from the file, which may be up to a second behind.
+        buffer.Outbox.SaveMarker(buffer.Outbox.DeliveredUpTo);
         buffer.File.Rebuild();
         return true;
     });

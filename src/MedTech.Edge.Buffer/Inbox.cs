@@ -103,7 +103,21 @@ public sealed class Inbox : IInboxStore, INormalizationInput
     public (long Messages, long Bytes) HeldBy(string clientId) => buffer.Senders.HeldBy(clientId);
 
     /// <inheritdoc cref="BufferFile.Reopen"/>
-    public void Reopen() => buffer.File.Locked(buffer.File.Reopen);
+    public void Reopen() => buffer.File.Locked(() =>
+    {
+        // The delivered marker first, while the engine can still write: the reopen reloads it from the file, which
+        // may be up to a second behind. After a failed write it cannot be saved, and the last second is sent again.
+        try
+        {
+            buffer.File.ThrowIfWriteFailed();
+            buffer.Outbox.SaveMarker(buffer.Outbox.DeliveredUpTo);
+        }
+        catch (Exception ex) when (ex is IOException or LiteDB.LiteException)
+        {
+        }
+
+        buffer.File.Reopen();
+    });
 
     /// <summary>
     /// The oldest received messages, in arrival order, in whole commits: the oldest commit, then more while the total

@@ -36,10 +36,6 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
     private long markerOnDisk;
     private long markerWrittenAt;
 
-    // The marker in memory when the file was last reloaded (rebuilt, reopened after a failed write): what the hub has
-    // acknowledged stays delivered across the reload, though the file's marker may be up to a second behind.
-    private long markerBeforeReload;
-
     /// <summary>Undelivered entries (hub messages).</summary>
     public long Count { get; private set; }
 
@@ -70,8 +66,7 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
     /// <summary>Builds the index and reads the marker from the file at open.</summary>
     public void Load()
     {
-        markerOnDisk = file.Database.GetCollection(StateCollection).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
-        DeliveredUpTo = Math.Max(markerOnDisk, markerBeforeReload);
+        DeliveredUpTo = markerOnDisk = file.Database.GetCollection(StateCollection).FindById(DeliveredUpToKey)?["value"].AsInt64 ?? 0;
         markerWrittenAt = time.GetTimestamp();
         LastId = DeliveredUpTo;
         foreach (var batch in file.Collection(Collection).FindAll())
@@ -91,10 +86,8 @@ internal sealed class OutboxIndex(BufferFile file, SenderLedger senders, TimePro
         }
     }
 
-    /// <summary>Forgets the index before a reload of the same file; the marker is kept for <see cref="Load"/>.</summary>
     public void Clear()
     {
-        markerBeforeReload = Math.Max(markerBeforeReload, DeliveredUpTo);
         undelivered.Clear();
         batches.Clear();
         roundOf.Clear();

@@ -87,6 +87,14 @@ internal static class WriterDeadLetterCommands
         replay.Options.Add(replayReason);
         replay.SetAction(parsed => Guarded(replayOptions, parsed, error, hub =>
         {
+            // With plain Kafka the dead-letter topic stands in for the measurements topic (list and show need none);
+            // replay must not send the letters back to where they are.
+            if (HubClientConfig.Topic(hub) == replayOptions.DeadLetterTopic(parsed))
+            {
+                error.WriteLine("replay sends to the measurements topic: name it with --hub-topic (it is not the dead-letter topic).");
+                return MedTechCommand.UsageError;
+            }
+
             // Sent as read, each acknowledged before the next (a topic of large letters is not held in memory).
             int sent = 0, skipped = 0;
             using var producer = new ProducerBuilder<string, byte[]>(HubClientConfig.Producer(hub)).Build();
